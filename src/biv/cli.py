@@ -1,0 +1,35 @@
+"""The ``biv`` command line: ``biv train`` runs one training, ``biv legacy`` the original CLI."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="biv", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="run one training from a run-parameters JSON file")
+    train.add_argument("params", help="run-parameters JSON file")
+    train.add_argument("out_dir", help="run folder to write (created; resumes from its checkpoint)")
+    sub.add_parser(
+        "legacy",
+        help="run one experiment from the original implementation's command line",
+        add_help=False,
+    )
+    if argv[:1] == ["legacy"]:
+        from biv.legacy import main as legacy_main
+
+        return legacy_main(argv[1:])
+    args = parser.parse_args(argv)
+    if args.command == "train":
+        from biv.train import main as train_main
+
+        return train_main(args.params, args.out_dir)
+    parser.error(f"unknown command {args.command!r}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
