@@ -1,0 +1,20 @@
+"""Shared fixtures. Tests that need the real datasets use ``data_dir``: they run whenever
+BIV_DATA_DIR is set (CI sets it) and are skipped only when it is not."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    value = os.environ.get("BIV_DATA_DIR")
+    if not value:
+        pytest.skip("BIV_DATA_DIR is not set: real-data test not run")
+    path = Path(value)
+    if not path.is_dir():
+        raise FileNotFoundError(f"BIV_DATA_DIR={value!r} is not a folder")
+    return path
