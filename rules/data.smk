@@ -1,0 +1,14 @@
+rule prepare_dataset:
+    output:
+        "results/data/{dataset}.pt",
+    log:
+        "results/logs/prepare_dataset/{dataset}.log",
+    benchmark:
+        "results/benchmarks/prepare_dataset/{dataset}.tsv"
+    conda:
+        "../envs/biv.yaml"
+    params:
+        cfg=lambda wildcards: PLAN.datasets[wildcards.dataset],
+        download_dir=config["download_dir"],
+    script:
+        "../scripts/prepare_dataset.py"

@@ -1,0 +1,106 @@
+localrules:
+    aggregate,
+    collect_benchmarks,
+    provenance,
+    plot_learning_curves,
+    plot_sweep,
+
+
+rule aggregate:
+    input:
+        summaries=run_files("summary.json"),
+        params=run_files("params.json"),
+    output:
+        runs=report(
+            "results/tables/runs.csv",
+            caption="../report/runs.rst",
+            category="Tables",
+        ),
+        summary=report(
+            "results/tables/summary.csv",
+            caption="../report/summary.rst",
+            category="Tables",
+        ),
+    log:
+        "results/logs/aggregate.log",
+    conda:
+        "../envs/biv.yaml"
+    params:
+        experiments=wf.experiment_table(PLAN),
+    script:
+        "../scripts/aggregate.py"
+
+
+rule collect_benchmarks:
+    input:
+        benchmark_files(),
+    output:
+        report(
+            "results/tables/benchmarks.csv",
+            caption="../report/benchmarks.rst",
+            category="Tables",
+        ),
+    log:
+        "results/logs/collect_benchmarks.log",
+    conda:
+        "../envs/biv.yaml"
+    script:
+        "../scripts/collect_benchmarks.py"
+
+
+rule provenance:
+    input:
+        rules.aggregate.output.runs,
+    output:
+        "results/provenance.json",
+    log:
+        "results/logs/provenance.log",
+    conda:
+        "../envs/biv.yaml"
+    params:
+        config=config,
+    script:
+        "../scripts/provenance.py"
+
+
+rule plot_learning_curves:
+    input:
+        runs=rules.aggregate.output.runs,
+        metrics=lambda wildcards: figure_metrics(wildcards.figure),
+    output:
+        png=report(
+            "results/figures/{figure}.png",
+            caption="../report/learning_curves.rst",
+            category="Learning curves",
+            labels={"figure": "{figure}"},
+        ),
+        pdf="results/figures/{figure}.pdf",
+    log:
+        "results/logs/plot_learning_curves/{figure}.log",
+    conda:
+        "../envs/biv.yaml"
+    params:
+        figure=lambda wildcards: PLAN.figures[wildcards.figure],
+    script:
+        "../scripts/plot_learning_curves.py"
+
+
+rule plot_sweep:
+    input:
+        runs=rules.aggregate.output.runs,
+    output:
+        png=report(
+            "results/figures/sweep_{sweep}.png",
+            caption="../report/sweep.rst",
+            category="Sweeps",
+            labels={"sweep": "{sweep}"},
+        ),
+        pdf="results/figures/sweep_{sweep}.pdf",
+    log:
+        "results/logs/plot_sweep/{sweep}.log",
+    conda:
+        "../envs/biv.yaml"
+    params:
+        sweep=lambda wildcards: PLAN.sweeps[wildcards.sweep],
+    script:
+        "../scripts/plot_sweep.py"

@@ -1,0 +1,169 @@
+"""The plan built from a config: cross-references, sweeps, run parameters, bad input."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from biv import workflow as wf
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load(path: Path) -> dict:
+    config = yaml.safe_load(path.read_text())
+    validate(config, str(ROOT / "config" / "schema.yaml"))
+    return config
+
+
+@pytest.fixture
+def demo() -> dict:
+    return load(ROOT / "config" / "config.yaml")
+
+
+def with_sweep(config: dict, sweep: dict) -> dict:
+    config = copy.deepcopy(config)
+    config["sweeps"] = {"s": sweep}
+    validate(config, str(ROOT / "config" / "schema.yaml"))
+    return config
+
+
+def test_demo_plan_runs_every_loss_and_seed(demo):
+    plan = wf.build_plan(demo)
+    assert len(plan.runs) == 4 * 3 + 1 * 3
+    assert plan.noise_draws() == [("synthetic", "mixture", s) for s in (1, 2, 3)]
+    assert plan.experiments["demo"]["baseline"] == "l2"
+    assert plan.experiments["demo-clean"]["noise"] is None
+
+
+def test_run_params_of_one_run(demo):
+    plan = wf.build_plan(demo)
+    params = wf.run_params(plan, "demo", "biv", 2)
+    assert params["experiment"] == "demo" and params["loss_name"] == "biv" and params["seed"] == 2
+    assert params["dataset"] == {"name": "synthetic", "file": "results/data/synthetic.pt"}
+    assert params["noise"] == {
+        "name": "mixture",
+        "file": "results/noise/synthetic/mixture/seed2.pt",
+    }
+    assert params["loss"] == {"type": "biv", "epsilon": 0.5}
+    assert params["training"]["batch_size"] == 256
+    clean = wf.run_params(plan, "demo-clean", "l2", 1)
+    assert clean["noise"] is None
+
+
+def test_sweep_over_loss_parameter_shares_noise_draws(demo):
+    config = with_sweep(
+        demo, {"experiment": "demo", "vary": {"losses.biv.epsilon": [0.01, 1]}, "losses": ["biv"]}
+    )
+    plan = wf.build_plan(config)
+    names = [n for n in plan.experiments if n.startswith("s__")]
+    assert names == ["s__epsilon-0p01", "s__epsilon-1"]
+    assert plan.experiments["s__epsilon-0p01"]["losses"] == {
+        "biv": {"type": "biv", "epsilon": 0.01}
+    }
+    assert plan.experiments["s__epsilon-1"]["noise"] == "mixture"
+    # the base experiment is untouched and no new noise draws appear
+    assert plan.experiments["demo"]["losses"]["biv"]["epsilon"] == 0.5
+    assert plan.noise_draws() == wf.build_plan(demo).noise_draws()
+
+
+def test_grid_sweep_derives_noise_settings(demo):
+    config = with_sweep(
+        demo,
+        {
+            "experiment": "demo",
+            "vary": {"training.batch_size": [16, 32], "noise.components.1.mean": [5.0, 20.0]},
+            "losses": ["l2", "biv"],
+        },
+    )
+    plan = wf.build_plan(config)
+    points = plan.sweeps["s"]["points"]
+    assert len(points) == 4
+    exp = plan.experiments["s__batchsize-16_mean-20p0"]
+    assert exp["training"]["batch_size"] == 16
+    assert exp["noise"] == "mixture__mean-20p0"
+    assert plan.noise["mixture__mean-20p0"]["components"][1]["mean"] == 20.0
+    assert plan.noise["mixture"]["components"][1]["mean"] == 10.0
+    assert len(plan.runs) == 15 + 4 * 2 * 3
+
+
+def test_sweep_over_dataset_derives_dataset(demo):
+    config = with_sweep(demo, {"experiment": "demo", "vary": {"dataset.n_train": [500]}})
+    plan = wf.build_plan(config)
+    exp = plan.experiments["s__ntrain-500"]
+    assert exp["dataset"] == "synthetic__ntrain-500"
+    assert plan.datasets["synthetic__ntrain-500"]["n_train"] == 500
+    assert plan.datasets["synthetic"]["n_train"] == 2000
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda c: c["experiments"]["demo"].update(dataset="bike"),
+            "experiments.demo.dataset: unknown dataset 'bike' (defined in datasets: synthetic)",
+        ),
+        (lambda c: c["experiments"]["demo"].update(noise="gamma"), "unknown noise 'gamma'"),
+        (
+            lambda c: c["experiments"]["demo"]["losses"].append("huber"),
+            "experiments.demo.losses[4]: unknown loss 'huber'",
+        ),
+        (lambda c: c["experiments"]["demo"].update(model="cnn2"), "unknown model 'cnn2'"),
+        (lambda c: c["experiments"]["demo"].update(seeds=[1, 1]), "repeats a seed"),
+        (lambda c: c["experiments"]["demo"].update(baseline="biv2"), "experiments.demo.baseline"),
+        (
+            lambda c: c["figures"]["learning_curves"]["panels"][0].update(experiment="nope"),
+            "figures.learning_curves.panels[0].experiment",
+        ),
+        (
+            lambda c: c.update(sweeps={"s": {"experiment": "demo", "vary": {"lr": [1]}}}),
+            "'lr' is not a sweepable path",
+        ),
+        (
+            lambda c: c.update(
+                sweeps={"s": {"experiment": "demo", "vary": {"training.nope.x": [1]}}}
+            ),
+            "'training.nope' does not exist",
+        ),
+        (
+            lambda c: c.update(
+                sweeps={"s": {"experiment": "demo", "vary": {"noise.components.5.mean": [1]}}}
+            ),
+            "'5' is not an index of a list of 2",
+        ),
+    ],
+)
+def test_bad_references_name_the_key(demo, edit, message):
+    edit(demo)
+    with pytest.raises(wf.ConfigError, match=_escape(message)):
+        wf.build_plan(demo)
+
+
+def _escape(text: str) -> str:
+    import re
+
+    return re.escape(text)
+
+
+def test_schema_rejects_unsafe_names_and_unknown_keys(demo):
+    from snakemake.exceptions import WorkflowError
+
+    bad = copy.deepcopy(demo)
+    bad["losses"]["b iv"] = {"type": "biv", "epsilon": 0.5}
+    with pytest.raises(WorkflowError, match="b iv"):
+        validate(bad, str(ROOT / "config" / "schema.yaml"))
+    bad = copy.deepcopy(demo)
+    bad["losses"]["biv"]["epsilom"] = 0.5
+    with pytest.raises(WorkflowError, match="epsilom"):
+        validate(bad, str(ROOT / "config" / "schema.yaml"))
+
+
+def test_format_value_is_safe_and_distinct():
+    values = [0.001, 0.01, 1, 1.0, -2, 1e-5, True, "a.b"]
+    texts = [wf.format_value(v) for v in values]
+    assert all(wf.SAFE_NAME.match(f"x-{t}") for t in texts)
+    assert texts[0] != texts[1] and texts[2] != texts[3]
