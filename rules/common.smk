@@ -39,6 +39,8 @@ def all_targets():
     ]
     targets += expand("results/figures/{figure}.png", figure=PLAN.figures)
     targets += expand("results/figures/sweep_{sweep}.png", sweep=PLAN.sweeps)
+    if "reproduction" in config:
+        targets.append("results/reproduction.md")
     return targets
 
 

@@ -4,6 +4,7 @@ localrules:
     provenance,
     plot_learning_curves,
     plot_sweep,
+    reproduction,
 
 
 rule aggregate:
@@ -104,3 +105,27 @@ rule plot_sweep:
         sweep=lambda wildcards: PLAN.sweeps[wildcards.sweep],
     script:
         "../scripts/plot_sweep.py"
+
+
+rule reproduction:
+    input:
+        runs=rules.aggregate.output.runs,
+        reference=config.get("reproduction", {}).get("reference", []),
+        figure=expand(
+            "results/figures/{figure}.png",
+            figure=config.get("reproduction", {}).get("figure", []),
+        ),
+    output:
+        report(
+            "results/reproduction.md",
+            caption="../report/reproduction.rst",
+            category="Reproduction",
+        ),
+    log:
+        "results/logs/reproduction.log",
+    conda:
+        "../envs/biv.yaml"
+    params:
+        block=config.get("reproduction"),
+    script:
+        "../scripts/reproduction.py"

@@ -97,6 +97,8 @@ def build_plan(config: dict) -> Plan:
         for i, panel in enumerate(fig["panels"]):
             key = f"figures.{name}.panels[{i}]"
             _check_panel(key, panel, experiments)
+    if "reproduction" in config:
+        _check_reproduction(config["reproduction"], experiments, figures)
     runs = [
         Run(name, loss, seed)
         for name, exp in experiments.items()
@@ -165,6 +167,29 @@ def _check_panel(key: str, panel: dict, experiments: dict) -> None:
             raise ConfigError(
                 f"{key}.reference.loss: {ref['loss']!r} is not a loss of {ref['experiment']!r}"
             )
+
+
+def _check_reproduction(block: dict, experiments: dict, figures: dict) -> None:
+    if block["figure"] not in figures:
+        raise ConfigError(f"reproduction.figure: unknown figure {block['figure']!r}")
+    for name, panel in block["panels"].items():
+        key = f"reproduction.panels.{name}"
+        if panel["experiment"] not in experiments:
+            raise ConfigError(f"{key}.experiment: unknown experiment {panel['experiment']!r}")
+        losses = experiments[panel["experiment"]]["losses"]
+        for role in ("l2", "biv"):
+            if panel[role] not in losses:
+                raise ConfigError(
+                    f"{key}.{role}: {panel[role]!r} is not a loss of the experiment"
+                )
+        for loss in panel.get("cutoffs", []):
+            if loss not in losses:
+                raise ConfigError(f"{key}.cutoffs: {loss!r} is not a loss of the experiment")
+        ref = panel["no_noise"]
+        if ref["experiment"] not in experiments:
+            raise ConfigError(f"{key}.no_noise.experiment: unknown {ref['experiment']!r}")
+        if ref["loss"] not in experiments[ref["experiment"]]["losses"]:
+            raise ConfigError(f"{key}.no_noise.loss: {ref['loss']!r} is not a loss of it")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,7 +300,9 @@ def _slug(paths: list[str], values: list[Any], grid: dict | None = None) -> str:
     """A readable, stable, wildcard-safe name for one sweep point."""
     parts = []
     for path, value in zip(paths, values, strict=True):
-        label = path.rsplit(".", 1)[-1].replace("_", "")
+        segments = path.split(".")
+        label = segments[-1] if not segments[-1].isdigit() else "".join(segments[-2:])
+        label = label.replace("_", "")
         if isinstance(value, dict | list):
             index = grid[path].index(value) if grid is not None else 0
             text = f"v{index}"

@@ -1,0 +1,182 @@
+"""The whole workflow on a tiny config, run for real in a temporary folder: outputs, the report,
+incremental reruns after config edits, start-up errors and recovery from a failed job.
+
+The tests of this module share one working folder and run in file order."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW = ["Snakefile", "rules", "scripts", "config", "report", "envs"]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "tiny.yaml"]
+TIMEOUT = 600
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("workflow")
+    for name in WORKFLOW:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, root / name)
+        else:
+            shutil.copy2(source, root / name)
+    shutil.copy2(ROOT / "tests" / "configs" / "tiny.yaml", root / "tiny.yaml")
+    return root
+
+
+def snakemake(workdir: Path, *args: str, ok: bool = True) -> str:
+    proc = subprocess.run(
+        [*SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True, timeout=TIMEOUT
+    )
+    output = proc.stdout + proc.stderr
+    if ok and proc.returncode != 0:
+        pytest.fail(f"snakemake failed (exit {proc.returncode}):\n{output[-6000:]}")
+    if not ok and proc.returncode == 0:
+        pytest.fail(f"snakemake should have failed:\n{output[-3000:]}")
+    return output
+
+
+def jobs_run(output: str) -> dict[str, int]:
+    """Job counts from the first 'Job stats' table Snakemake prints ({} when nothing ran)."""
+    if "Nothing to be done" in output:
+        return {}
+    table = output.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    counts = {}
+    for line in table.splitlines()[3:]:
+        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if match and match.group(1) not in ("total", "all"):
+            counts[match.group(1)] = int(match.group(2))
+    return counts
+
+
+def edit_config(workdir: Path, edit) -> None:
+    path = workdir / "tiny.yaml"
+    config = yaml.safe_load(path.read_text())
+    edit(config)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def test_full_run_writes_tables_figures_and_report(workdir):
+    out = snakemake(workdir)
+    assert jobs_run(out)["train"] == 8
+    results = workdir / "results"
+    for fig in ("curves", "sweep_eps"):
+        for ext in ("png", "pdf"):
+            assert (results / "figures" / f"{fig}.{ext}").stat().st_size > 1000
+    runs = pd.read_csv(results / "tables" / "runs.csv")
+    assert len(runs) == 8
+    assert set(runs["experiment"]) == {"noisy", "clean", "eps__epsilon-0p1"}
+    sweep_rows = runs[runs["sweep"] == "eps"]
+    assert list(sweep_rows["vary:losses.biv.epsilon"]) == [0.1, 0.1]
+    assert set(runs.loc[runs["experiment"] == "noisy", "noise"]) == {"mixture"}
+
+    # the summary agrees with the per-run summary files
+    summary = pd.read_csv(results / "tables" / "summary.csv")
+    for row in summary.itertuples():
+        files = sorted((results / "runs" / row.experiment / row.loss).glob("seed*/summary.json"))
+        best = [json.loads(f.read_text())["best_test_mse"] for f in files]
+        final = [json.loads(f.read_text())["final_test_mse"] for f in files]
+        assert row.n_seeds == len(files) == 2
+        assert row.best_test_mse_mean == pytest.approx(sum(best) / 2, rel=1e-12)
+        assert row.final_test_mse_mean == pytest.approx(sum(final) / 2, rel=1e-12)
+        assert row.best_test_mse_ci_low <= row.best_test_mse_mean <= row.best_test_mse_ci_high
+    biv = summary[(summary["experiment"] == "noisy") & (summary["loss"] == "biv")].iloc[0]
+    l2 = runs[(runs["experiment"] == "noisy") & (runs["loss"] == "l2")].set_index("seed")
+    bv = runs[(runs["experiment"] == "noisy") & (runs["loss"] == "biv")].set_index("seed")
+    diff = (bv["best_test_mse"] - l2["best_test_mse"]).mean()
+    assert biv["baseline"] == "l2"
+    assert biv["diff_best_test_mse_mean"] == pytest.approx(diff, rel=1e-12)
+
+    bench = pd.read_csv(results / "tables" / "benchmarks.csv")
+    assert (bench["rule"] == "train").sum() == 8 and (bench["s"] > 0).all()
+    prov = json.loads((results / "provenance.json").read_text())
+    assert prov["config"]["losses"]["biv"]["epsilon"] == 0.5
+    assert "torch" in prov["packages"] and prov["git_commit"]
+
+    snakemake(workdir, "--report", "results/report.html")
+    html = (results / "report.html").read_text(errors="replace")
+    assert "curves.png" in html and "summary.csv" in html
+
+
+def test_second_run_does_nothing(workdir):
+    assert jobs_run(snakemake(workdir)) == {}
+
+
+def test_changing_one_epsilon_reruns_only_that_loss(workdir):
+    edit_config(workdir, lambda c: c["losses"]["biv"].update(epsilon=0.3))
+    jobs = jobs_run(snakemake(workdir))
+    assert jobs.pop("run_params") == 2 and jobs.pop("train") == 2
+    assert set(jobs) <= {"aggregate", "collect_benchmarks", "provenance", "plot_learning_curves",
+                         "plot_sweep"}
+    params = json.loads((workdir / "results/runs/noisy/biv/seed1/params.json").read_text())
+    assert params["loss"]["epsilon"] == 0.3
+
+
+def test_adding_a_seed_runs_only_that_seed(workdir):
+    edit_config(workdir, lambda c: c["experiments"]["noisy"].update(seeds=[1, 2, 3]))
+    jobs = jobs_run(snakemake(workdir))
+    # seed 3 of l2 and biv, and of the sweep's biv (sweeps inherit the seeds)
+    assert jobs.pop("generate_noise") == 1
+    assert jobs.pop("run_params") == 3 and jobs.pop("train") == 3
+    assert "prepare_dataset" not in jobs and "estimate_noise_params" not in jobs
+    assert (workdir / "results/runs/noisy/l2/seed3/summary.json").exists()
+
+
+def test_changing_a_train_size_reruns_that_dataset_chain_only(workdir):
+    edit_config(workdir, lambda c: c["datasets"]["syn-clean"].update(n_train=150))
+    jobs = jobs_run(snakemake(workdir))
+    assert jobs.pop("prepare_dataset") == 1 and jobs.pop("train") == 2
+    assert "generate_noise" not in jobs and "run_params" not in jobs
+
+
+def test_editing_a_noise_setting_reruns_its_draws_and_trainings(workdir):
+    edit_config(workdir, lambda c: c["noise"]["mixture"]["components"][1].update(mean=8.0))
+    jobs = jobs_run(snakemake(workdir))
+    assert jobs.pop("estimate_noise_params") == 1 and jobs.pop("generate_noise") == 3
+    assert jobs.pop("train") == 2 * 3 + 3  # noisy (2 losses x 3 seeds) and the sweep (3 seeds)
+    assert "prepare_dataset" not in jobs and "run_params" not in jobs
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["experiments"]["noisy"]["losses"].append("huber"), "unknown loss 'huber'"),
+        (lambda c: c["losses"]["biv"].update(epsilon=-1), "-1 is less than the minimum of 0"),
+    ],
+)
+def test_bad_config_fails_before_any_job(workdir, edit, message):
+    original = (workdir / "tiny.yaml").read_text()
+    edit_config(workdir, edit)
+    try:
+        out = snakemake(workdir, ok=False)
+        assert message in out
+        assert "Job stats" not in out
+    finally:
+        (workdir / "tiny.yaml").write_text(original)
+
+
+def test_failed_training_leaves_no_output_and_rerun_continues(workdir):
+    original = (workdir / "tiny.yaml").read_text()
+    edit_config(workdir, lambda c: c["experiments"]["clean"]["training"].update(lr=1e30))
+    out = snakemake(workdir, "--keep-going", ok=False)
+    assert "train" in out
+    run = workdir / "results/runs/clean/l2/seed1"
+    assert not (run / "summary.json").exists() and not (run / "metrics.csv").exists()
+    log = (workdir / "results/logs/train/clean/l2/seed1.log").read_text()
+    assert re.search(r"step \d+", log) and re.search(r"nan|inf", log, re.IGNORECASE)
+    (workdir / "tiny.yaml").write_text(original)
+    jobs = jobs_run(snakemake(workdir))
+    assert jobs["train"] == 2
+    assert (run / "summary.json").exists()
+    assert jobs_run(snakemake(workdir)) == {}
