@@ -1,0 +1,268 @@
+"""Mini-batch regression losses: MSE, IV, BIV, adaptive BIV and cutoff MSE.
+
+For a batch of K samples with prediction f, noisy label y~ and known label-noise variance
+sigma^2 (normalized label units), e = f - y~ and w = 1 / (sigma^2 + epsilon):
+
+* ``mse``:          (1/K) sum e^2
+* ``iv``:           (1/K) sum w e^2   (the paper's IV baseline: BIV without normalization)
+* ``biv``:          sum w e^2 / sum w
+* ``biv_adaptive``: BIV with the smallest epsilon >= 0 whose effective batch size
+  (sum w)^2 / sum w^2 reaches ratio * K
+* ``cutoff``:       mean of e^2 over S = {k : sigma^2 < C}; ``None`` when S is empty
+
+Every function accepts tensors of shape (K,) or (K, 1) (each argument independently; they are
+flattened, never broadcast against each other) and rejects negative or non-finite variances.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+#: When some sigma^2 == 0, epsilon = 0 gives an infinite weight, so ``biv_adaptive`` searches
+#: epsilon >= ZERO_VAR_FLOOR * (smallest positive sigma^2) instead (relative, so that the chosen
+#: epsilon scales with the variances; absolute when every sigma^2 is 0).
+ZERO_VAR_FLOOR = 1e-9
+#: Bisection stops when the bracket is narrower than this fraction of the chosen epsilon.
+BISECTION_RTOL = 1e-6
+#: Relative slack on the effective-batch-size target, absorbing float64 rounding only.
+_ESS_SLACK = 1e-12
+
+
+class LossResult(NamedTuple):
+    """``value``: the loss (``None``: skip this step); ``epsilon``: the epsilon used, if any."""
+
+    value: Tensor | None
+    epsilon: float | None
+
+
+def _flat(name: str, x: Tensor) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of shape (K,) or (K, 1), got {type(x)}")
+    if x.ndim == 2 and x.shape[1] == 1:
+        return x[:, 0]
+    if x.ndim != 1:
+        raise ValueError(f"{name} must have shape (K,) or (K, 1), got {tuple(x.shape)}")
+    return x
+
+
+def _check_var(var: Tensor, k: int) -> Tensor:
+    var = _flat("var", var)
+    if len(var) != k or k == 0:
+        raise ValueError(f"var must hold K={k} >= 1 values like pred, got {len(var)}")
+    bad = ~(torch.isfinite(var) & (var >= 0))
+    if bad.any():
+        i = int(bad.nonzero()[0, 0])
+        raise ValueError(f"var must be finite and >= 0, got var[{i}]={float(var[i])!r}")
+    return var
+
+
+def _prepare(pred: Tensor, target: Tensor, var: Tensor | None = None):
+    """Flatten the inputs, check their lengths and the variances; return (e, var)."""
+    pred, target = _flat("pred", pred), _flat("target", target)
+    if len(pred) == 0 or len(target) != len(pred):
+        raise ValueError(
+            f"pred and target must hold the same number K >= 1 of samples, "
+            f"got {len(pred)} and {len(target)}"
+        )
+    e = pred - target
+    if var is None:
+        return e, None
+    return e, _check_var(var, len(e)).to(e.dtype)
+
+
+def _check_number(
+    name: str, value: float, low: float, allowed: str, allow_inf: bool = False
+) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number ({allowed}), got {value!r}")
+    value = float(value)
+    if math.isnan(value) or value < low or (math.isinf(value) and not allow_inf):
+        raise ValueError(f"{name}={value!r} not allowed: {allowed}")
+    return value
+
+
+def _check_eps(eps: float, var: Tensor) -> float:
+    eps = _check_number("epsilon", eps, 0.0, "epsilon must be finite and >= 0")
+    if eps == 0:
+        zero = var == 0
+        if zero.any():
+            i = int(zero.nonzero()[0, 0])
+            raise ValueError(
+                f"epsilon=0.0 needs every var > 0 (weights 1/(var + epsilon)), "
+                f"got var[{i}]=0.0: use epsilon > 0"
+            )
+    return eps
+
+
+def _check_ratio(ratio: float) -> float:
+    ratio = _check_number("ratio", ratio, 0.0, "ratio must be in (0, 1]")
+    if ratio == 0 or ratio > 1:
+        raise ValueError(f"ratio={ratio!r} not allowed: ratio must be in (0, 1]")
+    return ratio
+
+
+def _biv(e: Tensor, var: Tensor, eps: float) -> Tensor:
+    w = 1.0 / (var + eps)
+    return (w * e.square()).sum() / w.sum()
+
+
+def mse(pred: Tensor, target: Tensor) -> Tensor:
+    """(1/K) sum (pred - target)^2."""
+    e, _ = _prepare(pred, target)
+    return e.square().mean()
+
+
+def iv(pred: Tensor, target: Tensor, var: Tensor, eps: float = 0.5) -> Tensor:
+    """(1/K) sum e^2 / (var + eps): inverse-variance weights without normalization."""
+    e, var = _prepare(pred, target, var)
+    eps = _check_eps(eps, var)
+    return (e.square() / (var + eps)).mean()
+
+
+def biv(pred: Tensor, target: Tensor, var: Tensor, eps: float = 0.5) -> Tensor:
+    """sum w e^2 / sum w with w = 1 / (var + eps); eps = 0 needs every var > 0."""
+    e, var = _prepare(pred, target, var)
+    return _biv(e, var, _check_eps(eps, var))
+
+
+def _ess(var: np.ndarray, eps: float) -> float:
+    """(sum w)^2 / sum w^2 for w = 1/(var + eps), with w rescaled into (0, 1] (no overflow)."""
+    w = (var.min() + eps) / (var + eps)
+    return float(w.sum() ** 2 / np.dot(w, w))
+
+
+def effective_batch_size(var: Tensor, eps: float) -> float:
+    """Effective batch size (sum w)^2 / sum w^2 of the BIV weights w = 1/(var + eps)."""
+    var = _check_var(var, len(_flat("var", var)))
+    eps = _check_eps(eps, var)
+    return _ess(var.detach().to("cpu", torch.float64).numpy(), eps)
+
+
+def _choose_epsilon(var: np.ndarray, ratio: float) -> float:
+    """Smallest epsilon whose effective batch size reaches ratio * K (``inf`` if none is finite).
+
+    ESS(eps) = (sum w)^2 / sum w^2 is non-decreasing in eps: with dw_k/deps = -w_k^2,
+    dESS/deps = 2 (sum w) [(sum w)(sum w^3) - (sum w^2)^2] / (sum w^2)^2 >= 0 by Cauchy-Schwarz,
+    (sum w^2)^2 = (sum w^1/2 w^3/2)^2 <= (sum w)(sum w^3), with equality only when all w are
+    equal (then ESS = K for every eps). ESS -> K as eps -> inf, so for ratio < 1 a finite
+    epsilon exists and bisection on a bracket [lo, hi] with ESS(lo) < target <= ESS(hi) finds it.
+    The upper end is closed-form: weights in [a, b] with b/a = rho satisfy
+    ESS/K >= 4 rho / (1 + rho)^2 (Kantorovich), which is >= ratio when
+    rho <= rho* = (2 - ratio + 2 sqrt(1 - ratio)) / ratio, i.e. for
+    eps >= (max var - rho* min var) / (rho* - 1).
+    """
+    target = ratio * len(var) * (1 - _ESS_SLACK)
+    vmin, vmax = float(var.min()), float(var.max())
+    if vmin > 0:
+        lo = 0.0
+    else:
+        positive = var[var > 0]
+        lo = ZERO_VAR_FLOOR * (float(positive.min()) if len(positive) else 1.0)
+    if vmin == vmax or _ess(var, lo) >= target:
+        return lo
+    if ratio == 1:
+        return math.inf
+    rho = (2 - ratio + 2 * math.sqrt(1 - ratio)) / ratio
+    hi = max((vmax - rho * vmin) / (rho - 1), lo)
+    # Invariant: ESS(lo) < target <= ESS(hi). The loop ends: hi stays >= the answer > 0 while
+    # hi - lo halves, and BISECTION_RTOL is far above float64 resolution.
+    while hi - lo > BISECTION_RTOL * hi:
+        mid = 0.5 * (lo + hi)
+        if _ess(var, mid) >= target:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def biv_adaptive(
+    pred: Tensor, target: Tensor, var: Tensor, ratio: float = 0.5
+) -> tuple[Tensor, float]:
+    """BIV with a per-batch epsilon: the smallest eps >= 0 with (sum w)^2/sum w^2 >= ratio*K.
+
+    Returns ``(loss, eps_chosen)``. The epsilon is found by deterministic bisection (relative
+    precision ``BISECTION_RTOL``; the returned eps always meets the target). It depends on var
+    only, so the gradient w.r.t. pred is the exact BIV gradient at that eps. When the target
+    is met at eps = 0 (every var > 0) the result is eps = 0.0 and BIV(eps=0). When some
+    var == 0, eps starts at ``ZERO_VAR_FLOOR`` * (smallest positive var). With ratio = 1 and
+    unequal variances no finite eps reaches K: the result is (MSE, inf), the eps -> inf limit.
+    """
+    e, var = _prepare(pred, target, var)
+    ratio = _check_ratio(ratio)
+    eps = _choose_epsilon(var.detach().to("cpu", torch.float64).numpy(), ratio)
+    if math.isinf(eps):
+        return e.square().mean(), eps
+    return _biv(e, var, eps), eps
+
+
+def cutoff(pred: Tensor, target: Tensor, var: Tensor, threshold: float) -> Tensor | None:
+    """MSE over the samples with var < threshold (strict); ``None`` when there is none."""
+    e, var = _prepare(pred, target, var)
+    threshold = _check_threshold(threshold)
+    keep = var < threshold
+    if not keep.any():
+        return None
+    return e[keep].square().mean()
+
+
+def _check_threshold(threshold: float) -> float:
+    threshold = _check_number(
+        "threshold", threshold, 0.0, "threshold must be > 0 (inf allowed)", allow_inf=True
+    )
+    if threshold == 0:
+        raise ValueError("threshold=0.0 not allowed: threshold must be > 0 (inf allowed)")
+    return threshold
+
+
+_SPEC_KEYS = {
+    "mse": {},
+    "iv": {"epsilon": 0.5},
+    "biv": {"epsilon": 0.5},
+    "biv_adaptive": {"ratio": 0.5},
+    "cutoff": {"threshold": None},
+}
+
+
+def make_loss(spec: dict) -> Callable[[Tensor, Tensor, Tensor], LossResult]:
+    """Build ``loss(pred, target, var) -> LossResult`` from a loss spec (see the module doc).
+
+    ``epsilon`` (iv, biv) and ``ratio`` (biv_adaptive) default to 0.5; ``threshold`` (cutoff)
+    is required and in the units of the ``var`` passed at call time. Unknown keys are errors.
+    """
+    if not isinstance(spec, dict):
+        raise ValueError(f"loss spec must be a dict, got {spec!r}")
+    kind = spec.get("type")
+    if kind not in _SPEC_KEYS:
+        raise ValueError(f"loss spec: type={kind!r} not allowed: one of {sorted(_SPEC_KEYS)}")
+    defaults = _SPEC_KEYS[kind]
+    unknown = sorted(set(spec) - {"type"} - set(defaults), key=str)
+    if unknown:
+        raise ValueError(
+            f"loss spec {kind!r}: unknown key {unknown[0]!r} (allowed: "
+            f"{', '.join(['type', *defaults])})"
+        )
+    params = {key: spec.get(key, default) for key, default in defaults.items()}
+    if kind in ("iv", "biv"):
+        eps = _check_number("epsilon", params["epsilon"], 0.0, "epsilon must be finite and >= 0")
+        fn = iv if kind == "iv" else biv
+        return lambda pred, target, var: LossResult(fn(pred, target, var, eps), eps)
+    if kind == "biv_adaptive":
+        ratio = _check_ratio(params["ratio"])
+        return lambda pred, target, var: LossResult(*biv_adaptive(pred, target, var, ratio))
+    if kind == "cutoff":
+        if params["threshold"] is None:
+            raise ValueError("loss spec 'cutoff': key 'threshold' is required (a number > 0)")
+        threshold = _check_threshold(params["threshold"])
+        return lambda pred, target, var: LossResult(cutoff(pred, target, var, threshold), None)
+
+    def mse_loss(pred: Tensor, target: Tensor, var: Tensor) -> LossResult:
+        _prepare(pred, target, var)
+        return LossResult(mse(pred, target), None)
+
+    return mse_loss

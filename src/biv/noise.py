@@ -1,0 +1,292 @@
+"""Label-noise variance distributions and seeded, vectorized noisy-label draws.
+
+A noise model is a :class:`Mixture` of one or two components (:class:`Uniform`,
+:class:`Gamma`) over the per-label variance sigma^2 (raw label units^2): component 1 with
+probability p, component 2 with 1 - p. :func:`draw` samples, for every label, the component,
+sigma^2, the label noise delta ~ N(0, sigma^2) and the variance the learner sees,
+|sigma^2 + eta| with eta ~ N(0, (sigma^2 / 3)^2 * vd). Records come from
+:func:`biv.params.resolve`.
+
+All draws use one CPU ``torch.Generator`` seeded with the given seed and float64 arithmetic;
+gamma variates use the Marsaglia-Tsang method on that generator (torch's own gamma sampler
+takes no generator). The draw order is fixed: component ids (two components only), sigma^2
+per component in order, delta, then eta (vd > 0 only), so the noisy labels do not depend on vd.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import ClassVar, NamedTuple
+
+import torch
+from torch import Tensor
+
+from biv.io import torch_save
+
+_FILE_KEYS = ("y_noisy", "var", "var_seen", "component", "meta")
+_FILE_DTYPES = {
+    "y_noisy": torch.float32,
+    "var": torch.float32,
+    "var_seen": torch.float32,
+    "component": torch.int8,
+}
+
+
+def _finite(where: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{where}={value!r} not allowed: must be a finite number")
+    return float(value)
+
+
+def _standard_gamma(shape: float, n: int, gen: torch.Generator) -> Tensor:
+    """n Gamma(shape, 1) variates (Marsaglia & Tsang 2000), vectorized over rejection rounds.
+
+    For shape < 1 it samples Gamma(shape + 1) and multiplies by U^(1/shape).
+    """
+    alpha = shape + 1.0 if shape < 1 else shape
+    d = alpha - 1.0 / 3.0
+    c = 1.0 / math.sqrt(9.0 * d)
+    out = torch.empty(n, dtype=torch.float64)
+    todo = torch.arange(n)
+    while len(todo):  # each round accepts > 95 % of the remaining samples
+        x = torch.randn(len(todo), generator=gen, dtype=torch.float64)
+        u = torch.rand(len(todo), generator=gen, dtype=torch.float64)
+        v = 1.0 + c * x
+        v = v * v * v
+        ok = (v > 0) & (u.log_() < 0.5 * x * x + d * (1.0 - v + v.log()))
+        if len(todo) == n:  # todo is every position: plain assignment is faster
+            out = d * v
+        else:
+            out[todo] = d * v
+        todo = todo[(~ok).nonzero()[:, 0]]  # rejected candidates are redrawn
+    if shape < 1:
+        out *= torch.rand(n, generator=gen, dtype=torch.float64).pow_(1.0 / shape)
+    return out
+
+
+@dataclass(frozen=True)
+class Uniform:
+    """U(a, b) with 0 <= a <= b; a == b is a point mass."""
+
+    a: float
+    b: float
+    distribution: ClassVar[str] = "uniform"
+
+    def __post_init__(self) -> None:
+        a, b = _finite("uniform a", self.a), _finite("uniform b", self.b)
+        if not 0 <= a <= b:
+            raise ValueError(f"uniform a={a!r}, b={b!r} not allowed: need 0 <= a <= b")
+        object.__setattr__(self, "a", a)
+        object.__setattr__(self, "b", b)
+
+    @property
+    def mean(self) -> float:
+        return (self.a + self.b) / 2
+
+    @property
+    def var(self) -> float:
+        return (self.b - self.a) ** 2 / 12
+
+    def params(self) -> dict[str, float]:
+        return {"a": self.a, "b": self.b}
+
+    def sample(self, n: int, gen: torch.Generator) -> Tensor:
+        u = torch.rand(n, generator=gen, dtype=torch.float64)
+        return u.mul_(self.b - self.a).add_(self.a)
+
+
+@dataclass(frozen=True)
+class Gamma:
+    """Gamma(shape, rate): mean shape/rate, variance shape/rate^2."""
+
+    shape: float
+    rate: float
+    distribution: ClassVar[str] = "gamma"
+
+    def __post_init__(self) -> None:
+        for name in ("shape", "rate"):
+            value = _finite(f"gamma {name}", getattr(self, name))
+            if value <= 0:
+                raise ValueError(f"gamma {name}={value!r} not allowed: must be > 0")
+            object.__setattr__(self, name, value)
+
+    @property
+    def mean(self) -> float:
+        return self.shape / self.rate
+
+    @property
+    def var(self) -> float:
+        return self.shape / self.rate**2
+
+    def params(self) -> dict[str, float]:
+        return {"shape": self.shape, "rate": self.rate}
+
+    def sample(self, n: int, gen: torch.Generator) -> Tensor:
+        return _standard_gamma(self.shape, n, gen) / self.rate
+
+
+_FAMILIES = {"uniform": Uniform, "gamma": Gamma}
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """Component 1 with probability p, component 2 (if any) with 1 - p; one component: p = 1."""
+
+    components: tuple[Uniform | Gamma, ...]
+    p: float = 1.0
+
+    def __post_init__(self) -> None:
+        components = tuple(self.components)
+        if len(components) not in (1, 2):
+            raise ValueError(f"mixture needs 1 or 2 components, got {len(components)}")
+        p = _finite("mixture p", self.p)
+        if not 0 <= p <= 1 or (len(components) == 1 and p != 1):
+            raise ValueError(
+                f"mixture p={p!r} not allowed: need 0 <= p <= 1 (p = 1 with one component)"
+            )
+        object.__setattr__(self, "components", components)
+        object.__setattr__(self, "p", p)
+
+    @property
+    def weights(self) -> tuple[float, ...]:
+        return (self.p, 1 - self.p)[: len(self.components)]
+
+    @property
+    def mean(self) -> float:
+        return sum(w * c.mean for w, c in zip(self.weights, self.components, strict=True))
+
+    @property
+    def var(self) -> float:
+        mean, pairs = self.mean, zip(self.weights, self.components, strict=True)
+        return sum(w * (c.var + (c.mean - mean) ** 2) for w, c in pairs)
+
+    @classmethod
+    def from_record(cls, record: dict) -> Mixture:
+        """Rebuild the mixture from a :func:`biv.params.resolve` record."""
+        if not isinstance(record, dict) or "components" not in record or "p" not in record:
+            raise ValueError("noise record must be a dict with keys 'components' and 'p'")
+        items = record["components"]
+        if not isinstance(items, list | tuple):
+            raise ValueError(f"noise record 'components' must be a list, got {items!r}")
+        components = []
+        for i, item in enumerate(items):
+            family = item.get("distribution") if isinstance(item, dict) else None
+            if family not in _FAMILIES:
+                raise ValueError(
+                    f"noise record components[{i}].distribution={family!r} not allowed: "
+                    f"one of {sorted(_FAMILIES)}"
+                )
+            params = item.get("params")
+            expected = {f.name for f in fields(_FAMILIES[family])}
+            if not isinstance(params, dict) or set(params) != expected:
+                raise ValueError(
+                    f"noise record components[{i}].params={params!r} not allowed: "
+                    f"{family} needs exactly the keys {sorted(expected)}"
+                )
+            components.append(_FAMILIES[family](**params))
+        return cls(tuple(components), record["p"])
+
+
+class NoiseDraw(NamedTuple):
+    """One draw for N labels: noisy labels, true and seen variances (float64 from :func:`draw`,
+    float32 from :func:`load_draw`) and the 0-based component index (int8)."""
+
+    y_noisy: Tensor
+    var: Tensor
+    var_seen: Tensor
+    component: Tensor
+
+
+def _check_seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+        raise ValueError(f"seed={seed!r} not allowed: must be an int in [0, 2**64)")
+    return seed
+
+
+def draw(
+    y: Tensor,
+    record_or_mixture: dict | Mixture,
+    seed: int,
+    variance_disturbance: float | None = None,
+) -> NoiseDraw:
+    """Draw noisy labels for the clean labels ``y`` (N,) (raw units), reproducibly from ``seed``.
+
+    ``variance_disturbance`` (vd >= 0) defaults to the record's value, or 0 for a Mixture.
+    """
+    if isinstance(record_or_mixture, Mixture):
+        mixture, vd = record_or_mixture, 0.0
+    else:
+        mixture = Mixture.from_record(record_or_mixture)
+        vd = record_or_mixture.get("variance_disturbance", 0.0)
+    if variance_disturbance is not None:
+        vd = variance_disturbance
+    vd = _finite("variance_disturbance", vd)
+    if vd < 0:
+        raise ValueError(f"variance_disturbance={vd!r} not allowed: must be >= 0")
+    if not isinstance(y, Tensor) or y.ndim != 1 or not y.is_floating_point():
+        raise ValueError(f"y must be a 1-D floating-point tensor (N,), got {y!r:.80}")
+    gen = torch.Generator().manual_seed(_check_seed(seed))
+    n = len(y)
+    if len(mixture.components) == 2:
+        u = torch.rand(n, generator=gen, dtype=torch.float64)
+        component = (u >= mixture.p).to(torch.int8)
+    else:
+        component = torch.zeros(n, dtype=torch.int8)
+    var = torch.empty(n, dtype=torch.float64)
+    for j, dist in enumerate(mixture.components):
+        mask = component == j
+        count = int(mask.sum())
+        if count:
+            var[mask] = dist.sample(count, gen)
+    delta = torch.randn(n, generator=gen, dtype=torch.float64).mul_(var.sqrt())
+    y_noisy = delta.add_(y.detach().to("cpu", torch.float64))
+    if vd > 0:
+        eta = torch.randn(n, generator=gen, dtype=torch.float64).mul_(var).mul_(math.sqrt(vd) / 3)
+        var_seen = eta.add_(var).abs_()
+    else:
+        var_seen = var.clone()
+    return NoiseDraw(y_noisy, var, var_seen, component)
+
+
+def save_draw(path: str | os.PathLike, draw: NoiseDraw, meta: dict) -> None:
+    """Write ``draw`` (as float32 / int8) and the JSON-serializable ``meta`` atomically."""
+    if not isinstance(meta, dict):
+        raise ValueError(f"meta must be a dict, got {type(meta).__name__}")
+    try:
+        json.dumps(meta, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"meta must be JSON-serializable: {err}") from err
+    n = len(draw.y_noisy)
+    data = {}
+    for key, dtype in _FILE_DTYPES.items():
+        value = getattr(draw, key)
+        if not isinstance(value, Tensor) or value.shape != (n,):
+            raise ValueError(f"draw.{key} must be a tensor of shape ({n},), got {value!r:.80}")
+        data[key] = value.detach().to("cpu", dtype).contiguous().clone()
+    data["meta"] = meta
+    torch_save(path, data)
+
+
+def load_draw(path: str | os.PathLike) -> tuple[NoiseDraw, dict]:
+    """Read a file written by :func:`save_draw`; returns (NoiseDraw, meta)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"noise draw file {str(path)!r} not found")
+    data = torch.load(path, weights_only=True)
+    if not isinstance(data, dict) or set(data) != set(_FILE_KEYS):
+        keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise ValueError(f"noise draw file {str(path)!r}: keys {keys} != {sorted(_FILE_KEYS)}")
+    n = len(data["y_noisy"])
+    for key, dtype in _FILE_DTYPES.items():
+        value = data[key]
+        if not isinstance(value, Tensor) or value.dtype != dtype or value.shape != (n,):
+            raise ValueError(
+                f"noise draw file {str(path)!r}: {key} must be a {dtype} tensor of shape ({n},)"
+            )
+    if not isinstance(data["meta"], dict):
+        raise ValueError(f"noise draw file {str(path)!r}: meta must be a dict")
+    return NoiseDraw(*(data[key] for key in _FILE_DTYPES)), data["meta"]

@@ -1,0 +1,337 @@
+"""Losses: hand-computed values and identities that a wrong formula would break."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from biv import losses
+from biv.losses import (
+    LossResult,
+    biv,
+    biv_adaptive,
+    cutoff,
+    effective_batch_size,
+    iv,
+    make_loss,
+    mse,
+)
+
+# e = pred - target = [1, 2, 2]; with eps = 0.5 the weights are w = 1/(var + eps) = [1, 1/2, 1/4]
+PRED = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+TARGET = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
+VAR = torch.tensor([0.5, 1.5, 3.5], dtype=torch.float64)
+
+
+def batch(k: int = 64, seed: int = 0, zeros: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    pred = torch.randn(k, generator=gen, dtype=torch.float64, requires_grad=True)
+    target = torch.randn(k, generator=gen, dtype=torch.float64)
+    var = torch.rand(k, generator=gen, dtype=torch.float64) * 3 + 0.01
+    var[:zeros] = 0.0
+    return pred, target, var
+
+
+def grad(fn, pred: torch.Tensor) -> torch.Tensor:
+    pred = pred.detach().clone().requires_grad_(True)
+    fn(pred).backward()
+    return pred.grad
+
+
+def test_hand_computed_values():
+    assert mse(PRED, TARGET).item() == pytest.approx(9 / 3)  # (1 + 4 + 4) / 3
+    assert iv(PRED, TARGET, VAR, 0.5).item() == pytest.approx((1 + 2 + 1) / 3)
+    assert biv(PRED, TARGET, VAR, 0.5).item() == pytest.approx(4 / 1.75)  # 16/7
+    assert biv(PRED, TARGET, VAR, 0.0).item() == pytest.approx(
+        (2 + 8 / 3 + 8 / 7) / (2 + 2 / 3 + 2 / 7)
+    )
+    assert cutoff(PRED, TARGET, VAR, 2.0).item() == pytest.approx((1 + 4) / 2)
+    assert cutoff(PRED, TARGET, VAR, 1.5).item() == pytest.approx(1.0)  # strict: 1.5 is out
+    assert cutoff(PRED, TARGET, VAR, 0.5) is None
+
+
+def test_hand_computed_gradients():
+    w = torch.tensor([1.0, 0.5, 0.25], dtype=torch.float64)
+    e = PRED - TARGET
+    torch.testing.assert_close(grad(lambda f: mse(f, TARGET), PRED), 2 * e / 3)
+    torch.testing.assert_close(grad(lambda f: iv(f, TARGET, VAR), PRED), 2 * w * e / 3)
+    torch.testing.assert_close(grad(lambda f: biv(f, TARGET, VAR), PRED), 2 * w * e / 1.75)
+    torch.testing.assert_close(
+        grad(lambda f: cutoff(f, TARGET, VAR, 2.0), PRED), torch.tensor([1.0, 2.0, 0.0]).double()
+    )
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda p, t, v: mse(p, t),
+        lambda p, t, v: iv(p, t, v),
+        lambda p, t, v: biv(p, t, v),
+        lambda p, t, v: biv_adaptive(p, t, v)[0],
+        lambda p, t, v: cutoff(p, t, v, 2.0),
+    ],
+)
+def test_column_shapes_are_flattened_not_broadcast(fn):
+    ref = fn(PRED, TARGET, VAR)
+    col = PRED[:, None], TARGET[:, None], VAR[:, None]
+    for args in [col, (col[0], TARGET, VAR), (PRED, col[1], col[2]), (col[0], col[1], VAR)]:
+        assert fn(*args).item() == pytest.approx(ref.item(), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((PRED, TARGET[:2], VAR), "same number K"),
+        ((PRED, TARGET, VAR[:2]), "var must hold K=3"),
+        ((PRED[None, :], TARGET, VAR), "pred must have shape (K,) or (K, 1), got (1, 3)"),
+        ((PRED, TARGET, torch.ones(3, 2)), "var must have shape"),
+        ((PRED, [0.0, 0.0, 1.0], VAR), "target must be a torch.Tensor"),
+        ((PRED[:0], TARGET[:0], VAR[:0]), "K >= 1"),
+        (
+            (PRED, TARGET, torch.tensor([0.5, -1.0, 1.0])),
+            "var must be finite and >= 0, got var[1]=-1.0",
+        ),
+        ((PRED, TARGET, torch.tensor([0.5, 1.0, math.nan])), "got var[2]=nan"),
+        ((PRED, TARGET, torch.tensor([math.inf, 1.0, 1.0])), "got var[0]=inf"),
+    ],
+)
+def test_bad_inputs(args, message):
+    for fn in (iv, biv, biv_adaptive, lambda p, t, v: cutoff(p, t, v, 1.0)):
+        with pytest.raises(ValueError) as err:
+            fn(*args)
+        assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: biv(PRED, TARGET, VAR, -0.1), "epsilon=-0.1 not allowed"),
+        (lambda: iv(PRED, TARGET, VAR, math.inf), "epsilon=inf not allowed"),
+        (lambda: biv(PRED, TARGET, VAR, math.nan), "epsilon=nan not allowed"),
+        (lambda: biv(PRED, TARGET, VAR, "0.5"), "epsilon must be a number"),
+        (lambda: biv(PRED, TARGET, torch.tensor([1.0, 0.0, 2.0]), 0), "got var[1]=0.0"),
+        (
+            lambda: iv(PRED, TARGET, torch.tensor([1.0, 0.0, 2.0]), 0.0),
+            "epsilon=0.0 needs every var > 0",
+        ),
+        (
+            lambda: biv_adaptive(PRED, TARGET, VAR, 0.0),
+            "ratio=0.0 not allowed: ratio must be in (0, 1]",
+        ),
+        (lambda: biv_adaptive(PRED, TARGET, VAR, 1.5), "ratio=1.5 not allowed"),
+        (
+            lambda: cutoff(PRED, TARGET, VAR, 0.0),
+            "threshold=0.0 not allowed: threshold must be > 0",
+        ),
+        (lambda: cutoff(PRED, TARGET, VAR, math.nan), "threshold=nan not allowed"),
+    ],
+)
+def test_bad_parameters(call, message):
+    with pytest.raises(ValueError) as err:
+        call()
+    assert message in str(err.value)
+
+
+def test_biv_with_equal_variances_is_mse():
+    pred, target, _ = batch()
+    for v, eps in [(0.3, 0.0), (0.3, 0.5), (0.0, 0.5), (7.0, 100.0)]:
+        var = torch.full_like(target, v)
+        assert biv(pred, target, var, eps).item() == pytest.approx(mse(pred, target).item(), 1e-12)
+
+
+def test_biv_tends_to_mse_as_epsilon_grows():
+    pred, target, var = batch()
+    gaps = [
+        abs(biv(pred, target, var, eps) - mse(pred, target)).item() for eps in (1, 1e2, 1e4, 1e6)
+    ]
+    assert gaps[0] > 1e-3
+    assert all(b < a / 50 for a, b in zip(gaps, gaps[1:], strict=False))  # ~ O(1/eps)
+    assert gaps[-1] < 1e-5 * mse(pred, target).item()
+
+
+def test_iv_gradient_is_twice_gaussian_nll_gradient():
+    pred, target, var = batch()
+    for eps in (0.5, 0.01):
+        g_iv = grad(lambda f, eps=eps: iv(f, target, var, eps), pred)
+        g_nll = grad(lambda f, eps=eps: F.gaussian_nll_loss(f, target, var + eps), pred)
+        torch.testing.assert_close(g_iv, 2 * g_nll)
+
+
+def test_iv_and_biv_differ_by_the_weight_normalization():
+    pred, target, var = batch()
+    w_sum = (1 / (var + 0.5)).sum()
+    torch.testing.assert_close(iv(pred, target, var) * len(var) / w_sum, biv(pred, target, var))
+
+
+def test_biv_is_invariant_to_a_common_variance_scale():
+    pred, target, var = batch()
+    torch.testing.assert_close(biv(pred, target, 1e3 * var, 1e3 * 0.5), biv(pred, target, var, 0.5))
+
+
+def test_biv_epsilon_zero_uses_pure_inverse_variance_weights():
+    pred, target, var = batch()
+    w = 1 / var
+    expected = (w * (pred - target) ** 2).sum() / w.sum()
+    torch.testing.assert_close(biv(pred, target, var, 0.0), expected)
+
+
+def test_cutoff_with_infinite_threshold_is_mse():
+    pred, target, var = batch()
+    torch.testing.assert_close(cutoff(pred, target, var, math.inf), mse(pred, target))
+    torch.testing.assert_close(
+        grad(lambda f: cutoff(f, target, var, math.inf), pred), grad(lambda f: mse(f, target), pred)
+    )
+
+
+def test_cutoff_keeps_exactly_the_low_variance_samples():
+    pred, target, var = batch()
+    keep = var < 1.0
+    torch.testing.assert_close(cutoff(pred, target, var, 1.0), mse(pred[keep], target[keep]))
+    g = grad(lambda f: cutoff(f, target, var, 1.0), pred)
+    assert torch.all(g[~keep] == 0) and torch.all(g[keep] != 0)
+
+
+def test_effective_batch_size():
+    # weights [1, 1/2, 1/4]: (7/4)^2 / (21/16) = 7/3
+    assert effective_batch_size(VAR, 0.5) == pytest.approx(7 / 3)
+    assert effective_batch_size(torch.full((5,), 2.0), 0.0) == pytest.approx(5)
+
+
+def ess_target_check(var, ratio, eps):
+    """eps meets the target and, up to the bisection tolerance, no smaller eps does."""
+    k = len(var)
+    assert effective_batch_size(var, eps) >= ratio * k * (1 - 1e-12)
+    floor = 0.0 if (var > 0).all() else losses.ZERO_VAR_FLOOR * var[var > 0].min().item()
+    smaller = eps * (1 - 10 * losses.BISECTION_RTOL)
+    assert smaller > floor
+    assert effective_batch_size(var, smaller) < ratio * k
+
+
+@pytest.mark.parametrize("ratio", [0.1, 0.5, 0.9, 0.999])
+@pytest.mark.parametrize("zeros", [0, 3])
+def test_adaptive_biv_meets_its_target_with_the_smallest_epsilon(ratio, zeros):
+    pred, target, var = batch(zeros=zeros)
+    var = var**4  # widely spread variances: eps = 0 misses every target here
+    assert effective_batch_size(var, 0.0 if zeros == 0 else 1e-12) < 0.1 * len(var)
+    loss, eps = biv_adaptive(pred, target, var, ratio)
+    assert isinstance(eps, float) and eps > 0
+    ess_target_check(var, ratio, eps)
+    torch.testing.assert_close(loss, biv(pred, target, var, eps))
+    torch.testing.assert_close(
+        grad(lambda f: biv_adaptive(f, target, var, ratio)[0], pred),
+        grad(lambda f: biv(f, target, var, eps), pred),
+    )
+
+
+def test_adaptive_epsilon_hand_computed():
+    # var = [1, 3]: with rho = (3 + eps)/(1 + eps), ESS = (1 + rho)^2 / (1 + rho^2); ESS = 0.9 * 2
+    # gives 0.8 rho^2 - 2 rho + 0.8 = 0, rho = 2, eps = 1 and weights [1/2, 1/4].
+    var = torch.tensor([1.0, 3.0], dtype=torch.float64)
+    loss, eps = biv_adaptive(PRED[:2], TARGET[:2], var, 0.9)
+    assert eps == pytest.approx(1.0, rel=2 * losses.BISECTION_RTOL)
+    assert loss.item() == pytest.approx((1 / 2 + 4 / 4) / (3 / 4), rel=1e-5)
+
+
+def test_adaptive_epsilon_grows_with_ratio_and_scales_with_variances():
+    pred, target, var = batch()
+    eps = [biv_adaptive(pred, target, var, r)[1] for r in (0.8, 0.9, 0.95, 0.99)]
+    assert eps == sorted(eps) and len(set(eps)) == 4
+    eps_scaled = biv_adaptive(pred, target, 1e4 * var, 0.9)[1]
+    assert eps_scaled == pytest.approx(1e4 * eps[1], rel=2 * losses.BISECTION_RTOL)
+
+
+def test_adaptive_biv_equals_biv_at_zero_when_target_met():
+    pred, target, _ = batch()
+    var = torch.linspace(1.0, 1.5, len(target), dtype=torch.float64)  # ESS(0) ~ 0.99 K
+    assert effective_batch_size(var, 0.0) >= 0.9 * len(var)
+    loss, eps = biv_adaptive(pred, target, var, 0.9)
+    assert eps == 0.0
+    assert torch.equal(loss, biv(pred, target, var, 0.0))
+    loss, eps = biv_adaptive(pred, target, torch.full_like(var, 2.0), 1.0)  # equal: ESS = K
+    assert eps == 0.0 and loss.item() == pytest.approx(mse(pred, target).item(), rel=1e-12)
+
+
+def test_adaptive_biv_with_zero_variances():
+    pred, target, var = batch(zeros=40)  # 40 of 64 at 0: ESS -> 40 as eps -> 0+
+    loss, eps = biv_adaptive(pred, target, var, 0.5)
+    floor = losses.ZERO_VAR_FLOOR * var[var > 0].min().item()
+    assert eps == floor
+    torch.testing.assert_close(loss, mse(pred[:40], target[:40]), rtol=1e-6, atol=0)
+    loss, eps = biv_adaptive(pred, target, torch.zeros_like(var), 1.0)  # all weights equal
+    assert eps == losses.ZERO_VAR_FLOOR
+    torch.testing.assert_close(loss, mse(pred, target))
+
+
+def test_adaptive_biv_ratio_one_with_unequal_variances_is_the_mse_limit():
+    pred, target, var = batch()
+    loss, eps = biv_adaptive(pred, target, var, 1.0)
+    assert eps == math.inf
+    torch.testing.assert_close(loss, mse(pred, target))
+
+
+def test_adaptive_biv_is_deterministic():
+    pred, target, var = batch(k=256, seed=3)
+    results = [biv_adaptive(pred, target, var, 0.5) for _ in range(2)]
+    assert results[0][1] == results[1][1] and torch.equal(results[0][0], results[1][0])
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected", "epsilon"),
+    [
+        ({"type": "mse"}, lambda p, t, v: mse(p, t), None),
+        ({"type": "iv", "epsilon": 0.1}, lambda p, t, v: iv(p, t, v, 0.1), 0.1),
+        ({"type": "iv"}, lambda p, t, v: iv(p, t, v, 0.5), 0.5),
+        ({"type": "biv", "epsilon": 2}, lambda p, t, v: biv(p, t, v, 2.0), 2.0),
+        ({"type": "biv"}, lambda p, t, v: biv(p, t, v, 0.5), 0.5),
+        (
+            {"type": "biv_adaptive", "ratio": 0.7},
+            lambda p, t, v: biv_adaptive(p, t, v, 0.7)[0],
+            "chosen",
+        ),
+        ({"type": "cutoff", "threshold": 1.0}, lambda p, t, v: cutoff(p, t, v, 1.0), None),
+    ],
+)
+def test_make_loss(spec, expected, epsilon):
+    pred, target, var = batch()
+    result = make_loss(spec)(pred, target, var)
+    assert isinstance(result, LossResult)
+    torch.testing.assert_close(result.value, expected(pred, target, var))
+    if epsilon == "chosen":
+        epsilon = biv_adaptive(pred, target, var, 0.7)[1]
+    assert result.epsilon == epsilon
+
+
+def test_make_loss_cutoff_skips_empty_batches():
+    pred, target, var = batch()
+    assert make_loss({"type": "cutoff", "threshold": 1e-6})(pred, target, var) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"type": "l1"}, "type='l1' not allowed"),
+        ({}, "type=None not allowed"),
+        ("biv", "loss spec must be a dict"),
+        ({"type": "biv", "epsilon": 0.5, "eps": 1}, "unknown key 'eps' (allowed: type, epsilon)"),
+        ({"type": "mse", "epsilon": 0.5}, "unknown key 'epsilon' (allowed: type)"),
+        ({"type": "biv", "epsilon": -1}, "epsilon=-1.0 not allowed"),
+        ({"type": "biv_adaptive", "ratio": 0}, "ratio=0.0 not allowed: ratio must be in (0, 1]"),
+        ({"type": "cutoff"}, "key 'threshold' is required"),
+        ({"type": "cutoff", "threshold": -2}, "threshold=-2.0 not allowed"),
+        ({"type": "cutoff", "threshold": True}, "threshold must be a number"),
+    ],
+)
+def test_make_loss_rejects_bad_specs(spec, message):
+    with pytest.raises(ValueError) as err:
+        make_loss(spec)
+    assert message in str(err.value)
+
+
+def test_make_loss_validates_variances_for_every_type():
+    bad = torch.tensor([1.0, -1.0, 1.0])
+    for spec in ({"type": "mse"}, {"type": "cutoff", "threshold": 1.0}):
+        with pytest.raises(ValueError, match="var must be finite and >= 0"):
+            make_loss(spec)(PRED, TARGET, bad)
