@@ -167,3 +167,15 @@ def test_format_value_is_safe_and_distinct():
     texts = [wf.format_value(v) for v in values]
     assert all(wf.SAFE_NAME.match(f"x-{t}") for t in texts)
     assert texts[0] != texts[1] and texts[2] != texts[3]
+
+
+def test_impossible_noise_setting_fails_with_its_key(demo):
+    demo["noise"]["mixture"]["components"][0] = {"mean": 1.0, "var": 5.0}
+    with pytest.raises(wf.ConfigError, match=r"noise\.mixture: .*var"):
+        wf.build_plan(demo)
+
+
+def test_impossible_swept_noise_names_the_sweep_point(demo):
+    config = with_sweep(demo, {"experiment": "demo", "vary": {"noise.p": [0.5, 1.5]}})
+    with pytest.raises(wf.ConfigError, match=r"noise\.mixture \(sweep point p-1p5\): .*p"):
+        wf.build_plan(config)

@@ -99,6 +99,7 @@ def build_plan(config: dict) -> Plan:
             _check_panel(key, panel, experiments)
     if "reproduction" in config:
         _check_reproduction(config["reproduction"], experiments, figures)
+    _check_noise_settings(noise, experiments)
     runs = [
         Run(name, loss, seed)
         for name, exp in experiments.items()
@@ -167,6 +168,20 @@ def _check_panel(key: str, panel: dict, experiments: dict) -> None:
             raise ConfigError(
                 f"{key}.reference.loss: {ref['loss']!r} is not a loss of {ref['experiment']!r}"
             )
+
+
+def _check_noise_settings(noise: dict, experiments: dict) -> None:
+    """Resolve every noise setting now, so an impossible one fails before any job."""
+    from biv.params import resolve
+
+    used = {exp["noise"] for exp in experiments.values()} - {None}
+    for name in sorted(set(noise) | used):
+        base, _, point = name.partition(SWEEP_SEP)
+        key = f"noise.{base}" + (f" (sweep point {point})" if point else "")
+        try:
+            resolve(noise[name])
+        except ValueError as err:
+            raise ConfigError(f"{key}: {err}") from None
 
 
 def _check_reproduction(block: dict, experiments: dict, figures: dict) -> None:
