@@ -194,9 +194,7 @@ def _check_reproduction(block: dict, experiments: dict, figures: dict) -> None:
         losses = experiments[panel["experiment"]]["losses"]
         for role in ("l2", "biv"):
             if panel[role] not in losses:
-                raise ConfigError(
-                    f"{key}.{role}: {panel[role]!r} is not a loss of the experiment"
-                )
+                raise ConfigError(f"{key}.{role}: {panel[role]!r} is not a loss of the experiment")
         for loss in panel.get("cutoffs", []):
             if loss not in losses:
                 raise ConfigError(f"{key}.cutoffs: {loss!r} is not a loss of the experiment")
