@@ -1,0 +1,191 @@
+"""Raw files of the tabular data sets: a local folder, file or publisher zip, or a downloaded zip.
+
+Paths (``path``, ``download_dir``) have ``~`` and environment variables expanded
+(``os.path.expanduser`` then ``os.path.expandvars``). Every file is checked against its sha256
+before use: the built-in published value, or the one given in the config's ``sha256`` mapping.
+Downloads go to ``download_dir`` under a temporary name and are renamed onto the cached zip only
+after every checksum passes; a valid cached zip is reused without network access.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# Published sha256 of the files read (see shared/data/README.md: byte-identical to the UCI zips).
+KNOWN_SHA256 = {
+    "hour.csv": "e03de4ee4ef4dc376ac6e04bf829673c6269e8eba5c60fa121640fa2f829504f",
+    "winequality-red.csv": "4a402cf041b025d4566d954c3b9ba8635a3a8a01e039005d97d6a710278cf05e",
+    "winequality-white.csv": "76c3f809815c17c07212622f776311faeb31e87610d52c26d87d6e361b169836",
+}
+PUBLISHER_URLS = {
+    "bike": "https://archive.ics.uci.edu/static/public/275/bike+sharing+dataset.zip",
+    "wine": "https://archive.ics.uci.edu/static/public/186/wine+quality.zip",
+}
+DOWNLOAD_TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """One published file's bytes; ``origin`` says where it was read (used in error messages)."""
+
+    name: str
+    origin: str
+    data: bytes
+    sha256: str
+
+
+def expand(path: str | os.PathLike) -> Path:
+    """``path`` with ``~`` and ``$VARS`` expanded."""
+    return Path(os.path.expandvars(os.path.expanduser(os.fspath(path))))
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _local_hint(name: str, files: tuple[str, ...]) -> str:
+    if len(files) == 1:
+        where = f"the publisher zip, the folder holding {files[0]} or {files[0]} itself"
+    else:
+        where = f"the publisher zip or the folder holding {' and '.join(files)}"
+    return f"to use a local copy, set datasets.{name}.path to {where}"
+
+
+def fetch(
+    name: str,
+    cfg: dict,
+    files: tuple[str, ...],
+    download_dir: str | os.PathLike | None,
+) -> dict[str, RawFile]:
+    """Read ``files`` from the validated config's ``path`` (which wins) or else its ``url``, and
+    verify their sha256."""
+    if cfg["path"] is not None:
+        raw = _read_local(name, expand(cfg["path"]), files)
+        _verify(name, raw, cfg["sha256"])
+        return raw
+    return _download(name, cfg["url"], files, download_dir, cfg["sha256"])
+
+
+def _read_local(name: str, path: Path, files: tuple[str, ...]) -> dict[str, RawFile]:
+    if not path.exists():
+        raise FileNotFoundError(
+            f"datasets.{name}.path: {path} does not exist; {_local_hint(name, files)}"
+        )
+    if path.is_dir():
+        missing = [f for f in files if not (path / f).is_file()]
+        if missing:
+            found = sorted(p.name for p in path.iterdir())[:20]
+            raise FileNotFoundError(
+                f"datasets.{name}.path: {path / missing[0]} is missing (the folder holds "
+                f"{found}); {_local_hint(name, files)}"
+            )
+        return {f: _raw(f, str(path / f), (path / f).read_bytes()) for f in files}
+    if zipfile.is_zipfile(path):
+        return _read_zip(name, path, str(path), files)
+    if len(files) > 1:
+        raise ValueError(
+            f"datasets.{name}.path: {path} is a single file, not a zip; {_local_hint(name, files)}"
+        )
+    return {files[0]: _raw(files[0], str(path), path.read_bytes())}
+
+
+def _raw(name: str, origin: str, data: bytes) -> RawFile:
+    return RawFile(name=name, origin=origin, data=data, sha256=sha256_bytes(data))
+
+
+def _read_zip(name: str, path: Path, label: str, files: tuple[str, ...]) -> dict[str, RawFile]:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members: dict[str, list[str]] = {}
+            for info in zf.infolist():
+                if not info.is_dir() and not info.filename.startswith("__MACOSX/"):
+                    members.setdefault(info.filename.rsplit("/", 1)[-1], []).append(info.filename)
+            out = {}
+            for f in files:
+                found = members.get(f, [])
+                if len(found) != 1:
+                    problem = "has no member" if not found else f"has several members {found} for"
+                    raise ValueError(
+                        f"datasets.{name}: zip {label} {problem} {f}; {_local_hint(name, files)}"
+                    )
+                out[f] = _raw(f, f"{label}!{found[0]}", zf.read(found[0]))
+            return out
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as err:
+        raise ValueError(f"datasets.{name}: zip {label} is damaged ({err})") from None
+
+
+def _verify(name: str, raw: dict[str, RawFile], sha256: dict[str, str] | None) -> None:
+    """Compare with ``sha256`` (the config's mapping) or else the built-in published value."""
+    for f, file in raw.items():
+        want = (sha256 or {}).get(f, KNOWN_SHA256.get(f))
+        if want is not None and file.sha256 != want:
+            given = f"datasets.{name}.sha256.{f}" if f in (sha256 or {}) else f"the published {f}"
+            raise ValueError(
+                f"{file.origin}: checksum mismatch, sha256 {file.sha256} but expected {want} "
+                f"({given}); the file is damaged or a different version. To use it anyway, "
+                f"set datasets.{name}.sha256.{f}: {file.sha256}"
+            )
+
+
+def _zip_name(name: str, url: str) -> str:
+    base = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
+    base = "".join(c if c.isalnum() or c in "+-_." else "_" for c in base).lstrip(".")
+    return base if base.endswith(".zip") else f"{name}-{base or 'download'}.zip"
+
+
+def _download(
+    name: str,
+    url: str,
+    files: tuple[str, ...],
+    download_dir: str | os.PathLike | None,
+    sha256: dict[str, str] | None,
+) -> dict[str, RawFile]:
+    if download_dir is None:
+        raise ValueError(f"datasets.{name}.url: {url} needs a download folder (download_dir)")
+    folder = expand(download_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / _zip_name(name, url)
+    if target.is_file():
+        try:
+            raw = _read_zip(name, target, str(target), files)
+            _verify(name, raw, sha256)
+            log.info("datasets.%s: using cached %s", name, target)
+            return raw
+        except ValueError as err:
+            log.warning("datasets.%s: cached %s unusable (%s); downloading", name, target, err)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
+    tmp = Path(tmp_name)
+    hint = _local_hint(name, files)
+    try:
+        log.info("datasets.%s: downloading %s", name, url)
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+                    shutil.copyfileobj(response, out, 1 << 20)
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
+                plain = isinstance(err, urllib.error.HTTPError) or not hasattr(err, "reason")
+                reason = err if plain else err.reason
+                raise ValueError(
+                    f"datasets.{name}.url: could not download {url} ({reason}); {hint}"
+                ) from None
+        if not zipfile.is_zipfile(tmp):
+            raise ValueError(f"datasets.{name}.url: {url} did not return a zip archive; {hint}")
+        raw = _read_zip(name, tmp, url, files)
+        _verify(name, raw, sha256)
+        os.replace(tmp, target)
+        return raw
+    finally:
+        tmp.unlink(missing_ok=True)
