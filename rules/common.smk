@@ -2,6 +2,7 @@ import os
 
 from snakemake.utils import validate
 
+from biv import io
 from biv import workflow as wf
 
 validate(config, schema="../config/schema.yaml")

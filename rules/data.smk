@@ -7,6 +7,7 @@ rule prepare_dataset:
         "results/benchmarks/prepare_dataset/{dataset}.tsv"
     conda:
         "../envs/biv.yaml"
+    threads: 2
     params:
         cfg=lambda wildcards: PLAN.datasets[wildcards.dataset],
         download_dir=config["download_dir"],

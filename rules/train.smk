@@ -7,14 +7,13 @@ rule run_params:
         "results/runs/{experiment}/{loss}/seed{seed}/params.json",
     log:
         "results/logs/run_params/{experiment}/{loss}/seed{seed}.log",
-    conda:
-        "../envs/biv.yaml"
     params:
         run=lambda wildcards: wf.run_params(
             PLAN, wildcards.experiment, wildcards.loss, int(wildcards.seed)
         ),
-    script:
-        "../scripts/write_run_params.py"
+    run:
+        io.write_json(output[0], params.run)
+        io.write_text(log[0], f"wrote {output[0]}\n")
 
 
 rule train:

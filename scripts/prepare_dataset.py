@@ -8,4 +8,5 @@ data.prepare(
     snakemake.params.cfg,
     snakemake.output[0],
     snakemake.params.download_dir,
+    workers=snakemake.threads,
 )

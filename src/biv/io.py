@@ -10,8 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import torch
-
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -54,4 +52,6 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def torch_save(path: str | os.PathLike, obj: Any) -> None:
+    import torch  # imported here: the JSON helpers serve jobs that need no torch
+
     write_atomic(path, lambda tmp: torch.save(obj, tmp))

@@ -102,7 +102,7 @@ def sweep_plot(sweep: dict, runs: pd.DataFrame, png: str | Path, pdf: str | Path
         col=paths[1] if len(paths) > 1 else None,
         kind="point",
         errorbar=lambda x: mean_ci(x)[1:],
-        dodge=0.2,
+        dodge=0.2 if points["loss"].nunique() > 1 else False,
         height=4,
         aspect=1.2,
     )

@@ -100,13 +100,16 @@ def build_plan(config: dict) -> Plan:
     if "reproduction" in config:
         _check_reproduction(config["reproduction"], experiments, figures)
     _check_noise_settings(noise, experiments)
+    _check_datasets(datasets, experiments)
     runs = [
         Run(name, loss, seed)
         for name, exp in experiments.items()
         for loss in exp["losses"]
         for seed in exp["seeds"]
     ]
-    return Plan(datasets, noise, experiments, sweeps, figures, runs)
+    plan = Plan(datasets, noise, experiments, sweeps, figures, runs)
+    _check_runs(plan)
+    return plan
 
 
 def _check_name(key: str, name: str) -> None:
@@ -176,12 +179,36 @@ def _check_noise_settings(noise: dict, experiments: dict) -> None:
 
     used = {exp["noise"] for exp in experiments.values()} - {None}
     for name in sorted(set(noise) | used):
-        base, _, point = name.partition(SWEEP_SEP)
-        key = f"noise.{base}" + (f" (sweep point {point})" if point else "")
         try:
             resolve(noise[name])
         except ValueError as err:
-            raise ConfigError(f"{key}: {err}") from None
+            raise ConfigError(f"{_origin('noise', name)}: {err}") from None
+
+
+def _check_datasets(datasets: dict, experiments: dict) -> None:
+    from biv.data import validate
+
+    for name in sorted({exp["dataset"] for exp in experiments.values()}):
+        try:
+            validate(name, datasets[name])
+        except ValueError as err:  # its message already names datasets.<name>.<key>
+            raise ConfigError(str(err)) from None
+
+
+def _check_runs(plan: Plan) -> None:
+    """Check the training block and model of every run the way ``biv train`` will."""
+    from biv.train import resolve_params
+
+    for run in plan.runs:
+        try:
+            resolve_params(run_params(plan, run.experiment, run.loss, run.seed))
+        except ValueError as err:
+            raise ConfigError(f"{_origin('experiments', run.experiment)}: {err}") from None
+
+
+def _origin(block: str, name: str) -> str:
+    base, _, point = name.partition(SWEEP_SEP)
+    return f"{block}.{base}" + (f" (sweep point {point})" if point else "")
 
 
 def _check_reproduction(block: dict, experiments: dict, figures: dict) -> None:
