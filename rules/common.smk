@@ -39,7 +39,7 @@ def all_targets():
         "results/provenance.json",
     ]
     targets += expand("results/figures/{figure}.png", figure=PLAN.figures)
-    targets += expand("results/figures/sweep_{sweep}.png", sweep=PLAN.sweeps)
+    targets += expand("results/figures/sweeps/{sweep}.png", sweep=PLAN.sweeps)
     if "reproduction" in config:
         targets.append("results/reproduction.md")
     return targets

@@ -91,12 +91,12 @@ rule plot_sweep:
         runs=rules.aggregate.output.runs,
     output:
         png=report(
-            "results/figures/sweep_{sweep}.png",
+            "results/figures/sweeps/{sweep}.png",
             caption="../report/sweep.rst",
             category="Sweeps",
             labels={"sweep": "{sweep}"},
         ),
-        pdf="results/figures/sweep_{sweep}.pdf",
+        pdf="results/figures/sweeps/{sweep}.pdf",
     log:
         "results/logs/plot_sweep/{sweep}.log",
     conda:

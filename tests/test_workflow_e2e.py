@@ -71,7 +71,7 @@ def test_full_run_writes_tables_figures_and_report(workdir):
     out = snakemake(workdir)
     assert jobs_run(out)["train"] == 8
     results = workdir / "results"
-    for fig in ("curves", "sweep_eps"):
+    for fig in ("curves", "sweeps/eps"):
         for ext in ("png", "pdf"):
             assert (results / "figures" / f"{fig}.{ext}").stat().st_size > 1000
     runs = pd.read_csv(results / "tables" / "runs.csv")
