@@ -1,0 +1,238 @@
+"""Benchmark of biv.train (not a test).
+
+1. Bike (14000 train x 19 features, 3379 test; batch 256, 100 epochs = 5,500 steps, test MSE after
+   every step): wall time of ``biv.train.train`` against a bare PyTorch loop doing the same steps
+   (same model, initialisation, permutations, BIV loss and per-step evaluation) on the same
+   in-memory tensors. The legs run interleaved, ``--repeats`` times each; medians are reported.
+   Uses the real Bike data when biv.data and BIV_DATA_DIR are available, else random data of
+   the same shape.
+2. The age CNN on random uint8 images of 64x64 and 200x200: training steps/s (a few steps).
+
+    python bench/bench_train.py [--repeats 3] [--epochs 100] [--device cpu] [--threads N]
+                                [--work /tmp/biv_bench] [--skip-bike] [--skip-cnn]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from biv.models import build_model
+from biv.noise import draw, save_draw
+from biv.params import resolve
+from biv.train import load_run_data, resolve_params, train
+
+EPSILON = 0.5
+
+
+def prepare_bike(work: Path) -> tuple[Path, str]:
+    """The prepared Bike file (real data if possible, else random data of the same shape)."""
+    path = work / "bike.pt"
+    data_dir = os.environ.get("BIV_DATA_DIR")
+    if data_dir:
+        from biv.data import prepare
+
+        cfg = {
+            "kind": "bike",
+            "path": str(Path(data_dir) / "bike-sharing"),
+            "train_size": 14000,
+            "test_size": 3379,
+        }
+        prepare("bike", cfg, path)
+        return path, "real UCI Bike Sharing (biv.data)"
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(17379, 19, generator=gen)
+    y = (x @ torch.rand(19, generator=gen) * 300).relu() + 1
+    torch.save(
+        {
+            "x_train": x[:14000].clone(),
+            "y_train": y[:14000].clone(),
+            "x_test": x[14000:].clone(),
+            "y_test": y[14000:].clone(),
+            "x_mean": x[:14000].mean(0),
+            "x_std": x[:14000].std(0),
+            "y_mean": float(y[:14000].mean()),
+            "y_std": float(y[:14000].std()),
+            "meta": {"dataset": "bike-shaped random"},
+        },
+        path,
+    )
+    return path, "random data of Bike's shape (BIV_DATA_DIR not set)"
+
+
+def bike_params(work: Path, data: Path, device: str, epochs: int) -> dict:
+    record = resolve(
+        {
+            "mode": "alphabeta",
+            "distribution": "gamma",
+            "components": [{"shape": 0.5, "rate": 0.5 / 20000}],
+        }
+    )
+    y_train = torch.load(data, mmap=True, weights_only=True)["y_train"]
+    save_draw(work / "noise.pt", draw(y_train, record, seed=1), {"record": record})
+    return {
+        "experiment": "bench_bike",
+        "loss_name": "biv",
+        "seed": 1,
+        "dataset": {"name": "bike", "file": str(data)},
+        "noise": {"name": "gamma_mu20000", "file": str(work / "noise.pt")},
+        "loss": {"type": "biv", "epsilon": EPSILON},
+        "model": {"name": "mlp", "hidden": [100, 50, 20, 10], "batchnorm": False},
+        "training": {
+            "lr": 0.001,
+            "batch_size": 256,
+            "epochs": epochs,
+            "eval_every": 1,
+            "device": device,
+            "eval_batch_size": 1024,
+        },
+    }
+
+
+def bare_loop(params: dict, device: torch.device) -> tuple[float, float, float]:
+    """The same training written as a plain loop; returns (wall s, CPU s, final test MSE)."""
+    tr = params["training"]
+    data = load_run_data(params, device)  # the same in-memory tensors; not timed
+    x, y, var = data.x_train, data.y_train, data.var_train
+    chunks = data.x_test.split(tr["eval_batch_size"])
+    n, bs = len(y), tr["batch_size"]
+    start, cpu = time.perf_counter(), time.process_time()
+    torch.manual_seed(params["seed"])
+    model = build_model(params["model"], tuple(x.shape[1:])).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=tr["lr"])
+    gen = torch.Generator().manual_seed(params["seed"])
+    losses, sums = [], []
+    for _ in range(tr["epochs"]):
+        perm = torch.randperm(n, generator=gen).to(device)
+        for lo in range(0, n, bs):
+            idx = perm[lo : lo + bs]
+            xb, yb, vb = x[idx], y[idx], var[idx]
+            w = 1.0 / (vb + EPSILON)
+            loss = (w * (model(xb).squeeze(1) - yb).square()).sum() / w.sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.detach())
+            model.eval()
+            with torch.no_grad():
+                err = torch.cat([model(c) for c in chunks]).squeeze(1) - data.y_test
+                sums.append(torch.stack((err.square().sum(), err.abs().sum())))
+            model.train()
+    final = float(torch.stack(sums)[-1, 0]) / len(data.y_test)
+    torch.stack(losses).cpu()
+    return time.perf_counter() - start, time.process_time() - cpu, final
+
+
+def biv_leg(params: dict, out: Path) -> tuple[float, float, float, float]:
+    """(wall s of the whole train() call, its CPU s, its loop wall s, final test MSE)."""
+    shutil.rmtree(out, ignore_errors=True)  # no checkpoint of an interrupted benchmark
+    start, cpu = time.perf_counter(), time.process_time()
+    summary = train(params, out)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return wall, cpu, summary["wall_time_s"], summary["final_test_mse"]
+
+
+def cnn_steps_per_s(work: Path, size: int, batch: int, steps: int, device: str) -> float:
+    gen = torch.Generator().manual_seed(0)
+    n = batch * steps
+    x = torch.randint(0, 256, (n + 8, 3, size, size), generator=gen, dtype=torch.uint8)
+    y = torch.rand(n + 8, generator=gen) * 80 + 1
+    path = work / f"images{size}.pt"
+    torch.save(
+        {
+            "x_train": x[:n].clone(),
+            "y_train": y[:n].clone(),
+            "x_test": x[n:].clone(),
+            "y_test": y[n:].clone(),
+            "x_mean": torch.full((3,), 0.5),
+            "x_std": torch.full((3,), 0.25),
+            "y_mean": float(y[:n].mean()),
+            "y_std": float(y[:n].std()),
+            "meta": {"dataset": f"random {size}x{size}"},
+        },
+        path,
+    )
+    params = {
+        "experiment": "bench_cnn",
+        "loss_name": "mse",
+        "seed": 0,
+        "dataset": {"name": "images", "file": str(path)},
+        "noise": None,
+        "loss": {"type": "mse"},
+        "model": {"name": "cnn"},
+        "training": {
+            "lr": 0.001,
+            "batch_size": batch,
+            "epochs": 1,
+            "eval_every": steps,
+            "device": device,
+            "checkpoint_every": 0,
+        },
+    }
+    # the steps/s of the summary include one evaluation of the 8 test images at the end
+    return train(params, work / f"cnn{size}")["steps_per_s"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=100, help="Bike epochs (55 steps each)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--work", default="/tmp/biv_bench")
+    parser.add_argument("--cnn-batch", type=int, default=32)
+    parser.add_argument("--cnn-steps", type=int, default=4)
+    parser.add_argument("--skip-bike", action="store_true")
+    parser.add_argument("--skip-cnn", action="store_true")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    device = torch.device(args.device)
+    report = {"device": args.device, "torch_threads": torch.get_num_threads()}
+    if not args.skip_bike:
+        data, source = prepare_bike(work)
+        params = resolve_params(bike_params(work, data, args.device, args.epochs))
+        legs = {"bare_wall_s": [], "bare_cpu_s": [], "biv_wall_s": [], "biv_cpu_s": []}
+        for i in range(args.repeats):  # interleaved legs
+            wall, cpu, bare_mse = bare_loop(params, device)
+            legs["bare_wall_s"].append(wall)
+            legs["bare_cpu_s"].append(cpu)
+            total, total_cpu, loop_s, biv_mse = biv_leg(params, work / f"run{i}")
+            legs["biv_wall_s"].append(total)
+            legs["biv_cpu_s"].append(total_cpu)
+            print(
+                f"repeat {i + 1}: bare {wall:.2f} s (CPU {cpu:.2f} s), biv.train {total:.2f} s "
+                f"(CPU {total_cpu:.2f} s, loop {loop_s:.2f} s); "
+                f"final test MSE bare {bare_mse:.6g}, biv.train {biv_mse:.6g}",
+                flush=True,
+            )
+        median = {key: statistics.median(values) for key, values in legs.items()}
+        report["bike"] = {
+            "data": source,
+            "steps": json.loads((work / "run0/summary.json").read_text())["steps"],
+            "median": median,
+            "ratio_wall": median["biv_wall_s"] / median["bare_wall_s"],
+            "ratio_cpu": median["biv_cpu_s"] / median["bare_cpu_s"],
+            "all": legs,
+        }
+    if not args.skip_cnn:
+        report["cnn_steps_per_s"] = {
+            f"{size}x{size}, batch {args.cnn_batch}": cnn_steps_per_s(
+                work, size, args.cnn_batch, args.cnn_steps, args.device
+            )
+            for size in (64, 200)
+        }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,422 @@
+"""biv.train: run-parameter validation, outputs, units, evaluation, determinism, errors.
+
+Fixtures are tiny prepared-data and noise-draw files written in the contract's layout.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+import biv.train
+from biv.losses import LossResult, make_loss
+from biv.train import main, resolve_params, train
+
+Y_MEAN, Y_STD = 50.0, 5.0
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: one intra-op thread avoids OpenMP stalls on a busy shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def write_prepared(path: Path, n_train: int = 60, n_test: int = 25, images: int = 0) -> dict:
+    """A prepared file (contract layout) with labels of mean ~50 and std ~5."""
+    gen = torch.Generator().manual_seed(0)
+    n = n_train + n_test
+    if images:
+        x = torch.randint(0, 256, (n, 3, images, images), generator=gen, dtype=torch.uint8)
+        signal = x.float().mean(dim=(1, 2, 3)) / 64
+        x_mean, x_std = torch.tensor([0.5, 0.4, 0.3]), torch.tensor([0.25, 0.2, 0.3])
+    else:
+        x = torch.randn(n, 4, generator=gen) * 3 + 1
+        signal = x @ torch.tensor([0.5, -0.3, 0.2, 0.1])
+        x_mean, x_std = x[:n_train].mean(0), x[:n_train].std(0)
+    y = Y_MEAN + Y_STD * (signal - signal.mean()) / signal.std()
+    prepared = {
+        "x_train": x[:n_train].clone(),
+        "y_train": y[:n_train].clone(),
+        "x_test": x[n_train:].clone(),
+        "y_test": y[n_train:].clone(),
+        "x_mean": x_mean,
+        "x_std": x_std,
+        "y_mean": Y_MEAN,
+        "y_std": Y_STD,
+        "meta": {"dataset": "toy", "kind": "synthetic", "n_train": n_train, "n_test": n_test},
+    }
+    torch.save(prepared, path)
+    return prepared
+
+
+def write_noise(path: Path, y_train: torch.Tensor, var: torch.Tensor) -> None:
+    """A noise-draw file (contract layout) with the given raw-unit variances."""
+    gen = torch.Generator().manual_seed(1)
+    noisy = y_train + var.sqrt() * torch.randn(len(var), generator=gen)
+    draw = {
+        "y_noisy": noisy.float(),
+        "var": var.float(),
+        "var_seen": var.float(),
+        "component": torch.zeros(len(var), dtype=torch.int8),
+        "meta": {"toy": True},
+    }
+    torch.save(draw, path)
+
+
+def make_params(tmp_path: Path, **training) -> dict:
+    data = tmp_path / "data.pt"
+    if not data.exists():
+        prepared = write_prepared(data)
+        var = torch.linspace(0.5, 40.0, len(prepared["y_train"]))
+        write_noise(tmp_path / "noise.pt", prepared["y_train"], var)
+    return {
+        "experiment": "toy",
+        "loss_name": "biv",
+        "seed": 3,
+        "dataset": {"name": "toy", "file": str(data)},
+        "noise": {"name": "ramp", "file": str(tmp_path / "noise.pt")},
+        "loss": {"type": "biv", "epsilon": 0.5},
+        "model": {"name": "mlp", "hidden": [16, 8], "batchnorm": False},
+        "training": {
+            "lr": 0.01,
+            "batch_size": 16,
+            "epochs": 3,
+            "eval_every": 5,
+            "checkpoint_every": 0,
+            **training,
+        },
+    }
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def test_defaults_are_filled(tmp_path):
+    resolved = resolve_params(make_params(tmp_path))
+    assert resolved["training"] == {
+        "lr": 0.01,
+        "batch_size": 16,
+        "epochs": 3,
+        "eval_every": 5,
+        "shuffle": True,
+        "normalize": True,
+        "device": "auto",
+        "checkpoint_every": 0,
+        "eval_batch_size": 1024,
+        "drop_last": False,
+    }
+
+
+def _set(params: dict, key: str, value) -> dict:
+    params = copy.deepcopy(params)
+    *path, last = key.split(".")
+    target = params
+    for part in path:
+        target = target[part]
+    if value is KeyError:
+        del target[last]
+    else:
+        target[last] = value
+    return params
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("colour", "red", r"unknown key\(s\) \['colour'\]"),
+        ("seed", KeyError, r"missing key\(s\) \['seed'\]"),
+        ("seed", -1, "seed: -1"),
+        ("seed", 1.5, "seed: 1.5"),
+        ("experiment", "", "experiment: ''"),
+        ("loss_name", 3, "loss_name: 3"),
+        ("dataset.path", "x", r"dataset: unknown key\(s\) \['path'\]"),
+        ("noise.file", KeyError, r"noise: missing key\(s\) \['file'\]"),
+        ("loss", {"type": "huber"}, "loss: .*huber"),
+        ("loss", {"type": "cutoff"}, "loss: .*threshold"),
+        ("loss", {"type": "biv", "epsilon": -1}, "loss: .*epsilon"),
+        ("loss", "biv", "loss: 'biv'"),
+        ("model.name", "vgg", "model.name: 'vgg'"),
+        ("model.hidden", [4, -4], r"model.hidden: \[4, -4\]"),
+        ("training.lr", KeyError, r"training: missing key\(s\) \['lr'\]"),
+        ("training.lr", "0.01", "training.lr: '0.01'"),
+        ("training.lr", 0, "training.lr: 0"),
+        ("training.lr", math.inf, "training.lr: inf"),
+        ("training.batch_size", 0, "training.batch_size: 0"),
+        ("training.batch_size", True, "training.batch_size: True"),
+        ("training.epochs", 2.0, "training.epochs: 2.0"),
+        ("training.eval_every", 0, "training.eval_every: 0"),
+        ("training.checkpoint_every", -5, "training.checkpoint_every: -5"),
+        ("training.eval_batch_size", None, "training.eval_batch_size: None"),
+        ("training.shuffle", "no", "training.shuffle: 'no'"),
+        ("training.normalize", 1, "training.normalize: 1"),
+        ("training.device", "tpu", "training.device: 'tpu'"),
+        ("training.momentum", 0.9, r"training: unknown key\(s\) \['momentum'\]"),
+    ],
+)
+def test_bad_parameters_raise_before_anything_is_written(tmp_path, key, value, match):
+    params = _set(make_params(tmp_path), key, value)
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match=match):
+        train(params, out)
+    assert not out.exists()
+
+
+def test_missing_and_mismatched_files_are_named(tmp_path):
+    params = make_params(tmp_path)
+    out = tmp_path / "run"
+    with pytest.raises(FileNotFoundError, match="dataset.file: .*nope.pt"):
+        train(_set(params, "dataset.file", str(tmp_path / "nope.pt")), out)
+    with pytest.raises(FileNotFoundError, match="noise.file: .*nope.pt"):
+        train(_set(params, "noise.file", str(tmp_path / "nope.pt")), out)
+    write_noise(tmp_path / "short.pt", torch.zeros(10), torch.ones(10))
+    with pytest.raises(ValueError, match="noise.file: .*short.pt.*60 training labels"):
+        train(_set(params, "noise.file", str(tmp_path / "short.pt")), out)
+    with pytest.raises(ValueError, match="model.name: 'cnn' needs RGB images"):
+        train(_set(params, "model", {"name": "cnn"}), out)
+    assert not out.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA error")
+def test_cuda_without_a_gpu_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="training.device: 'cuda'"):
+        train(make_params(tmp_path, device="cuda"), tmp_path / "run")
+
+
+def test_batchnorm_batch_of_one_is_refused(tmp_path):
+    params = make_params(tmp_path, batch_size=59)  # 60 samples: last batch would hold 1
+    params["model"]["batchnorm"] = True
+    with pytest.raises(ValueError, match="training.batch_size: 59"):
+        train(params, tmp_path / "run")
+    train(_set(params, "training.drop_last", True), tmp_path / "run")
+
+
+def test_main_reports_bad_input_with_exit_code_2(tmp_path, caplog):
+    params_file = tmp_path / "params.json"
+    params_file.write_text(json.dumps(_set(make_params(tmp_path), "training.epochs", 0)))
+    assert main(params_file, tmp_path / "run") == 2
+    assert "training.epochs: 0" in caplog.text
+    params_file.write_text("{not json")
+    assert main(params_file, tmp_path / "run") == 2
+    assert "invalid JSON" in caplog.text
+    assert main(tmp_path / "absent.json", tmp_path / "run") == 2
+    assert "absent.json" in caplog.text
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def test_run_folder_outputs(tmp_path):
+    out = tmp_path / "run"
+    summary = train(make_params(tmp_path), out)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "metrics.csv",
+        "predictions.csv",
+        "run.json",
+        "summary.json",
+    ]
+    # 60 samples, batch 16 -> 4 steps per epoch (last batch of 12 kept), 3 epochs
+    rows = read_csv(out / "metrics.csv")
+    assert list(rows[0]) == ["step", "epoch", "split", "metric", "value"]
+    train_rows = [r for r in rows if r["split"] == "train"]
+    assert [int(r["step"]) for r in train_rows] == list(range(1, 13))
+    assert [int(r["epoch"]) for r in train_rows] == [1] * 4 + [2] * 4 + [3] * 4
+    assert all(r["metric"] == "loss" and math.isfinite(float(r["value"])) for r in train_rows)
+    test_rows = [r for r in rows if r["split"] == "test"]
+    assert sorted({int(r["step"]) for r in test_rows}) == [5, 10, 12]
+    assert {r["metric"] for r in test_rows} == {"mse", "mae", "mse_raw", "mae_raw"}
+    final = {r["metric"]: float(r["value"]) for r in test_rows if r["step"] == "12"}
+
+    # raw = normalized * y_std (**2), and the predictions reproduce the final errors
+    assert final["mse_raw"] == pytest.approx(final["mse"] * Y_STD**2, rel=1e-12)
+    assert final["mae_raw"] == pytest.approx(final["mae"] * Y_STD, rel=1e-12)
+    pred = read_csv(out / "predictions.csv")
+    assert [int(r["index"]) for r in pred] == list(range(25))
+    prepared = torch.load(tmp_path / "data.pt", weights_only=True)
+    y_true = torch.tensor([float(r["y_true"]) for r in pred], dtype=torch.float32)
+    assert torch.equal(y_true, prepared["y_test"])  # 9 significant digits: exact float32
+    err = torch.tensor([float(r["y_pred"]) - float(r["y_true"]) for r in pred], dtype=torch.float64)
+    assert float(err.square().mean()) == pytest.approx(final["mse_raw"], rel=1e-5)
+    assert float(err.abs().mean()) == pytest.approx(final["mae_raw"], rel=1e-5)
+
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk == summary
+    assert set(summary) == {
+        "experiment",
+        "loss_name",
+        "seed",
+        "best_test_mse",
+        "best_step",
+        "final_test_mse",
+        "final_test_mse_raw",
+        "final_test_mae_raw",
+        "skipped_steps",
+        "steps",
+        "wall_time_s",
+        "steps_per_s",
+    }
+    assert (summary["steps"], summary["skipped_steps"], summary["seed"]) == (12, 0, 3)
+    mses = {int(r["step"]): float(r["value"]) for r in test_rows if r["metric"] == "mse"}
+    assert summary["best_test_mse"] == min(mses.values())
+    assert mses[summary["best_step"]] == summary["best_test_mse"]
+    assert summary["final_test_mse"] == final["mse"]
+    assert summary["final_test_mse_raw"] == final["mse_raw"]
+
+    run = json.loads((out / "run.json").read_text())
+    assert run["training"]["shuffle"] is True and run["seed"] == 3
+    assert run["device"]["type"] == "cpu" and run["device"]["name"]
+    assert run["provenance"]["git_commit"]
+    assert run["run"]["steps_per_epoch"] == 4 and run["run"]["total_steps"] == 12
+    assert "cudnn_deterministic" in run["run"]["determinism"]
+
+
+def test_identical_inputs_give_identical_metrics_bytes(tmp_path):
+    params = make_params(tmp_path, eval_every=1)
+    train(params, tmp_path / "a")
+    train(params, tmp_path / "b")
+    for name in ("metrics.csv", "predictions.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    params["seed"] = 4
+    train(params, tmp_path / "c")
+    assert (tmp_path / "a/metrics.csv").read_bytes() != (tmp_path / "c/metrics.csv").read_bytes()
+
+
+def test_shuffle_false_uses_sequential_batches_and_clean_labels_without_noise(tmp_path):
+    """With noise null and shuffle false, training equals a hand-written sequential loop."""
+    params = make_params(tmp_path, shuffle=False, eval_every=100, epochs=2)
+    params["noise"] = None
+    params["loss"] = {"type": "mse"}
+    train(params, tmp_path / "run")
+    prepared = torch.load(tmp_path / "data.pt", weights_only=True)
+    x = (prepared["x_train"] - prepared["x_mean"]) / prepared["x_std"]
+    y = ((prepared["y_train"].double() - Y_MEAN) / Y_STD).float()
+    torch.manual_seed(3)
+    model = biv.train.build_model(params["model"], (4,))
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    expected = []
+    for _ in range(2):
+        for lo in range(0, 60, 16):
+            loss = (model(x[lo : lo + 16]).squeeze(1) - y[lo : lo + 16]).square().mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            expected.append(f"{loss.item():.9g}")
+    rows = read_csv(tmp_path / "run/metrics.csv")
+    assert [r["value"] for r in rows if r["split"] == "train"] == expected
+
+
+def test_cutoff_threshold_is_converted_from_raw_units(tmp_path):
+    """Raw variances 100 (first 16 samples) and 1; raw threshold 50 keeps only the variance-1
+    samples, so with sequential batches the first step of each epoch is skipped."""
+    params = make_params(tmp_path, shuffle=False, eval_every=100)
+    var = torch.ones(60)
+    var[:16] = 100.0
+    prepared = torch.load(tmp_path / "data.pt", weights_only=True)
+    write_noise(tmp_path / "two.pt", prepared["y_train"], var)
+    params["noise"]["file"] = str(tmp_path / "two.pt")
+    params["loss"] = {"type": "cutoff", "threshold": 50.0}
+    for normalize in (True, False):
+        params["training"]["normalize"] = normalize
+        out = tmp_path / f"run{normalize}"
+        summary = train(params, out)
+        assert summary["skipped_steps"] == 3
+        rows = read_csv(out / "metrics.csv")
+        skipped = [int(r["step"]) for r in rows if r["metric"] == "skipped"]
+        assert skipped == [1, 5, 9]
+        assert not [r for r in rows if r["metric"] == "loss" and int(r["step"]) in skipped]
+        run = json.loads((out / "run.json").read_text())
+        assert run["loss"]["threshold"] == 50.0
+        expected = 50.0 / Y_STD**2 if normalize else 50.0
+        assert run["run"]["loss_in_model_units"]["threshold"] == pytest.approx(expected)
+
+
+def test_loss_sees_normalized_variances_and_raw_epsilon(tmp_path, monkeypatch):
+    seen = []
+
+    def spy(spec):
+        loss = make_loss(spec)
+
+        def wrapped(pred, target, var):
+            seen.append((spec, var.clone(), target.clone()))
+            return loss(pred, target, var)
+
+        return wrapped
+
+    monkeypatch.setattr(biv.train, "make_loss", spy)
+    params = make_params(tmp_path, shuffle=False, epochs=1)
+    train(params, tmp_path / "run")
+    spec, var, target = seen[-1]
+    assert spec == {"type": "biv", "epsilon": 0.5}
+    noise = torch.load(tmp_path / "noise.pt", weights_only=True)
+    assert torch.allclose(var, noise["var_seen"][48:] / Y_STD**2)
+    assert torch.allclose(target, (noise["y_noisy"][48:] - Y_MEAN) / Y_STD)
+
+
+def test_adaptive_epsilon_is_recorded(tmp_path):
+    params = make_params(tmp_path)
+    params["loss"] = {"type": "biv_adaptive", "ratio": 0.5}
+    train(params, tmp_path / "run")
+    rows = read_csv(tmp_path / "run/metrics.csv")
+    eps = [r for r in rows if r["metric"] == "epsilon"]
+    assert [int(r["step"]) for r in eps] == list(range(1, 13))
+    assert all(float(r["value"]) >= 0 for r in eps)
+
+
+def test_cnn_on_uint8_images(tmp_path):
+    write_prepared(tmp_path / "data.pt", n_train=6, n_test=3, images=64)
+    params = make_params(tmp_path, batch_size=3, epochs=1, eval_every=1, eval_batch_size=2)
+    params["noise"] = None
+    params["model"] = {"name": "cnn"}
+    summary = train(params, tmp_path / "run")
+    assert summary["steps"] == 2
+    assert len(read_csv(tmp_path / "run/predictions.csv")) == 3
+
+
+def test_non_finite_loss_stops_with_step_and_value(tmp_path, monkeypatch, caplog):
+    def exploding(spec):
+        loss = make_loss(spec)
+        calls = []
+
+        def wrapped(pred, target, var):
+            calls.append(1)
+            result = loss(pred, target, var)
+            return LossResult(result.value * math.nan, None) if len(calls) == 7 else result
+
+        return wrapped
+
+    monkeypatch.setattr(biv.train, "make_loss", exploding)
+    params_file = tmp_path / "params.json"
+    params_file.write_text(json.dumps(make_params(tmp_path)))
+    assert main(params_file, tmp_path / "run") == 1
+    assert "training loss is nan at step 7" in caplog.text
+    assert not (tmp_path / "run/summary.json").exists()
+
+
+def test_real_bike_file_from_biv_data(tmp_path, data_dir):
+    """A prepared Bike file written by biv.data trains with the paper's Bike MLP."""
+    from biv.data import prepare
+
+    cfg = {"kind": "bike", "path": str(data_dir / "bike-sharing"), "train_size": 512}
+    prepare("bike", {**cfg, "test_size": 300}, tmp_path / "bike.pt")
+    params = make_params(tmp_path, batch_size=256, epochs=1, eval_every=1, eval_batch_size=128)
+    params["dataset"]["file"] = str(tmp_path / "bike.pt")
+    params["noise"] = None
+    params["model"] = {"name": "mlp", "hidden": [100, 50, 20, 10], "batchnorm": False}
+    summary = train(params, tmp_path / "run")
+    assert summary["steps"] == 2 and math.isfinite(summary["final_test_mse"])
+    run = json.loads((tmp_path / "run/run.json").read_text())
+    assert run["run"]["dataset_meta"]["dataset"] == "bike"
+    assert len(read_csv(tmp_path / "run/predictions.csv")) == 300

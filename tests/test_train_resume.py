@@ -1,0 +1,214 @@
+"""biv.train checkpoints: a run interrupted at any point and started again finishes with the
+same bytes as an uninterrupted run (simulated crashes in-process, real SIGKILLs of `biv train`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import biv.train
+from biv.train import train
+
+OUTPUTS = ("metrics.csv", "predictions.csv")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: one intra-op thread avoids OpenMP stalls on a busy shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def write_inputs(tmp_path: Path, n_train: int, n_test: int, images: int = 0) -> dict:
+    """Prepared-data and noise-draw files in the contract's layout; returns run parameters."""
+    gen = torch.Generator().manual_seed(0)
+    n = n_train + n_test
+    if images:
+        x = torch.randint(0, 256, (n, 3, images, images), generator=gen, dtype=torch.uint8)
+        y = 30 + x.float().mean(dim=(1, 2, 3)) / 8
+        x_mean, x_std = torch.full((3,), 0.5), torch.full((3,), 0.29)
+    else:
+        x = torch.randn(n, 5, generator=gen)
+        y = 100 + 20 * torch.tanh(x @ torch.tensor([1.0, -0.5, 0.3, 0.2, 0.0]))
+        x_mean, x_std = x[:n_train].mean(0), x[:n_train].std(0)
+    y_train = y[:n_train]
+    torch.save(
+        {
+            "x_train": x[:n_train].clone(),
+            "y_train": y_train.clone(),
+            "x_test": x[n_train:].clone(),
+            "y_test": y[n_train:].clone(),
+            "x_mean": x_mean,
+            "x_std": x_std,
+            "y_mean": float(y_train.mean()),
+            "y_std": float(y_train.std()),
+            "meta": {"dataset": "toy"},
+        },
+        tmp_path / "data.pt",
+    )
+    var = torch.rand(n_train, generator=gen) ** 4 * 200
+    torch.save(
+        {
+            "y_noisy": y_train + var.sqrt() * torch.randn(n_train, generator=gen),
+            "var": var,
+            "var_seen": var,
+            "component": torch.zeros(n_train, dtype=torch.int8),
+            "meta": {},
+        },
+        tmp_path / "noise.pt",
+    )
+    return {
+        "experiment": "resume",
+        "loss_name": "biv",
+        "seed": 11,
+        "dataset": {"name": "toy", "file": str(tmp_path / "data.pt")},
+        "noise": {"name": "quartic", "file": str(tmp_path / "noise.pt")},
+        "loss": {"type": "biv", "epsilon": 0.1},
+        "model": {"name": "mlp", "hidden": [32, 16], "batchnorm": True},
+        "training": {"lr": 0.003, "batch_size": 8, "epochs": 4, "eval_every": 3},
+    }
+
+
+def assert_same_outputs(a: Path, b: Path) -> None:
+    for name in OUTPUTS:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
+    for key in ("wall_time_s", "steps_per_s"):
+        sa.pop(key), sb.pop(key)
+    assert sa == sb
+    assert not (b / "checkpoint.pt").exists()
+    assert not list(b.glob(".*.tmp"))
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("case", "loss", "model"),
+    [
+        ("mlp-bn-biv", {"type": "biv", "epsilon": 0.1}, None),
+        ("cutoff-skips", {"type": "cutoff", "threshold": 0.01}, None),
+        ("adaptive", {"type": "biv_adaptive", "ratio": 0.5}, None),
+        ("cnn", {"type": "mse"}, {"name": "cnn"}),
+    ],
+)
+def test_crash_after_a_checkpoint_then_resume(tmp_path, monkeypatch, case, loss, model):
+    images = 64 if model else 0
+    params = write_inputs(tmp_path, n_train=12 if images else 40, n_test=5, images=images)
+    params["loss"] = loss
+    params["model"] = model or params["model"]
+    params["training"].update(
+        checkpoint_every=3, epochs=3 if images else 4, batch_size=4 if images else 8
+    )
+    train(params, tmp_path / "reference")
+
+    real_save, saves = biv.train.save_checkpoint, []
+
+    def save_then_crash(*args):
+        real_save(*args)
+        saves.append(1)
+        if len(saves) == 2:
+            raise Crash
+
+    monkeypatch.setattr(biv.train, "save_checkpoint", save_then_crash)
+    with pytest.raises(Crash):
+        train(params, tmp_path / "resumed")
+    assert (tmp_path / "resumed/checkpoint.pt").exists()
+    monkeypatch.setattr(biv.train, "save_checkpoint", real_save)
+    train(params, tmp_path / "resumed")
+    run = json.loads((tmp_path / "resumed/run.json").read_text())
+    assert run["run"]["resumed_from_step"] == 6
+    assert_same_outputs(tmp_path / "reference", tmp_path / "resumed")
+    if loss["type"] == "cutoff":
+        summary = json.loads((tmp_path / "resumed/summary.json").read_text())
+        assert summary["skipped_steps"] > 0
+
+
+def test_checkpoint_of_other_parameters_is_refused(tmp_path, monkeypatch):
+    params = write_inputs(tmp_path, n_train=40, n_test=5)
+    params["training"]["checkpoint_every"] = 2
+
+    def crash(*args):
+        raise Crash
+
+    real_save = biv.train.save_checkpoint
+    monkeypatch.setattr(biv.train, "save_checkpoint", lambda *a: (real_save(*a), crash()))
+    with pytest.raises(Crash):
+        train(params, tmp_path / "run")
+    monkeypatch.undo()
+    params["training"]["lr"] = 0.5
+    with pytest.raises(ValueError, match=r"checkpoint .* other run parameters .*\['training'\]"):
+        train(params, tmp_path / "run")
+
+
+def _checkpoint_step(path: Path) -> int:
+    try:
+        return torch.load(path, weights_only=True)["step"]
+    except (FileNotFoundError, EOFError, RuntimeError):
+        return 0
+
+
+def _start(params_file: Path, out: Path, log: Path) -> subprocess.Popen:
+    with open(log, "ab") as f:
+        return subprocess.Popen(
+            [sys.executable, "-m", "biv.cli", "train", str(params_file), str(out)],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+
+
+def _wait_for_checkpoint(proc: subprocess.Popen, path: Path, step: int, log: Path) -> int:
+    deadline, seen = time.monotonic() + 180, None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"training exited ({proc.returncode}) early:\n{log.read_text()}")
+        try:
+            stat = path.stat()
+            version = (stat.st_ino, stat.st_mtime_ns)
+        except FileNotFoundError:
+            version = None
+        if version is not None and version != seen:
+            seen, reached = version, _checkpoint_step(path)
+            if reached >= step:
+                return reached
+        time.sleep(0.002)  # polling the checkpoint file, not synchronising by time
+    proc.kill()
+    pytest.fail(f"no checkpoint at step >= {step}:\n{log.read_text()}")
+
+
+def test_sigkill_at_several_points_resumes_to_identical_bytes(tmp_path):
+    params = write_inputs(tmp_path, n_train=240, n_test=60)
+    params["training"].update(epochs=30, checkpoint_every=20)  # 30 steps/epoch, 900 steps
+    params_file = tmp_path / "params.json"
+    params_file.write_text(json.dumps(params))
+    train(params, tmp_path / "reference")  # one thread, like the subprocesses
+
+    out, log = tmp_path / "killed", tmp_path / "killed.log"
+    checkpoint = out / "checkpoint.pt"
+    resumed_from = []
+    for target in (20, 360, 640):
+        proc = _start(params_file, out, log)
+        reached = _wait_for_checkpoint(proc, checkpoint, target, log)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait() == -signal.SIGKILL
+        assert reached >= target and _checkpoint_step(checkpoint) >= reached
+        resumed_from.append(json.loads((out / "run.json").read_text())["run"]["resumed_from_step"])
+    final = _start(params_file, out, log)
+    assert final.wait(timeout=300) == 0, log.read_text()
+
+    assert resumed_from[0] == 0 and resumed_from[1] >= 20 and resumed_from[2] >= 360
+    assert json.loads((out / "run.json").read_text())["run"]["resumed_from_step"] >= 640
+    assert_same_outputs(tmp_path / "reference", out)
+    assert json.loads((out / "summary.json").read_text())["steps"] == 900
