@@ -1,0 +1,156 @@
+"""Run one mapped legacy experiment: prepare data, resolve and draw noise, train."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+import yaml
+
+import biv
+from biv.io import read_json, write_json
+from biv.legacy.fields import LegacyArgError
+from biv.legacy.mapping import workflow_config
+
+UTKFACE_NATIVE_SIZE = 200
+#: Keys of the mapping that define the experiment (a run folder holds exactly one).
+IDENTITY_KEYS = ("experiment", "seed", "loss_name", "dataset", "noise", "loss", "model", "training")
+
+
+def describe(mapped: dict) -> str:
+    """The mapped parameters as printed before running."""
+    shown = {k: mapped[k] for k in IDENTITY_KEYS}
+    lines = [f"biv legacy: {mapped['family']} command mapped to:", json.dumps(shown, indent=2)]
+    lines += [f"run folder: {mapped['out_dir']}   prepared-data cache: {mapped['cache_dir']}"]
+    lines += [f"note: {n}" for n in mapped["notes"]]
+    return "\n".join(lines)
+
+
+def prepared_file(name: str, cfg: dict, cache_dir: Path) -> Path:
+    """Prepare dataset ``name`` once per distinct config into ``cache_dir``; return the file."""
+    from biv.data import prepare
+
+    key = json.dumps({"name": name, "config": cfg, "biv": biv.__version__}, sort_keys=True)
+    path = cache_dir / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.pt"
+    if not path.exists():
+        print(f"biv legacy: preparing {name} into {path}", flush=True)
+        prepare(name, cfg, path, cache_dir / "downloads")
+    return path
+
+
+def _check_out_dir(out_dir: Path, mapped: dict) -> None:
+    record = out_dir / "legacy.json"
+    if not record.exists():
+        return
+    before = read_json(record).get("mapped", {})
+    differ = [k for k in IDENTITY_KEYS if before.get(k) != mapped[k]]
+    if differ:
+        raise ValueError(
+            f"--out {str(out_dir)!r} holds a different legacy experiment (differs in "
+            f"{', '.join(differ)}); allowed: a new folder, or the same command to resume"
+        )
+
+
+def config_text(mapped: dict) -> str:
+    """The equivalent workflow config as YAML, the notes as comments."""
+    argv = [a for a in mapped["argv"] if a != "--print-config"]
+    lines = [f"# biv legacy {' '.join(argv)}"]
+    lines += [f"# note: {n}" for n in mapped["notes"]]
+    if mapped["loss"].get("threshold", 0.0) is None:
+        lines.append("# fill in losses.cutoff.threshold: y_std**2 of the training labels")
+    body = yaml.safe_dump(workflow_config(mapped), sort_keys=False, default_flow_style=None)
+    return "\n".join(lines) + "\n" + body
+
+
+def _validate(mapped: dict) -> None:
+    """Check the run parameters and the model's input size before anything is written."""
+    from biv.models import build_model
+    from biv.train import resolve_params
+
+    loss = mapped["loss"]
+    if loss.get("threshold", 0.0) is None:
+        loss = dict(loss, threshold=1.0)  # placeholder: the default is set after preparation
+    placeholder = {"name": "check", "file": "check.pt"}
+    resolve_params(
+        {
+            "experiment": mapped["experiment"],
+            "loss_name": mapped["loss_name"],
+            "seed": mapped["seed"],
+            "dataset": placeholder,
+            "noise": None if mapped["noise"] is None else placeholder,
+            "loss": loss,
+            "model": mapped["model"],
+            "training": mapped["training"],
+        }
+    )
+    cfg = mapped["dataset"]["config"]
+    if cfg["kind"] == "utkface":
+        size = cfg.get("image_size") or UTKFACE_NATIVE_SIZE
+        try:
+            build_model(mapped["model"], (3, size, size))
+        except ValueError as e:
+            raise ValueError(f"{e} (the images are {size}x{size}: see --image-size)") from e
+
+
+def run(mapped: dict, stream: TextIO | None = None) -> int:
+    """Print the mapping, then (unless a dry run) run it; return the training's exit code."""
+    stream = sys.stdout if stream is None else stream
+    if mapped["print_config"]:
+        print(config_text(mapped), file=stream, end="", flush=True)
+        return 0
+    print(describe(mapped), file=stream, flush=True)
+    if mapped["dry_run"]:
+        return 0
+    import torch
+
+    from biv import noise, params, train
+    from biv.data import load_prepared
+
+    record = None
+    if mapped["noise"] is not None:
+        try:
+            record = params.resolve(mapped["noise"])
+        except ValueError as e:
+            raise LegacyArgError(
+                f"--noise_settings/--params_settings/--parameters (or the seed-era noise flags) "
+                f"give an impossible noise setting: {e}"
+            ) from e
+    _validate(mapped)
+    loss = dict(mapped["loss"])
+    out_dir = Path(mapped["out_dir"])
+    _check_out_dir(out_dir, mapped)
+
+    name, cfg = mapped["dataset"]["name"], mapped["dataset"]["config"]
+    data_file = prepared_file(name, cfg, Path(mapped["cache_dir"]))
+    data = load_prepared(data_file)
+    if loss["type"] == "cutoff" and loss["threshold"] is None:
+        # the original's default: 1 in the loss's (normalized) units
+        loss["threshold"] = data["y_std"] ** 2 if mapped["training"]["normalize"] else 1.0
+        print(f"cutoff threshold: {loss['threshold']:g} raw units^2", file=stream)
+
+    noise_ref = None
+    if record is not None:
+        draw = noise.draw(torch.as_tensor(data["y_train"]), record, seed=mapped["seed"])
+        noise_file = out_dir / "noise.pt"
+        meta = {"dataset": name, "noise": mapped["experiment"], "seed": mapped["seed"]}
+        noise.save_draw(noise_file, draw, meta | {"record": record, "argv": mapped["argv"]})
+        write_json(out_dir / "noise_record.json", record)
+        noise_ref = {"name": mapped["experiment"], "file": str(noise_file.resolve())}
+    run_params = {
+        "experiment": mapped["experiment"],
+        "loss_name": mapped["loss_name"],
+        "seed": mapped["seed"],
+        "dataset": {"name": name, "file": str(data_file.resolve())},
+        "noise": noise_ref,
+        "loss": loss,
+        "model": mapped["model"],
+        "training": mapped["training"],
+    }
+    params_file = out_dir / "params.json"
+    write_json(params_file, run_params)
+    write_json(out_dir / "legacy.json", {"argv": mapped["argv"], "mapped": mapped})
+    print(f"run parameters: {params_file}", file=stream, flush=True)
+    return train.main(str(params_file), str(out_dir))
