@@ -117,8 +117,13 @@ def test_changing_one_epsilon_reruns_only_that_loss(workdir):
     edit_config(workdir, lambda c: c["losses"]["biv"].update(epsilon=0.3))
     jobs = jobs_run(snakemake(workdir))
     assert jobs.pop("run_params") == 2 and jobs.pop("train") == 2
-    assert set(jobs) <= {"aggregate", "collect_benchmarks", "provenance", "plot_learning_curves",
-                         "plot_sweep"}
+    assert set(jobs) <= {
+        "aggregate",
+        "collect_benchmarks",
+        "provenance",
+        "plot_learning_curves",
+        "plot_sweep",
+    }
     params = json.loads((workdir / "results/runs/noisy/biv/seed1/params.json").read_text())
     assert params["loss"]["epsilon"] == 0.3
 
