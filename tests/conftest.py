@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +19,12 @@ def data_dir() -> Path:
     if not path.is_dir():
         raise FileNotFoundError(f"BIV_DATA_DIR={value!r} is not a folder")
     return path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models: one intra-op thread avoids OpenMP stalls on a busy shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -21,13 +21,7 @@ from biv.train import main, resolve_params, train
 Y_MEAN, Y_STD = 50.0, 5.0
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one intra-op thread avoids OpenMP stalls on a busy shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def write_prepared(path: Path, n_train: int = 60, n_test: int = 25, images: int = 0) -> dict:

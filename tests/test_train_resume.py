@@ -20,13 +20,7 @@ from biv.train import train
 OUTPUTS = ("metrics.csv", "predictions.csv")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one intra-op thread avoids OpenMP stalls on a busy shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def write_inputs(tmp_path: Path, n_train: int, n_test: int, images: int = 0) -> dict:
