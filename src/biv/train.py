@@ -460,7 +460,8 @@ def train(params: dict, out_dir: str | Path) -> dict:
                 "steps_per_epoch": steps_per_epoch,
                 "total_steps": total,
                 "resumed_from_step": progress.step,
-                "dataset_meta": data.meta,
+                # the image file list stays in the prepared file (UTKFace: ~1 MB of names)
+                "dataset_meta": {k: v for k, v in data.meta.items() if k != "files"},
                 "noise_meta": data.noise_meta,
             },
         },
