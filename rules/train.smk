@@ -32,6 +32,8 @@ rule train:
         "results/logs/train/{experiment}/{loss}/seed{seed}.log",
     benchmark:
         "results/benchmarks/train/{experiment}/{loss}/seed{seed}.tsv"
+    group:
+        lambda wildcards: wf.train_group(PLAN, wildcards.experiment)
     conda:
         "../envs/biv.yaml"
     threads: 1

@@ -179,3 +179,11 @@ def test_impossible_swept_noise_names_the_sweep_point(demo):
     config = with_sweep(demo, {"experiment": "demo", "vary": {"noise.p": [0.5, 1.5]}})
     with pytest.raises(wf.ConfigError, match=r"noise\.mixture \(sweep point p-1p5\): .*p"):
         wf.build_plan(config)
+
+
+def test_only_mlp_trainings_are_grouped_for_clusters():
+    config = load(ROOT / "config" / "paper.yaml")
+    plan = wf.build_plan(config)
+    assert wf.train_group(plan, "bike") == "train-mlp"
+    assert wf.train_group(plan, "bike-epsilon__epsilon-0p01") == "train-mlp"
+    assert wf.train_group(plan, "utkf") is None

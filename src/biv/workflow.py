@@ -405,3 +405,9 @@ def figure_experiments(figure: dict) -> set[str]:
         panel["reference"]["experiment"] for panel in figure["panels"] if "reference" in panel
     }
     return shown
+
+
+def train_group(plan: Plan, experiment: str) -> str | None:
+    """Job group of a training run: the small MLP runs form group ``train-mlp``, which a
+    cluster profile packs several to a job (``group-components``); image models stay alone."""
+    return "train-mlp" if plan.experiments[experiment]["model"]["name"] == "mlp" else None

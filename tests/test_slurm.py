@@ -1,0 +1,397 @@
+"""The Slurm profile on a real single-node Slurm cluster (tests/slurm/start-cluster.sh).
+
+The tiny config (one seed per experiment, for CI time) runs through
+`--profile profiles/slurm --profile tests/slurm/profile` in a copy of the workflow. The checks
+read Slurm's own records (sacct: partition, requested and allocated GPUs, job state, job steps)
+and the executor plugin's per-job logs (which Snakemake jobs ran in which Slurm job). Skipped
+only when no cluster answers; with BIV_REQUIRE_SLURM=1 (CI) that is a failure instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW = (
+    "Snakefile",
+    "rules",
+    "scripts",
+    "config",
+    "envs",
+    "report",
+    "profiles",
+    "tests/configs",
+    "tests/slurm/profile",
+)
+TINY = "tests/configs/tiny.yaml"
+CONFIG = "tests/configs/slurm.yaml"  # the tiny config with one seed per experiment (CI time)
+SUMMARY = "results/tables/summary.csv"
+PROFILES = ("--profile", "profiles/slurm", "--profile", "tests/slurm/profile")
+CLUSTER_RULES = {"prepare_dataset", "estimate_noise_params", "generate_noise", "train"}
+SITE_KEYS = {"slurm_partition", "slurm_account", "gpu_model"}
+RUN_TIMEOUT_S = 480
+USABLE_NODE_STATES = {"idle", "mixed", "allocated", "completing"}
+TIMING_COLUMN = re.compile(r"time|per_s|duration|date|host", re.IGNORECASE)
+
+
+def load_yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+# --- the profiles themselves (no cluster needed) -------------------------------------------
+
+
+def without_site_keys(block: dict) -> dict:
+    """A resources block without its site entries (partition, account, GPU model)."""
+    kept = {}
+    for key, value in block.items():
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k not in SITE_KEYS}
+            if value:
+                kept[key] = value
+        elif key not in SITE_KEYS:
+            kept[key] = value
+    return kept
+
+
+def test_profile_asks_a_gpu_for_training_and_packs_groups():
+    profile = load_yaml(ROOT / "profiles/slurm/config.yaml")
+    assert profile["executor"] == "slurm"
+    assert profile["set-resources"]["train"]["gpu"] == 1
+    assert "slurm_partition" not in profile["set-resources"]["train"]  # a site setting
+    groups = set(profile["groups"].values()) | {"train-mlp"}  # train-mlp: set by rules/train.smk
+    assert set(profile["group-components"]) <= groups
+    assert profile["cores"] >= 1 and profile["retries"] >= 1
+
+
+@pytest.mark.parametrize("override", ["profiles/slurm-site-example", "tests/slurm/profile"])
+def test_override_profiles_keep_the_user_profile_requests(override):
+    """A later profile replaces whole top-level keys: an override that sets `set-resources` or
+    `default-resources` must repeat the user profile's entries, changing only site keys."""
+    profile = load_yaml(ROOT / "profiles/slurm/config.yaml")
+    site = load_yaml(ROOT / override / "config.yaml")
+    for key in ("default-resources", "set-resources"):
+        if key in site:
+            assert without_site_keys(site[key]) == without_site_keys(profile[key]), key
+    if override.startswith("tests/"):
+        assert "set-resources" not in site and "default-resources" not in site
+
+
+# --- the cluster ------------------------------------------------------------------------
+
+
+def sh(*cmd: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def cluster_problem() -> str | None:
+    """None when a Slurm controller answers and has a usable node, else why not."""
+    if shutil.which("sinfo") is None:
+        return "`sinfo` is not installed"
+    try:
+        result = sh("sinfo", "-h", "-N", "-o", "%T", timeout=30)
+    except subprocess.TimeoutExpired:
+        return "`sinfo` timed out"
+    if result.returncode != 0:
+        return f"`sinfo` failed: {result.stderr.strip()}"
+    states = {s.rstrip("*~#") for s in result.stdout.split()}
+    if not states & USABLE_NODE_STATES:
+        return f"no usable node (node states: {sorted(states) or 'none'})"
+    return None
+
+
+@pytest.fixture(scope="module")
+def cluster() -> None:
+    problem = cluster_problem()
+    if problem is not None:
+        message = f"no Slurm cluster: {problem}; start one with tests/slurm/start-cluster.sh"
+        if os.environ.get("BIV_REQUIRE_SLURM") == "1":
+            pytest.fail(f"BIV_REQUIRE_SLURM=1 but {message}")
+        pytest.skip(message)
+    accounting = sh("sacct", "-n", "-X", "-S", "now-1minutes")
+    if accounting.returncode != 0:
+        pytest.fail(f"sacct does not work (slurmdbd needed): {accounting.stderr.strip()}")
+
+
+@dataclass(frozen=True)
+class SlurmJob:
+    state: str
+    partition: str
+    req_tres: str
+    alloc_tres: str
+    steps: int
+
+
+@dataclass
+class Run:
+    workdir: Path
+    returncode: int
+    log: str
+    slurm: dict[str, SlurmJob]  # Slurm job id -> sacct record
+    members: dict[str, set[tuple[str, str]]]  # Slurm job id -> {(rule, run or wildcards)}
+    cancelled: str | None = None
+
+    def training(self) -> dict[str, set[str]]:
+        """Slurm job id -> the training runs it executed."""
+        jobs = {
+            jid: {name for rule, name in members if rule == "train"}
+            for jid, members in self.members.items()
+        }
+        return {jid: runs for jid, runs in jobs.items() if runs}
+
+
+def copy_workflow(dest: Path) -> Path:
+    """The workflow in `dest`, with CONFIG: the tiny config, one seed per experiment."""
+    for name in WORKFLOW:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            dest.joinpath(name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    config = load_yaml(ROOT / TINY)
+    for experiment in config["experiments"].values():
+        experiment["seeds"] = experiment["seeds"][:1]
+    (dest / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
+    return dest.resolve()
+
+
+def snakemake_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "SNAKEMAKE_PROFILE"}
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.Popen:
+    """Start `snakemake *args --configfile CONFIG` in `workdir`, output to snakemake-run.log."""
+    cmd = ["timeout", "-k", "30", str(RUN_TIMEOUT_S), sys.executable, "-m", "snakemake"]
+    with (workdir / "snakemake-run.log").open("w") as log:
+        return subprocess.Popen(
+            [*cmd, *args, "--configfile", CONFIG],
+            cwd=workdir,
+            env=snakemake_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def finish(proc: subprocess.Popen, workdir: Path) -> tuple[int, str]:
+    returncode = proc.wait()
+    return returncode, (workdir / "snakemake-run.log").read_text(errors="replace")
+
+
+def cancel_jobs_of(workdir: Path) -> None:
+    """scancel whatever a failed or killed run left queued in this folder."""
+    queued = sh("squeue", "-h", "-o", "%i|%Z").stdout.splitlines()
+    ids = [line.split("|")[0] for line in queued if line.split("|")[-1] == str(workdir)]
+    if ids:
+        sh("scancel", *ids)
+
+
+def sacct_jobs(workdir: Path, since: datetime) -> dict[str, SlurmJob]:
+    """Slurm's records of the jobs submitted from `workdir` since `since`."""
+    fields = "JobIDRaw,State,Partition,ReqTRES,AllocTRES,WorkDir,Submit"
+    start = (since - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    for _ in range(30):  # slurmdbd may record the end of the last job a moment later
+        out = sh("sacct", "-P", "-n", "-S", start, "-o", fields)
+        assert out.returncode == 0, out.stderr
+        rows = [line.split("|") for line in out.stdout.splitlines()]
+        main = {r[0]: r for r in rows if "." not in r[0] and r[5] == str(workdir) and r[6] >= start}
+        if not any(r[1] in ("PENDING", "RUNNING") for r in main.values()):
+            break
+        time.sleep(1)
+    steps: dict[str, int] = defaultdict(int)
+    for r in rows:
+        job, _, step = r[0].partition(".")
+        if step.isdigit():
+            steps[job] += 1
+    return {
+        jid: SlurmJob(state=r[1], partition=r[2], req_tres=r[3], alloc_tres=r[4], steps=steps[jid])
+        for jid, r in main.items()
+    }
+
+
+RULE_BLOCK = re.compile(r"^\s*(?:localrule|rule) (\w+):\n((?:[ \t]+\w+: .*\n)+)", re.MULTILINE)
+
+
+def run_name(wildcards: str) -> str:
+    """'experiment=noisy, loss=biv, seed=1' -> 'noisy/biv/seed1' (the run folder's name)."""
+    values = dict(item.split("=", 1) for item in wildcards.split(", "))
+    return f"{values['experiment']}/{values['loss']}/seed{values['seed']}"
+
+
+def plugin_members(workdir: Path, job_ids: set[str]) -> dict[str, set[tuple[str, str]]]:
+    """Which Snakemake jobs each Slurm job ran, read from the plugin's Slurm log of that job."""
+    logs = {p.stem: p for p in (workdir / ".snakemake/slurm_logs").rglob("*.log")}
+    members = {}
+    for jid in job_ids:
+        assert jid in logs, f"no plugin log for Slurm job {jid}"
+        found = set()
+        for rule, body in RULE_BLOCK.findall(logs[jid].read_text(errors="replace")):
+            wildcards = re.search(r"^\s+wildcards: (.*)$", body, re.MULTILINE)
+            name = wildcards.group(1).strip() if wildcards else ""
+            found.add((rule, run_name(name) if rule == "train" else name))
+        members[jid] = found
+    return members
+
+
+def slurm_run(workdir: Path, proc: subprocess.Popen, since: datetime, cancel=None) -> Run:
+    cancelled = cancel(workdir, proc) if cancel else None
+    returncode, log = finish(proc, workdir)
+    cancel_jobs_of(workdir)
+    slurm = sacct_jobs(workdir, since)
+    return Run(workdir, returncode, log, slurm, plugin_members(workdir, set(slurm)), cancelled)
+
+
+def cancel_a_running_training_job(workdir: Path, proc: subprocess.Popen) -> str | None:
+    """scancel the first training job of this run that is running a job step (a training)."""
+    while proc.poll() is None:
+        for line in sh("squeue", "-h", "-t", "RUNNING", "-o", "%i|%k|%Z").stdout.splitlines():
+            jid, comment, wd = line.split("|", 2)
+            if wd != str(workdir) or "train" not in comment:
+                continue
+            steps = sh("squeue", "-h", "-s", "-j", jid, "-o", "%i").stdout.split()
+            if any(step.rpartition(".")[2].isdigit() for step in steps):
+                time.sleep(2)  # let the training get going
+                sh("scancel", jid)
+                return jid
+        time.sleep(0.5)
+    return None
+
+
+def assert_finished(run: Run) -> None:
+    assert run.returncode == 0, f"snakemake exited {run.returncode}:\n{run.log[-6000:]}"
+
+
+def run_names(workdir: Path) -> set[str]:
+    runs = workdir / "results/runs"
+    return {str(p.parent.relative_to(runs)) for p in runs.glob("*/*/seed*/summary.json")}
+
+
+def read_summary(path: Path) -> pd.DataFrame:
+    table = pd.read_csv(path)
+    return table.drop(columns=[c for c in table.columns if TIMING_COLUMN.search(c)])
+
+
+@pytest.fixture(scope="module")
+def full_runs(cluster, tmp_path_factory) -> tuple[Run, Path]:
+    """The tiny config through Slurm, and locally (`--cores 2`) at the same time."""
+    slurm_dir = copy_workflow(tmp_path_factory.mktemp("slurm"))
+    local_dir = copy_workflow(tmp_path_factory.mktemp("local"))
+    since = datetime.now()
+    local = snakemake(local_dir, "--cores", "2", SUMMARY)
+    remote = snakemake(slurm_dir, *PROFILES)
+    try:
+        run = slurm_run(slurm_dir, remote, since)
+    finally:
+        local_returncode, local_log = finish(local, local_dir)
+    assert local_returncode == 0, f"local run failed:\n{local_log[-6000:]}"
+    return run, local_dir
+
+
+@pytest.fixture(scope="module")
+def changed_run(full_runs) -> tuple[Run, str, dict[str, str], dict[str, str]]:
+    """After the full run: one loss's epsilon changed, and one training job scancel'led."""
+    workdir = full_runs[0].workdir
+    config = load_yaml(workdir / CONFIG)
+    loss = next(name for name, spec in config["losses"].items() if "epsilon" in spec)
+    config["losses"][loss]["epsilon"] = config["losses"][loss]["epsilon"] / 2
+    before = params_of(workdir)
+    (workdir / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
+    since = datetime.now()
+    proc = snakemake(workdir, *PROFILES)
+    run = slurm_run(workdir, proc, since, cancel=cancel_a_running_training_job)
+    return run, loss, before, params_of(workdir)
+
+
+def params_of(workdir: Path) -> dict[str, str]:
+    runs = workdir / "results/runs"
+    return {
+        str(p.parent.relative_to(runs)): p.read_text() for p in runs.glob("*/*/seed*/params.json")
+    }
+
+
+def test_every_training_ran_on_a_gpu_job_grouped_and_matches_local(full_runs):
+    run, local_dir = full_runs
+    assert_finished(run)
+    runs = run_names(run.workdir)
+    assert runs and runs == run_names(local_dir)
+    training = run.training()
+
+    # every training run went through sbatch exactly once, in a job that asked for and got a GPU
+    placed = [name for names in training.values() for name in names]
+    assert sorted(placed) == sorted(runs)
+    for jid in training:
+        job = run.slurm[jid]
+        assert job.state == "COMPLETED", (jid, job)
+        assert "gres/gpu=1" in job.req_tres and "gres/gpu=1" in job.alloc_tres, (jid, job)
+        assert job.partition == "gpu", (jid, job)
+    # the other cluster jobs are CPU jobs; aggregation and plots never went to Slurm
+    for jid in set(run.slurm) - set(training):
+        job = run.slurm[jid]
+        assert job.state == "COMPLETED" and "gpu" not in job.alloc_tres, (jid, job)
+        assert job.partition == "main", (jid, job)
+    assert {rule for members in run.members.values() for rule, _ in members} <= CLUSTER_RULES
+
+    # grouping: training runs shared Slurm jobs (at most group-components per job), the data
+    # preparation and noise draws shared one; each Snakemake job ran as one job step
+    most = max(load_yaml(ROOT / "profiles/slurm/config.yaml")["group-components"].values())
+    assert len(training) < len(runs)
+    assert all(len(names) <= most for names in training.values())
+    assert len(set(run.slurm) - set(training)) == 1
+    for jid, members in run.members.items():
+        assert run.slurm[jid].steps == len(members), (jid, run.slurm[jid], members)
+
+    # same numbers as the local CPU run (same seeds)
+    pd.testing.assert_frame_equal(
+        read_summary(run.workdir / SUMMARY), read_summary(local_dir / SUMMARY), check_exact=True
+    )
+
+
+def test_a_cancelled_training_job_is_retried_and_leaves_nothing_incomplete(changed_run):
+    run = changed_run[0]
+    assert run.cancelled is not None, "no running training job was there to scancel"
+    assert run.slurm[run.cancelled].state.startswith("CANCELLED")
+    assert_finished(run)
+    lost = run.training().get(run.cancelled, set())
+    assert lost, "the plugin log of the cancelled job names no training run"
+    retried = [
+        jid
+        for jid, names in run.training().items()
+        if names >= lost and int(jid) > int(run.cancelled)
+    ]
+    assert retried and all(run.slurm[jid].state == "COMPLETED" for jid in retried)
+    for name in lost:
+        json.loads((run.workdir / "results/runs" / name / "summary.json").read_text())
+    assert not [p for p in (run.workdir / ".snakemake/incomplete").rglob("*") if p.is_file()]
+    dry = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", CONFIG],
+        cwd=run.workdir,
+        env=snakemake_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout
+
+
+def test_changing_one_loss_epsilon_resubmits_only_its_training_runs(changed_run):
+    run, loss, before, after = changed_run
+    assert_finished(run)
+    changed = {name for name in after if before.get(name) != after[name]}
+    assert changed and all(name.split("/")[1] == loss for name in changed), changed
+    submitted = {name for names in run.training().values() for name in names}
+    assert submitted == changed
+    assert set(run.training()) == set(run.slurm), "jobs other than training were submitted"
