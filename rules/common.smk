@@ -58,9 +58,18 @@ def benchmark_files():
     ]
     files += [f"results/benchmarks/estimate_noise_params/{n}.tsv" for n in used_noise()]
     files += [
-        f"results/benchmarks/train/{r.experiment}/{r.loss}/seed{r.seed}.tsv"
+        f"results/benchmarks/{rule}/{r.experiment}/{r.loss}/seed{r.seed}.tsv"
         for r in PLAN.runs
+        for rule in ("run_params", "train")
     ]
+    files += [
+        "results/benchmarks/aggregate/all.tsv",
+        "results/benchmarks/provenance/all.tsv",
+    ]
+    files += [f"results/benchmarks/plot_learning_curves/{f}.tsv" for f in PLAN.figures]
+    files += [f"results/benchmarks/plot_sweep/{s}.tsv" for s in PLAN.sweeps]
+    if "reproduction" in config:
+        files.append("results/benchmarks/reproduction/all.tsv")
     return files
 
 

@@ -24,6 +24,8 @@ rule aggregate:
         ),
     log:
         "results/logs/aggregate.log",
+    benchmark:
+        "results/benchmarks/aggregate/all.tsv"
     conda:
         "../envs/biv.yaml"
     params:
@@ -56,6 +58,8 @@ rule provenance:
         "results/provenance.json",
     log:
         "results/logs/provenance.log",
+    benchmark:
+        "results/benchmarks/provenance/all.tsv"
     conda:
         "../envs/biv.yaml"
     params:
@@ -78,6 +82,8 @@ rule plot_learning_curves:
         pdf="results/figures/{figure}.pdf",
     log:
         "results/logs/plot_learning_curves/{figure}.log",
+    benchmark:
+        "results/benchmarks/plot_learning_curves/{figure}.tsv"
     conda:
         "../envs/biv.yaml"
     params:
@@ -99,6 +105,8 @@ rule plot_sweep:
         pdf="results/figures/sweeps/{sweep}.pdf",
     log:
         "results/logs/plot_sweep/{sweep}.log",
+    benchmark:
+        "results/benchmarks/plot_sweep/{sweep}.tsv"
     conda:
         "../envs/biv.yaml"
     params:
@@ -123,6 +131,8 @@ rule reproduction:
         ),
     log:
         "results/logs/reproduction.log",
+    benchmark:
+        "results/benchmarks/reproduction/all.tsv"
     conda:
         "../envs/biv.yaml"
     params:
