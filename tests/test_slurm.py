@@ -226,10 +226,10 @@ def sacct_jobs(workdir: Path, since: datetime) -> dict[str, SlurmJob]:
 RULE_BLOCK = re.compile(r"^\s*(?:localrule|rule) (\w+):\n((?:[ \t]+\w+: .*\n)+)", re.MULTILINE)
 
 
-def run_name(wildcards: str) -> str:
-    """'experiment=noisy, loss=biv, seed=1' -> 'noisy/biv/seed1' (the run folder's name)."""
-    values = dict(item.split("=", 1) for item in wildcards.split(", "))
-    return f"{values['experiment']}/{values['loss']}/seed{values['seed']}"
+def run_name(body: str) -> str:
+    """The run folder's name ('noisy/biv/seed1') from the output line of a train job's block
+    (error summaries of a cancelled job carry the output line but no wildcards line)."""
+    return re.search(r"^\s+output: results/runs/(\S+)/summary\.json", body, re.MULTILINE).group(1)
 
 
 def plugin_members(workdir: Path, job_ids: set[str]) -> dict[str, set[tuple[str, str]]]:
@@ -242,7 +242,7 @@ def plugin_members(workdir: Path, job_ids: set[str]) -> dict[str, set[tuple[str,
         for rule, body in RULE_BLOCK.findall(logs[jid].read_text(errors="replace")):
             wildcards = re.search(r"^\s+wildcards: (.*)$", body, re.MULTILINE)
             name = wildcards.group(1).strip() if wildcards else ""
-            found.add((rule, run_name(name) if rule == "train" else name))
+            found.add((rule, run_name(body) if rule == "train" else name))
         members[jid] = found
     return members
 
