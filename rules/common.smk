@@ -58,9 +58,8 @@ def benchmark_files():
     ]
     files += [f"results/benchmarks/estimate_noise_params/{n}.tsv" for n in used_noise()]
     files += [
-        f"results/benchmarks/{rule}/{r.experiment}/{r.loss}/seed{r.seed}.tsv"
+        f"results/benchmarks/train/{r.experiment}/{r.loss}/seed{r.seed}.tsv"
         for r in PLAN.runs
-        for rule in ("run_params", "train")
     ]
     files += [
         "results/benchmarks/aggregate/all.tsv",

@@ -119,10 +119,7 @@ rule reproduction:
     input:
         runs=rules.aggregate.output.runs,
         reference=config.get("reproduction", {}).get("reference", []),
-        figure=expand(
-            "results/figures/{figure}.png",
-            figure=config.get("reproduction", {}).get("figure", []),
-        ),
+        figure=lambda wildcards: f"results/figures/{config['reproduction']['figure']}.png",
     output:
         report(
             "results/reproduction.md",

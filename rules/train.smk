@@ -7,8 +7,6 @@ rule run_params:
         "results/runs/{experiment}/{loss}/seed{seed}/params.json",
     log:
         "results/logs/run_params/{experiment}/{loss}/seed{seed}.log",
-    benchmark:
-        "results/benchmarks/run_params/{experiment}/{loss}/seed{seed}.tsv"
     params:
         run=lambda wildcards: wf.run_params(
             PLAN, wildcards.experiment, wildcards.loss, int(wildcards.seed)

@@ -31,7 +31,8 @@ def workdir(tmp_path_factory) -> Path:
             shutil.copytree(source, root / name)
         else:
             shutil.copy2(source, root / name)
-    shutil.copy2(ROOT / "tests" / "configs" / "tiny.yaml", root / "tiny.yaml")
+    for name in ("tiny.yaml", "tiny-reference.yaml"):
+        shutil.copy2(ROOT / "tests" / "configs" / name, root / name)
     return root
 
 
@@ -104,6 +105,11 @@ def test_full_run_writes_tables_figures_and_report(workdir):
     assert prov["config"]["losses"]["biv"]["epsilon"] == 0.5
     assert "torch" in prov["packages"] and prov["git_commit"]
 
+    text = (results / "reproduction.md").read_text()
+    paired = 1 - bv["best_test_mse"] / l2["best_test_mse"]
+    assert f"{paired.mean():.1%}" in text and "Synthetic" in text
+    assert "0.800" in text and "![learning curves](figures/curves.png)" in text
+
     snakemake(workdir, "--report", "results/report.html")
     html = (results / "report.html").read_text(errors="replace")
     assert "curves.png" in html and "summary.csv" in html
@@ -123,6 +129,7 @@ def test_changing_one_epsilon_reruns_only_that_loss(workdir):
         "provenance",
         "plot_learning_curves",
         "plot_sweep",
+        "reproduction",
     }
     params = json.loads((workdir / "results/runs/noisy/biv/seed1/params.json").read_text())
     assert params["loss"]["epsilon"] == 0.3

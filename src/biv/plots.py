@@ -50,10 +50,10 @@ def learning_curves(figure: dict, curves: pd.DataFrame, png: str | Path, pdf: st
     band = curve_band(curves)
     panels = figure["panels"]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
-    palette = dict(zip(_all_losses(figure, band), sns.color_palette("tab10", 10), strict=False))
+    palette = dict(zip(_all_losses(figure), sns.color_palette("tab10", 10), strict=False))
     for ax, panel in zip(axes[0], panels, strict=True):
         exp = band[band["experiment"] == panel["experiment"]]
-        losses = panel.get("losses") or list(dict.fromkeys(exp["loss"]))
+        losses = panel["losses"]
         labels = panel.get("labels", {})
         for loss in losses:
             line = exp[exp["loss"] == loss]
@@ -63,6 +63,7 @@ def learning_curves(figure: dict, curves: pd.DataFrame, png: str | Path, pdf: st
         if ref is not None:
             line = band[(band["experiment"] == ref["experiment"]) & (band["loss"] == ref["loss"])]
             ax.plot(line["step"], line["mean"], "k--", label=ref.get("label", "No noise - L2"))
+        ax.set_ylim(bottom=0)
         ax.set_title(panel.get("title", panel["experiment"]))
         ax.set_xlabel("Training steps")
         ax.set_ylabel(f"Test loss on true labels (mean of {_n_seeds(curves, panel)} runs)")
@@ -76,9 +77,8 @@ def learning_curves(figure: dict, curves: pd.DataFrame, png: str | Path, pdf: st
     plt.close(fig)
 
 
-def _all_losses(figure: dict, band: pd.DataFrame) -> list[str]:
-    shown = {p["experiment"] for p in figure["panels"]}
-    return list(dict.fromkeys(band.loc[band["experiment"].isin(shown), "loss"]))
+def _all_losses(figure: dict) -> list[str]:
+    return list(dict.fromkeys(loss for panel in figure["panels"] for loss in panel["losses"]))
 
 
 def _n_seeds(curves: pd.DataFrame, panel: dict) -> int:

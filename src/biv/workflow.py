@@ -97,6 +97,7 @@ def build_plan(config: dict) -> Plan:
         for i, panel in enumerate(fig["panels"]):
             key = f"figures.{name}.panels[{i}]"
             _check_panel(key, panel, experiments)
+            panel.setdefault("losses", list(experiments[panel["experiment"]]["losses"]))
     if "reproduction" in config:
         _check_reproduction(config["reproduction"], experiments, figures)
     _check_noise_settings(noise, experiments)
