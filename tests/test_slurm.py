@@ -164,6 +164,7 @@ def copy_workflow(dest: Path) -> Path:
             dest.joinpath(name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name)
     config = load_yaml(ROOT / TINY)
+    config.pop("reproduction")  # its reference file is not needed here
     for experiment in config["experiments"].values():
         experiment["seeds"] = experiment["seeds"][:1]
     (dest / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))

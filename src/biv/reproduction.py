@@ -90,7 +90,13 @@ def report(
         ref = reference["panels"].get(name, {})
         rows = pd.DataFrame(panel_rows(panel, ref, runs, tolerance))
         mean, low, high, n = improvement(panel, runs)
-        lines += ["", f"## {ref.get('title', name)}", "", rows.to_markdown(index=False), ""]
+        lines += [
+            "",
+            f"## {ref.get('title', name)}",
+            "",
+            rows.to_markdown(index=False, disable_numparse=True),
+            "",
+        ]
         paper_best = ref.get("best", {})
         if "l2" in paper_best and "biv" in paper_best:
             paper_gain = 1 - paper_best["biv"] / paper_best["l2"]
