@@ -30,18 +30,9 @@ LOG=/var/log/slurm
 
 [ "$(id -u)" = 0 ] || { echo "start-cluster.sh: must run as root" >&2; exit 1; }
 
-# running PID: the process exists and is not a zombie (PID 1 here may reap late)
-running() {
-  [ -r "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f1)" != Z ]
-}
-
-# alive PIDFILE NAME: the PID file names a running process whose command is NAME
-alive() {
-  local pid
-  [ -s "$1" ] || return 1
-  pid=$(cat "$1")
-  running "$pid" && [ "$(cat "/proc/$pid/comm")" = "$2" ]
-}
+# running, alive
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 1
 
 # wait_for SECONDS CMD...: poll CMD every 0.5 s
 wait_for() {

@@ -3,18 +3,9 @@
 # through its PID file (never by process name). Safe to run when nothing is running.
 set -uo pipefail
 
-# running PID: the process exists and is not a zombie (PID 1 here may reap late)
-running() {
-  [ -r "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f1)" != Z ]
-}
-
-# alive PIDFILE NAME: the PID file names a running process whose command is NAME
-alive() {
-  local pid
-  [ -s "$1" ] || return 1
-  pid=$(cat "$1")
-  running "$pid" && [ "$(cat "/proc/$pid/comm")" = "$2" ]
-}
+# running, alive
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 1
 
 if alive /run/slurmctld.pid slurmctld; then
   jobs=$(squeue -h -o %A 2>/dev/null | tr '\n' ' ')

@@ -30,10 +30,6 @@ KNOWN_SHA256 = {
     "winequality-red.csv": "4a402cf041b025d4566d954c3b9ba8635a3a8a01e039005d97d6a710278cf05e",
     "winequality-white.csv": "76c3f809815c17c07212622f776311faeb31e87610d52c26d87d6e361b169836",
 }
-PUBLISHER_URLS = {
-    "bike": "https://archive.ics.uci.edu/static/public/275/bike+sharing+dataset.zip",
-    "wine": "https://archive.ics.uci.edu/static/public/186/wine+quality.zip",
-}
 DOWNLOAD_TIMEOUT_S = 60
 
 
