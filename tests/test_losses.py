@@ -335,3 +335,93 @@ def test_make_loss_validates_variances_for_every_type():
     for spec in ({"type": "mse"}, {"type": "cutoff", "threshold": 1.0}):
         with pytest.raises(ValueError, match="var must be finite and >= 0"):
             make_loss(spec)(PRED, TARGET, bad)
+
+
+# ----------------------------------------------------------------------------- trusted variances
+
+
+LOSS_CALLS = [
+    lambda p, t, v: mse(p, t),
+    lambda p, t, v: iv(p, t, v, 0.5),
+    lambda p, t, v: biv(p, t, v, 0.0),
+    lambda p, t, v: biv_adaptive(p, t, v, 0.5),
+    lambda p, t, v: cutoff(p, t, v, 1.0),
+    lambda p, t, v: make_loss({"type": "biv", "epsilon": 0.1})(p, t, v),
+]
+
+
+@pytest.mark.parametrize("fn", LOSS_CALLS)
+def test_trusted_variances_give_the_same_values_and_gradients(fn):
+    pred, target, var = batch(k=32, seed=5)
+    checked = fn(pred, target, var)
+    g_checked = grad(lambda f: _value(fn(f, target, var)), pred)
+    with losses.trusted_variances():
+        trusted = fn(pred, target, var)
+        g_trusted = grad(lambda f: _value(fn(f, target, var)), pred)
+    assert torch.equal(_value(trusted), _value(checked))
+    assert torch.equal(g_trusted, g_checked)
+
+
+def _value(result):
+    return result[0] if isinstance(result, tuple) else result
+
+
+def test_trusted_variances_skip_the_checks_only_inside_the_block():
+    bad = torch.tensor([0.5, -1.0, 0.0])
+    with losses.trusted_variances():
+        assert torch.isfinite(iv(PRED, TARGET, bad.abs() + 1, 0.0))
+        biv(PRED, TARGET, bad, 0.5)  # no ValueError: the caller vouches for the variances
+        assert cutoff(PRED, TARGET, VAR, 0.1).isnan()  # empty batch: NaN, not None
+        with pytest.raises(ValueError, match="var must hold K=3"):
+            biv(PRED, TARGET, bad[:2], 0.5)  # shapes are still checked (no device sync)
+    with pytest.raises(ValueError, match="var must be finite and >= 0"):
+        biv(PRED, TARGET, bad, 0.5)
+    assert cutoff(PRED, TARGET, VAR, 0.1) is None
+
+
+def test_kept_mean_square_without_boolean_indexing_matches_cutoff():
+    pred, target, var = batch(k=64, seed=2)
+    keep = var < 1.0
+    e = pred - target
+    torch.testing.assert_close(losses._kept_mean_square(e, keep), cutoff(pred, target, var, 1.0))
+    torch.testing.assert_close(
+        grad(lambda f: losses._kept_mean_square(f - target, keep), pred),
+        grad(lambda f: cutoff(f, target, var, 1.0), pred),
+    )
+    assert losses._kept_mean_square(e, torch.zeros_like(keep)).isnan()
+
+
+@pytest.mark.parametrize(
+    ("spec", "var", "message"),
+    [
+        ({"type": "mse"}, torch.tensor([1.0, -1.0]), "var must be finite and >= 0, got var[1]"),
+        ({"type": "cutoff", "threshold": 1.0}, torch.tensor([math.inf, 1.0]), "got var[0]=inf"),
+        ({"type": "biv", "epsilon": 0.0}, torch.tensor([1.0, 0.0]), "epsilon=0.0 needs every var"),
+        ({"type": "iv", "epsilon": 0}, torch.tensor([0.0, 2.0]), "got var[0]=0.0: use epsilon > 0"),
+        ({"type": "biv_adaptive", "ratio": 0.5}, torch.tensor([math.nan]), "got var[0]=nan"),
+    ],
+)
+def test_check_variances_rejects_what_the_losses_reject(spec, var, message):
+    with pytest.raises(ValueError) as err:
+        losses.check_variances(spec, var)
+    assert message in str(err.value)
+
+
+def test_check_variances_accepts_valid_variances():
+    for spec in ({"type": "biv"}, {"type": "biv", "epsilon": 0.0}, {"type": "mse"}):
+        losses.check_variances(spec, VAR)
+    losses.check_variances({"type": "biv", "epsilon": 0.5}, torch.zeros(3))
+
+
+def test_cutoff_kept_is_the_cpu_mask_of_kept_samples():
+    assert losses.cutoff_kept({"type": "biv", "epsilon": 0.5}, VAR) is None
+    kept = losses.cutoff_kept({"type": "cutoff", "threshold": 1.5}, VAR.float())
+    assert kept.device.type == "cpu" and kept.tolist() == [True, False, False]  # strict
+    # a batch is skipped exactly when the cutoff loss would return None
+    pred, target, var = batch(k=64, seed=4)
+    kept = losses.cutoff_kept({"type": "cutoff", "threshold": 0.3}, var)
+    empty = [not kept[lo : lo + 4].any() for lo in range(0, 64, 4)]
+    assert 0 < sum(empty) < len(empty)
+    for lo, skip in zip(range(0, 64, 4), empty, strict=True):
+        rows = slice(lo, lo + 4)
+        assert skip == (cutoff(pred[rows], target[rows], var[rows], 0.3) is None)

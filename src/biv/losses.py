@@ -12,12 +12,18 @@ sigma^2 (normalized label units), e = f - y~ and w = 1 / (sigma^2 + epsilon):
 
 Every function accepts tensors of shape (K,) or (K, 1) (each argument independently; they are
 flattened, never broadcast against each other) and rejects negative or non-finite variances.
+
+Those checks read values back from the device. A training loop validates sigma^2 once
+(:func:`check_variances`), decides which cutoff batches are empty on the CPU
+(:func:`cutoff_kept`) and calls the losses inside :func:`trusted_variances`, where they skip the
+checks and never wait for the device.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import NamedTuple
 
 import numpy as np
@@ -32,6 +38,24 @@ ZERO_VAR_FLOOR = 1e-9
 BISECTION_RTOL = 1e-6
 #: Relative slack on the effective-batch-size target, absorbing float64 rounding only.
 _ESS_SLACK = 1e-12
+
+
+_TRUSTED: ContextVar[bool] = ContextVar("biv_losses_trusted", default=False)
+
+
+class trusted_variances:  # noqa: N801 (used like a function: ``with trusted_variances():``)
+    """Within this block the losses skip the value checks of sigma^2 (finite, >= 0, > 0 for
+    epsilon = 0) and the cutoff loss its empty-batch check, which would wait for the device.
+
+    For a caller that has run :func:`check_variances` on every sigma^2 it will pass and skips
+    the batches that :func:`cutoff_kept` shows to be empty: there the cutoff value is NaN.
+    """
+
+    def __enter__(self) -> None:
+        self._token = _TRUSTED.set(True)
+
+    def __exit__(self, *exc: object) -> None:
+        _TRUSTED.reset(self._token)
 
 
 class LossResult(NamedTuple):
@@ -73,6 +97,11 @@ def _prepare(pred: Tensor, target: Tensor, var: Tensor | None = None):
     e = pred - target
     if var is None:
         return e, None
+    if _TRUSTED.get():
+        var = _flat("var", var)
+        if len(var) != len(e):
+            raise ValueError(f"var must hold K={len(e)} >= 1 values like pred, got {len(var)}")
+        return e, var.to(e.dtype)
     return e, _check_var(var, len(e)).to(e.dtype)
 
 
@@ -89,7 +118,7 @@ def _check_number(
 
 def _check_eps(eps: float, var: Tensor) -> float:
     eps = _check_number("epsilon", eps, 0.0, "epsilon must be finite and >= 0")
-    if eps == 0:
+    if eps == 0 and not _TRUSTED.get():
         zero = var == 0
         if zero.any():
             i = int(zero.nonzero()[0, 0])
@@ -206,9 +235,18 @@ def cutoff(pred: Tensor, target: Tensor, var: Tensor, threshold: float) -> Tenso
     e, var = _prepare(pred, target, var)
     threshold = _check_threshold(threshold)
     keep = var < threshold
-    if not keep.any():
+    trusted = _TRUSTED.get()
+    if not trusted and not keep.any():
         return None
+    if trusted and e.device.type != "cpu":
+        return _kept_mean_square(e, keep)
     return e[keep].square().mean()
+
+
+def _kept_mean_square(e: Tensor, keep: Tensor) -> Tensor:
+    """Mean of e^2 over ``keep`` (NaN if empty) without ``e[keep]``, whose size the host would
+    have to wait for. Equal to ``e[keep].square().mean()`` up to the order of summation."""
+    return e.square().where(keep, 0.0).sum() / keep.sum()
 
 
 def _check_threshold(threshold: float) -> float:
@@ -218,6 +256,23 @@ def _check_threshold(threshold: float) -> float:
     if threshold == 0:
         raise ValueError("threshold=0.0 not allowed: threshold must be > 0 (inf allowed)")
     return threshold
+
+
+def check_variances(spec: dict, var: Tensor) -> None:
+    """Check once what the loss of ``spec`` checks at every call: var finite and >= 0, and
+    var > 0 everywhere for iv/biv with epsilon = 0. Raises ValueError."""
+    var = _check_var(var, len(_flat("var", var)))
+    if spec["type"] in ("iv", "biv"):
+        _check_eps(spec.get("epsilon", _SPEC_KEYS[spec["type"]]["epsilon"]), var)
+
+
+def cutoff_kept(spec: dict, var: Tensor) -> Tensor | None:
+    """For a cutoff spec, the CPU mask of the samples the loss keeps, var < threshold (pass var
+    in the predictions' dtype, in which the loss compares); None for the other losses, which
+    never skip a batch. A batch is skipped when none of its samples is kept."""
+    if spec["type"] != "cutoff":
+        return None
+    return var.detach().cpu() < _check_threshold(spec["threshold"])
 
 
 _SPEC_KEYS = {

@@ -1,0 +1,91 @@
+"""Demo benchmark (not a test): wall time of ``snakemake --cores all`` on config/config.yaml from
+a clean ``results/`` (goal: <= 60 s on a 2-core machine).
+
+Runs in a scratch copy of the repository, never in the working tree: a detached
+``git worktree`` of HEAD at ``--scratch``, overlaid with the working tree's current files
+(modified and untracked, not ignored; files deleted there are deleted here), with
+``PYTHONPATH=<scratch>/src`` so that the copy's ``biv`` package is the one that runs. The copy is
+removed afterwards (``--keep`` keeps it). Prints the date, the machine, the load average before
+and after, and the wall time of each repeat.
+
+    python bench/bench_demo.py [--repeats 1] [--cores all] [--scratch /tmp/bench-wt] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def git(*args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(REPO), *args], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def make_scratch(scratch: Path) -> None:
+    """A worktree of HEAD with the working tree's current files copied over it."""
+    if scratch.exists():
+        raise SystemExit(
+            f"{scratch} exists: remove it (git worktree remove --force) or pick another"
+        )
+    git("worktree", "add", "--detach", str(scratch), "HEAD")
+    for name in git("ls-files", "--deleted", "-z").split("\0"):
+        if name:
+            (scratch / name).unlink(missing_ok=True)
+    for name in git("ls-files", "--cached", "--others", "--exclude-standard", "-z").split("\0"):
+        source = REPO / name
+        if name and source.is_file():
+            (scratch / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, scratch / name)
+
+
+def cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--cores", default="all")
+    parser.add_argument("--scratch", type=Path, default=Path("/tmp/bench-wt"))
+    parser.add_argument("--keep", action="store_true", help="keep the scratch copy")
+    args = parser.parse_args()
+    snakemake = [sys.executable, "-m", "snakemake", "--cores", args.cores]
+    print(f"{datetime.date.today()}, {os.cpu_count()} CPUs ({cpu_name()}), {platform.node()}")
+    print(f"load average before: {os.getloadavg()}")
+    make_scratch(args.scratch)
+    env = {**os.environ, "PYTHONPATH": str(args.scratch / "src")}
+    try:
+        for repeat in range(args.repeats):
+            shutil.rmtree(args.scratch / "results", ignore_errors=True)
+            shutil.rmtree(args.scratch / ".snakemake", ignore_errors=True)
+            start = time.perf_counter()
+            done = subprocess.run(snakemake, cwd=args.scratch, env=env, capture_output=True)
+            seconds = time.perf_counter() - start
+            if done.returncode:
+                sys.stderr.write(done.stderr.decode()[-5000:])
+                raise SystemExit(f"snakemake failed (exit {done.returncode})")
+            print(f"repeat {repeat + 1}: snakemake --cores {args.cores}: {seconds:.1f} s wall")
+    finally:
+        print(f"load average after: {os.getloadavg()}")
+        if not args.keep:
+            git("worktree", "remove", "--force", str(args.scratch))
+
+
+if __name__ == "__main__":
+    main()

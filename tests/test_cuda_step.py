@@ -1,0 +1,168 @@
+"""biv.cuda_step: which runs are captured as CUDA graphs, the plain step, and the fallback to it
+when a capture fails (CPU); the graphs themselves only where a GPU is present."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import pytest
+import torch
+
+from biv import cuda_step
+from biv.cuda_step import SKIPPED, GraphedSteps, Steps, make_steps, use_cuda_graphs
+from biv.losses import cutoff_kept, make_loss
+from biv.models import MLP, AgeCNN
+from biv.optim import Adam
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+CUTOFF = {"type": "cutoff", "threshold": 1.0}
+N_TRAIN, BATCH = 22, 4  # six batches per epoch, the last one of 2 samples
+
+
+class Data:
+    """The part of ``biv.train.RunData`` that the steps use (feature inputs)."""
+
+    def __init__(self, y_test: torch.Tensor):
+        self.y_test = y_test
+
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def run(steps_class, device: str = "cpu", n_steps: int = 14, loss_fn=None):
+    """Losses (None when skipped), test sums and final state of a short cutoff run with
+    BatchNorm; batch 3 of each epoch has no sample under the threshold."""
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(N_TRAIN, 3, generator=gen), torch.randn(N_TRAIN, generator=gen)
+    var = torch.rand(N_TRAIN, generator=gen) * 2
+    var[8:12] = 5.0
+    var[20] = 0.5  # the short last batch keeps a sample
+    x_test, y_test = torch.randn(10, 3, generator=gen), torch.randn(10, generator=gen)
+    torch.manual_seed(0)
+    model = MLP(3, (8, 4), batchnorm=True).to(device)
+    optimizer = Adam(model.parameters(), lr=0.05, capturable=device == "cuda")
+    steps = steps_class(
+        model,
+        optimizer,
+        loss_fn or make_loss(CUTOFF),
+        Data(y_test.to(device)),
+        [x_test.to(device)],
+        eval_bf16=True,
+    )
+    kept = cutoff_kept(CUTOFF, var)
+    x, y, var = x.to(device), y.to(device), var.to(device)
+    losses, sums = [], []
+    for step in range(n_steps):
+        lo = step % 6 * BATCH
+        rows = slice(lo, min(lo + BATCH, N_TRAIN))
+        result = steps.train_step(x[rows], y[rows], var[rows], not kept[rows].any())
+        losses.append(None if result.value is None else result.value.cpu())
+        sums.append(steps.evaluate().cpu())
+    state = [t.detach().cpu().clone() for t in (*model.parameters(), *model.buffers())]
+    return losses, sums, state
+
+
+def assert_same_run(a, b) -> None:
+    assert [v is None for v in a[0]] == [v is None for v in b[0]]
+    assert all(u is None or torch.equal(u, v) for u, v in zip(a[0], b[0], strict=True))
+    assert all(torch.equal(u, v) for u, v in zip(a[1], b[1], strict=True))
+    assert all(torch.equal(u, v) for u, v in zip(a[2], b[2], strict=True))
+
+
+def test_which_runs_use_cuda_graphs():
+    mlp, cnn = MLP(4, (8,)), AgeCNN(64, 64)
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    for loss in ("mse", "iv", "biv", "cutoff"):
+        assert use_cuda_graphs(True, cuda, mlp, loss)
+    assert not use_cuda_graphs(False, cuda, mlp, "biv")  # training.cuda_graphs: false
+    assert not use_cuda_graphs(True, cpu, mlp, "biv")
+    assert not use_cuda_graphs(True, cuda, cnn, "biv")
+    assert not use_cuda_graphs(True, cuda, mlp, "biv_adaptive")  # epsilon chosen on the host
+    args = (mlp, Adam(mlp.parameters(), lr=0.1), make_loss(CUTOFF), Data(torch.zeros(1)), [])
+    assert type(make_steps(*args, cuda_graphs=False, eval_bf16=True)) is Steps
+    assert type(make_steps(*args, cuda_graphs=True, eval_bf16=True)) is GraphedSteps
+
+
+def test_an_empty_batch_runs_only_the_forward_pass():
+    losses, _, _ = run(Steps)
+    assert [i for i, v in enumerate(losses) if v is None] == [2, 8]
+    torch.manual_seed(0)
+    model = MLP(3, (8,), batchnorm=True)
+    params = [p.detach().clone() for p in model.parameters()]
+    optimizer = Adam(model.parameters(), lr=0.1)
+    steps = Steps(model, optimizer, make_loss(CUTOFF), Data(torch.zeros(1)), [], False)
+    x = torch.randn(4, 3)
+    assert steps.train_step(x, torch.zeros(4), torch.full((4,), 5.0), True) is SKIPPED
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), params, strict=True))
+    assert int(model[1].num_batches_tracked) == 1  # BatchNorm saw the batch, as before
+
+
+def test_failed_capture_falls_back_to_the_plain_step(caplog):
+    """Without a GPU the first capture fails: one warning, then the plain step, same numbers."""
+    with caplog.at_level(logging.WARNING, logger="biv.cuda_step"):
+        graphed = run(GraphedSteps)
+    assert_same_run(graphed, run(Steps))
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1
+    assert "CUDA graph capture of the training step (batch of 4) failed" in warnings[0]
+
+
+class FakeStream:
+    def wait_stream(self, other) -> None:
+        pass
+
+
+def test_state_is_restored_when_a_capture_fails_after_its_warmup(monkeypatch, caplog):
+    """The warm-up steps really train (on the CPU here); a capture failing after them leaves
+    the model and optimizer exactly as they were, for the training and the evaluation graph."""
+    monkeypatch.setattr(torch.cuda, "Stream", FakeStream)
+    monkeypatch.setattr(torch.cuda, "current_stream", FakeStream)
+    monkeypatch.setattr(torch.cuda, "stream", lambda stream: contextlib.nullcontext())
+    calls = []
+
+    def no_graph():
+        calls.append(1)
+        raise RuntimeError("no capture here")
+
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", no_graph)
+    loss = make_loss(CUTOFF)
+    seen = []
+
+    def counting(pred, target, var):
+        seen.append(len(target))
+        return loss(pred, target, var)
+
+    with caplog.at_level(logging.WARNING, logger="biv.cuda_step"):
+        graphed = run(GraphedSteps, loss_fn=counting)
+    assert calls == [1]
+    assert seen[: cuda_step.WARMUP_STEPS] == [BATCH] * cuda_step.WARMUP_STEPS  # warm-up ran
+    assert "no capture here" in caplog.text
+    assert_same_run(graphed, run(Steps))
+
+    # the evaluation graph fails after its warm-up: evaluation leaves the state alone
+    model = MLP(3, (4,), batchnorm=True)
+    steps = GraphedSteps(model, None, loss, Data(torch.zeros(5)), [torch.randn(5, 3)], True)
+    before = [t.clone() for t in model.state_dict().values()]
+    assert torch.equal(steps.evaluate(), Steps.evaluate(steps))
+    assert steps.failed and calls == [1, 1] and model.training
+    after = model.state_dict().values()
+    assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@cuda
+def test_cuda_graphs_capture_and_replay(caplog):
+    with caplog.at_level(logging.WARNING, logger="biv.cuda_step"):
+        first = run(GraphedSteps, device="cuda")
+    assert not caplog.records  # every capture succeeded
+    assert_same_run(first, run(GraphedSteps, device="cuda"))  # same seed, same GPU
+    plain = run(Steps, device="cuda")
+    assert [v is None for v in first[0]] == [v is None for v in plain[0]]
+    for a, b in zip(first[2], plain[2], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    for a, b in zip(first[1], plain[1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
