@@ -1,3 +1,6 @@
+from biv import figure_spec
+
+
 localrules:
     aggregate,
     collect_benchmarks,
@@ -9,8 +12,9 @@ localrules:
 
 rule aggregate:
     input:
-        summaries=run_files("summary.json"),
-        params=run_files("params.json"),
+        summaries=run_files("summary"),
+        params=run_files("params"),
+        metrics=run_files("metrics"),
     output:
         runs=report(
             "results/tables/runs.csv",
@@ -22,6 +26,11 @@ rule aggregate:
             caption="../report/summary.rst",
             category="Tables",
         ),
+        summary_html=report(
+            "results/tables/summary.html",
+            caption="../report/summary.rst",
+            category="Tables",
+        ),
     log:
         "results/logs/aggregate.log",
     benchmark:
@@ -30,6 +39,7 @@ rule aggregate:
         "../envs/biv.yaml"
     params:
         experiments=wf.experiment_table(PLAN),
+        sweeps={name: sweep.as_dict() for name, sweep in PLAN.sweeps.items()},
     script:
         "../scripts/aggregate.py"
 
@@ -71,7 +81,7 @@ rule provenance:
 rule plot_learning_curves:
     input:
         runs=rules.aggregate.output.runs,
-        metrics=lambda wildcards: figure_metrics(wildcards.figure),
+        metrics=figure_metrics,
     output:
         png=report(
             "results/figures/{figure}.png",
@@ -87,14 +97,17 @@ rule plot_learning_curves:
     conda:
         "../envs/biv.yaml"
     params:
-        figure=lambda wildcards: PLAN.figures[wildcards.figure],
+        figure=figure_config,
+        caption=lambda wildcards: figure_spec.learning_curves_caption(
+            figure_config(wildcards), wildcards.figure
+        ),
     script:
         "../scripts/plot_learning_curves.py"
 
 
 rule plot_sweep:
     input:
-        runs=rules.aggregate.output.runs,
+        summary=rules.aggregate.output.summary,
     output:
         png=report(
             "results/figures/sweeps/{sweep}.png",
@@ -110,19 +123,24 @@ rule plot_sweep:
     conda:
         "../envs/biv.yaml"
     params:
-        sweep=lambda wildcards: PLAN.sweeps[wildcards.sweep],
+        sweep=sweep_config,
+        caption=lambda wildcards: figure_spec.sweep_caption(
+            sweep_config(wildcards),
+            PLAN.experiments[PLAN.sweeps[wildcards.sweep].experiment].baseline,
+        ),
     script:
         "../scripts/plot_sweep.py"
 
 
 rule reproduction:
     input:
-        runs=rules.aggregate.output.runs,
+        summary=rules.aggregate.output.summary,
         reference=config.get("reproduction", {}).get("reference", []),
         figure=lambda wildcards: f"results/figures/{config['reproduction']['figure']}.png",
     output:
-        report(
-            "results/reproduction.md",
+        md="results/reproduction.md",
+        html=report(
+            "results/reproduction.html",
             caption="../report/reproduction.rst",
             category="Reproduction",
         ),

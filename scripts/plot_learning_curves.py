@@ -1,8 +1,14 @@
 """Snakemake glue: one learning-curve figure."""
 
-from biv import logs, plots
+import pandas as pd
+
+from biv import aggregate, logs, plots
 
 logs.setup(snakemake.log[0])
-curves = plots.read_curves(snakemake.input.metrics)
+curves = aggregate.read_curves(snakemake.input.metrics)
+runs = pd.read_csv(snakemake.input.runs)
+batch_sizes = runs.groupby("experiment")["batch_size"].first().to_dict()
 out = snakemake.output
-plots.learning_curves(snakemake.params.figure, curves, out.png, out.pdf)
+plots.learning_curves(
+    snakemake.params.figure, curves, batch_sizes, out.png, out.pdf, snakemake.wildcards.figure
+)

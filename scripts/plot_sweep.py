@@ -1,10 +1,11 @@
-"""Snakemake glue: best test MSE against the swept value(s) of one sweep."""
+"""Snakemake glue: one sweep figure (the paper's best test loss and the improvement over L2
+against the swept values), from the summary table."""
 
 import pandas as pd
 
 from biv import logs, plots
 
 logs.setup(snakemake.log[0])
-runs = pd.read_csv(snakemake.input.runs)
+summary = pd.read_csv(snakemake.input.summary, keep_default_na=False, na_values=[""])
 out = snakemake.output
-plots.sweep_plot(snakemake.params.sweep, runs, out.png, out.pdf)
+plots.sweep_plot(snakemake.params.sweep, summary, out.png, out.pdf)

@@ -1,4 +1,5 @@
-"""Snakemake glue: results/reproduction.md, our numbers beside the paper's."""
+"""Snakemake glue: results/reproduction.md (and .html), the paper-defined numbers beside the
+paper's."""
 
 import pandas as pd
 import yaml
@@ -8,8 +9,10 @@ from biv import io, logs, reproduction
 logs.setup(snakemake.log[0])
 with open(snakemake.input.reference) as f:
     reference = yaml.safe_load(f)
-runs = pd.read_csv(snakemake.input.runs)
-text = reproduction.report(
-    snakemake.params.block, reference, runs, snakemake.input.figure, snakemake.output[0]
+summary = pd.read_csv(snakemake.input.summary, keep_default_na=False, na_values=[""])
+block = snakemake.params.block
+out = snakemake.output
+io.write_text(
+    out.md, reproduction.report(block, reference, summary, snakemake.input.figure, out.md)
 )
-io.write_text(snakemake.output[0], text)
+io.write_text(out.html, reproduction.report_html(block, reference, summary))

@@ -1,16 +1,24 @@
-"""Tables over runs: one tidy row per run, and per (experiment, loss) means with 95 % CIs."""
+"""Tables over runs: one tidy row per run, and per (experiment, loss) the paper-defined metrics
+of the seed-averaged learning curve beside per-seed statistics.
+
+The paper reads "best" off the **seed-averaged curve**: ``min_of_mean_curve``. The mean over
+seeds of each seed's own minimum (``mean_of_seed_mins``) is never above it, and the gap grows
+with noisy curves. Both are kept, under names that say which is which (see
+:data:`SUMMARY_COLUMNS`).
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-SCORES = ("best_test_mse", "final_test_mse")
+from biv import figure_spec
+
+TEST_METRIC = "mse"
 SUMMARY_KEYS = (
     "best_test_mse",
     "best_step",
@@ -22,23 +30,236 @@ SUMMARY_KEYS = (
     "wall_time_s",
     "steps_per_s",
 )
+N_BOOTSTRAP = 2000
+BOOTSTRAP_SEED = 0
+LEVEL = 0.95
+#: Columns of summary.csv and their meaning (clean test MSE, normalized units; "mean curve" is
+#: the mean over seeds of the learning curves at each evaluation step).
+SUMMARY_COLUMNS = {
+    "experiment": "experiment name",
+    "loss": "loss name",
+    "n_seeds": "number of seeds (runs) averaged",
+    "min_of_mean_curve": "the paper's best: lowest point of the mean curve",
+    "min_of_mean_curve_step": "training step of that lowest point",
+    "min_of_mean_curve_ci_low": "95 % percentile bootstrap interval over seeds, low end",
+    "min_of_mean_curve_ci_high": "95 % percentile bootstrap interval over seeds, high end",
+    "final_of_mean_curve": "last point of the mean curve (= mean of the seeds' final values)",
+    "final_of_mean_curve_step": "training step of that last point",
+    "final_of_mean_curve_ci_low": "95 % Student-t interval over seeds, low end",
+    "final_of_mean_curve_ci_high": "95 % Student-t interval over seeds, high end",
+    "mean_of_seed_mins": "mean over seeds of each seed's own minimum (not the paper's best)",
+    "mean_of_seed_mins_ci_low": "95 % Student-t interval over seeds, low end",
+    "mean_of_seed_mins_ci_high": "95 % Student-t interval over seeds, high end",
+    "baseline": "loss compared against (L2 by default); empty when none",
+    "baseline_experiment": "experiment of the baseline runs (a sweep's base experiment when "
+    "only other losses are varied)",
+    "n_paired": "seeds present for both this loss and the baseline",
+    "rel_improvement_of_min_of_mean_curve": "the paper's improvement over L2: 1 - "
+    "min_of_mean_curve / baseline's min_of_mean_curve, on the paired seeds",
+    "rel_improvement_of_min_of_mean_curve_ci_low": "95 % paired percentile bootstrap over "
+    "seeds, low end",
+    "rel_improvement_of_min_of_mean_curve_ci_high": "95 % paired percentile bootstrap over "
+    "seeds, high end",
+    "mean_of_seed_rel_improvements": "mean over paired seeds of 1 - seed's min / baseline "
+    "seed's min (not the paper's improvement)",
+    "mean_of_seed_rel_improvements_ci_low": "95 % Student-t interval, low end",
+    "mean_of_seed_rel_improvements_ci_high": "95 % Student-t interval, high end",
+    "paired_diff_of_seed_mins_mean": "mean over paired seeds of seed's min - baseline seed's min",
+    "paired_diff_of_seed_mins_ci_low": "95 % Student-t interval, low end",
+    "paired_diff_of_seed_mins_ci_high": "95 % Student-t interval, high end",
+    "paired_diff_of_finals_mean": "mean over paired seeds of seed's final - baseline seed's final",
+    "paired_diff_of_finals_ci_low": "95 % Student-t interval, low end",
+    "paired_diff_of_finals_ci_high": "95 % Student-t interval, high end",
+}
+#: The columns that compare with the baseline (NaN when there is none).
+PAIRED_COLUMNS = list(SUMMARY_COLUMNS)[list(SUMMARY_COLUMNS).index("n_paired") :]
 
 
-def mean_ci(values: Iterable[float], level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and the two-sided Student-t confidence interval of the mean (NaN for n < 2)."""
-    x = np.asarray(list(values), dtype=float)
-    mean = float(x.mean()) if x.size else float("nan")
-    if x.size < 2:
-        return mean, float("nan"), float("nan")
-    half = stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
-    return mean, mean - half, mean + half
+def mean_ci(values, level: float = LEVEL, axis: int = 0):
+    """Mean and the two-sided Student-t confidence interval of the mean along ``axis`` (NaN
+    bounds for fewer than 2 values); floats for 1-D input, arrays otherwise."""
+    x = np.asarray(values, dtype=float)
+    n = x.shape[axis]
+    if n == 0:
+        nan = np.full(np.delete(x.shape, axis), np.nan)
+        return nan[()], nan[()], nan[()]
+    mean = x.mean(axis=axis)
+    if n < 2:
+        nan = np.full_like(mean, np.nan)
+        return mean[()], nan[()], nan[()]
+    from scipy import stats
+
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * x.std(axis=axis, ddof=1) / np.sqrt(n)
+    return mean[()], (mean - half)[()], (mean + half)[()]
+
+
+def read_curves(metrics_files: Iterable[str | Path]) -> pd.DataFrame:
+    """Clean test MSE per evaluation step of each run (experiment, loss, seed, step, value);
+    experiment, loss and seed come from the run folder ``.../{experiment}/{loss}/seed{N}/``."""
+    frames = []
+    for file in metrics_files:
+        experiment, loss, seed = Path(file).parts[-4:-1]
+        frame = pd.read_csv(file, usecols=["step", "split", "metric", "value"])
+        frame = frame[(frame["split"] == "test") & (frame["metric"] == TEST_METRIC)]
+        frames.append(
+            frame[["step", "value"]].assign(
+                experiment=experiment, loss=loss, seed=int(seed.removeprefix("seed"))
+            )
+        )
+    columns = ["experiment", "loss", "seed", "step", "value"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def seed_matrix(curves: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The curves of one (experiment, loss) as (seeds, steps, values[seed, step]), on the
+    evaluation steps that every seed has."""
+    table = curves.pivot(index="seed", columns="step", values="value")
+    table = table.dropna(axis=1).sort_index().sort_index(axis=1)
+    return table.index.to_numpy(), table.columns.to_numpy(), table.to_numpy(dtype=float)
+
+
+def curve_min(curve: np.ndarray) -> tuple[float, int]:
+    """Smallest finite value of a curve and its index (the first on ties); (NaN, -1) if none."""
+    finite = np.where(np.isfinite(curve), curve, np.inf)
+    if not np.isfinite(finite).any():
+        return float("nan"), -1
+    index = int(np.argmin(finite))
+    return float(curve[index]), index
+
+
+def bootstrap_weights(n_seeds: int, n_boot: int = N_BOOTSTRAP, seed: int = BOOTSTRAP_SEED):
+    """Resampling weights (n_boot, n_seeds): row b holds how often each seed is drawn in
+    resample b, divided by n_seeds, so ``weights @ values`` gives the resampled mean curves.
+    Seeded: the same resamples for every call with the same arguments."""
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
+    counts = np.zeros((n_boot, n_seeds))
+    np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
+    return counts / n_seeds
+
+
+def bootstrap_mins(values: np.ndarray, weights: np.ndarray, max_cells: int = 4_000_000):
+    """Minimum over steps of the mean curve of each bootstrap resample (NaN where none is
+    finite); computed in chunks of at most ``max_cells`` resample x step cells."""
+    out = np.empty(len(weights))
+    chunk = max(1, max_cells // max(values.shape[1], 1))
+    for start in range(0, len(weights), chunk):
+        means = weights[start : start + chunk] @ values
+        means = np.where(np.isfinite(means), means, np.inf)
+        mins = means.min(axis=1)
+        out[start : start + chunk] = np.where(np.isfinite(mins), mins, np.nan)
+    return out
+
+
+def percentile_ci(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
+    """Two-sided percentile interval of the finite bootstrap samples (NaN if none)."""
+    finite = samples[np.isfinite(samples)]
+    if not finite.size:
+        return float("nan"), float("nan")
+    low, high = np.percentile(finite, [50 * (1 - level), 50 * (1 + level)])
+    return float(low), float(high)
+
+
+def curve_metrics(values: np.ndarray, steps: np.ndarray) -> dict:
+    """The per-(experiment, loss) metrics of one seeds x steps matrix (see SUMMARY_COLUMNS)."""
+    mean_curve = values.mean(axis=0)
+    best, index = curve_min(mean_curve)
+    row = {
+        "n_seeds": len(values),
+        "min_of_mean_curve": best,
+        "min_of_mean_curve_step": int(steps[index]) if index >= 0 else -1,
+    }
+    if len(values) > 1:
+        boot = bootstrap_mins(values, bootstrap_weights(len(values)))
+        row["min_of_mean_curve_ci_low"], row["min_of_mean_curve_ci_high"] = percentile_ci(boot)
+    else:
+        row["min_of_mean_curve_ci_low"] = row["min_of_mean_curve_ci_high"] = float("nan")
+    finals = values[:, -1]
+    row["final_of_mean_curve"], lo, hi = mean_ci(finals)
+    row["final_of_mean_curve_step"] = int(steps[-1])
+    row["final_of_mean_curve_ci_low"], row["final_of_mean_curve_ci_high"] = lo, hi
+    mins = np.array([curve_min(v)[0] for v in values])
+    row["mean_of_seed_mins"], lo, hi = mean_ci(mins)
+    row["mean_of_seed_mins_ci_low"], row["mean_of_seed_mins_ci_high"] = lo, hi
+    return row
+
+
+def paired_metrics(values: np.ndarray, base: np.ndarray) -> dict:
+    """Comparison with the baseline on the same seeds (rows of ``values`` and ``base`` are the
+    same seeds in the same order; their steps may differ); NaN without paired seeds."""
+    n = len(values)
+    row = {key: float("nan") for key in PAIRED_COLUMNS}
+    row["n_paired"] = n
+    if n == 0:
+        return row
+    ours, theirs = curve_min(values.mean(axis=0))[0], curve_min(base.mean(axis=0))[0]
+    name = "rel_improvement_of_min_of_mean_curve"
+    row[name] = 1 - ours / theirs
+    if n > 1:
+        weights = bootstrap_weights(n)
+        boot = 1 - bootstrap_mins(values, weights) / bootstrap_mins(base, weights)
+        row[f"{name}_ci_low"], row[f"{name}_ci_high"] = percentile_ci(boot)
+    seed_mins = np.array([curve_min(v)[0] for v in values])
+    base_mins = np.array([curve_min(v)[0] for v in base])
+    name = "mean_of_seed_rel_improvements"
+    row[name], row[f"{name}_ci_low"], row[f"{name}_ci_high"] = mean_ci(1 - seed_mins / base_mins)
+    for name, diff in (
+        ("paired_diff_of_seed_mins", seed_mins - base_mins),
+        ("paired_diff_of_finals", values[:, -1] - base[:, -1]),
+    ):
+        row[f"{name}_mean"], row[f"{name}_ci_low"], row[f"{name}_ci_high"] = mean_ci(diff)
+    return row
+
+
+def baseline_of(experiment: str, experiments: Mapping, sweeps: Mapping) -> tuple[str, str] | None:
+    """(experiment, loss) of the runs that ``experiment`` is compared with: its own baseline
+    loss, else for a sweep point that varies only other losses, the base experiment's baseline
+    (same noise draws); None when there is none."""
+    exp = experiments[experiment]
+    if exp["baseline"]:
+        return experiment, exp["baseline"]
+    sweep = sweeps.get(exp["sweep"]) if exp["sweep"] else None
+    if sweep is None:
+        return None
+    base = sweep["experiment"]
+    base_loss = experiments[base]["baseline"]
+    if figure_spec.improvement_reference(sweep, base_loss) == "base":
+        return base, base_loss
+    return None
+
+
+def summary_table(
+    curves: pd.DataFrame, experiments: Mapping, sweeps: Mapping | None = None
+) -> pd.DataFrame:
+    """One row per (experiment, loss) with the columns of :data:`SUMMARY_COLUMNS`."""
+    sweeps = sweeps or {}
+    matrices = {
+        key: seed_matrix(group) for key, group in curves.groupby(["experiment", "loss"], sort=True)
+    }
+    rows = []
+    for (experiment, loss), (seeds, steps, values) in matrices.items():
+        row = {"experiment": experiment, "loss": loss, **curve_metrics(values, steps)}
+        ref = baseline_of(experiment, experiments, sweeps)
+        row["baseline"], row["baseline_experiment"] = (ref[1], ref[0]) if ref else ("", "")
+        if ref is not None and ref in matrices:
+            base_seeds, _, base_values = matrices[ref]
+            common = np.intersect1d(seeds, base_seeds)
+            mine = values[np.searchsorted(seeds, common)]
+            theirs = base_values[np.searchsorted(base_seeds, common)]
+        else:
+            mine = theirs = np.empty((0, 0))
+        row.update(paired_metrics(mine, theirs))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 
 def runs_table(
     summary_files: Iterable[str | Path], params_files: Iterable[str | Path], experiments: dict
 ) -> pd.DataFrame:
     """One row per run: what it was (experiment, dataset, noise, loss and its parameters,
-    seed, swept values) and how it scored."""
+    seed, swept values) and how it scored (its own best and final clean test MSE)."""
     rows = []
     for summary_file, params_file in zip(summary_files, params_files, strict=True):
         summary = json.loads(Path(summary_file).read_text())
@@ -67,33 +288,77 @@ def runs_table(
     return frame.sort_values(["experiment", "loss", "seed"], kind="stable").reset_index(drop=True)
 
 
-def summary_table(runs: pd.DataFrame, experiments: dict) -> pd.DataFrame:
-    """Per experiment and loss: mean and 95 % CI over seeds of the best and final clean test
-    MSE, and the per-seed paired difference (and relative improvement) against the baseline."""
-    rows = []
-    for (experiment, loss), group in runs.groupby(["experiment", "loss"], sort=True):
-        row = {"experiment": experiment, "loss": loss, "n_seeds": len(group)}
-        for score in SCORES:
-            row[f"{score}_mean"], row[f"{score}_ci_low"], row[f"{score}_ci_high"] = mean_ci(
-                group[score]
-            )
-        baseline = experiments[experiment]["baseline"]
-        row["baseline"] = baseline or ""
-        base = runs[(runs["experiment"] == experiment) & (runs["loss"] == baseline)]
-        paired = group.merge(base, on="seed", suffixes=("", "_base"))
-        for score in SCORES:
-            diff = paired[score] - paired[f"{score}_base"]
-            rel = 1 - paired[score] / paired[f"{score}_base"]
-            row[f"diff_{score}_mean"], row[f"diff_{score}_ci_low"], row[f"diff_{score}_ci_high"] = (
-                mean_ci(diff) if len(paired) else (np.nan,) * 3
-            )
-            row[f"rel_improvement_{score}_mean"], lo, hi = (
-                mean_ci(rel) if len(paired) else (np.nan,) * 3
-            )
-            row[f"rel_improvement_{score}_ci_low"], row[f"rel_improvement_{score}_ci_high"] = lo, hi
-        row["n_paired"] = len(paired)
-        rows.append(row)
-    return pd.DataFrame(rows)
+def _cell(row: pd.Series, name: str, mean_key: str | None = None, percent: bool = False) -> str:
+    mean = row[mean_key or name]
+    low, high = row[f"{name}_ci_low"], row[f"{name}_ci_high"]
+    if pd.isna(mean):
+        return "–"
+    fmt = "{:.1%}" if percent else "{:.4g}"
+    text = fmt.format(mean)
+    return text if pd.isna(low) else f"{text} [{fmt.format(low)}, {fmt.format(high)}]"
+
+
+def summary_html(summary: pd.DataFrame) -> str:
+    """summary.csv as a readable HTML page (value [95 % interval] per cell) with the column
+    definitions, for the Snakemake report."""
+    table = pd.DataFrame(
+        {
+            "experiment": summary["experiment"],
+            "loss": summary["loss"],
+            "seeds": summary["n_seeds"],
+            "min of mean curve (paper's best) [bootstrap CI]": [
+                _cell(r, "min_of_mean_curve") for _, r in summary.iterrows()
+            ],
+            "at step": summary["min_of_mean_curve_step"],
+            "final of mean curve [t CI]": [
+                _cell(r, "final_of_mean_curve") for _, r in summary.iterrows()
+            ],
+            "mean of seed minima [t CI]": [
+                _cell(r, "mean_of_seed_mins") for _, r in summary.iterrows()
+            ],
+            "baseline": [
+                f"{r['baseline_experiment']}/{r['baseline']}" if r["baseline"] else "–"
+                for _, r in summary.iterrows()
+            ],
+            "improvement, paper's definition [paired bootstrap CI]": [
+                _cell(r, "rel_improvement_of_min_of_mean_curve", percent=True)
+                for _, r in summary.iterrows()
+            ],
+            "mean of per-seed improvements [t CI]": [
+                _cell(r, "mean_of_seed_rel_improvements", percent=True)
+                for _, r in summary.iterrows()
+            ],
+            "paired diff. of seed minima [t CI]": [
+                _cell(r, "paired_diff_of_seed_mins", "paired_diff_of_seed_mins_mean")
+                for _, r in summary.iterrows()
+            ],
+        }
+    )
+    definitions = "".join(
+        f"<dt><code>{name}</code></dt><dd>{text}</dd>" for name, text in SUMMARY_COLUMNS.items()
+    )
+    return html_page(
+        "Summary: clean test MSE per experiment and loss",
+        "<p>Clean test MSE in normalized label units. The <em>mean curve</em> is the mean over "
+        "seeds of the learning curves at each evaluation step; the paper's best is its lowest "
+        "point, the paper's improvement over L2 is 1 - min(mean curve) / min(mean L2 curve).</p>"
+        + table.to_html(index=False, border=0)
+        + f"<h2>Columns of summary.csv</h2><dl>{definitions}</dl>",
+    )
+
+
+def html_page(title: str, body: str) -> str:
+    """A small self-contained HTML page (for tables shown in the Snakemake report)."""
+    style = (
+        "body{font-family:sans-serif;font-size:14px;margin:1em}"
+        "table{border-collapse:collapse;margin:0.5em 0}"
+        "th,td{border:1px solid #ccc;padding:3px 6px;text-align:left}"
+        "th{background:#f0f0f0}dt{font-weight:bold;margin-top:0.3em}"
+    )
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{style}</style></head><body><h1>{title}</h1>{body}</body></html>\n"
+    )
 
 
 def benchmarks_table(files: Iterable[str | Path], root: str | Path) -> pd.DataFrame:

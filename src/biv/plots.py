@@ -1,127 +1,273 @@
-"""Figures: learning curves (clean test MSE vs step, mean and 95 % CI over seeds) and sweeps."""
+"""Figures: learning curves in the paper's layout (clean test MSE of the seed-averaged curve vs
+step) and sweep figures (the paper's best test loss and the improvement over L2 against the
+swept value). matplotlib is imported only by the functions that draw."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from scipy import stats  # noqa: E402
+from biv import figure_spec
+from biv.aggregate import mean_ci, seed_matrix
 
-from biv.aggregate import mean_ci  # noqa: E402
-
-TEST_METRIC = "mse"
+THICK, THIN, REFERENCE_WIDTH = 2.6, 1.1, 1.8
+LINE_STYLES = ("-", "--", ":", "-.")
 
 
-def read_curves(metrics_files: Iterable[str | Path]) -> pd.DataFrame:
-    """Clean test MSE per step of each run; experiment, loss and seed come from the run folder
-    ``.../{experiment}/{loss}/seed{seed}/metrics.csv``."""
-    frames = []
-    for file in metrics_files:
-        experiment, loss, seed = Path(file).parts[-4:-1]
-        frame = pd.read_csv(file)
-        frame = frame[(frame["split"] == "test") & (frame["metric"] == TEST_METRIC)]
-        frames.append(
-            frame[["step", "value"]].assign(
-                experiment=experiment, loss=loss, seed=int(seed.removeprefix("seed"))
-            )
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def band(values: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Low and high edge of the shaded band around the mean of ``values`` (seeds x steps):
+    ``std`` mean ± 1 standard deviation, ``ci`` the 95 % Student-t interval of the mean (both
+    clipped at 0), ``range`` lowest to highest seed; None for ``none`` or a single seed."""
+    if kind == "none" or len(values) < 2:
+        return None
+    if kind == "range":
+        return values.min(axis=0), values.max(axis=0)
+    if kind == "std":
+        mean, half = values.mean(axis=0), values.std(axis=0, ddof=1)
+        low, high = mean - half, mean + half
+    elif kind == "ci":
+        _, low, high = mean_ci(values, axis=0)
+    else:
+        raise ValueError(f"band: got {kind!r}; allowed: {', '.join(figure_spec.BANDS)}")
+    return np.maximum(low, 0.0), np.maximum(high, 0.0)
+
+
+def auto_ylim(
+    mean_curves: Mapping[str, np.ndarray], emphasis: Sequence[str]
+) -> tuple[float, float]:
+    """The informative band of a panel: from AUTO_YLIM_LOW x the lowest minimum of the mean
+    curves to AUTO_YLIM_HIGH x the highest minimum among the emphasised ones (all curves when
+    none is emphasised). Minima, not the first steps, set the range."""
+    mins = {name: np.nanmin(np.where(np.isfinite(c), c, np.nan)) for name, c in mean_curves.items()}
+    mins = {name: m for name, m in mins.items() if np.isfinite(m)}
+    if not mins:
+        return 0.0, 1.0
+    top = [mins[name] for name in emphasis if name in mins] or list(mins.values())
+    low = figure_spec.AUTO_YLIM_LOW * min(mins.values())
+    high = figure_spec.AUTO_YLIM_HIGH * max(top)
+    if not high > low:  # all minima 0: fall back to the whole range of the curves
+        high = max(
+            float(np.nanmax(np.where(np.isfinite(c), c, np.nan))) for c in mean_curves.values()
         )
-    return pd.concat(frames, ignore_index=True)
+        high = high if high > low else low + 1.0
+    return float(low), float(high)
 
 
-def curve_band(curves: pd.DataFrame) -> pd.DataFrame:
-    """Mean and Student-t 95 % interval over seeds at every step, per (experiment, loss)."""
-    grouped = curves.groupby(["experiment", "loss", "step"])["value"]
-    band = grouped.agg(["mean", "std", "count"]).reset_index()
-    dof = np.maximum(band["count"] - 1, 1)
-    half = stats.t.ppf(0.975, dof) * band["std"].fillna(0) / np.sqrt(band["count"])
-    return band.assign(low=band["mean"] - half, high=band["mean"] + half)
+def _matrix(curves: pd.DataFrame, experiment: str, loss: str) -> tuple[np.ndarray, np.ndarray]:
+    rows = curves[(curves["experiment"] == experiment) & (curves["loss"] == loss)]
+    if rows.empty:
+        raise ValueError(f"no learning curves of experiment {experiment!r}, loss {loss!r}")
+    _, steps, values = seed_matrix(rows)
+    return steps, values
 
 
-def learning_curves(figure: dict, curves: pd.DataFrame, png: str | Path, pdf: str | Path) -> None:
-    """One panel per experiment, one line per loss, optional dashed reference curve."""
-    band = curve_band(curves)
-    panels = figure["panels"]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
-    palette = dict(zip(_all_losses(figure), sns.color_palette("tab10", 10), strict=False))
+def _seeds_text(counts: set[int]) -> str:
+    low, high = min(counts), max(counts)
+    return f"{low} seed{'s' * (high > 1)}" if low == high else f"{low}–{high} seeds"
+
+
+def draw_learning_curves(
+    figure: dict, curves: pd.DataFrame, batch_sizes: Mapping[str, int], name: str = "figure"
+):
+    """The matplotlib Figure of learning-curve figure ``name``: one panel per experiment, the
+    mean curve of each loss (emphasised losses thick) with its band, the reference in black.
+    Panels are completed by :func:`biv.figure_spec.check_panel` (idempotent)."""
+    plt = _pyplot()
+    panels = []
+    for i, panel in enumerate(figure["panels"]):
+        present = sorted(curves.loc[curves["experiment"] == panel["experiment"], "loss"].unique())
+        order = [loss for loss in panel.get("losses", present) if loss in present]
+        present = order + [loss for loss in present if loss not in order]
+        panels.append(figure_spec.check_panel(f"figures.{name}.panels[{i}]", panel, present))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.3), squeeze=False)
     for ax, panel in zip(axes[0], panels, strict=True):
-        exp = band[band["experiment"] == panel["experiment"]]
-        losses = panel["losses"]
-        labels = panel.get("labels", {})
-        for loss in losses:
-            line = exp[exp["loss"] == loss]
-            ax.plot(line["step"], line["mean"], color=palette[loss], label=labels.get(loss, loss))
-            ax.fill_between(line["step"], line["low"], line["high"], color=palette[loss], alpha=0.2)
+        exp = panel["experiment"]
+        lines = [
+            (loss, panel["labels"][loss], panel["colors"][loss], loss in panel["emphasis"])
+            for loss in panel["losses"]
+        ]
+        lines.sort(key=lambda line: line[3])  # thick lines on top
+        means, seeds, handles = {}, set(), {}
+        for loss, label, color, thick in lines:
+            steps, values = _matrix(curves, exp, loss)
+            means[loss] = values.mean(axis=0)
+            seeds.add(len(values))
+            width = THICK if thick else THIN
+            (handles[loss],) = ax.plot(steps, means[loss], color=color, lw=width, label=label)
+            edges = band(values, panel["band"])
+            if edges is not None:
+                ax.fill_between(steps, *edges, color=color, alpha=0.22 if thick else 0.1, lw=0)
         ref = panel.get("reference")
         if ref is not None:
-            line = band[(band["experiment"] == ref["experiment"]) & (band["loss"] == ref["loss"])]
-            ax.plot(line["step"], line["mean"], "k--", label=ref.get("label", "No noise - L2"))
-        ax.set_ylim(bottom=0)
-        ax.set_title(panel.get("title", panel["experiment"]))
-        ax.set_xlabel("Training steps")
-        ax.set_ylabel(f"Test loss on true labels (mean of {_n_seeds(curves, panel)} runs)")
-        ax.legend(fontsize="small")
+            steps, values = _matrix(curves, ref["experiment"], ref["loss"])
+            means[f"reference:{ref['loss']}"] = values.mean(axis=0)
+            (handles[None],) = ax.plot(
+                steps,
+                means[f"reference:{ref['loss']}"],
+                color=ref["color"],
+                lw=REFERENCE_WIDTH,
+                label=ref["label"],
+            )
+            edges = band(values, panel["band"])
+            if edges is not None:
+                ax.fill_between(steps, *edges, color=ref["color"], alpha=0.15, lw=0)
+        ylim = panel["ylim"]
+        ax.set_ylim(*(auto_ylim(means, panel["emphasis"]) if ylim == "auto" else ylim))
+        ax.set_xlim(left=0)
+        ax.set_title(panel["title"])
+        batch = batch_sizes.get(exp)
+        ax.set_xlabel("Training steps" + (f" (batch size: {batch})" if batch else ""))
+        ax.set_ylabel(f"{figure_spec.AXIS_QUANTITY}, mean of {_seeds_text(seeds)}")
+        order = [*panel["losses"], *([None] if ref is not None else [])]  # configured order
+        ax.legend(handles=[handles[key] for key in order], fontsize="small")
         ax.grid(alpha=0.3)
     if figure.get("title"):
         fig.suptitle(figure["title"])
     fig.tight_layout()
+    return fig
+
+
+def learning_curves(
+    figure: dict,
+    curves: pd.DataFrame,
+    batch_sizes: Mapping[str, int],
+    png: str | Path,
+    pdf: str | Path,
+    name: str = "figure",
+) -> None:
+    """Write :func:`draw_learning_curves` as PNG and PDF."""
+    fig = draw_learning_curves(figure, curves, batch_sizes, name)
     fig.savefig(png, dpi=150)
     fig.savefig(pdf)
-    plt.close(fig)
+    _pyplot().close(fig)
 
 
-def _all_losses(figure: dict) -> list[str]:
-    return list(dict.fromkeys(loss for panel in figure["panels"] for loss in panel["losses"]))
+# ----------------------------------------------------------------------------------- sweeps
 
 
-def _n_seeds(curves: pd.DataFrame, panel: dict) -> int:
-    return curves.loc[curves["experiment"] == panel["experiment"], "seed"].nunique()
-
-
-def sweep_plot(sweep: dict, runs: pd.DataFrame, png: str | Path, pdf: str | Path) -> None:
-    """Best clean test MSE (mean and 95 % CI over seeds) against the swept value, per loss;
-    a second swept parameter becomes one panel per value."""
-    points = runs[runs["sweep"] == sweep["name"]].copy()
+def sweep_table(sweep: Mapping, summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per (sweep point, loss): position and label of the first swept value, the
+    series (the other swept values, and their positions in ``vary``), the paper's best test
+    loss and the improvement over L2, each with its interval (from summary.csv); in the order
+    of the sweep's losses and values."""
     paths = list(sweep["vary"])
-    for path in paths:
-        order = [_label(v) for v in sweep["vary"][path]]
-        column = points[f"vary:{path}"].map(_label)
-        points[path] = pd.Categorical(column, categories=order, ordered=True)
-    grid = sns.catplot(
-        data=points,
-        x=paths[0],
-        y="best_test_mse",
-        hue="loss",
-        col=paths[1] if len(paths) > 1 else None,
-        kind="point",
-        errorbar=lambda x: mean_ci(x)[1:],
-        dodge=0.2 if points["loss"].nunique() > 1 else False,
-        height=4,
-        aspect=1.2,
-    )
-    grid.set_axis_labels(paths[0], "Best test loss on true labels")
-    grid.figure.suptitle(sweep.get("title", sweep["name"]))
-    grid.figure.tight_layout()
-    grid.savefig(png, dpi=150)
-    grid.savefig(pdf)
-    plt.close(grid.figure)
+    rows = []
+    for point in sweep["points"]:
+        values = point["values"]
+        x = sweep["vary"][paths[0]].index(values[paths[0]])
+        series = ", ".join(figure_spec.value_label(values[p]) for p in paths[1:])
+        order = tuple(sweep["vary"][p].index(values[p]) for p in paths[1:])
+        for _, row in summary[summary["experiment"] == point["experiment"]].iterrows():
+            rows.append(
+                {
+                    "x": x,
+                    "x_label": figure_spec.value_label(values[paths[0]]),
+                    "series": series,
+                    "order": order,
+                    "loss": row["loss"],
+                    "best": row["min_of_mean_curve"],
+                    "best_low": row["min_of_mean_curve_ci_low"],
+                    "best_high": row["min_of_mean_curve_ci_high"],
+                    "baseline": row["baseline"] if isinstance(row["baseline"], str) else "",
+                    "improvement": row["rel_improvement_of_min_of_mean_curve"],
+                    "improvement_low": row["rel_improvement_of_min_of_mean_curve_ci_low"],
+                    "improvement_high": row["rel_improvement_of_min_of_mean_curve_ci_high"],
+                }
+            )
+    columns = ["x", "x_label", "series", "order", "loss", "best", "best_low", "best_high"]
+    columns += ["baseline", "improvement", "improvement_low", "improvement_high"]
+    table = pd.DataFrame(rows, columns=columns)
+    losses = list(sweep.get("losses") or sorted(set(table["loss"])))
+    rank = table["loss"].map(lambda loss: losses.index(loss) if loss in losses else len(losses))
+    table = table.assign(rank=rank).sort_values(["rank", "loss", "order", "x"], kind="stable")
+    return table.drop(columns="rank").reset_index(drop=True)
 
 
-def _label(value) -> str:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    if isinstance(value, dict):
-        return ", ".join(
-            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items()
-        )
-    return f"{value:g}" if isinstance(value, float) else str(value)
+def draw_sweep(sweep: Mapping, summary: pd.DataFrame):
+    """The matplotlib Figure of a sweep: left the paper's best test loss against the first
+    swept value, one line per loss (and per value of the other swept keys) with its bootstrap
+    band; right, where an L2 to compare with exists, the relative improvement over it."""
+    plt = _pyplot()
+    from matplotlib.ticker import PercentFormatter
+
+    table = sweep_table(sweep, summary)
+    if table.empty:
+        raise ValueError(f"sweep {sweep['name']!r}: no rows in the summary table")
+    paths = list(sweep["vary"])
+    losses = list(dict.fromkeys(table["loss"]))
+    series = list(dict.fromkeys(table["series"]))
+    improved = table[(table["loss"] != table["baseline"]) & table["improvement"].notna()]
+    ncols = 2 if not improved.empty else 1
+    fig, axes = plt.subplots(1, ncols, figsize=(6.0 * ncols, 4.4), squeeze=False)
+    names = [figure_spec.value_label(v) for v in sweep["vary"][paths[0]]]
+    ticks = [label.replace(", ", "\n") for label in names]
+
+    def style(loss: str, name: str) -> dict:
+        if len(series) > 1:
+            color = f"C{series.index(name) % 10}"
+        else:
+            types = figure_spec.NAME_TYPES
+            default = figure_spec.TYPE_COLORS.get(types.get(loss, ""))
+            color = default or figure_spec.PALETTE[losses.index(loss) % len(figure_spec.PALETTE)]
+        label = ", ".join(part for part in (loss, name) if part)
+        return {"color": color, "ls": LINE_STYLES[losses.index(loss) % 4], "label": label}
+
+    def draw(ax, rows: pd.DataFrame, column: str) -> None:
+        for (loss, name), line in rows.groupby(["loss", "series"], sort=False):
+            kwargs = style(loss, name)
+            ax.plot(line["x"], line[column], marker="o", lw=2, **kwargs)
+            low, high = line[f"{column}_low"], line[f"{column}_high"]
+            ax.fill_between(line["x"], low, high, color=kwargs["color"], alpha=0.15, lw=0)
+            # the interval also as error bars: visible for a single swept value
+            yerr = [line[column] - low, high - line[column]]
+            ax.errorbar(
+                line["x"],
+                line[column],
+                yerr=yerr,
+                fmt="none",
+                ecolor=kwargs["color"],
+                elinewidth=1,
+                capsize=3,
+            )
+        ax.set_xticks(range(len(names)), ticks, fontsize="small")
+        ax.set_xlabel(paths[0])
+        ax.grid(alpha=0.3)
+        title = ", ".join(paths[1:]) if len(paths) > 1 else None
+        ax.legend(fontsize="small", title=title, title_fontsize="small")
+
+    ax = axes[0][0]
+    quantity = figure_spec.AXIS_QUANTITY[0].lower() + figure_spec.AXIS_QUANTITY[1:]
+    draw(ax, table, "best")
+    ax.set_ylabel(f"Best {quantity}:\nlowest point of the mean curve")
+    ax.set_title("The paper's best test loss")
+    if ncols == 2:
+        ax = axes[0][1]
+        draw(ax, improved, "improvement")
+        ax.axhline(0.0, color="black", lw=0.8)
+        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
+        base = improved["baseline"].iloc[0]
+        ax.set_ylabel(f"Improvement over {base}:\n1 − min(mean curve) / min(mean {base} curve)")
+        ax.set_title(f"Relative improvement over {base}")
+    fig.suptitle(sweep.get("title", sweep["name"]))
+    fig.tight_layout()
+    return fig
+
+
+def sweep_plot(sweep: Mapping, summary: pd.DataFrame, png: str | Path, pdf: str | Path) -> None:
+    """Write :func:`draw_sweep` as PNG and PDF."""
+    fig = draw_sweep(sweep, summary)
+    fig.savefig(png, dpi=150)
+    fig.savefig(pdf)
+    _pyplot().close(fig)

@@ -109,6 +109,20 @@ class Fields:
             pos = count + 1
             raise self.error(pos, "unexpected extra field", self.values[count], what)
 
+    def ignore_rest(self, count: int, notes: list[str]) -> None:
+        """Accept fields after position ``count`` as the original did (it never read them), with
+        a note naming them."""
+        extra = self.values[count:]
+        if extra:
+            first = count + 1 + self.offset
+            where = (
+                f"field {first}" if len(extra) == 1 else f"fields {first}-{first + len(extra) - 1}"
+            )
+            notes.append(
+                f"{self.flag} {where} ({','.join(extra)}) ignored, as the original did "
+                f"[format: {self.layout}]"
+            )
+
 
 def _describe_range(low: float | None, high: float | None, low_open: bool) -> str:
     if low is None and high is None:

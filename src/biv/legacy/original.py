@@ -331,7 +331,7 @@ def parse_final(ns: Namespace) -> dict:
     dataset = ex.choice(3, "dataset", DATASETS)
     normalize = ex.boolean(4, "normalize")
     train_size = ex.integer(5, "train_size", low=1)
-    ex.no_more(5, f"5 fields: {layout}")
+    ex.ignore_rest(5, notes)
 
     extra = _extra_exp(ns, notes)
     ms = _flag(ns, "model_settings", "with --experiment_settings")
@@ -376,7 +376,7 @@ def _extra_exp(ns: Namespace, notes: list[str]) -> dict:
         "normalize_loss": ee.boolean(3, "normalize_loss"),
         "lr": ee.number(4, "lr (learning rate)", low=0.0, low_open=True),
     }
-    ee.no_more(4, f"4 fields: {layout}")
+    ee.ignore_rest(4, notes)
     return out
 
 
@@ -390,13 +390,19 @@ def _final_loss(ms: Fields, loss_type: str, normalize_loss: bool, notes: list[st
                 "cutoffMSE without a threshold: the original default 1 in normalized units, "
                 "i.e. y_std**2 in raw units (set from the prepared data before training)"
             )
-        ms.no_more(3, FINAL_LAYOUTS["--model_settings"])
+        ms.ignore_rest(3, notes)
         return {"type": "cutoff", "threshold": threshold}
     if loss_type == "mse":
-        ms.no_more(2, "mse takes no third field")
+        ms.ignore_rest(2, notes)  # the original read field 3 for biv and cutoffMSE only
         return {"type": "mse"}
     epsilon = ms.number(3, "epsilon", low=0.0) if ms.has(3) else FINAL_EPSILON
-    ms.no_more(3, FINAL_LAYOUTS["--model_settings"])
+    ms.ignore_rest(3, notes)
+    if loss_type == "iv":
+        notes.append(
+            f"loss iv: the original had no IV loss (iv trained plain MSE and ignored field 3); "
+            f"here iv is the IV loss with epsilon {epsilon:g}"
+            + ("" if ms.has(3) else " (the original's default)")
+        )
     if loss_type == "biv" and not normalize_loss:
         notes.append("biv with normalize_loss=False is the IV baseline: loss type iv")
         return {"type": "iv", "epsilon": epsilon}
@@ -410,7 +416,7 @@ def _final_noise(ns: Namespace, vd: float, notes: list[str]) -> dict | None:
             notes.append("noise is False: --params_settings and --parameters are ignored")
         return None
     family = nf.choice(2, "noise_type", NOISE_TYPES_FINAL)
-    nf.no_more(2, FINAL_LAYOUTS["--noise_settings"])
+    nf.ignore_rest(2, notes)
     ps = _flag(ns, "params_settings", "when noise is True")
     ptype = ps.choice(1, "params_type", PARAMS_TYPES)
     avg = ptype == "meanvar_avg"
@@ -425,7 +431,7 @@ def _final_noise(ns: Namespace, vd: float, notes: list[str]) -> dict | None:
             allowed = "p < 1 with meanvar_avg (mu2 = (X - p*mu1)/(1 - p))"
             raise ps.error(2, P_MEANING, ps.values[1], allowed)
         x = ps.number(3, X_MEANING, low=0.0, low_open=True)
-    ps.no_more(3 if avg else 2, FINAL_LAYOUTS["--params_settings"])
+    ps.ignore_rest(3 if avg else 2, notes)
 
     dist = "gamma" if family == "gamma" else "uniform"
     pf = _flag(ns, "parameters", "when noise is True", _parameters_layout(dist, estimated))
