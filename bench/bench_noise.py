@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from biv.noise import draw, save_draw
-from biv.params import resolve
+from biv.spec.noise import resolve
 
 SETTINGS = {
     "uniform U(1,3)": {"mode": "boundaries", "components": [{"a": 1, "b": 3}]},

@@ -26,8 +26,9 @@ import torch
 
 from biv.models import build_model
 from biv.noise import draw, save_draw
-from biv.params import resolve
-from biv.train import load_run_data, resolve_params, train
+from biv.spec import RunSpec
+from biv.spec.noise import resolve
+from biv.train import load_run_data, train
 
 EPSILON = 0.5
 
@@ -99,13 +100,14 @@ def bike_params(work: Path, data: Path, device: str, epochs: int) -> dict:
 def bare_loop(params: dict, device: torch.device) -> tuple[float, float, float]:
     """The same training written as a plain loop; returns (wall s, CPU s, final test MSE)."""
     tr = params["training"]
-    data = load_run_data(params, device)  # the same in-memory tensors; not timed
+    run = RunSpec.from_dict(params)
+    data = load_run_data(run, device)  # the same in-memory tensors; not timed
     x, y, var = data.x_train, data.y_train, data.var_train
     chunks = data.x_test.split(tr["eval_batch_size"])
     n, bs = len(y), tr["batch_size"]
     start, cpu = time.perf_counter(), time.process_time()
     torch.manual_seed(params["seed"])
-    model = build_model(params["model"], tuple(x.shape[1:])).to(device)
+    model = build_model(run.model, tuple(x.shape[1:])).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=tr["lr"])
     gen = torch.Generator().manual_seed(params["seed"])
     losses, sums = [], []
@@ -200,7 +202,7 @@ def main() -> None:
     report = {"device": args.device, "torch_threads": torch.get_num_threads()}
     if not args.skip_bike:
         data, source = prepare_bike(work)
-        params = resolve_params(bike_params(work, data, args.device, args.epochs))
+        params = RunSpec.from_dict(bike_params(work, data, args.device, args.epochs)).to_dict()
         legs = {"bare_wall_s": [], "bare_cpu_s": [], "biv_wall_s": [], "biv_cpu_s": []}
         for i in range(args.repeats):  # interleaved legs
             wall, cpu, bare_mse = bare_loop(params, device)

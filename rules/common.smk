@@ -1,13 +1,13 @@
-import os
-
 from snakemake.utils import validate
 
-from biv import io
 from biv import workflow as wf
 
 validate(config, schema="../config/schema.yaml")
 
-PLAN = wf.build_plan(config)
+try:
+    PLAN = wf.build_plan(config)
+except wf.ConfigError as err:
+    raise wf.ConfigError(err.key, f"{err.problem} (biv check CONFIG checks a config file)")
 
 
 wildcard_constraints:
@@ -21,14 +21,57 @@ wildcard_constraints:
 
 
 def run_files(name, runs=PLAN.runs):
-    return [f"{wf.run_dir(r.experiment, r.loss, r.seed)}/{name}" for r in runs]
+    """One output (e.g. "summary") of the train rule for each run."""
+    return expand(
+        getattr(rules.train.output, name),
+        zip,
+        experiment=[r.experiment for r in runs],
+        loss=[r.loss for r in runs],
+        seed=[r.seed for r in runs],
+    )
 
 
-def experiment_noise_file(wildcards):
+def dataset_config(wildcards):
+    return PLAN.datasets[wildcards.dataset].config
+
+
+def noise_record(wildcards):
+    return PLAN.noise[wildcards.noise].record
+
+
+def train_dataset_file(wildcards):
+    dataset = PLAN.experiments[wildcards.experiment].dataset
+    return expand(rules.prepare_dataset.output[0], dataset=dataset)[0]
+
+
+def train_noise_file(wildcards):
     exp = PLAN.experiments[wildcards.experiment]
-    if exp["noise"] is None:
+    if exp.noise is None:
         return []
-    return wf.noise_file(exp["dataset"], exp["noise"], wildcards.seed)
+    return expand(
+        rules.generate_noise.output[0],
+        dataset=exp.dataset,
+        noise=exp.noise,
+        seed=wildcards.seed,
+    )[0]
+
+
+def run_parameters(wildcards):
+    """The run's spec, with its input files. Not a function of `input`: Snakemake's params
+    rerun trigger ignores such derived params."""
+    run = wf.run_spec(
+        PLAN,
+        wildcards.experiment,
+        wildcards.loss,
+        int(wildcards.seed),
+        dataset_file=train_dataset_file(wildcards),
+        noise_file=train_noise_file(wildcards) or None,
+    )
+    return run.to_dict()
+
+
+def train_group(wildcards):
+    return wf.train_group(PLAN, wildcards.experiment)
 
 
 def all_targets():
@@ -45,9 +88,17 @@ def all_targets():
     return targets
 
 
-def figure_metrics(figure):
-    shown = wf.figure_experiments(PLAN.figures[figure])
-    return run_files("metrics.csv", [r for r in PLAN.runs if r.experiment in shown])
+def figure_metrics(wildcards):
+    shown = wf.figure_experiments(PLAN.figures[wildcards.figure])
+    return run_files("metrics", [r for r in PLAN.runs if r.experiment in shown])
+
+
+def figure_config(wildcards):
+    return PLAN.figures[wildcards.figure]
+
+
+def sweep_config(wildcards):
+    return PLAN.sweeps[wildcards.sweep].as_dict()
 
 
 def benchmark_files():
@@ -56,7 +107,6 @@ def benchmark_files():
         f"results/benchmarks/generate_noise/{d}/{n}/seed{s}.tsv"
         for d, n, s in PLAN.noise_draws()
     ]
-    files += [f"results/benchmarks/estimate_noise_params/{n}.tsv" for n in used_noise()]
     files += [
         f"results/benchmarks/train/{r.experiment}/{r.loss}/seed{r.seed}.tsv"
         for r in PLAN.runs
@@ -73,8 +123,4 @@ def benchmark_files():
 
 
 def used_datasets():
-    return sorted({exp["dataset"] for exp in PLAN.experiments.values()})
-
-
-def used_noise():
-    return sorted({n for _, n, _ in PLAN.noise_draws()})
+    return sorted({exp.dataset for exp in PLAN.experiments.values()})

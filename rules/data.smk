@@ -9,7 +9,7 @@ rule prepare_dataset:
         "../envs/biv.yaml"
     threads: 2
     params:
-        cfg=lambda wildcards: PLAN.datasets[wildcards.dataset],
+        cfg=dataset_config,
         download_dir=config["download_dir"],
     script:
         "../scripts/prepare_dataset.py"

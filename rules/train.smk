@@ -1,29 +1,9 @@
-localrules:
-    run_params,
-
-
-rule run_params:
-    output:
-        "results/runs/{experiment}/{loss}/seed{seed}/params.json",
-    log:
-        "results/logs/run_params/{experiment}/{loss}/seed{seed}.log",
-    params:
-        run=lambda wildcards: wf.run_params(
-            PLAN, wildcards.experiment, wildcards.loss, int(wildcards.seed)
-        ),
-    run:
-        io.write_json(output[0], params.run)
-        io.write_text(log[0], f"wrote {output[0]}\n")
-
-
 rule train:
     input:
-        params="results/runs/{experiment}/{loss}/seed{seed}/params.json",
-        dataset=lambda wildcards: wf.dataset_file(
-            PLAN.experiments[wildcards.experiment]["dataset"]
-        ),
-        noise=experiment_noise_file,
+        dataset=train_dataset_file,
+        noise=train_noise_file,
     output:
+        params="results/runs/{experiment}/{loss}/seed{seed}/params.json",
         summary="results/runs/{experiment}/{loss}/seed{seed}/summary.json",
         metrics="results/runs/{experiment}/{loss}/seed{seed}/metrics.csv",
         predictions="results/runs/{experiment}/{loss}/seed{seed}/predictions.csv",
@@ -33,11 +13,11 @@ rule train:
     benchmark:
         "results/benchmarks/train/{experiment}/{loss}/seed{seed}.tsv"
     group:
-        lambda wildcards: wf.train_group(PLAN, wildcards.experiment)
+        train_group
     conda:
         "../envs/biv.yaml"
     threads: 1
     params:
-        out_dir=lambda wildcards, output: os.path.dirname(output.summary),
-    shell:
-        "OMP_NUM_THREADS={threads} biv train {input.params:q} {params.out_dir:q} > {log:q} 2>&1"
+        run=run_parameters,
+    script:
+        "../scripts/train.py"

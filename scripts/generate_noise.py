@@ -1,10 +1,10 @@
 """Snakemake glue: draw the noisy training labels of one (dataset, noise setting, seed)."""
 
-from biv import data, io, logs, noise
+from biv import data, logs, noise
 
 logs.setup(snakemake.log[0])
 wc = snakemake.wildcards
-record = io.read_json(snakemake.input.params)
+record = snakemake.params.record
 prepared = data.load_prepared(snakemake.input.dataset)
 draw = noise.draw(prepared["y_train"], record, seed=int(wc.seed))
 meta = {"dataset": wc.dataset, "noise": wc.noise, "seed": int(wc.seed), "params": record}

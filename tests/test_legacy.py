@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from biv import noise, params
+from biv import noise
 from biv.cli import main as cli_main
 from biv.legacy import LegacyArgError, main, map_command
 from biv.legacy.mapping import BIKE_URL, WINE_URL, workflow_config
+from biv.spec.noise import resolve
 
 # The example commands of the issue, verbatim (shell quoting included).
 SEED_EXAMPLE = (
@@ -101,7 +102,7 @@ def test_seed_era_example_field_by_field(data_root):
     assert m["cache_dir"] == "results/legacy/_prepared"
     # p = 1: the average mean 5000 does not override mu2 (as in the original)
     assert any("average_mean is ignored" in n for n in m["notes"])
-    record = params.resolve(m["noise"])
+    record = resolve(m["noise"])
     assert record["components"][1]["params"] == {"a": 500.0, "b": 500.0}
 
 
@@ -133,7 +134,7 @@ def test_final_utkf_cutoff_example_field_by_field(data_root):
     assert m["loss"] == {"type": "cutoff", "threshold": None}
     assert m["model"] == {"name": "cnn"}
     assert m["training"] == training(0.01, 20)  # --extra_exp default 256,0,True,0.01
-    record = params.resolve(m["noise"])
+    record = resolve(m["noise"])
     assert record["components"][1]["mean"] == pytest.approx((3000 - 0.5 * 0.5) / 0.5)
     assert record["mean"] == pytest.approx(3000.0)
 
@@ -163,7 +164,7 @@ def test_final_bike_gamma_example_field_by_field(data_root):
     assert m["model"] == BIKE_MLP
     assert m["training"] == training(0.001, 100)
     assert m["notes"] == []
-    assert params.resolve(m["noise"])["mean"] == pytest.approx(20000.0)
+    assert resolve(m["noise"])["mean"] == pytest.approx(20000.0)
 
 
 def test_seed_readme_eight_field_example(data_root):
@@ -250,7 +251,7 @@ def test_seed_era_average_mean_overrides_mu2_when_p_below_one(data_root):
         "average_mean": 2000.0,
         "variance_disturbance": 0.0,
     }
-    assert params.resolve(m["noise"])["components"][1]["mean"] == pytest.approx(3999.5)
+    assert resolve(m["noise"])["components"][1]["mean"] == pytest.approx(3999.5)
 
 
 def test_seed_era_max_heteroscedasticity_scales_every_distribution(data_root):
@@ -353,6 +354,53 @@ def test_final_loss_mapping(data_root, model_settings, extra_exp, loss):
     m = mapped(argv, data_root)
     assert m["loss"] == loss
     assert m["loss_name"] == loss["type"]
+
+
+def test_third_model_field_of_mse_is_ignored_with_a_note_as_the_original(data_root):
+    # the original README's own example: --model_settings=vanilla_cnn,mse,0.5
+    m = mapped(UTKF_EXAMPLE.replace("vanilla_cnn,cutoffMSE", "vanilla_cnn,mse,0.5"), data_root)
+    assert m["loss"] == {"type": "mse"}
+    assert (
+        "--model_settings field 3 (0.5) ignored, as the original did "
+        "[format: model,loss[,epsilon_or_threshold]]"
+    ) in m["notes"]
+    # iv: the original trained plain MSE; here the field is the IV loss's epsilon, with a note
+    argv = ["--experiment_settings=t,1,bike,True,7000", "--noise_settings=False"]
+    m = mapped([*argv, "--model_settings=vanilla_ann,iv,0.2"], data_root)
+    assert m["loss"] == {"type": "iv", "epsilon": 0.2}
+    assert m["notes"][1] == (
+        "loss iv: the original had no IV loss (iv trained plain MSE and ignored field 3); "
+        "here iv is the IV loss with epsilon 0.2"
+    )
+    m = mapped([*argv, "--model_settings=vanilla_ann,iv"], data_root)
+    assert m["notes"][1].endswith("with epsilon 0.1 (the original's default)")
+
+
+def test_trailing_fields_the_original_never_read_are_ignored_with_notes(data_root):
+    argv = [
+        "--experiment_settings=exp,7159,bike,True,14000,x",
+        "--model_settings=vanilla_ann,biv,0.5,y,z",
+        "--noise_settings=True,binary_uniform,w",
+        "--params_settings=boundaries,0.5,3000",
+        "--parameters=0,1000,1,3000",
+        "--extra_exp=256,0,True,0.001,v",
+    ]
+    m = mapped(argv, data_root)
+    assert m["loss"] == {"type": "biv", "epsilon": 0.5}
+    assert m["dataset"]["config"]["train_size"] == 14000 and m["training"]["lr"] == 0.001
+    assert m["noise"]["p"] == 0.5 and m["noise"]["mode"] == "boundaries"
+    assert m["notes"] == [
+        "--experiment_settings field 6 (x) ignored, as the original did "
+        "[format: tag,seed,dataset,normalize,train_size]",
+        "--extra_exp field 5 (v) ignored, as the original did "
+        "[format: batch_size,var_disturbance,normalize_loss,lr]",
+        "--model_settings fields 4-5 (y,z) ignored, as the original did "
+        "[format: model,loss[,epsilon_or_threshold]]",
+        "--noise_settings field 3 (w) ignored, as the original did "
+        "[format: noise[,uniform|binary_uniform|gamma]]",
+        "--params_settings field 3 (3000) ignored, as the original did "
+        "[format: boundaries|alphabeta|meanvar|meanvar_avg[,p[,average_variance]]]",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -493,7 +541,7 @@ def test_every_final_noise_combination_parses_resolves_and_draws(
     if want_mode == "meanvar_avg":
         expected["average_mean"] = 3000.0
     assert m["noise"] == expected
-    record = params.resolve(m["noise"])
+    record = resolve(m["noise"])
     if want_mode == "meanvar_avg":
         assert record["mean"] == pytest.approx(3000.0)
     draw = noise.draw(torch.linspace(0, 100, 64), record, seed=5)
@@ -618,21 +666,25 @@ def test_data_config_by_name_or_kind(tmp_path):
 def test_workflow_config_gives_the_same_run_parameters(data_root):
     """The equivalent workflow config validates and plans to exactly our run parameters."""
     snakemake_utils = pytest.importorskip("snakemake.utils")
-    from biv.workflow import build_plan, run_params
+    from biv.spec.dataset import validate
+    from biv.workflow import build_plan, run_spec
 
     root = Path(__file__).resolve().parents[1]
     for command in (BIKE_EXAMPLE, SEED_EXAMPLE, UTKF_EXAMPLE.replace("cutoffMSE", "mse")):
         m = mapped(command, data_root)
         config = workflow_config(m)
         snakemake_utils.validate(config, schema=str(root / "config" / "schema.yaml"))
-        plan = build_plan(config)
+        plan = build_plan(config, check_files=False)
         (exp,) = plan.experiments
-        got = run_params(plan, exp, m["loss_name"], m["seed"])
+        noise_file = None if m["noise"] is None else "noise.pt"
+        got = run_spec(plan, exp, m["loss_name"], m["seed"], "data.pt", noise_file).to_dict()
         assert (got["seed"], got["loss"], got["model"]) == (m["seed"], m["loss"], m["model"])
         training = {k: v for k, v in m["training"].items() if k != "device"}
         assert {k: got["training"][k] for k in training} == training
-        assert plan.noise.get(exp) == m["noise"]
-        assert plan.datasets[m["dataset"]["name"]] == m["dataset"]["config"]
+        assert (plan.noise[exp].setting if exp in plan.noise else None) == m["noise"]
+        assert plan.datasets[m["dataset"]["name"]].config == validate(
+            m["dataset"]["name"], m["dataset"]["config"]
+        )
 
 
 def test_print_config_is_yaml_with_notes(data_root, capsys, monkeypatch):
@@ -693,9 +745,8 @@ MALFORMED = [  # (base, changes (None removes a flag), the documented message)
     (FINAL, {"experiment_settings": "exp,7159,bike,True,0"},
      "--experiment_settings field 5 (train_size): got '0'; allowed: an integer >= 1  "
      f"{EXP_FORMAT}"),
-    (FINAL, {"experiment_settings": "exp,7159,bike,True,14000,x"},
-     "--experiment_settings field 6 (unexpected extra field): got 'x'; allowed: 5 fields: "
-     f"tag,seed,dataset,normalize,train_size  {EXP_FORMAT}"),
+    (FINAL, {"experiment_settings": "exp,7159.5,bike,True,14000"},  # the original truncated it
+     f"--experiment_settings field 2 (seed): got '7159.5'; allowed: an integer >= 0  {EXP_FORMAT}"),
     (FINAL, {"experiment_settings": "a/b,7159,bike,True,14000"},
      "--experiment_settings field 1 (tag): got 'a/b'; allowed: letters, digits and ._+=- not "
      "starting with a symbol (it names the default run folder results/legacy/<tag>), or pass "
@@ -711,9 +762,10 @@ MALFORMED = [  # (base, changes (None removes a flag), the documented message)
     (FINAL, {"model_settings": "vanilla_ann,cutoffMSE,0"},
      "--model_settings field 3 (threshold C in raw label units^2): got '0'; allowed: a number > 0  "
      f"{MODEL_FORMAT}"),
-    (FINAL, {"model_settings": "vanilla_ann,mse,3"},
-     "--model_settings field 3 (unexpected extra field): got '3'; allowed: mse takes no third "
-     f"field  {MODEL_FORMAT}"),
+    # the original took a negative threshold, and then every batch was skipped
+    (FINAL, {"model_settings": "vanilla_ann,cutoffMSE,-5"},
+     "--model_settings field 3 (threshold C in raw label units^2): got '-5'; allowed: a number > 0"
+     f"  {MODEL_FORMAT}"),
     (FINAL, {"model_settings": None},
      f"--model_settings is required with --experiment_settings {MODEL_FORMAT}"),
     (FINAL, {"noise_settings": "maybe"},
@@ -856,7 +908,7 @@ def test_main_reports_errors_without_writing_anything(tmp_path, capsys, monkeypa
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("biv legacy: error: --noise_settings/--params_settings/--parameters")
-    assert "components[0].var=5.0 not allowed" in err
+    assert "components[0].var: 5.0 is not allowed" in err
     # the CNN needs 64x64 images at least
     argv = [*shlex.split(UTKF_EXAMPLE), "--image-size=32"]
     assert main(argv) == 2

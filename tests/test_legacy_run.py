@@ -14,9 +14,10 @@ import pytest
 import torch
 from test_legacy import BIKE_EXAMPLE, SEED_EXAMPLE, UTKF_EXAMPLE, final_noise_argv
 
-from biv import noise, params
+from biv import noise
 from biv.data import load_prepared
 from biv.legacy import main, map_command
+from biv.spec.noise import resolve
 
 SMALL = ["--epochs=1", "--image-size=64", "--device=cpu"]
 
@@ -57,7 +58,7 @@ def run_legacy(
     else:
         # the noise is drawn with the original seed from the resolved setting
         draw, meta = noise.load_draw(run_params["noise"]["file"])
-        record = params.resolve(mapped["noise"])
+        record = resolve(mapped["noise"])
         assert meta["record"] == record and meta["seed"] == mapped["seed"]
         expected = noise.draw(torch.as_tensor(data["y_train"]), record, seed=mapped["seed"])
         assert torch.equal(draw.var, expected.var.float())

@@ -1,12 +1,20 @@
-"""biv.models: the paper's networks, their output shapes, sizes and spec validation."""
+"""biv.models and biv.spec.ModelSpec: the paper's networks, their output shapes, sizes and
+spec validation."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 import torch
 from torch import nn
 
-from biv.models import AgeCNN, build_model, has_batchnorm, resolve_model_spec
+from biv.models import AgeCNN, build_model
+from biv.spec import ConfigError, ModelSpec
+
+
+def spec(cfg: dict) -> ModelSpec:
+    return ModelSpec.from_config("model", cfg)
 
 
 def n_params(model: nn.Module) -> int:
@@ -14,7 +22,7 @@ def n_params(model: nn.Module) -> int:
 
 
 def test_bike_mlp_matches_the_paper():
-    model = build_model({"name": "mlp", "hidden": [100, 50, 20, 10]}, (19,))
+    model = build_model(spec({"name": "mlp", "hidden": [100, 50, 20, 10]}), (19,))
     widths = [(m.in_features, m.out_features) for m in model if isinstance(m, nn.Linear)]
     assert widths == [(19, 100), (100, 50), (50, 20), (20, 10), (10, 1)]
     assert not any(isinstance(m, nn.BatchNorm1d) for m in model)
@@ -24,7 +32,7 @@ def test_bike_mlp_matches_the_paper():
 
 
 def test_wine_mlp_has_batchnorm_after_each_hidden_layer():
-    model = build_model({"name": "mlp", "batchnorm": True}, (11,))
+    model = build_model(spec({"name": "mlp", "batchnorm": True}), (11,))
     kinds = [type(m).__name__ for m in model]
     assert kinds == ["Linear", "BatchNorm1d", "ReLU"] * 4 + ["Linear"]
     assert n_params(model) == 7491 + 2 * (100 + 50 + 20 + 10)
@@ -33,7 +41,7 @@ def test_wine_mlp_has_batchnorm_after_each_hidden_layer():
 
 @pytest.mark.parametrize(("size", "flat"), [(200, 256 * 3 * 3), (64, 256)])
 def test_cnn_linear_input_follows_the_image_size(size, flat):
-    model = build_model({"name": "cnn"}, (3, size, size))
+    model = build_model(spec({"name": "cnn"}), (3, size, size))
     assert isinstance(model, AgeCNN)
     assert model.linear.in_features == flat
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
@@ -52,11 +60,11 @@ def test_cnn_linear_input_follows_the_image_size(size, flat):
 
 def test_cnn_rejects_images_below_64_pixels():
     with pytest.raises(ValueError, match="at least 64"):
-        build_model({"name": "cnn"}, (3, 63, 80))
+        build_model(spec({"name": "cnn"}), (3, 63, 80))
 
 
 def test_resnet18_regression_head():
-    model = build_model({"name": "resnet18"}, (3, 64, 64))
+    model = build_model(spec({"name": "resnet18"}), (3, 64, 64))
     assert isinstance(model.fc, nn.Linear)
     assert (model.fc.in_features, model.fc.out_features) == (512, 1)
     with torch.no_grad():
@@ -64,35 +72,62 @@ def test_resnet18_regression_head():
 
 
 def test_spec_defaults_and_batchnorm_flag():
-    assert resolve_model_spec({"name": "mlp"}) == {
-        "name": "mlp",
-        "hidden": [100, 50, 20, 10],
-        "batchnorm": False,
-    }
-    assert not has_batchnorm(resolve_model_spec({"name": "mlp"}))
-    assert has_batchnorm(resolve_model_spec({"name": "mlp", "batchnorm": True}))
-    assert has_batchnorm({"name": "cnn"})
+    mlp = spec({"name": "mlp"})
+    assert mlp == ModelSpec("mlp", (100, 50, 20, 10), False)
+    assert mlp.to_dict() == {"name": "mlp", "hidden": [100, 50, 20, 10], "batchnorm": False}
+    assert not mlp.has_batchnorm
+    assert spec({"name": "mlp", "batchnorm": True}).has_batchnorm
+    assert spec({"name": "cnn"}).has_batchnorm and spec({"name": "resnet18"}).has_batchnorm
+    assert spec({"name": "cnn"}).to_dict() == {"name": "cnn"}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        mlp.batchnorm = True
 
 
 @pytest.mark.parametrize(
-    ("spec", "match"),
+    "cfg",
     [
-        ({"name": "vgg"}, "model.name: 'vgg'"),
-        ({"name": "mlp", "hidden": [10, 0]}, r"model.hidden: \[10, 0\]"),
-        ({"name": "mlp", "hidden": 10}, "model.hidden: 10"),
-        ({"name": "mlp", "batchnorm": "yes"}, "model.batchnorm: 'yes'"),
-        ({"name": "cnn", "hidden": [3]}, r"unknown key\(s\) \['hidden'\]"),
-        ({"name": "mlp", "dropout": 0.1}, r"unknown key\(s\) \['dropout'\]"),
-        (["mlp"], "model: expected a dict"),
+        {"name": "mlp"},
+        {"name": "mlp", "hidden": (7, 3), "batchnorm": True},
+        {"name": "cnn"},
+        {"name": "resnet18"},
     ],
 )
-def test_bad_specs_name_the_key(spec, match):
-    with pytest.raises(ValueError, match=match):
-        resolve_model_spec(spec)
+def test_spec_round_trips_through_to_dict(cfg):
+    model = spec(cfg)
+    assert spec(model.to_dict()) == model
+    assert isinstance(model.hidden, tuple)
+
+
+@pytest.mark.parametrize(
+    ("cfg", "key", "parts"),
+    [
+        ({"name": "vgg"}, "model.name", ["'vgg' is not allowed", "'mlp', 'cnn', 'resnet18'"]),
+        ({"hidden": [3]}, "model.name", ["None is not allowed"]),
+        ({"name": "mlp", "hidden": [10, 0]}, "model.hidden[1]", ["0 is not allowed", ">= 1"]),
+        ({"name": "mlp", "hidden": [10, True]}, "model.hidden[1]", ["True is not allowed"]),
+        ({"name": "mlp", "hidden": 10}, "model.hidden", ["10 is not allowed", "non-empty list"]),
+        ({"name": "mlp", "hidden": []}, "model.hidden", ["[] is not allowed", "non-empty list"]),
+        ({"name": "mlp", "batchnorm": "yes"}, "model.batchnorm", ["'yes' is not allowed"]),
+        ({"name": "cnn", "hidden": [3]}, "model.hidden", ["unknown key", "allowed keys: name"]),
+        ({"name": "resnet18", "batchnorm": True}, "model.batchnorm", ["unknown key"]),
+        (
+            {"name": "mlp", "dropout": 0.1},
+            "model.dropout",
+            ["unknown key", "allowed keys: batchnorm, hidden, name"],
+        ),
+        (["mlp"], "model", ["['mlp'] is not allowed", "a mapping"]),
+    ],
+)
+def test_bad_specs_name_the_key(cfg, key, parts):
+    with pytest.raises(ConfigError) as err:
+        spec(cfg)
+    assert err.value.key == key and str(err.value).startswith(f"{key}: ")
+    for part in parts:
+        assert part in str(err.value)
 
 
 def test_input_kind_must_fit_the_model():
     with pytest.raises(ValueError, match="'mlp' needs tabular"):
-        build_model({"name": "mlp"}, (3, 64, 64))
+        build_model(spec({"name": "mlp"}), (3, 64, 64))
     with pytest.raises(ValueError, match="'cnn' needs RGB images"):
-        build_model({"name": "cnn"}, (19,))
+        build_model(spec({"name": "cnn"}), (19,))

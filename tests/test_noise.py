@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import pytest
 import torch
 
-from biv.noise import Gamma, Mixture, NoiseDraw, Uniform, draw, load_draw, save_draw
-from biv.params import resolve
+from biv.distributions import Gamma, Mixture, Uniform
+from biv.noise import NoiseDraw, draw, load_draw, sample, save_draw
+from biv.spec.noise import resolve
 
 Z999 = 3.2905  # two-sided 99.9 % normal quantile
 
@@ -64,6 +66,11 @@ MOMENT_SETTINGS = {
 }
 
 
+def with_vd(record: dict, vd: float) -> dict:
+    """The same record with variance disturbance ``vd``."""
+    return {**record, "variance_disturbance": vd}
+
+
 def raw_moments(component: dict) -> list[float]:
     """E[X^k], k = 0..4, of one record component."""
     params = component["params"]
@@ -104,14 +111,14 @@ def test_variance_moments_match_the_record(name):
     need = 0 if var == 0 else (4 / 0.01) ** 2 * max(var / mean**2, m4 / var**2 - 1)
     n = max(10**6, math.ceil(need))
     assert n <= 3 * 10**6  # keeps the test fast; pick settings accordingly
-    sample = draw(torch.zeros(n), record, seed=11).var
+    variates = draw(torch.zeros(n), record, seed=11).var
     if var == 0:
-        assert torch.all(sample == mean)
+        assert torch.all(variates == mean)
         return
     assert 4 * math.sqrt(var / n) <= 0.01 * mean
     assert 4 * math.sqrt((m4 - var**2) / n) <= 0.01 * var
-    assert sample.mean().item() == pytest.approx(mean, rel=0.01)
-    assert sample.var().item() == pytest.approx(var, rel=0.01)
+    assert variates.mean().item() == pytest.approx(mean, rel=0.01)
+    assert variates.var().item() == pytest.approx(var, rel=0.01)
 
 
 @pytest.mark.parametrize(("shape", "rate"), [(0.3, 1.0), (1.0, 2.0), (4.5, 0.01)])
@@ -119,23 +126,24 @@ def test_gamma_sampler_matches_the_cdf(shape, rate):
     """Empirical CDF vs the regularized incomplete gamma function, within 4 binomial SEs."""
     n = 200_000
     gen = torch.Generator().manual_seed(5)
-    sample = Gamma(shape, rate).sample(n, gen)
-    assert sample.dtype == torch.float64 and torch.all(sample >= 0)
+    variates = sample(Gamma(shape, rate), n, gen)
+    assert variates.dtype == torch.float64 and torch.all(variates >= 0)
     mean = shape / rate
     x = torch.tensor([0.01, 0.1, 0.5, 1.0, 2.0, 4.0], dtype=torch.float64) * mean
     cdf = torch.special.gammainc(torch.full_like(x, shape), rate * x)
-    empirical = (sample[:, None] <= x).double().mean(0)
+    empirical = (variates[:, None] <= x).double().mean(0)
     bound = 4 * torch.sqrt(cdf * (1 - cdf) / n) + 1e-12
     assert torch.all((empirical - cdf).abs() <= bound)
 
 
 def test_uniform_sampler_matches_the_cdf():
     n = 200_000
-    sample = Uniform(2.0, 6.0).sample(n, torch.Generator().manual_seed(5))
-    assert sample.min() >= 2 and sample.max() < 6
+    variates = sample(Uniform(2.0, 6.0), n, torch.Generator().manual_seed(5))
+    assert variates.dtype == torch.float64
+    assert variates.min() >= 2 and variates.max() < 6
     x = torch.tensor([2.5, 3.0, 4.0, 5.5], dtype=torch.float64)
     cdf = (x - 2) / 4
-    empirical = (sample[:, None] <= x).double().mean(0)
+    empirical = (variates[:, None] <= x).double().mean(0)
     assert torch.all((empirical - cdf).abs() <= 4 * torch.sqrt(cdf * (1 - cdf) / n))
 
 
@@ -201,7 +209,7 @@ def test_disturbance_has_the_documented_conditional_spread():
     n = 10**6
     vd = 0.25
     record = resolve({"mode": "boundaries", "components": [{"a": 1, "b": 30}]})
-    d = draw(torch.zeros(n), record, seed=2, variance_disturbance=vd)
+    d = draw(torch.zeros(n), with_vd(record, vd), seed=2)
     z = (d.var_seen - d.var) / (d.var / 3 * math.sqrt(vd))
     assert abs(z.mean().item()) <= 4 / math.sqrt(n)
     assert abs(z.var().item() - 1) <= 4 * math.sqrt(2 / n)
@@ -213,7 +221,7 @@ def test_disturbance_folds_with_absolute_value():
     """sigma^2 = 1, vd = 9: eta ~ N(0, 1) and the seen variance is |1 + eta| (folded normal)."""
     n = 10**6
     record = resolve({"mode": "boundaries", "components": [{"a": 1, "b": 1}]})
-    d = draw(torch.zeros(n), record, seed=2, variance_disturbance=9.0)
+    d = draw(torch.zeros(n), with_vd(record, 9.0), seed=2)
     assert torch.all(d.var_seen >= 0)
     folded_mean = (
         1 - 2 * 0.5 * math.erfc(1 / math.sqrt(2)) + math.sqrt(2 / math.pi) * math.exp(-0.5)
@@ -223,30 +231,33 @@ def test_disturbance_folds_with_absolute_value():
 
 
 def test_disturbance_changes_only_the_seen_variance():
+    """Records that differ only in vd give the same noisy labels, variances and components."""
     record = resolve({**MOMENT_SETTINGS["meanvar_gamma"], "variance_disturbance": 0.5})
     y = torch.zeros(10_000)
-    base, disturbed = draw(y, record, 9, 0.0), draw(y, record, 9)
-    overridden = draw(y, record, 9, variance_disturbance=2.0)
-    for a, b in [(base, disturbed), (base, overridden)]:
+    base, disturbed = draw(y, with_vd(record, 0.0), 9), draw(y, record, 9)
+    other = draw(y, with_vd(record, 2.0), 9)
+    for a, b in [(base, disturbed), (base, other)]:
         assert torch.equal(a.y_noisy, b.y_noisy) and torch.equal(a.var, b.var)
         assert torch.equal(a.component, b.component)
     assert torch.equal(base.var_seen, base.var)
     assert not torch.equal(disturbed.var_seen, disturbed.var)
-    assert not torch.equal(disturbed.var_seen, overridden.var_seen)
-    mixture = Mixture.from_record(record)
-    assert torch.equal(draw(y, mixture, 9).var_seen, base.var)  # a Mixture carries no vd
+    assert not torch.equal(disturbed.var_seen, other.var_seen)
+    without = {k: v for k, v in record.items() if k != "variance_disturbance"}
+    assert torch.equal(draw(y, without, 9).var_seen, base.var)  # no vd in the record: vd = 0
 
 
 def test_same_seed_same_draws_different_seed_different_draws():
     record = resolve(MOMENT_SETTINGS["meanvar_avg_gamma_uniform"])
     y = torch.arange(5000.0)
-    a, b, c = draw(y, record, 7, 1.0), draw(y, record, 7, 1.0), draw(y, record, 8, 1.0)
+    record = with_vd(record, 1.0)
+    a, b, c = draw(y, record, 7), draw(y, record, 7), draw(y, record, 8)
     for key in NoiseDraw._fields:
         assert torch.equal(getattr(a, key), getattr(b, key))
         if key != "component":
             assert torch.all(getattr(a, key) != getattr(c, key))  # continuous draws
     assert not torch.equal(a.component, c.component)
-    assert torch.equal(draw(y, Mixture.from_record(record), 7, 1.0).y_noisy, a.y_noisy)
+    stored = json.loads(json.dumps(record))  # a record read back from a file's meta
+    assert all(torch.equal(x, z) for x, z in zip(draw(y, stored, 7), a, strict=True))
 
 
 def test_mixture_from_record():
@@ -305,12 +316,17 @@ def test_bad_records(record, message):
         ({"seed": -1}, "seed=-1 not allowed: must be an int in [0, 2**64)"),
         ({"seed": 1.0}, "seed=1.0 not allowed"),
         ({"seed": True}, "seed=True not allowed"),
-        ({"variance_disturbance": -0.5}, "variance_disturbance=-0.5 not allowed: must be >= 0"),
-        ({"variance_disturbance": math.nan}, "variance_disturbance=nan not allowed"),
+        (
+            {"record": with_vd(two_uniforms(0.5), -0.5)},
+            "variance_disturbance=-0.5 not allowed: must be >= 0",
+        ),
+        ({"record": with_vd(two_uniforms(0.5), math.nan)}, "variance_disturbance=nan not allowed"),
+        ({"record": with_vd(two_uniforms(0.5), "1")}, "variance_disturbance='1' not allowed"),
+        ({"record": {"p": 1.0}}, "keys 'components' and 'p'"),
     ],
 )
 def test_bad_draw_arguments(kwargs, message):
-    args = {"y": torch.zeros(3), "record_or_mixture": two_uniforms(0.5), "seed": 0, **kwargs}
+    args = {"y": torch.zeros(3), "record": two_uniforms(0.5), "seed": 0, **kwargs}
     with pytest.raises(ValueError) as err:
         draw(**args)
     assert message in str(err.value)
@@ -319,7 +335,7 @@ def test_bad_draw_arguments(kwargs, message):
 def test_save_and_load_round_trip(tmp_path):
     record = resolve(MOMENT_SETTINGS["meanvar_avg_uniform"])
     y = torch.linspace(0, 100, 1000)
-    d = draw(y, record, 1, 0.5)
+    d = draw(y, with_vd(record, 0.5), 1)
     path = tmp_path / "noise" / "seed1.pt"
     meta = {"record": record, "seed": 1, "dataset": "bike"}
     save_draw(path, d, meta)

@@ -1,4 +1,4 @@
-"""Parameter estimation: hand-computed records, purity, and a table of impossible settings."""
+"""biv.spec.noise.resolve: hand-computed records, purity, and a table of impossible settings."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import math
 
 import pytest
 
-from biv.noise import Mixture
-from biv.params import resolve
+from biv.distributions import Mixture
+from biv.spec.errors import ConfigError
+from biv.spec.noise import resolve
 
 
 def uniform(a, b):
@@ -213,153 +214,229 @@ MV_G = {"mode": "meanvar", "distribution": "gamma"}
 AVG = {"mode": "meanvar_avg", "distribution": "uniform", "p": 0.5, "average_mean": 1000}
 TWO = [{"mean": 0.5, "var": 0.083}, {"var": 0}]
 
+# (setting, key of the error relative to the setting, parts of the message after "<key>: ")
 BAD = [
     # structure and keys
-    ([1, 2], ["noise setting must be a dict"]),
-    ({"components": [{"a": 0, "b": 1}]}, ["mode=missing", "boundaries, alphabeta, meanvar"]),
-    ({"mode": "mean_var", "components": []}, ["mode='mean_var'", "meanvar_avg"]),
-    ({**AVG, "avg_mean": 1000, "components": TWO}, ["unknown key 'avg_mean'", "average_mean"]),
+    ([1, 2], "", ["[1, 2] is not allowed", "a noise setting is a mapping"]),
+    (
+        {"components": [{"a": 0, "b": 1}]},
+        "mode",
+        ["missing is not allowed", "boundaries, alphabeta, meanvar"],
+    ),
+    ({"mode": "mean_var", "components": []}, "mode", ["'mean_var' is not allowed", "meanvar_avg"]),
+    ({**AVG, "avg_mean": 1000, "components": TWO}, "avg_mean", ["unknown key", "average_mean"]),
     (
         {**MV_U, "average_mean": 3, "components": [{"mean": 1, "var": 0}]},
-        ["unknown key 'average_mean'"],
+        "average_mean",
+        ["unknown key (allowed: mode, distribution, components, p, variance_disturbance)"],
     ),
     (
         {**MV_U, "components": [{"mean": 1, "varscale": 0.5}]},
-        ["components[0]", "unknown key 'varscale'"],
+        "components[0].varscale",
+        ["unknown key", "var_scale"],
     ),
     (
         {"mode": "boundaries", "components": [{"a": 0, "b": 1, "mean": 0.5}]},
-        ["components[0]", "unknown key 'mean'", "allowed: a, b, distribution"],
+        "components[0].mean",
+        ["unknown key", "allowed: a, b, distribution"],
     ),
-    ({"mode": "boundaries"}, ["components=None", "a list of 1 or 2 component dicts"]),
-    ({"mode": "boundaries", "components": []}, ["components=[]", "1 or 2"]),
+    (
+        {"mode": "boundaries"},
+        "components",
+        ["None is not allowed", "a list of 1 or 2 component dicts"],
+    ),
+    ({"mode": "boundaries", "components": []}, "components", ["[] is not allowed", "1 or 2"]),
     (
         {"mode": "boundaries", "p": 0.5, "components": [{"a": 0, "b": 1}] * 3},
-        ["components=", "1 or 2"],
+        "components",
+        ["is not allowed", "1 or 2"],
     ),
-    ({"mode": "boundaries", "components": [5]}, ["components[0]=5", "must be a dict"]),
+    (
+        {"mode": "boundaries", "components": [5]},
+        "components[0]",
+        ["5 is not allowed", "must be a dict"],
+    ),
     # families
     (
         {"mode": "meanvar", "distribution": "normal", "components": []},
-        ["distribution='normal'", "uniform, gamma"],
+        "distribution",
+        ["'normal' is not allowed", "uniform, gamma"],
     ),
     (
         {"mode": "boundaries", "distribution": "gamma", "components": [{"a": 0, "b": 1}]},
-        ["distribution='gamma'", "mode 'boundaries' describes uniform components only"],
+        "distribution",
+        ["'gamma' is not allowed", "mode 'boundaries' describes uniform components only"],
     ),
     (
         {"mode": "alphabeta", "components": [{"distribution": "uniform", "shape": 1, "rate": 1}]},
-        ["components[0].distribution='uniform'", "gamma components only"],
+        "components[0].distribution",
+        ["'uniform' is not allowed", "gamma components only"],
     ),
     (
         {"mode": "meanvar", "components": [{"mean": 1, "var": 0.1}]},
-        [
-            "components[0].distribution (or the setting's distribution) is required",
-            "uniform, gamma",
-        ],
+        "components[0].distribution",
+        ["missing", "the setting's distribution is required", "uniform, gamma"],
     ),
     # boundaries and alphabeta
-    ({"mode": "boundaries", "components": [{"a": -1, "b": 1}]}, ["components[0].a=-1.0", "a >= 0"]),
+    (
+        {"mode": "boundaries", "components": [{"a": -1, "b": 1}]},
+        "components[0].a",
+        ["-1.0 is not allowed", "a >= 0"],
+    ),
     (
         {"mode": "boundaries", "components": [{"a": 3, "b": 1}]},
-        ["components[0].b=1.0", "b >= a = 3.0"],
+        "components[0].b",
+        ["1.0 is not allowed", "b >= a = 3.0"],
     ),
-    ({"mode": "boundaries", "components": [{"a": 3}]}, ["components[0].b is required"]),
+    ({"mode": "boundaries", "components": [{"a": 3}]}, "components[0].b", ["missing", "required"]),
     (
         {"mode": "boundaries", "components": [{"a": 0, "b": math.inf}]},
-        ["components[0].b=inf", "finite number"],
+        "components[0].b",
+        ["inf is not allowed", "finite number"],
     ),
     (
         {"mode": "alphabeta", "components": [{"shape": 0, "rate": 1}]},
-        ["components[0].shape=0.0", "shape > 0"],
+        "components[0].shape",
+        ["0.0 is not allowed", "shape > 0"],
     ),
     (
         {"mode": "alphabeta", "components": [{"shape": 1, "rate": -1}]},
-        ["components[0].rate=-1.0", "rate > 0"],
+        "components[0].rate",
+        ["-1.0 is not allowed", "rate > 0"],
     ),
     # meanvar uniform: the largest var for this mean is mean**2/3
     (
         {**MV_U, "components": [{"mean": 2, "var": 2}]},
-        ["components[0].var=2.0", "var <= mean**2/3 = 1.33333"],
+        "components[0].var",
+        ["2.0 is not allowed", "var <= mean**2/3 = 1.33333"],
     ),
     (
         {**MV_U, "components": [{"mean": 2, "var": -0.1}]},
-        ["components[0].var=-0.1", "0 <= var <= mean**2/3"],
+        "components[0].var",
+        ["-0.1 is not allowed", "0 <= var <= mean**2/3"],
     ),
-    ({**MV_U, "components": [{"mean": -1, "var": 0}]}, ["components[0].mean=-1.0", "mean >= 0"]),
+    (
+        {**MV_U, "components": [{"mean": -1, "var": 0}]},
+        "components[0].mean",
+        ["-1.0 is not allowed", "mean >= 0"],
+    ),
     (
         {**MV_U, "components": [{"mean": 1, "var_scale": 0}]},
-        ["components[0].var_scale=0.0", "0 < var_scale <= 1"],
+        "components[0].var_scale",
+        ["0.0 is not allowed", "0 < var_scale <= 1"],
     ),
     (
         {**MV_U, "components": [{"mean": 1, "var_scale": 1.5}]},
-        ["components[0].var_scale=1.5", "0 < var_scale <= 1"],
+        "components[0].var_scale",
+        ["1.5 is not allowed", "0 < var_scale <= 1"],
     ),
     (
         {**MV_U, "components": [{"mean": 1, "var": 0.1, "var_scale": 0.5}]},
-        ["components[0] needs exactly one of 'var' and 'var_scale' (got both)"],
+        "components[0]",
+        ["needs exactly one of 'var' and 'var_scale' (got both)"],
     ),
     (
         {**MV_U, "components": [{"mean": 1}]},
-        ["components[0] needs exactly one of 'var' and 'var_scale' (got neither)"],
+        "components[0]",
+        ["needs exactly one of 'var' and 'var_scale' (got neither)"],
     ),
-    ({**MV_U, "components": [{"var": 1}]}, ["components[0].mean is required"]),
+    ({**MV_U, "components": [{"var": 1}]}, "components[0].mean", ["missing", "required"]),
     (
         {**MV_U, "components": [{"mean": "2", "var": 1}]},
-        ["components[0].mean='2'", "finite number"],
+        "components[0].mean",
+        ["'2' is not allowed", "finite number"],
     ),
     (
         {**MV_U, "components": [{"mean": math.nan, "var": 1}]},
-        ["components[0].mean=nan", "finite number"],
+        "components[0].mean",
+        ["nan is not allowed", "finite number"],
     ),
     (
         {**MV_U, "components": [{"mean": True, "var": 0}]},
-        ["components[0].mean=True", "finite number"],
+        "components[0].mean",
+        ["True is not allowed", "finite number"],
     ),
     # meanvar gamma
-    ({**MV_G, "components": [{"mean": 2, "var": 0}]}, ["components[0].var=0.0", "var > 0"]),
-    ({**MV_G, "components": [{"mean": 2, "var": -4}]}, ["components[0].var=-4.0", "var > 0"]),
-    ({**MV_G, "components": [{"mean": 0, "var": 1}]}, ["components[0].mean=0.0", "mean > 0"]),
+    (
+        {**MV_G, "components": [{"mean": 2, "var": 0}]},
+        "components[0].var",
+        ["0.0 is not allowed", "var > 0"],
+    ),
+    (
+        {**MV_G, "components": [{"mean": 2, "var": -4}]},
+        "components[0].var",
+        ["-4.0 is not allowed", "var > 0"],
+    ),
+    (
+        {**MV_G, "components": [{"mean": 0, "var": 1}]},
+        "components[0].mean",
+        ["0.0 is not allowed", "mean > 0"],
+    ),
     (
         {**MV_G, "components": [{"mean": 2, "var_scale": 0.5}]},
-        ["components[0].var_scale=0.5", "uniform only"],
+        "components[0].var_scale",
+        ["0.5 is not allowed", "uniform only"],
     ),
     # p
-    ({**MV_U, "components": TWO}, ["p is required with 2 components", "0 <= p <= 1"]),
-    ({**MV_U, "p": 1.5, "components": TWO}, ["p=1.5", "0 <= p <= 1"]),
-    ({**MV_U, "p": -0.1, "components": TWO}, ["p=-0.1", "0 <= p <= 1"]),
-    ({**MV_U, "p": "0.5", "components": TWO}, ["p='0.5'", "finite number"]),
-    ({**MV_U, "p": 0.5, "components": TWO[:1]}, ["p=0.5", "p must be 1 with one component"]),
+    ({**MV_U, "components": TWO}, "p", ["missing", "required with 2 components", "0 <= p <= 1"]),
+    ({**MV_U, "p": 1.5, "components": TWO}, "p", ["1.5 is not allowed", "0 <= p <= 1"]),
+    ({**MV_U, "p": -0.1, "components": TWO}, "p", ["-0.1 is not allowed", "0 <= p <= 1"]),
+    ({**MV_U, "p": "0.5", "components": TWO}, "p", ["'0.5' is not allowed", "finite number"]),
+    (
+        {**MV_U, "p": 0.5, "components": TWO[:1]},
+        "p",
+        ["0.5 is not allowed", "p must be 1 with one component"],
+    ),
     # meanvar_avg
-    ({**AVG, "p": 1, "components": TWO}, ["p=1.0", "meanvar_avg needs 0 <= p < 1"]),
+    (
+        {**AVG, "p": 1, "components": TWO},
+        "p",
+        ["1.0 is not allowed", "meanvar_avg needs 0 <= p < 1"],
+    ),
     (
         {**AVG, "average_mean": 0.2, "components": TWO},
-        ["average_mean=0.2", "= -0.1 <= 0", "need average_mean > p*components[0].mean = 0.25"],
+        "average_mean",
+        [
+            "0.2 is not allowed",
+            "= -0.1 <= 0",
+            "need average_mean > p*components[0].mean = 0.25",
+        ],
     ),
     (
         {k: v for k, v in AVG.items() if k != "average_mean"} | {"components": TWO},
-        ["average_mean is required"],
+        "average_mean",
+        ["missing", "required"],
     ),
-    ({**AVG, "components": TWO[:1]}, ["components=", "meanvar_avg needs 2 components"]),
+    (
+        {**AVG, "components": TWO[:1]},
+        "components",
+        ["is not allowed", "meanvar_avg needs 2 components"],
+    ),
     (
         {**AVG, "components": [TWO[0], {"mean": 500, "var": 0}]},
-        ["components[1].mean=500", "1999.5", "omit it"],
+        "components[1].mean",
+        ["500 is not allowed", "1999.5", "omit it"],
     ),
     # variance disturbance
     (
         {**MV_U, "variance_disturbance": -1, "components": TWO[:1]},
-        ["variance_disturbance=-1.0", ">= 0"],
+        "variance_disturbance",
+        ["-1.0 is not allowed", ">= 0"],
     ),
     (
         {**MV_U, "variance_disturbance": math.inf, "components": TWO[:1]},
-        ["variance_disturbance=inf"],
+        "variance_disturbance",
+        ["inf is not allowed", "finite number"],
     ),
 ]
 
 
-@pytest.mark.parametrize(("setting", "parts"), BAD, ids=[str(i) for i in range(len(BAD))])
-def test_bad_settings_name_key_value_and_range(setting, parts):
-    with pytest.raises(ValueError) as err:
+@pytest.mark.parametrize(("setting", "key", "parts"), BAD, ids=[str(i) for i in range(len(BAD))])
+def test_bad_settings_name_key_value_and_range(setting, key, parts):
+    with pytest.raises(ConfigError) as err:
         resolve(setting)
+    assert isinstance(err.value, ValueError)
+    assert err.value.key == key
+    assert str(err.value) == (f"{key}: {err.value.problem}" if key else err.value.problem)
     for part in parts:
-        assert part in str(err.value)
+        assert part in err.value.problem

@@ -16,7 +16,8 @@ import torch
 
 import biv.train
 from biv.losses import LossResult, make_loss
-from biv.train import main, resolve_params, train
+from biv.spec import RunSpec
+from biv.train import main, train
 
 Y_MEAN, Y_STD = 50.0, 5.0
 
@@ -100,7 +101,7 @@ def read_csv(path: Path) -> list[dict]:
 
 
 def test_defaults_are_filled(tmp_path):
-    resolved = resolve_params(make_params(tmp_path))
+    resolved = RunSpec.from_dict(make_params(tmp_path)).to_dict()
     assert resolved["training"] == {
         "lr": 0.01,
         "batch_size": 16,
@@ -112,6 +113,8 @@ def test_defaults_are_filled(tmp_path):
         "checkpoint_every": 0,
         "eval_batch_size": 1024,
         "drop_last": False,
+        "eval_bf16": True,
+        "cuda_graphs": True,
     }
 
 
@@ -131,21 +134,21 @@ def _set(params: dict, key: str, value) -> dict:
 @pytest.mark.parametrize(
     ("key", "value", "match"),
     [
-        ("colour", "red", r"unknown key\(s\) \['colour'\]"),
-        ("seed", KeyError, r"missing key\(s\) \['seed'\]"),
+        ("colour", "red", r"^colour: unknown key"),
+        ("seed", KeyError, r"^seed: missing"),
         ("seed", -1, "seed: -1"),
         ("seed", 1.5, "seed: 1.5"),
         ("experiment", "", "experiment: ''"),
         ("loss_name", 3, "loss_name: 3"),
-        ("dataset.path", "x", r"dataset: unknown key\(s\) \['path'\]"),
-        ("noise.file", KeyError, r"noise: missing key\(s\) \['file'\]"),
-        ("loss", {"type": "huber"}, "loss: .*huber"),
-        ("loss", {"type": "cutoff"}, "loss: .*threshold"),
-        ("loss", {"type": "biv", "epsilon": -1}, "loss: .*epsilon"),
+        ("dataset.path", "x", r"^dataset\.path: unknown key"),
+        ("noise.file", KeyError, r"^noise\.file: missing"),
+        ("loss", {"type": "huber"}, "loss.type: .*huber"),
+        ("loss", {"type": "cutoff"}, "loss.threshold: missing"),
+        ("loss", {"type": "biv", "epsilon": -1}, "loss.epsilon: -1"),
         ("loss", "biv", "loss: 'biv'"),
         ("model.name", "vgg", "model.name: 'vgg'"),
-        ("model.hidden", [4, -4], r"model.hidden: \[4, -4\]"),
-        ("training.lr", KeyError, r"training: missing key\(s\) \['lr'\]"),
+        ("model.hidden", [4, -4], r"model.hidden\[1\]: -4"),
+        ("training.lr", None, "training.lr: None"),
         ("training.lr", "0.01", "training.lr: '0.01'"),
         ("training.lr", 0, "training.lr: 0"),
         ("training.lr", math.inf, "training.lr: inf"),
@@ -158,7 +161,8 @@ def _set(params: dict, key: str, value) -> dict:
         ("training.shuffle", "no", "training.shuffle: 'no'"),
         ("training.normalize", 1, "training.normalize: 1"),
         ("training.device", "tpu", "training.device: 'tpu'"),
-        ("training.momentum", 0.9, r"training: unknown key\(s\) \['momentum'\]"),
+        ("training.momentum", 0.9, r"^training\.momentum: unknown key"),
+        ("training.epochs", 10**12, "training.epochs: 1000000000000 is not allowed"),
     ],
 )
 def test_bad_parameters_raise_before_anything_is_written(tmp_path, key, value, match):
@@ -298,7 +302,7 @@ def test_shuffle_false_uses_sequential_batches_and_clean_labels_without_noise(tm
     x = (prepared["x_train"] - prepared["x_mean"]) / prepared["x_std"]
     y = ((prepared["y_train"].double() - Y_MEAN) / Y_STD).float()
     torch.manual_seed(3)
-    model = biv.train.build_model(params["model"], (4,))
+    model = biv.train.build_model(RunSpec.from_dict(params).model, (4,))
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     expected = []
     for _ in range(2):

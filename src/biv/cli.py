@@ -1,4 +1,5 @@
-"""The ``biv`` command line: ``biv train`` runs one training, ``biv legacy`` the original CLI."""
+"""The ``biv`` command line: ``biv check`` checks configs, ``biv train`` runs one training and
+``biv legacy`` one experiment of the original command line."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="biv", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="check config files as the workflow will, before any job")
+    check.add_argument("configs", nargs="+", metavar="CONFIG", help="config YAML file(s)")
     train = sub.add_parser("train", help="run one training from a run-parameters JSON file")
     train.add_argument("params", help="run-parameters JSON file")
     train.add_argument("out_dir", help="run folder to write (created; resumes from its checkpoint)")
@@ -23,12 +26,13 @@ def main(argv: list[str] | None = None) -> int:
 
         return legacy_main(argv[1:])
     args = parser.parse_args(argv)
-    if args.command == "train":
-        from biv.train import main as train_main
+    if args.command == "check":
+        from biv.check import main as check_main
 
-        return train_main(args.params, args.out_dir)
-    parser.error(f"unknown command {args.command!r}")
-    return 2
+        return check_main(args.configs)
+    from biv.train import main as train_main
+
+    return train_main(args.params, args.out_dir)
 
 
 if __name__ == "__main__":

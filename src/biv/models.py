@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-MODEL_NAMES = ("mlp", "cnn", "resnet18")
-MLP_DEFAULT_HIDDEN = (100, 50, 20, 10)
+from biv.spec.model import ModelSpec, check_input
+
 CNN_CHANNELS = (3, 10, 20, 32, 64, 128, 256)
 
 
@@ -71,52 +71,15 @@ def resnet18_regressor() -> nn.Module:
     return model
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def resolve_model_spec(spec: object) -> dict:
-    """Validate a ``model`` entry and fill defaults; raises ValueError naming the bad key."""
-    if not isinstance(spec, dict):
-        raise ValueError(f"model: expected a dict, got {spec!r}")
-    name = spec.get("name")
-    if name not in MODEL_NAMES:
-        raise ValueError(f"model.name: {name!r} is not one of {list(MODEL_NAMES)}")
-    allowed = {"name", "hidden", "batchnorm"} if name == "mlp" else {"name"}
-    unknown = sorted(set(spec) - allowed)
-    if unknown:
-        raise ValueError(
-            f"model: unknown key(s) {unknown} for model {name!r}; allowed: {sorted(allowed)}"
-        )
-    if name != "mlp":
-        return {"name": name}
-    hidden = spec.get("hidden", list(MLP_DEFAULT_HIDDEN))
-    if not isinstance(hidden, list | tuple) or not all(_is_int(h) and h > 0 for h in hidden):
-        raise ValueError(f"model.hidden: {hidden!r} is not a list of positive integers")
-    batchnorm = spec.get("batchnorm", False)
-    if not isinstance(batchnorm, bool):
-        raise ValueError(f"model.batchnorm: {batchnorm!r} is not true/false")
-    return {"name": "mlp", "hidden": list(hidden), "batchnorm": batchnorm}
-
-
-def has_batchnorm(spec: dict) -> bool:
-    """Whether the model normalises over the batch in training mode (needs batches of >= 2)."""
-    return spec["name"] != "mlp" or spec["batchnorm"]
-
-
-def build_model(spec: dict, input_shape: Sequence[int]) -> nn.Module:
+def build_model(spec: ModelSpec, input_shape: Sequence[int]) -> nn.Module:
     """Build the model of a ``model`` entry for inputs of shape ``input_shape`` (one sample).
 
     Tabular inputs have shape ``(F,)`` (mlp only); images ``(3, H, W)`` (cnn, resnet18).
     """
-    spec = resolve_model_spec(spec)
     shape = tuple(input_shape)
-    if spec["name"] == "mlp":
-        if len(shape) != 1:
-            raise ValueError(f"model.name: 'mlp' needs tabular inputs (N, F), got samples {shape}")
-        return MLP(shape[0], spec["hidden"], spec["batchnorm"])
-    if len(shape) != 3 or shape[0] != 3:
-        raise ValueError(f"model.name: {spec['name']!r} needs RGB images (N, 3, H, W), got {shape}")
-    if spec["name"] == "cnn":
+    check_input("model.name", spec, shape)
+    if spec.name == "mlp":
+        return MLP(shape[0], spec.hidden, spec.batchnorm)
+    if spec.name == "cnn":
         return AgeCNN(shape[1], shape[2])
     return resnet18_regressor()

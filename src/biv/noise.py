@@ -5,7 +5,7 @@ A noise model is a :class:`Mixture` of one or two components (:class:`Uniform`,
 probability p, component 2 with 1 - p. :func:`draw` samples, for every label, the component,
 sigma^2, the label noise delta ~ N(0, sigma^2) and the variance the learner sees,
 |sigma^2 + eta| with eta ~ N(0, (sigma^2 / 3)^2 * vd). Records come from
-:func:`biv.params.resolve`.
+:func:`biv.spec.noise.resolve`.
 
 All draws use one CPU ``torch.Generator`` seeded with the given seed and float64 arithmetic;
 gamma variates use the Marsaglia-Tsang method on that generator (torch's own gamma sampler
@@ -18,13 +18,13 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import ClassVar, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
+from biv.distributions import Gamma, Mixture, Uniform, finite
 from biv.io import torch_save
 
 _FILE_KEYS = ("y_noisy", "var", "var_seen", "component", "meta")
@@ -34,12 +34,6 @@ _FILE_DTYPES = {
     "var_seen": torch.float32,
     "component": torch.int8,
 }
-
-
-def _finite(where: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{where}={value!r} not allowed: must be a finite number")
-    return float(value)
 
 
 def _standard_gamma(shape: float, n: int, gen: torch.Generator) -> Tensor:
@@ -68,129 +62,6 @@ def _standard_gamma(shape: float, n: int, gen: torch.Generator) -> Tensor:
     return out
 
 
-@dataclass(frozen=True)
-class Uniform:
-    """U(a, b) with 0 <= a <= b; a == b is a point mass."""
-
-    a: float
-    b: float
-    distribution: ClassVar[str] = "uniform"
-
-    def __post_init__(self) -> None:
-        a, b = _finite("uniform a", self.a), _finite("uniform b", self.b)
-        if not 0 <= a <= b:
-            raise ValueError(f"uniform a={a!r}, b={b!r} not allowed: need 0 <= a <= b")
-        object.__setattr__(self, "a", a)
-        object.__setattr__(self, "b", b)
-
-    @property
-    def mean(self) -> float:
-        return (self.a + self.b) / 2
-
-    @property
-    def var(self) -> float:
-        return (self.b - self.a) ** 2 / 12
-
-    def params(self) -> dict[str, float]:
-        return {"a": self.a, "b": self.b}
-
-    def sample(self, n: int, gen: torch.Generator) -> Tensor:
-        u = torch.rand(n, generator=gen, dtype=torch.float64)
-        return u.mul_(self.b - self.a).add_(self.a)
-
-
-@dataclass(frozen=True)
-class Gamma:
-    """Gamma(shape, rate): mean shape/rate, variance shape/rate^2."""
-
-    shape: float
-    rate: float
-    distribution: ClassVar[str] = "gamma"
-
-    def __post_init__(self) -> None:
-        for name in ("shape", "rate"):
-            value = _finite(f"gamma {name}", getattr(self, name))
-            if value <= 0:
-                raise ValueError(f"gamma {name}={value!r} not allowed: must be > 0")
-            object.__setattr__(self, name, value)
-
-    @property
-    def mean(self) -> float:
-        return self.shape / self.rate
-
-    @property
-    def var(self) -> float:
-        return self.shape / self.rate**2
-
-    def params(self) -> dict[str, float]:
-        return {"shape": self.shape, "rate": self.rate}
-
-    def sample(self, n: int, gen: torch.Generator) -> Tensor:
-        return _standard_gamma(self.shape, n, gen) / self.rate
-
-
-_FAMILIES = {"uniform": Uniform, "gamma": Gamma}
-
-
-@dataclass(frozen=True)
-class Mixture:
-    """Component 1 with probability p, component 2 (if any) with 1 - p; one component: p = 1."""
-
-    components: tuple[Uniform | Gamma, ...]
-    p: float = 1.0
-
-    def __post_init__(self) -> None:
-        components = tuple(self.components)
-        if len(components) not in (1, 2):
-            raise ValueError(f"mixture needs 1 or 2 components, got {len(components)}")
-        p = _finite("mixture p", self.p)
-        if not 0 <= p <= 1 or (len(components) == 1 and p != 1):
-            raise ValueError(
-                f"mixture p={p!r} not allowed: need 0 <= p <= 1 (p = 1 with one component)"
-            )
-        object.__setattr__(self, "components", components)
-        object.__setattr__(self, "p", p)
-
-    @property
-    def weights(self) -> tuple[float, ...]:
-        return (self.p, 1 - self.p)[: len(self.components)]
-
-    @property
-    def mean(self) -> float:
-        return sum(w * c.mean for w, c in zip(self.weights, self.components, strict=True))
-
-    @property
-    def var(self) -> float:
-        mean, pairs = self.mean, zip(self.weights, self.components, strict=True)
-        return sum(w * (c.var + (c.mean - mean) ** 2) for w, c in pairs)
-
-    @classmethod
-    def from_record(cls, record: dict) -> Mixture:
-        """Rebuild the mixture from a :func:`biv.params.resolve` record."""
-        if not isinstance(record, dict) or "components" not in record or "p" not in record:
-            raise ValueError("noise record must be a dict with keys 'components' and 'p'")
-        items = record["components"]
-        if not isinstance(items, list | tuple):
-            raise ValueError(f"noise record 'components' must be a list, got {items!r}")
-        components = []
-        for i, item in enumerate(items):
-            family = item.get("distribution") if isinstance(item, dict) else None
-            if family not in _FAMILIES:
-                raise ValueError(
-                    f"noise record components[{i}].distribution={family!r} not allowed: "
-                    f"one of {sorted(_FAMILIES)}"
-                )
-            params = item.get("params")
-            expected = {f.name for f in fields(_FAMILIES[family])}
-            if not isinstance(params, dict) or set(params) != expected:
-                raise ValueError(
-                    f"noise record components[{i}].params={params!r} not allowed: "
-                    f"{family} needs exactly the keys {sorted(expected)}"
-                )
-            components.append(_FAMILIES[family](**params))
-        return cls(tuple(components), record["p"])
-
-
 class NoiseDraw(NamedTuple):
     """One draw for N labels: noisy labels, true and seen variances (float64 from :func:`draw`,
     float32 from :func:`load_draw`) and the 0-based component index (int8)."""
@@ -207,24 +78,19 @@ def _check_seed(seed: int) -> int:
     return seed
 
 
-def draw(
-    y: Tensor,
-    record_or_mixture: dict | Mixture,
-    seed: int,
-    variance_disturbance: float | None = None,
-) -> NoiseDraw:
-    """Draw noisy labels for the clean labels ``y`` (N,) (raw units), reproducibly from ``seed``.
+def sample(dist: Uniform | Gamma, n: int, gen: torch.Generator) -> Tensor:
+    """n float64 variates of ``dist`` from ``gen``."""
+    if isinstance(dist, Gamma):
+        return _standard_gamma(dist.shape, n, gen) / dist.rate
+    u = torch.rand(n, generator=gen, dtype=torch.float64)
+    return u.mul_(dist.b - dist.a).add_(dist.a)
 
-    ``variance_disturbance`` (vd >= 0) defaults to the record's value, or 0 for a Mixture.
-    """
-    if isinstance(record_or_mixture, Mixture):
-        mixture, vd = record_or_mixture, 0.0
-    else:
-        mixture = Mixture.from_record(record_or_mixture)
-        vd = record_or_mixture.get("variance_disturbance", 0.0)
-    if variance_disturbance is not None:
-        vd = variance_disturbance
-    vd = _finite("variance_disturbance", vd)
+
+def draw(y: Tensor, record: dict, seed: int) -> NoiseDraw:
+    """Draw noisy labels for the clean labels ``y`` (N,) (raw units), reproducibly from ``seed``,
+    from a noise record (:meth:`biv.spec.NoiseSpec.record`)."""
+    mixture = Mixture.from_record(record)
+    vd = finite("variance_disturbance", record.get("variance_disturbance", 0.0))
     if vd < 0:
         raise ValueError(f"variance_disturbance={vd!r} not allowed: must be >= 0")
     if not isinstance(y, Tensor) or y.ndim != 1 or not y.is_floating_point():
@@ -241,7 +107,7 @@ def draw(
         mask = component == j
         count = int(mask.sum())
         if count:
-            var[mask] = dist.sample(count, gen)
+            var[mask] = sample(dist, count, gen)
     delta = torch.randn(n, generator=gen, dtype=torch.float64).mul_(var.sqrt())
     y_noisy = delta.add_(y.detach().to("cpu", torch.float64))
     if vd > 0:

@@ -22,36 +22,20 @@ import torch
 from torch import nn
 
 from biv import io as biv_io
+from biv import logs
+from biv.cuda_step import make_steps, use_cuda_graphs
 from biv.data import load_prepared
-from biv.losses import make_loss
+from biv.evaluation import predict
+from biv.losses import check_variances, cutoff_kept, make_loss
 from biv.metrics import RunMetrics, best_index, eval_errors, metrics_csv
-from biv.models import build_model, has_batchnorm, resolve_model_spec
+from biv.models import build_model
 from biv.noise import load_draw
+from biv.optim import Adam
 from biv.provenance import provenance
+from biv.spec import LossSpec, RunSpec, TrainingSpec
 
 log = logging.getLogger("biv.train")
 
-TOP_LEVEL_KEYS = (
-    "experiment",
-    "loss_name",
-    "seed",
-    "dataset",
-    "noise",
-    "loss",
-    "model",
-    "training",
-)
-TRAINING_REQUIRED = ("lr", "batch_size", "epochs")
-TRAINING_DEFAULTS = {
-    "eval_every": 1,
-    "shuffle": True,
-    "normalize": True,
-    "device": "auto",
-    "checkpoint_every": 500,
-    "eval_batch_size": 1024,
-    "drop_last": False,
-}
-DEVICES = ("auto", "cpu", "cuda")
 CHECKPOINT = "checkpoint.pt"
 OUTPUTS = ("metrics.csv", "predictions.csv", "summary.json")
 LOG_EVERY_S = 5.0
@@ -69,104 +53,12 @@ def _fail(key: str, value: object, allowed: str) -> None:
     raise ValueError(f"{key}: {value!r} is not allowed; expected {allowed}")
 
 
-def _int(key: str, value: object, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        _fail(key, value, f"an integer >= {minimum}")
-    return value
-
-
-def _positive(key: str, value: object) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value <= 0:
-        _fail(key, value, "a finite number > 0")
-    return float(value)
-
-
-def _bool(key: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        _fail(key, value, "true or false")
-    return value
-
-
-def _name(key: str, value: object) -> str:
-    if not isinstance(value, str) or not value:
-        _fail(key, value, "a non-empty string")
-    return value
-
-
-def _keys(key: str, value: object, required: tuple, optional: tuple = ()) -> dict:
-    if not isinstance(value, dict):
-        _fail(key, value, f"a mapping with keys {list(required) + list(optional)}")
-    unknown = sorted(set(value) - set(required) - set(optional))
-    if unknown:
-        raise ValueError(f"{key}: unknown key(s) {unknown}; allowed: {sorted(required + optional)}")
-    missing = [k for k in required if k not in value]
-    if missing:
-        raise ValueError(f"{key}: missing key(s) {missing}")
-    return value
-
-
-def _file_ref(key: str, value: object) -> dict:
-    value = _keys(key, value, ("name", "file"))
-    return {
-        "name": _name(f"{key}.name", value["name"]),
-        "file": _name(f"{key}.file", value["file"]),
-    }
-
-
-def _loss_spec(value: object) -> dict:
-    if not isinstance(value, dict) or not isinstance(value.get("type"), str):
-        _fail("loss", value, 'a mapping with a "type" (mse, iv, biv, biv_adaptive, cutoff)')
-    try:
-        make_loss(value)
-    except ValueError as err:
-        raise ValueError(f"loss: {err}") from None
-    return dict(value)
-
-
-def resolve_params(params: object) -> dict:
-    """Validate a run-parameters dict strictly and fill the optional ``training`` defaults.
-
-    Raises ValueError naming the offending key and value.
-    """
-    params = _keys("run parameters", params, TOP_LEVEL_KEYS)
-    seed = _int("seed", params["seed"], 0)
-    if seed >= 2**63:
-        _fail("seed", seed, "an integer < 2**63")
-    training = _keys("training", params["training"], TRAINING_REQUIRED, tuple(TRAINING_DEFAULTS))
-    training = {**TRAINING_DEFAULTS, **training}
-    resolved_training = {
-        "lr": _positive("training.lr", training["lr"]),
-        "batch_size": _int("training.batch_size", training["batch_size"], 1),
-        "epochs": _int("training.epochs", training["epochs"], 1),
-        "eval_every": _int("training.eval_every", training["eval_every"], 1),
-        "shuffle": _bool("training.shuffle", training["shuffle"]),
-        "normalize": _bool("training.normalize", training["normalize"]),
-        "device": training["device"],
-        "checkpoint_every": _int("training.checkpoint_every", training["checkpoint_every"], 0),
-        "eval_batch_size": _int("training.eval_batch_size", training["eval_batch_size"], 1),
-        "drop_last": _bool("training.drop_last", training["drop_last"]),
-    }
-    if training["device"] not in DEVICES:
-        _fail("training.device", training["device"], f"one of {list(DEVICES)}")
-    model = resolve_model_spec(params["model"])
-    return {
-        "experiment": _name("experiment", params["experiment"]),
-        "loss_name": _name("loss_name", params["loss_name"]),
-        "seed": seed,
-        "dataset": _file_ref("dataset", params["dataset"]),
-        "noise": None if params["noise"] is None else _file_ref("noise", params["noise"]),
-        "loss": _loss_spec(params["loss"]),
-        "model": model,
-        "training": resolved_training,
-    }
-
-
-def loss_in_model_units(loss: dict, y_std: float, normalize: bool) -> dict:
+def loss_in_model_units(loss: LossSpec, y_std: float, normalize: bool) -> dict:
     """The loss spec for variances in model units: a raw-units² cutoff threshold / y_std**2."""
-    if loss["type"] == "cutoff" and normalize:
-        return {**loss, "threshold": loss["threshold"] / y_std**2}
-    return dict(loss)
+    spec = loss.to_dict()
+    if loss.type == "cutoff" and normalize:
+        spec["threshold"] = loss.threshold / y_std**2
+    return spec
 
 
 def resolve_device(name: str) -> torch.device:
@@ -227,9 +119,9 @@ def _check_finite(key: str, name: str, tensor: torch.Tensor) -> None:
         raise ValueError(f"{key}: {name} contains NaN or infinite values")
 
 
-def load_run_data(params: dict, device: torch.device) -> RunData:
+def load_run_data(run: RunSpec, device: torch.device) -> RunData:
     """Load the prepared dataset and the noise draw, check them and move them to ``device``."""
-    data_file = params["dataset"]["file"]
+    data_file = run.dataset.file
     data = load_prepared(_existing("dataset.file", data_file))
     x_train, x_test = data["x_train"], data["x_test"]
     y_train, y_test = data["y_train"].float(), data["y_test"].float()
@@ -252,8 +144,8 @@ def load_run_data(params: dict, device: torch.device) -> RunData:
 
     noise_meta = None
     var = torch.zeros_like(y_train)
-    if params["noise"] is not None:
-        noise_file = params["noise"]["file"]
+    if run.noise is not None:
+        noise_file = run.noise.file
         draw, noise_meta = load_draw(_existing("noise.file", noise_file))
         if draw.y_noisy.shape != y_train.shape or draw.var_seen.shape != y_train.shape:
             _fail("noise.file", noise_file, f"a draw for {len(y_train)} training labels")
@@ -262,7 +154,7 @@ def load_run_data(params: dict, device: torch.device) -> RunData:
         if bool((var < 0).any()):
             _fail("noise.file", noise_file, "label variances >= 0")
 
-    normalize = params["training"]["normalize"]
+    normalize = run.training.normalize
 
     def labels(y: torch.Tensor) -> torch.Tensor:
         y = y.to(device, torch.float64)
@@ -294,28 +186,6 @@ def load_run_data(params: dict, device: torch.device) -> RunData:
     )
 
 
-# ----------------------------------------------------------------------------- evaluation
-
-
-def predict(model: nn.Module, data: RunData, chunks: list[torch.Tensor]) -> torch.Tensor:
-    """Predictions (model units) for the test set in eval mode without gradients."""
-    model.eval()
-    with torch.no_grad():
-        outputs = [model(data.inputs(x)) for x in chunks]
-        pred = (outputs[0] if len(outputs) == 1 else torch.cat(outputs)).squeeze(1)
-    model.train()
-    return pred
-
-
-def evaluate(model: nn.Module, data: RunData, chunks: list[torch.Tensor]) -> torch.Tensor:
-    """(sum of squared errors, sum of absolute errors) on the clean test labels, float64."""
-    with torch.no_grad():
-        err = predict(model, data, chunks) - data.y_test
-        return torch.stack(
-            (err.square().sum(dtype=torch.float64), err.abs().sum(dtype=torch.float64))
-        )
-
-
 # ----------------------------------------------------------------------------- checkpoints
 
 
@@ -330,7 +200,7 @@ class Progress:
 
 def save_checkpoint(
     path: Path,
-    params: dict,
+    run: RunSpec,
     progress: Progress,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -342,7 +212,7 @@ def save_checkpoint(
     biv_io.torch_save(
         path,
         {
-            "params": params,
+            "params": run.to_dict(),
             "step": progress.step,
             "perm": progress.perm,
             "wall_time_s": progress.wall_time_s,
@@ -356,7 +226,7 @@ def save_checkpoint(
 
 def load_checkpoint(
     path: Path,
-    params: dict,
+    run: RunSpec,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
@@ -364,6 +234,7 @@ def load_checkpoint(
 ) -> tuple[Progress, RunMetrics]:
     """Restore model, optimizer and RNG states; the checkpoint must be of the same parameters."""
     state = torch.load(path, map_location="cpu", weights_only=True)
+    params = run.to_dict()
     if state["params"] != params:
         differing = sorted(k for k in params if state["params"].get(k) != params[k])
         raise ValueError(
@@ -409,45 +280,48 @@ def _format_duration(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def train(params: dict, out_dir: str | Path) -> dict:
+def train(run: RunSpec | dict, out_dir: str | Path) -> dict:
     """Run (or resume) one training and write its run folder; returns the summary dict."""
-    params = resolve_params(params)
-    tr = params["training"]
-    device = resolve_device(tr["device"])
-    data = load_run_data(params, device)
-    n_train, bs = len(data.y_train), tr["batch_size"]
-    steps_per_epoch = n_train // bs if tr["drop_last"] else -(-n_train // bs)
+    if not isinstance(run, RunSpec):
+        run = RunSpec.from_dict(run)
+    tr = run.training
+    device = resolve_device(tr.device)
+    data = load_run_data(run, device)
+    n_train, bs = len(data.y_train), tr.batch_size
+    steps_per_epoch = tr.steps_per_epoch(n_train)
     if steps_per_epoch == 0:
         _fail("training.batch_size", bs, f"at most {n_train} (the training set) with drop_last")
-    smallest = bs if tr["drop_last"] else n_train - (steps_per_epoch - 1) * bs
-    if has_batchnorm(params["model"]) and smallest < 2:
+    smallest = bs if tr.drop_last else n_train - (steps_per_epoch - 1) * bs
+    if run.model.has_batchnorm and smallest < 2:
         _fail(
             "training.batch_size",
             bs,
             f"a size leaving no batch of 1 sample with BatchNorm ({n_train} training samples)",
         )
-    total = steps_per_epoch * tr["epochs"]
-    loss_spec = loss_in_model_units(params["loss"], data.y_std, tr["normalize"])
+    total = steps_per_epoch * tr.epochs
+    loss_spec = loss_in_model_units(run.loss, data.y_std, tr.normalize)
     loss_fn = make_loss(loss_spec)
+    check_variances(loss_spec, data.var_train)  # once: the loss skips its per-step checks
     adaptive = loss_spec["type"] == "biv_adaptive"
 
     determinism = _determinism(device)
-    torch.manual_seed(params["seed"])
-    model = build_model(params["model"], tuple(data.x_train.shape[1:])).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=tr["lr"])
-    generator = torch.Generator().manual_seed(params["seed"])
+    torch.manual_seed(run.seed)
+    model = build_model(run.model, tuple(data.x_train.shape[1:])).to(device)
+    cuda_graphs = use_cuda_graphs(tr.cuda_graphs, device, model, loss_spec["type"])
+    optimizer = Adam(model.parameters(), lr=tr.lr, capturable=cuda_graphs)
+    generator = torch.Generator().manual_seed(run.seed)
     out = Path(out_dir)
     checkpoint = out / CHECKPOINT
     progress, metrics = Progress(), RunMetrics()
     if checkpoint.is_file():
-        progress, metrics = load_checkpoint(checkpoint, params, model, optimizer, generator, device)
+        progress, metrics = load_checkpoint(checkpoint, run, model, optimizer, generator, device)
 
     out.mkdir(parents=True, exist_ok=True)
     _clean(out)
     biv_io.write_json(
         out / "run.json",
         {
-            **params,
+            **run.to_dict(),
             "device": {"type": device.type, "name": device_name(device)},
             "provenance": provenance(),
             "run": {
@@ -468,20 +342,23 @@ def train(params: dict, out_dir: str | Path) -> dict:
     )
     log.info(
         "%s/%s seed %d: %d steps (%d epochs x %d) on %s%s",
-        params["experiment"],
-        params["loss_name"],
-        params["seed"],
+        run.experiment,
+        run.loss_name,
+        run.seed,
         total,
-        tr["epochs"],
+        tr.epochs,
         steps_per_epoch,
         device,
         f", resuming after step {progress.step}" if progress.step else "",
     )
 
-    chunks = list(data.x_test.split(tr["eval_batch_size"]))
+    chunks = list(data.x_test.split(tr.eval_batch_size))
+    steps = make_steps(
+        model, optimizer, loss_fn, data, chunks, cuda_graphs=cuda_graphs, eval_bf16=tr.eval_bf16
+    )
+    kept = cutoff_kept(loss_spec, data.var_train)  # cutoff: empty batches found on the CPU
     x, y, var = data.x_train, data.y_train, data.var_train
-    inputs = data.inputs
-    eval_every, ckpt_every, shuffle = tr["eval_every"], tr["checkpoint_every"], tr["shuffle"]
+    eval_every, ckpt_every, shuffle = tr.eval_every, tr.checkpoint_every, tr.shuffle
     zero = torch.zeros((), device=device)
     perm = None if progress.perm is None else progress.perm.to(device)
     start_step, prior_wall = progress.step, progress.wall_time_s
@@ -507,19 +384,18 @@ def train(params: dict, out_dir: str | Path) -> dict:
         else:
             xb, yb, vb = x[lo:hi], y[lo:hi], var[lo:hi]
         step += 1
-        result = loss_fn(model(inputs(xb)).squeeze(1), yb, vb)
+        rows = progress.perm[lo:hi] if shuffle else slice(lo, hi)
+        empty = kept is not None and not bool(kept[rows].any())
+        result = steps.train_step(xb, yb, vb, empty)
         if result.value is None:
             metrics.skipped.append(step)
             metrics.losses.append(zero)
         else:
-            optimizer.zero_grad(set_to_none=True)
-            result.value.backward()
-            optimizer.step()
-            metrics.losses.append(result.value.detach())
+            metrics.losses.append(result.value)
             if adaptive:
                 metrics.epsilon.append((step, result.epsilon))
         if step % eval_every == 0 or step == total:
-            metrics.test_sums.append(evaluate(model, data, chunks))
+            metrics.test_sums.append(steps.evaluate())
             metrics.eval_steps.append(step)
         if step % FINITE_CHECK_EVERY == 0:
             check_finite()
@@ -527,9 +403,7 @@ def train(params: dict, out_dir: str | Path) -> dict:
             check_finite()
             progress.step = step
             progress.wall_time_s = prior_wall + time.perf_counter() - session_start
-            save_checkpoint(
-                checkpoint, params, progress, model, optimizer, generator, metrics, device
-            )
+            save_checkpoint(checkpoint, run, progress, model, optimizer, generator, metrics, device)
         now = time.perf_counter()
         if now >= next_log:
             next_log = now + LOG_EVERY_S
@@ -538,13 +412,13 @@ def train(params: dict, out_dir: str | Path) -> dict:
     check_finite()
     progress.step = step
     progress.wall_time_s = prior_wall + time.perf_counter() - session_start
-    return _finish(params, out, model, data, chunks, metrics, steps_per_epoch, progress)
+    return _finish(run, out, model, data, chunks, metrics, steps_per_epoch, progress)
 
 
 def _log_progress(
     metrics: RunMetrics,
     data: RunData,
-    training: dict,
+    training: TrainingSpec,
     step: int,
     total: int,
     steps_per_epoch: int,
@@ -554,11 +428,11 @@ def _log_progress(
     test = "n/a"
     if metrics.test_sums:
         mse = float(metrics.test_sums[-1][0]) / len(data.y_test)
-        test = f"{mse if training['normalize'] else mse / data.y_std**2:.5g}"
+        test = f"{mse if training.normalize else mse / data.y_std**2:.5g}"
     log.info(
         "epoch %d/%d step %d/%d loss %s test_mse %s skipped %d | %.1f steps/s, %s left",
         (step - 1) // steps_per_epoch + 1,
-        training["epochs"],
+        training.epochs,
         step,
         total,
         loss,
@@ -570,7 +444,7 @@ def _log_progress(
 
 
 def _finish(
-    params: dict,
+    run: RunSpec,
     out: Path,
     model: nn.Module,
     data: RunData,
@@ -580,7 +454,7 @@ def _finish(
     progress: Progress,
 ) -> dict:
     """Write metrics.csv, predictions.csv and summary.json, then remove the checkpoint."""
-    normalize = params["training"]["normalize"]
+    normalize = run.training.normalize
     total = progress.step
     errors = eval_errors(metrics, len(data.y_test), data.y_std, normalize)
     biv_io.write_text(out / "metrics.csv", metrics_csv(metrics, errors, total, steps_per_epoch))
@@ -595,9 +469,9 @@ def _finish(
     best = best_index(errors.mse)
     wall = progress.wall_time_s
     summary = {
-        "experiment": params["experiment"],
-        "loss_name": params["loss_name"],
-        "seed": params["seed"],
+        "experiment": run.experiment,
+        "loss_name": run.loss_name,
+        "seed": run.seed,
         "best_test_mse": errors.mse[best],
         "best_step": errors.steps[best],
         "final_test_mse": errors.mse[-1],
@@ -626,9 +500,7 @@ def _finish(
 
 def main(params_path: str | Path, out_dir: str | Path) -> int:
     """``biv train PARAMS OUT_DIR``: 0 on success, 2 for bad input, 1 for a non-finite loss."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s"
-    )
+    logs.setup()
     try:
         try:
             params = json.loads(Path(params_path).read_text())
@@ -640,7 +512,7 @@ def main(params_path: str | Path, out_dir: str | Path) -> int:
             raise ValueError(
                 f"run parameters file {str(params_path)!r}: invalid JSON ({err})"
             ) from None
-        train(params, out_dir)
+        train(RunSpec.from_dict(params), out_dir)
     except (ValueError, FileNotFoundError) as err:
         log.error("%s", err)
         return 2

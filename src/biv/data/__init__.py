@@ -1,33 +1,16 @@
-"""Datasets prepared once into a single tensor file each.
-
-Config (one ``datasets:`` entry; unknown, missing or mistyped keys raise ValueError):
-
-- every kind: ``kind``: synthetic | bike | wine | utkface.
-- bike, wine: ``path`` (local folder, file or publisher zip) or ``url`` (publisher zip,
-  downloaded into ``download_dir``); one is required, ``path`` wins when both are given;
-  ``train_size``, ``test_size`` (required ints >= 1); ``split_seed`` (int >= 0, default 0);
-  ``sha256`` ({published file name: hex}, optional, overrides the built-in published
-  checksums). Paper sizes: bike 7000 (or 14000) / 3379, wine 4000 / 2491.
-- utkface: ``path`` (folder of images; required, no url), ``train_size``, ``test_size``,
-  ``split_seed`` (default 0), ``image_size`` (int, default None = native 200), ``sha256``
-  ({file name: hex} or the path of a sha256sum-format listing; optional). Paper: 16000 / 4000.
-- synthetic: ``n_train``, ``n_test``, ``seed`` (required ints), ``n_features`` (int >= 8,
-  default 8), ``split_seed`` (accepted only as 0, its default: there is no split).
-
-Paths have ``~`` and environment variables expanded. See ``biv.data.prepared`` for the file
-layout and each kind's module for its features.
-"""
+"""Datasets prepared once into a single tensor file each (keys: config/README.md, checks:
+:mod:`biv.spec.dataset`; file layout: :mod:`biv.data.prepared`)."""
 
 from __future__ import annotations
 
 import os
 
 from biv.data import bike, synthetic, utkface, wine
-from biv.data.config import KINDS, validate
 from biv.data.prepared import load_prepared, write
 from biv.data.sources import expand
+from biv.spec.dataset import validate
 
-__all__ = ["KINDS", "load_prepared", "prepare", "validate"]
+__all__ = ["load_prepared", "prepare", "validate"]
 
 
 def prepare(

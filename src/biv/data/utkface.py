@@ -34,9 +34,9 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from biv.data.config import utkface_hint
 from biv.data.prepared import assemble, split_indices
 from biv.data.sources import expand
+from biv.spec.dataset import utkface_hint
 
 log = logging.getLogger(__name__)
 

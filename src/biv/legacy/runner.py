@@ -67,14 +67,14 @@ def config_text(mapped: dict) -> str:
 
 def _validate(mapped: dict) -> None:
     """Check the run parameters and the model's input size before anything is written."""
-    from biv.models import build_model
-    from biv.train import resolve_params
+    from biv.spec import RunSpec
+    from biv.spec.model import check_input
 
     loss = mapped["loss"]
     if loss.get("threshold", 0.0) is None:
         loss = dict(loss, threshold=1.0)  # placeholder: the default is set after preparation
     placeholder = {"name": "check", "file": "check.pt"}
-    resolve_params(
+    run = RunSpec.from_dict(
         {
             "experiment": mapped["experiment"],
             "loss_name": mapped["loss_name"],
@@ -90,7 +90,7 @@ def _validate(mapped: dict) -> None:
     if cfg["kind"] == "utkface":
         size = cfg.get("image_size") or UTKFACE_NATIVE_SIZE
         try:
-            build_model(mapped["model"], (3, size, size))
+            check_input("model.name", run.model, (3, size, size))
         except ValueError as e:
             raise ValueError(f"{e} (the images are {size}x{size}: see --image-size)") from e
 
@@ -106,13 +106,14 @@ def run(mapped: dict, stream: TextIO | None = None) -> int:
         return 0
     import torch
 
-    from biv import noise, params, train
+    from biv import noise, train
     from biv.data import load_prepared
+    from biv.spec.noise import resolve
 
     record = None
     if mapped["noise"] is not None:
         try:
-            record = params.resolve(mapped["noise"])
+            record = resolve(mapped["noise"])
         except ValueError as e:
             raise LegacyArgError(
                 f"--noise_settings/--params_settings/--parameters (or the seed-era noise flags) "

@@ -1,0 +1,39 @@
+"""One typed experiment spec: a config parsed and checked once into frozen dataclasses.
+
+The config keys are documented in config/README.md. Nothing here imports torch.
+"""
+
+from biv.spec.errors import ConfigError
+from biv.spec.loss import LOSS_PARAMETERS, LossSpec
+from biv.spec.model import ModelSpec
+from biv.spec.plan import (
+    DatasetSpec,
+    Experiment,
+    NoiseSpec,
+    Plan,
+    Run,
+    Sweep,
+    SweepPoint,
+    build_plan,
+)
+from biv.spec.run import FileRef, RunSpec
+from biv.spec.training import TRAINING_DEFAULTS, TrainingSpec
+
+__all__ = [
+    "LOSS_PARAMETERS",
+    "TRAINING_DEFAULTS",
+    "ConfigError",
+    "DatasetSpec",
+    "Experiment",
+    "FileRef",
+    "LossSpec",
+    "ModelSpec",
+    "NoiseSpec",
+    "Plan",
+    "Run",
+    "RunSpec",
+    "Sweep",
+    "SweepPoint",
+    "TrainingSpec",
+    "build_plan",
+]

@@ -1,0 +1,182 @@
+"""A ``datasets.<name>`` entry checked strictly, its local files included (torch-free).
+
+Every error names the key and the value; the keys are documented in config/README.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from biv.spec.errors import ConfigError, fail
+
+KINDS = ("synthetic", "bike", "wine", "utkface")
+# The published files each tabular kind reads (the keys its ``sha256`` mapping may use).
+FILES = {"bike": ("hour.csv",), "wine": ("winequality-red.csv", "winequality-white.csv")}
+UTKFACE_PAGE = "https://susanqq.github.io/UTKFace/"
+
+
+def utkface_hint(name: str) -> str:
+    """Where to get UTKFace and which key to set."""
+    return (
+        f"get the 'Aligned&Cropped Faces' archive UTKFace.tar.gz from {UTKFACE_PAGE}, extract "
+        f"it and set datasets.{name}.path to the folder of .jpg images"
+    )
+
+
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
+# Per kind: key -> default (_REQUIRED: must be given). path/url are checked by _check_source.
+_REQUIRED = object()
+_SPLIT = {"train_size": _REQUIRED, "test_size": _REQUIRED, "split_seed": 0, "sha256": None}
+_KEYS: dict[str, dict[str, Any]] = {
+    "bike": {**_SPLIT, "path": None, "url": None},
+    "wine": {**_SPLIT, "path": None, "url": None},
+    "utkface": {**_SPLIT, "path": None, "image_size": None},
+    "synthetic": {
+        "n_train": _REQUIRED,
+        "n_test": _REQUIRED,
+        "seed": _REQUIRED,
+        "n_features": 8,
+        "split_seed": 0,  # accepted (a workflow schema default) but only 0: there is no split
+    },
+}
+_POSITIVE_INTS = ("train_size", "test_size", "n_train", "n_test", "image_size")
+
+
+def _fail(prefix: str, key: str, value: Any, allowed: str) -> ConfigError:
+    return fail(f"{prefix}.{key}", value, allowed)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate(name: str, cfg: Any, prefix: str | None = None) -> dict[str, Any]:
+    """Return ``cfg`` with defaults filled in, or raise ConfigError naming the key and value
+    (under ``prefix``, default ``datasets.<name>``).
+
+    Checks unknown and missing keys, types and ranges; nothing is clipped or coerced except
+    that sha256 hex digests are lower-cased.
+    """
+    prefix = prefix or f"datasets.{name}"
+    if not isinstance(cfg, dict):
+        raise fail(prefix, cfg, "a mapping of keys")
+    kind = cfg.get("kind")
+    if kind not in KINDS:
+        raise _fail(prefix, "kind", kind, f"one of {list(KINDS)}")
+    spec = _KEYS[kind]
+    if kind == "utkface" and (cfg.get("path") is None or "url" in cfg):
+        key = "url" if "url" in cfg else "path"
+        raise ConfigError(
+            f"{prefix}.{key}",
+            f"{cfg.get(key)!r} is not allowed; UTKFace has no stable download URL: "
+            f"{utkface_hint(name)}",
+        )
+    unknown = sorted(set(cfg) - set(spec) - {"kind"}, key=str)
+    if unknown:
+        key = unknown[0]
+        raise _fail(prefix, key, cfg[key], f"no such key for kind {kind!r} (known: {sorted(spec)})")
+    out: dict[str, Any] = {"kind": kind}
+    for key, default in spec.items():
+        if key not in cfg and default is _REQUIRED:
+            raise ConfigError(f"{prefix}.{key}", f"missing; required for kind {kind!r}")
+        out[key] = cfg.get(key, default)
+    for key in _POSITIVE_INTS:
+        value = out.get(key)
+        if key in out and value is not None and not (_is_int(value) and value >= 1):
+            raise _fail(prefix, key, value, "an integer >= 1")
+    for key in ("split_seed", "seed"):
+        if key in out and not (_is_int(out[key]) and out[key] >= 0):
+            raise _fail(prefix, key, out[key], "an integer >= 0")
+    if kind == "synthetic":
+        if not (_is_int(out["n_features"]) and out["n_features"] >= 8):
+            raise _fail(prefix, "n_features", out["n_features"], "an integer >= 8")
+        if out["split_seed"] != 0:
+            raise _fail(
+                prefix,
+                "split_seed",
+                out["split_seed"],
+                "0 (synthetic train and test sets are independent draws; vary seed instead)",
+            )
+        return out
+    _check_source(prefix, out)
+    out["sha256"] = _check_sha256(prefix, kind, out["sha256"])
+    return out
+
+
+def _check_source(prefix: str, out: dict[str, Any]) -> None:
+    path, url = out["path"], out.get("url")
+    if path is not None and not isinstance(path, str | os.PathLike):
+        raise _fail(prefix, "path", path, "a file or folder path (string)")
+    if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+        raise _fail(prefix, "url", url, "an http:// or https:// URL of the publisher zip")
+    if path is not None:
+        out["path"] = os.fspath(path)
+    if path is None and url is None:
+        raise ConfigError(
+            prefix,
+            f"missing both path and url; set {prefix}.path to a local copy or {prefix}.url to "
+            "the publisher zip",
+        )
+
+
+def _check_sha256(prefix: str, kind: str, value: Any) -> dict[str, str] | str | None:
+    if value is None:
+        return None
+    if kind == "utkface" and isinstance(value, str | os.PathLike):
+        return os.fspath(value)
+    allowed = "a mapping {file name: 64-digit hex sha256}" + (
+        " or the path of a sha256sum-format listing" if kind == "utkface" else ""
+    )
+    if not isinstance(value, dict):
+        raise _fail(prefix, "sha256", value, allowed)
+    for file, digest in value.items():
+        if kind in FILES and file not in FILES[kind]:
+            raise _fail(prefix, f"sha256.{file}", digest, f"file names among {list(FILES[kind])}")
+        if not isinstance(file, str) or not isinstance(digest, str) or not _HEX64.fullmatch(digest):
+            raise _fail(prefix, f"sha256.{file}", digest, allowed)
+    return {file: digest.lower() for file, digest in value.items()}
+
+
+def train_size(cfg: dict[str, Any]) -> int:
+    """Number of training samples of a validated dataset config."""
+    return cfg["n_train"] if cfg["kind"] == "synthetic" else cfg["train_size"]
+
+
+def check_local_files(prefix: str, name: str, cfg: dict[str, Any]) -> None:
+    """A local ``path`` must exist and hold what its kind reads (checked before any job)."""
+    if cfg["kind"] == "synthetic" or cfg.get("path") is None:
+        return
+    path = Path(os.path.expandvars(os.path.expanduser(cfg["path"])))
+    if "$" in str(path):
+        raise ConfigError(
+            f"{prefix}.path", f"{cfg['path']!r} names an environment variable that is not set"
+        )
+    if cfg["kind"] == "utkface":
+        if not path.is_dir():
+            raise ConfigError(
+                f"{prefix}.path", f"{str(path)!r} is not a folder; {utkface_hint(name)}"
+            )
+        if not any(p.suffix.lower() == ".jpg" for p in path.iterdir()):
+            raise ConfigError(
+                f"{prefix}.path", f"{str(path)!r} holds no .jpg files; {utkface_hint(name)}"
+            )
+        return
+    files = FILES[cfg["kind"]]
+    if not path.exists():
+        raise ConfigError(
+            f"{prefix}.path",
+            f"{str(path)!r} does not exist; expected the publisher zip or a folder holding "
+            f"{' and '.join(files)}",
+        )
+    if path.is_dir():
+        missing = [f for f in files if not (path / f).is_file()]
+        if missing:
+            raise ConfigError(
+                f"{prefix}.path",
+                f"{str(path)!r} holds no {missing[0]}; expected a folder holding "
+                f"{' and '.join(files)}, or the publisher zip",
+            )

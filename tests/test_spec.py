@@ -1,0 +1,376 @@
+"""The typed spec: sweeps expand by value, names follow content, errors name the user's key,
+defaults live in one place, and planning imports no torch."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from biv import workflow as wf
+from biv.check import main as check_main
+from biv.spec import (
+    LOSS_PARAMETERS,
+    TRAINING_DEFAULTS,
+    ConfigError,
+    LossSpec,
+    RunSpec,
+    build_plan,
+)
+from biv.spec.naming import canonical
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
+
+
+def load(name: str) -> dict:
+    config = yaml.safe_load((ROOT / "config" / name).read_text())
+    validate(config, str(ROOT / "config" / "schema.yaml"))
+    return config
+
+
+@pytest.fixture
+def demo() -> dict:
+    return load("config.yaml")
+
+
+@pytest.fixture(scope="module")
+def paper_plan():
+    return build_plan(load("paper.yaml"), check_files=False)
+
+
+def files(exp) -> dict:
+    """Input files as the train rule would name them (their names do not matter here)."""
+    return {"dataset_file": "data.pt", "noise_file": None if exp.noise is None else "noise.pt"}
+
+
+def run_content(plan, run) -> str:
+    """Everything a training depends on, with the run's own names left out."""
+    exp = plan.experiments[run.experiment]
+    spec = wf.run_spec(plan, run.experiment, run.loss, run.seed, **files(exp)).to_dict()
+    spec["dataset"] = plan.datasets[exp.dataset].config
+    spec["noise"] = None if exp.noise is None else plan.noise[exp.noise].record
+    del spec["experiment"], spec["loss_name"]
+    return canonical(spec)
+
+
+def test_every_point_of_the_paper_studies_trains_distinct_parameters(paper_plan):
+    assert len(paper_plan.sweeps) == 9
+    for name, sweep in paper_plan.sweeps.items():
+        runs = [r for r in paper_plan.runs if paper_plan.experiments[r.experiment].sweep == name]
+        contents = {run_content(paper_plan, r) for r in runs}
+        assert len(contents) == len(runs), name
+        n_points = 1
+        for values in sweep.vary.values():
+            n_points *= len(values)
+        assert len(sweep.points) == n_points
+
+
+def test_batch_size_and_mu_p_study_trains_three_noise_settings(paper_plan):
+    sweep = paper_plan.sweeps["bike-batch-size"]
+    noises = {paper_plan.experiments[p.experiment].noise for p in sweep.points}
+    means = sorted(paper_plan.noise[n].record["mean"] for n in noises)
+    assert means == pytest.approx([5000, 10000, 20000])
+    shapes = paper_plan.sweeps["bike-gamma-shape"].points
+    shape = sorted(
+        paper_plan.noise[paper_plan.experiments[p.experiment].noise].record["components"][0][
+            "params"
+        ]["shape"]
+        for p in shapes
+    )
+    assert shape == pytest.approx([0.5, 1.0])
+
+
+@pytest.mark.parametrize(
+    "vary",
+    [
+        {"losses.biv.epsilon": [0.01, 0.1, 1]},
+        {"training.batch_size": [16, 64], "noise.p": [0.2, 0.5, 0.8]},
+        {"noise.components.1": [{"mean": 5.0, "var": 0}, {"mean": 20.0, "var": 1.0}]},
+        {"dataset.n_train": [300, 600], "losses.biv.epsilon": [0.1, 0.5], "noise.p": [0.3]},
+        {"losses.biv": [{"type": "biv", "epsilon": 0.1}, {"type": "biv_adaptive"}]},
+    ],
+)
+def test_distinct_trainings_are_the_product_of_values_seeds_and_losses(demo, vary):
+    seeds = [4, 5]
+    losses = ["l2", "biv"]
+    demo["sweeps"] = {"s": {"experiment": "demo", "vary": vary, "losses": losses, "seeds": seeds}}
+    plan = build_plan(demo)
+    runs = [r for r in plan.runs if plan.experiments[r.experiment].sweep == "s"]
+    assert len(runs) == len({(r.experiment, r.loss, r.seed) for r in runs})
+    expected = 0
+    for loss in losses:  # a loss's trainings differ by the values of the paths that reach it
+        reaching = [
+            v for p, v in vary.items() if not p.startswith("losses.") or p.split(".")[1] == loss
+        ]
+        expected += len(list(itertools.product(*reaching))) * len(seeds)
+    assert len({run_content(plan, r) for r in runs}) == expected
+
+
+def test_names_follow_content_readable_or_hashed(demo):
+    demo["sweeps"] = {
+        "a": {"experiment": "demo", "vary": {"noise.p": [0.25]}},
+        "b": {"experiment": "demo", "vary": {"noise.p": [0.25], "training.lr": [0.01]}},
+        "c": {"experiment": "demo", "vary": {"training.lr": [0.01, "x y"]}},
+    }
+    with pytest.raises(ConfigError):  # "x y" is no learning rate, but it gets a name first
+        build_plan(demo)
+    demo["sweeps"]["c"]["vary"]["training.lr"] = [0.01, 0.02]
+    plan = build_plan(demo)
+    # the same derived setting in two sweeps shares one name and one set of noise draws
+    assert plan.experiments["a__p-0p25"].noise == plan.experiments["b__p-0p25_lr-0p01"].noise
+    assert plan.experiments["a__p-0p25"].noise == "mixture__p-0p25"
+    long = {
+        "noise.components.1": [
+            {"mean": 12.345678901234, "var": 0.123456789012345, "distribution": "gamma"}
+        ]
+    }
+    demo["sweeps"] = {"d": {"experiment": "demo", "vary": long}}
+    (name,) = [n for n in build_plan(demo).experiments if n.startswith("d__")]
+    assert re.fullmatch(r"d__components1-h[0-9a-f]{8}", name)
+
+
+def test_duplicate_points_and_seeds_are_errors_naming_the_sweep(demo):
+    demo["sweeps"] = {"s": {"experiment": "demo", "vary": {"losses.biv.epsilon": [0.1, 0.10]}}}
+    with pytest.raises(ConfigError, match=r"^sweeps\.s\.vary\.losses\.biv\.epsilon\[1\]: 0\.1 "):
+        build_plan(demo)
+    demo["sweeps"] = {"s": {"experiment": "demo", "vary": {"training.lr": [1, 1.0]}}}
+    with pytest.raises(ConfigError, match=r"sweeps\.s\.vary\.training\.lr\[1\]: 1\.0 repeats"):
+        build_plan(demo)
+    mapping = [{"mean": 5.0, "var": 0}, {"var": 0, "mean": 5}]
+    demo["sweeps"] = {"s": {"experiment": "demo", "vary": {"noise.components.1": mapping}}}
+    with pytest.raises(ConfigError, match=r"noise\.components\.1\[1\]: .* repeats \[0\]"):
+        build_plan(demo)
+    demo["sweeps"] = {"s": {"experiment": "demo", "vary": {"noise.p": [0.2]}, "seeds": [1, 1]}}
+    with pytest.raises(ConfigError, match=r"^sweeps\.s\.seeds: \[1, 1\] repeats seed 1"):
+        build_plan(demo)
+
+
+@pytest.mark.parametrize(
+    ("edit", "key"),
+    [
+        (
+            lambda c: c.update(
+                sweeps={
+                    "bike-gamma-shape": {
+                        "experiment": "demo",
+                        "vary": {"noise.components.0": [{"mean": 1.0}, {"mean": 1.0, "var": 5}]},
+                    }
+                }
+            ),
+            "sweeps.bike-gamma-shape.vary.noise.components.0[0]: needs exactly one of 'var'",
+        ),
+        (
+            lambda c: c.update(
+                sweeps={"sw": {"experiment": "demo", "vary": {"dataset.n_trian": [500]}}}
+            ),
+            "sweeps.sw.vary.dataset.n_trian[0]: 500 is not allowed",
+        ),
+        (
+            lambda c: c.update(
+                sweeps={"sw": {"experiment": "demo", "vary": {"training.batch_size": [16, 0]}}}
+            ),
+            "sweeps.sw.vary.training.batch_size[1]: 0 is not allowed; expected an integer >= 1",
+        ),
+        (
+            lambda c: c.update(
+                sweeps={"sw": {"experiment": "demo", "vary": {"training.batch_size": [4000]}}}
+            ),
+            "sweeps.sw.vary.training.batch_size[0]: 4000 is larger than the training set",
+        ),
+        (
+            lambda c: c["losses"].update({"cutoff-1": {"type": "cutoff"}}),
+            "losses.cutoff-1.threshold: missing (required)",
+        ),
+        (
+            lambda c: c["experiments"]["demo"]["training"].update(epochs=10**12),
+            "experiments.demo.training.epochs: 1000000000000 is not allowed; expected an "
+            "integer >= 1 and <= 100000",
+        ),
+        (
+            lambda c: c["experiments"]["demo"]["training"].update(batch_size=2001),
+            "experiments.demo.training.batch_size: 2001 is larger than the training set of "
+            "dataset 'synthetic' (2000 samples); allowed: 1 to 2000",
+        ),
+        (
+            lambda c: (
+                c["models"]["mlp"].update(batchnorm=True)
+                or c["experiments"]["demo"]["training"].update(batch_size=1999)
+            ),
+            "experiments.demo.training.batch_size: 1999 leaves a last batch of 1 sample",
+        ),
+        (
+            lambda c: (
+                c["datasets"].update(
+                    {
+                        "bike": {
+                            "kind": "bike",
+                            "path": "/nonexistent/bike",
+                            "train_size": 500,
+                            "test_size": 5,
+                        }
+                    }
+                )
+                or c["experiments"]["demo"].update(dataset="bike")
+            ),
+            "datasets.bike.path: '/nonexistent/bike' does not exist",
+        ),
+        (
+            lambda c: (
+                c["models"].update({"cnn": {"name": "cnn"}})
+                or c["experiments"]["demo"].update(model="cnn")
+            ),
+            "experiments.demo.model: 'cnn' needs RGB images (3, H, W), got tabular features",
+        ),
+    ],
+)
+def test_errors_name_the_key_as_written(demo, edit, key):
+    edit(demo)
+    with pytest.raises(ConfigError) as err:
+        build_plan(demo)
+    assert str(err.value).startswith(key), str(err.value)
+
+
+def test_local_folder_without_expected_files(demo, tmp_path):
+    demo["datasets"]["bike"] = {
+        "kind": "bike",
+        "path": str(tmp_path),
+        "train_size": 500,
+        "test_size": 5,
+    }
+    demo["experiments"]["demo"]["dataset"] = "bike"
+    with pytest.raises(ConfigError, match=r"^datasets\.bike\.path: .* holds no hour\.csv"):
+        build_plan(demo)
+    demo["datasets"]["faces"] = {
+        "kind": "utkface",
+        "path": str(tmp_path),
+        "train_size": 500,
+        "test_size": 5,
+    }
+    demo["experiments"]["demo"]["dataset"] = "faces"
+    demo["models"]["mlp"] = {"name": "cnn"}
+    demo["experiments"]["demo-clean"]["dataset"] = "faces"
+    with pytest.raises(ConfigError, match=r"^datasets\.faces\.path: .* holds no \.jpg files"):
+        build_plan(demo)
+
+
+def test_reproduction_panels_are_checked_against_the_reference_file(demo, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ref.yaml").write_text("panels: {bike: {best: {l2: 1}}}\n")
+    demo["reproduction"] = {
+        "reference": "ref.yaml",
+        "figure": "learning_curves",
+        "panels": {
+            "utkf": {
+                "experiment": "demo",
+                "l2": "l2",
+                "biv": "biv",
+                "no_noise": {"experiment": "demo-clean", "loss": "l2"},
+            }
+        },
+    }
+    with pytest.raises(ConfigError, match=r"^reproduction\.panels\.utkf: no panel 'utkf' in "):
+        build_plan(demo)
+    demo["reproduction"]["reference"] = "missing.yaml"
+    with pytest.raises(ConfigError, match=r"^reproduction\.reference: 'missing\.yaml' does not"):
+        build_plan(demo)
+
+
+def test_run_parameters_round_trip_with_defaults_filled(demo):
+    plan = build_plan(demo)
+    run = wf.run_spec(plan, "demo", "biv", 2, **files(plan.experiments["demo"]))
+    params = run.to_dict()
+    assert RunSpec.from_dict(params) == run
+    assert params["training"] == {**TRAINING_DEFAULTS, **demo["experiments"]["demo"]["training"]}
+    assert params["loss"] == {"type": "biv", "epsilon": 0.5}
+    assert RunSpec.from_dict(copy.deepcopy(params) | {"seed": 2}).to_dict() == params
+    bad = copy.deepcopy(params)
+    bad["training"]["checkpoint_every"] = -1
+    with pytest.raises(ConfigError, match=r"^training\.checkpoint_every: -1 is not allowed"):
+        RunSpec.from_dict(bad)
+
+
+def test_loss_defaults_fill_only_their_type():
+    assert LossSpec.from_config("l", {"type": "biv"}).to_dict() == {"type": "biv", "epsilon": 0.5}
+    assert LossSpec.from_config("l", {"type": "mse"}).to_dict() == {"type": "mse"}
+    with pytest.raises(ConfigError, match=r"^l\.epsilon: unknown key"):
+        LossSpec.from_config("l", {"type": "mse", "epsilon": 0.1})
+
+
+def _readme_defaults(section: str) -> dict[str, str]:
+    text = (ROOT / "config" / "README.md").read_text()
+    body = text.split(f"## `{section}", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([^`]+)` \| ([^|]+) \|", body, flags=re.M)
+    return {key: default.strip() for key, default in rows}
+
+
+def _yaml_text(value) -> str:
+    return f"`{yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}`"
+
+
+def test_defaults_agree_in_spec_schema_and_readme():
+    training = SCHEMA["$defs"]["training"]["properties"]
+    readme = _readme_defaults("experiments")
+    for key, default in TRAINING_DEFAULTS.items():
+        assert training[key]["default"] == default, key
+        assert readme[f"training.{key}"] == _yaml_text(default), key
+    loss_branches = SCHEMA["$defs"]["loss"]["allOf"]
+    schema_loss = {}
+    for branch in loss_branches:
+        for name, prop in branch["then"].get("properties", {}).items():
+            schema_loss[name] = prop["default"]
+    readme = _readme_defaults("losses")
+    for kind, params in LOSS_PARAMETERS.items():
+        for name, default in params.items():
+            if isinstance(default, float):
+                assert schema_loss[name] == default, (kind, name)
+                assert readme[name] == _yaml_text(default), name
+
+
+def test_planning_imports_no_torch():
+    code = (
+        "import sys, yaml\n"
+        "from snakemake.utils import validate\n"
+        "from biv import workflow as wf\n"
+        f"c = yaml.safe_load(open({str(ROOT / 'config' / 'paper.yaml')!r}))\n"
+        f"validate(c, {str(ROOT / 'config' / 'schema.yaml')!r})\n"
+        "plan = wf.build_plan(c, check_files=False)\n"
+        "[wf.run_spec(plan, r.experiment, r.loss, r.seed, 'd', None) for r in plan.runs\n"
+        " if plan.experiments[r.experiment].noise is None]\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_biv_check_reports_files_lines_and_keys(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("datasets:\n  a: {kind: bike\nmodels: {}\n")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- 1\n")
+    wrong = tmp_path / "wrong.yaml"
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["losses"]["biv"]["epsilon"] = -1
+    wrong.write_text(yaml.safe_dump(config))
+    typo = tmp_path / "typo.yaml"
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["experiments"]["demo"]["training"]["batch_size"] = 5000
+    typo.write_text(yaml.safe_dump(config))
+    paths = [ROOT / "config" / "config.yaml", bad_yaml, empty, listing, wrong, typo]
+    assert check_main([str(p) for p in paths]) == 2
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("config.yaml: ok (2 experiments, 15 trainings, 3 noise draws)")
+    assert re.match(rf"error: {re.escape(str(bad_yaml))}:3:\d+: YAML syntax error", out[1])
+    assert out[2] == f"error: {empty}: the file is empty; expected a mapping of top-level keys"
+    assert out[3].startswith(f"error: {listing}: the top level is a list")
+    assert out[4] == f"error: {wrong}: losses.biv.epsilon: -1 is less than the minimum of 0"
+    assert out[5].startswith(f"error: {typo}: experiments.demo.training.batch_size: 5000 is larger")
