@@ -17,7 +17,9 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/noise.smk"
 include: "rules/train.smk"
+include: "rules/tables.smk"
 include: "rules/figures.smk"
+include: "rules/report.smk"
 
 
 rule all:

@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from biv.devices import cpu_name
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -47,15 +49,6 @@ def make_scratch(scratch: Path) -> None:
         if name and source.is_file():
             (scratch / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, scratch / name)
-
-
-def cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

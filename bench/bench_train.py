@@ -26,9 +26,10 @@ import torch
 
 from biv.models import build_model
 from biv.noise import draw, save_draw
+from biv.run_data import load_run_data
 from biv.spec import RunSpec
 from biv.spec.noise import resolve
-from biv.train import load_run_data, train
+from biv.train import train
 
 EPSILON = 0.5
 

@@ -1,5 +1,6 @@
 from snakemake.utils import validate
 
+from biv import figure_spec
 from biv import workflow as wf
 
 validate(config, schema="../config/schema.yaml")
@@ -7,7 +8,9 @@ validate(config, schema="../config/schema.yaml")
 try:
     PLAN = wf.build_plan(config)
 except wf.ConfigError as err:
-    raise wf.ConfigError(err.key, f"{err.problem} (biv check CONFIG checks a config file)")
+    raise wf.ConfigError(
+        err.key, f"{err.problem} (biv check CONFIG checks a config file)"
+    )
 
 
 wildcard_constraints:
@@ -21,9 +24,14 @@ wildcard_constraints:
 
 
 def run_files(name, runs=PLAN.runs):
-    """One output (e.g. "summary") of the train rule for each run."""
+    """One output (e.g. "summary") or the benchmark of the train rule for each run."""
+    pattern = (
+        rules.train.benchmark
+        if name == "benchmark"
+        else getattr(rules.train.output, name)
+    )
     return expand(
-        getattr(rules.train.output, name),
+        pattern,
         zip,
         experiment=[r.experiment for r in runs],
         loss=[r.loss for r in runs],
@@ -76,15 +84,15 @@ def train_group(wildcards):
 
 def all_targets():
     targets = [
-        "results/tables/runs.csv",
-        "results/tables/summary.csv",
-        "results/tables/benchmarks.csv",
-        "results/provenance.json",
+        rules.aggregate.output.runs,
+        rules.aggregate.output.summary,
+        rules.collect_benchmarks.output[0],
+        rules.provenance.output[0],
     ]
-    targets += expand("results/figures/{figure}.png", figure=PLAN.figures)
-    targets += expand("results/figures/sweeps/{sweep}.png", sweep=PLAN.sweeps)
+    targets += expand(rules.plot_learning_curves.output.png, figure=PLAN.figures)
+    targets += expand(rules.plot_sweep.output.png, sweep=PLAN.sweeps)
     if "reproduction" in config:
-        targets.append("results/reproduction.md")
+        targets.append(rules.reproduction.output.md)
     return targets
 
 
@@ -101,25 +109,36 @@ def sweep_config(wildcards):
     return PLAN.sweeps[wildcards.sweep].as_dict()
 
 
-def benchmark_files():
-    files = [f"results/benchmarks/prepare_dataset/{d}.tsv" for d in used_datasets()]
-    files += [
-        f"results/benchmarks/generate_noise/{d}/{n}/seed{s}.tsv"
-        for d, n, s in PLAN.noise_draws()
-    ]
-    files += [
-        f"results/benchmarks/train/{r.experiment}/{r.loss}/seed{r.seed}.tsv"
-        for r in PLAN.runs
-    ]
-    files += [
-        "results/benchmarks/aggregate/all.tsv",
-        "results/benchmarks/provenance/all.tsv",
-    ]
-    files += [f"results/benchmarks/plot_learning_curves/{f}.tsv" for f in PLAN.figures]
-    files += [f"results/benchmarks/plot_sweep/{s}.tsv" for s in PLAN.sweeps]
+def benchmark_files(wildcards):
+    """Every job's benchmark file, as its rule names it."""
+    files = expand(rules.prepare_dataset.benchmark, dataset=used_datasets())
+    draws = PLAN.noise_draws()
+    files += expand(
+        rules.generate_noise.benchmark,
+        zip,
+        dataset=[d for d, _, _ in draws],
+        noise=[n for _, n, _ in draws],
+        seed=[s for _, _, s in draws],
+    )
+    files += run_files("benchmark")
+    files += [rules.aggregate.benchmark, rules.provenance.benchmark]
+    files += expand(rules.plot_learning_curves.benchmark, figure=PLAN.figures)
+    files += expand(rules.plot_sweep.benchmark, sweep=PLAN.sweeps)
     if "reproduction" in config:
-        files.append("results/benchmarks/reproduction/all.tsv")
+        files.append(rules.reproduction.benchmark)
     return files
+
+
+def figure_caption(wildcards):
+    return figure_spec.learning_curves_caption(
+        figure_config(wildcards), wildcards.figure
+    )
+
+
+def sweep_caption(wildcards):
+    sweep = PLAN.sweeps[wildcards.sweep]
+    baseline = PLAN.experiments[sweep.experiment].baseline
+    return figure_spec.sweep_caption(sweep.as_dict(), baseline)
 
 
 def used_datasets():

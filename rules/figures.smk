@@ -1,81 +1,6 @@
-from biv import figure_spec
-
-
 localrules:
-    aggregate,
-    collect_benchmarks,
-    provenance,
     plot_learning_curves,
     plot_sweep,
-    reproduction,
-
-
-rule aggregate:
-    input:
-        summaries=run_files("summary"),
-        params=run_files("params"),
-        metrics=run_files("metrics"),
-    output:
-        runs=report(
-            "results/tables/runs.csv",
-            caption="../report/runs.rst",
-            category="Tables",
-        ),
-        summary=report(
-            "results/tables/summary.csv",
-            caption="../report/summary.rst",
-            category="Tables",
-        ),
-        summary_html=report(
-            "results/tables/summary.html",
-            caption="../report/summary.rst",
-            category="Tables",
-        ),
-    log:
-        "results/logs/aggregate.log",
-    benchmark:
-        "results/benchmarks/aggregate/all.tsv"
-    conda:
-        "../envs/biv.yaml"
-    params:
-        experiments=wf.experiment_table(PLAN),
-        sweeps={name: sweep.as_dict() for name, sweep in PLAN.sweeps.items()},
-    script:
-        "../scripts/aggregate.py"
-
-
-rule collect_benchmarks:
-    input:
-        benchmark_files(),
-    output:
-        report(
-            "results/tables/benchmarks.csv",
-            caption="../report/benchmarks.rst",
-            category="Tables",
-        ),
-    log:
-        "results/logs/collect_benchmarks.log",
-    conda:
-        "../envs/biv.yaml"
-    script:
-        "../scripts/collect_benchmarks.py"
-
-
-rule provenance:
-    input:
-        rules.aggregate.output.runs,
-    output:
-        "results/provenance.json",
-    log:
-        "results/logs/provenance.log",
-    benchmark:
-        "results/benchmarks/provenance/all.tsv"
-    conda:
-        "../envs/biv.yaml"
-    params:
-        config=config,
-    script:
-        "../scripts/provenance.py"
 
 
 rule plot_learning_curves:
@@ -98,9 +23,7 @@ rule plot_learning_curves:
         "../envs/biv.yaml"
     params:
         figure=figure_config,
-        caption=lambda wildcards: figure_spec.learning_curves_caption(
-            figure_config(wildcards), wildcards.figure
-        ),
+        caption=figure_caption,
     script:
         "../scripts/plot_learning_curves.py"
 
@@ -124,33 +47,6 @@ rule plot_sweep:
         "../envs/biv.yaml"
     params:
         sweep=sweep_config,
-        caption=lambda wildcards: figure_spec.sweep_caption(
-            sweep_config(wildcards),
-            PLAN.experiments[PLAN.sweeps[wildcards.sweep].experiment].baseline,
-        ),
+        caption=sweep_caption,
     script:
         "../scripts/plot_sweep.py"
-
-
-rule reproduction:
-    input:
-        summary=rules.aggregate.output.summary,
-        reference=config.get("reproduction", {}).get("reference", []),
-        figure=lambda wildcards: f"results/figures/{config['reproduction']['figure']}.png",
-    output:
-        md="results/reproduction.md",
-        html=report(
-            "results/reproduction.html",
-            caption="../report/reproduction.rst",
-            category="Reproduction",
-        ),
-    log:
-        "results/logs/reproduction.log",
-    benchmark:
-        "results/benchmarks/reproduction/all.tsv"
-    conda:
-        "../envs/biv.yaml"
-    params:
-        block=config.get("reproduction"),
-    script:
-        "../scripts/reproduction.py"

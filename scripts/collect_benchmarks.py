@@ -1,7 +1,7 @@
 """Snakemake glue: every job's benchmark file in one table."""
 
-from biv import aggregate, io, logs
+from biv import aggregate, atomic, logs
 
 logs.setup(snakemake.log[0])
 table = aggregate.benchmarks_table(snakemake.input, "results/benchmarks")
-io.write_text(snakemake.output[0], table.to_csv(index=False))
+atomic.write_text(snakemake.output[0], table.to_csv(index=False))

@@ -1,7 +1,7 @@
 """Snakemake glue: resolved config, package versions and git commit beside the results."""
 
-from biv import io, logs, provenance
+from biv import atomic, logs, provenance
 
 logs.setup(snakemake.log[0])
 record = {"config": snakemake.params.config, **provenance.provenance()}
-io.write_json(snakemake.output[0], record)
+atomic.write_json(snakemake.output[0], record)

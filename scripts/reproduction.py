@@ -4,7 +4,7 @@ paper's."""
 import pandas as pd
 import yaml
 
-from biv import io, logs, reproduction
+from biv import atomic, logs, reproduction
 
 logs.setup(snakemake.log[0])
 with open(snakemake.input.reference) as f:
@@ -12,7 +12,7 @@ with open(snakemake.input.reference) as f:
 summary = pd.read_csv(snakemake.input.summary, keep_default_na=False, na_values=[""])
 block = snakemake.params.block
 out = snakemake.output
-io.write_text(
+atomic.write_text(
     out.md, reproduction.report(block, reference, summary, snakemake.input.figure, out.md)
 )
-io.write_text(out.html, reproduction.report_html(block, reference, summary))
+atomic.write_text(out.html, reproduction.report_html(block, reference, summary))

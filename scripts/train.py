@@ -4,12 +4,12 @@ import os
 
 import torch
 
-from biv import io, logs
+from biv import atomic, logs
 from biv.spec import RunSpec
 from biv.train import train
 
 logs.setup(snakemake.log[0])
 run = RunSpec.from_dict(snakemake.params.run)
-io.write_json(snakemake.output.params, run.to_dict())
+atomic.write_json(snakemake.output.params, run.to_dict())
 torch.set_num_threads(snakemake.threads)
 train(run, os.path.dirname(snakemake.output.summary))

@@ -22,7 +22,7 @@ N_TRAIN, BATCH = 22, 4  # six batches per epoch, the last one of 2 samples
 
 
 class Data:
-    """The part of ``biv.train.RunData`` that the steps use (feature inputs)."""
+    """The part of ``biv.run_data.RunData`` that the steps use (feature inputs)."""
 
     def __init__(self, y_test: torch.Tensor):
         self.y_test = y_test

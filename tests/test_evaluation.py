@@ -19,7 +19,7 @@ BF16_MSE_RTOL = 0.02
 
 
 class Data:
-    """The part of ``biv.train.RunData`` that evaluation uses."""
+    """The part of ``biv.run_data.RunData`` that evaluation uses."""
 
     def __init__(self, y_test: torch.Tensor, images: bool):
         self.y_test = y_test

@@ -14,7 +14,8 @@ import torch
 from biv import noise
 from biv.cli import main as cli_main
 from biv.legacy import LegacyArgError, main, map_command
-from biv.legacy.mapping import BIKE_URL, WINE_URL, workflow_config
+from biv.legacy.mapping import workflow_config
+from biv.spec.dataset import PUBLISHER_URLS
 from biv.spec.noise import resolve
 
 # The example commands of the issue, verbatim (shell quoting included).
@@ -64,8 +65,6 @@ def training(lr: float, epochs: int, *, batch_size: int = 256, normalize: bool =
         "shuffle": False,
         "normalize": normalize,
         "device": "auto",
-        "checkpoint_every": 500,
-        "eval_batch_size": 1024,
     }
 
 
@@ -601,11 +600,11 @@ def test_image_size_is_ignored_for_tabular_data(data_root):
 
 
 def test_builtin_locations_without_a_data_dir():
-    assert mapped(BIKE_EXAMPLE)["dataset"]["config"]["url"] == BIKE_URL
+    assert mapped(BIKE_EXAMPLE)["dataset"]["config"]["url"] == PUBLISHER_URLS["bike"]
     wine = BIKE_EXAMPLE.replace("bike,True,14000", "wine,True,4000")
     assert mapped(wine)["dataset"]["config"] == {
         "kind": "wine",
-        "url": WINE_URL,
+        "url": PUBLISHER_URLS["wine"],
         "train_size": 4000,
         "test_size": 2491,
         "split_seed": 0,

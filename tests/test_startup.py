@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -143,3 +144,28 @@ def test_adam_refuses_a_state_of_other_parameters():
     _, _, ours = _train(lambda p: Adam(p, lr=0.01), steps=2, reload_at=-1)
     with pytest.raises(ValueError, match="does not fit one group of 2"):
         Adam(torch.nn.Linear(2, 2).parameters(), lr=0.01).load_state_dict(ours.state_dict())
+
+
+TORCH_FREE_SCRIPTS = (
+    "aggregate",
+    "collect_benchmarks",
+    "plot_learning_curves",
+    "plot_sweep",
+    "provenance",
+    "reproduction",
+)
+
+
+@pytest.mark.parametrize("script", TORCH_FREE_SCRIPTS)
+def test_rules_without_tensor_work_import_no_torch(script):
+    root = Path(__file__).resolve().parents[1]
+    source = (root / "scripts" / f"{script}.py").read_text()
+    imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
+    assert imports, script
+    code = "\n".join([*imports, "import sys", "assert 'torch' not in sys.modules, 'torch'"])
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_planning_a_workflow_imports_no_torch():
+    code = "import sys\nfrom biv import check, workflow\nassert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -15,9 +15,10 @@ import pytest
 import torch
 
 import biv.train
+from biv.cli import run_training
 from biv.losses import LossResult, make_loss
 from biv.spec import RunSpec
-from biv.train import main, train
+from biv.train import train
 
 Y_MEAN, Y_STD = 50.0, 5.0
 
@@ -205,12 +206,12 @@ def test_batchnorm_batch_of_one_is_refused(tmp_path):
 def test_main_reports_bad_input_with_exit_code_2(tmp_path, caplog):
     params_file = tmp_path / "params.json"
     params_file.write_text(json.dumps(_set(make_params(tmp_path), "training.epochs", 0)))
-    assert main(params_file, tmp_path / "run") == 2
+    assert run_training(params_file, tmp_path / "run") == 2
     assert "training.epochs: 0" in caplog.text
     params_file.write_text("{not json")
-    assert main(params_file, tmp_path / "run") == 2
+    assert run_training(params_file, tmp_path / "run") == 2
     assert "invalid JSON" in caplog.text
-    assert main(tmp_path / "absent.json", tmp_path / "run") == 2
+    assert run_training(tmp_path / "absent.json", tmp_path / "run") == 2
     assert "absent.json" in caplog.text
 
 
@@ -398,7 +399,7 @@ def test_non_finite_loss_stops_with_step_and_value(tmp_path, monkeypatch, caplog
     monkeypatch.setattr(biv.train, "make_loss", exploding)
     params_file = tmp_path / "params.json"
     params_file.write_text(json.dumps(make_params(tmp_path)))
-    assert main(params_file, tmp_path / "run") == 1
+    assert run_training(params_file, tmp_path / "run") == 1
     assert "training loss is nan at step 7" in caplog.text
     assert not (tmp_path / "run/summary.json").exists()
 

@@ -206,6 +206,8 @@ def test_failed_training_leaves_no_output_and_rerun_continues(workdir):
     assert not (run / "summary.json").exists() and not (run / "metrics.csv").exists()
     log = (workdir / "results/logs/train/clean/l2/seed1.log").read_text()
     assert re.search(r"step \d+", log) and re.search(r"nan|inf", log, re.IGNORECASE)
+    # the job log holds the traceback, not only Snakemake's console
+    assert "Traceback (most recent call last)" in log and "NonFiniteLossError" in log
     (workdir / "tiny.yaml").write_text(original)
     jobs = jobs_run(snakemake(workdir))
     assert jobs["train"] == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,9 +31,39 @@ def main(argv: list[str] | None = None) -> int:
         from biv.check import main as check_main
 
         return check_main(args.configs)
-    from biv.train import main as train_main
+    return run_training(args.params, args.out_dir)
 
-    return train_main(args.params, args.out_dir)
+
+def run_training(params_path: str | Path, out_dir: str | Path) -> int:
+    """``biv train PARAMS OUT_DIR``: 0 on success, 2 for bad input, 1 for a non-finite loss."""
+    import json
+    import logging
+
+    from biv import logs
+    from biv.spec import RunSpec
+    from biv.train import NonFiniteLossError, train
+
+    logs.setup()
+    log = logging.getLogger("biv.train")
+    try:
+        try:
+            params = json.loads(Path(params_path).read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"run parameters file {str(params_path)!r} does not exist"
+            ) from None
+        except json.JSONDecodeError as err:
+            raise ValueError(
+                f"run parameters file {str(params_path)!r}: invalid JSON ({err})"
+            ) from None
+        train(RunSpec.from_dict(params), out_dir)
+    except (ValueError, FileNotFoundError) as err:
+        log.error("%s", err)
+        return 2
+    except NonFiniteLossError as err:
+        log.error("%s", err)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 
 class EvalData(Protocol):
-    """What evaluation needs of ``biv.train.RunData``."""
+    """What evaluation needs of ``biv.run_data.RunData``."""
 
     y_test: Tensor
 

@@ -24,8 +24,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from biv.atomic import torch_save
 from biv.distributions import Gamma, Mixture, Uniform, finite
-from biv.io import torch_save
 
 _FILE_KEYS = ("y_noisy", "var", "var_seen", "component", "meta")
 _FILE_DTYPES = {

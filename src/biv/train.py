@@ -1,4 +1,4 @@
-"""One training run, ``biv train PARAMS OUT_DIR``: one (dataset, noise draw, loss, seed).
+"""The training loop of one run: one (dataset, noise draw, loss, seed).
 
 Inputs, noisy labels and their variances live on the device as tensors; batches are index slices
 of a per-epoch permutation drawn from a seeded generator (sequential when ``shuffle`` is false).
@@ -10,28 +10,24 @@ ending with the same metrics as an uninterrupted run.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import platform
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from biv import io as biv_io
-from biv import logs
+from biv import atomic
+from biv.checkpoints import Progress, load_checkpoint, save_checkpoint
 from biv.cuda_step import make_steps, use_cuda_graphs
-from biv.data import load_prepared
+from biv.devices import device_name, resolve_device
 from biv.evaluation import predict
 from biv.losses import check_variances, cutoff_kept, make_loss
 from biv.metrics import RunMetrics, best_index, eval_errors, metrics_csv
 from biv.models import build_model
-from biv.noise import load_draw
 from biv.optim import Adam
 from biv.provenance import provenance
+from biv.run_data import RunData, load_run_data
 from biv.spec import LossSpec, RunSpec, TrainingSpec
 
 log = logging.getLogger("biv.train")
@@ -46,9 +42,6 @@ class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
-# ----------------------------------------------------------------------------- run parameters
-
-
 def _fail(key: str, value: object, allowed: str) -> None:
     raise ValueError(f"{key}: {value!r} is not allowed; expected {allowed}")
 
@@ -59,199 +52,6 @@ def loss_in_model_units(loss: LossSpec, y_std: float, normalize: bool) -> dict:
     if loss.type == "cutoff" and normalize:
         spec["threshold"] = loss.threshold / y_std**2
     return spec
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        _fail("training.device", name, "'auto' or 'cpu': CUDA is not available on this machine")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-# ----------------------------------------------------------------------------- data
-
-
-@dataclass
-class RunData:
-    """Training and test tensors on the device, in model units (see module docstring)."""
-
-    x_train: torch.Tensor  # normalized float (N, F) or uint8 images (N, 3, H, W)
-    y_train: torch.Tensor  # (N,) float32, noisy labels
-    var_train: torch.Tensor  # (N,) float32, the label variances the loss sees
-    x_test: torch.Tensor
-    y_test: torch.Tensor  # (M,) float32, clean labels
-    y_test_raw: torch.Tensor  # (M,) float32 on the CPU
-    y_mean: float
-    y_std: float
-    pixel_mean: torch.Tensor | None  # (1, 3, 1, 1) for images
-    pixel_std: torch.Tensor | None
-    meta: dict
-    noise_meta: dict | None
-
-    def inputs(self, x: torch.Tensor) -> torch.Tensor:
-        """Model inputs of a batch already on the device: uint8 -> /255 -> per-channel normalize."""
-        if self.pixel_mean is None:
-            return x
-        return x.float().div_(255.0).sub_(self.pixel_mean).div_(self.pixel_std)
-
-
-def _existing(key: str, path: str) -> Path:
-    resolved = Path(path)
-    if not resolved.is_file():
-        raise FileNotFoundError(f"{key}: file {path!r} does not exist")
-    return resolved
-
-
-def _check_finite(key: str, name: str, tensor: torch.Tensor) -> None:
-    if not bool(torch.isfinite(tensor).all()):
-        raise ValueError(f"{key}: {name} contains NaN or infinite values")
-
-
-def load_run_data(run: RunSpec, device: torch.device) -> RunData:
-    """Load the prepared dataset and the noise draw, check them and move them to ``device``."""
-    data_file = run.dataset.file
-    data = load_prepared(_existing("dataset.file", data_file))
-    x_train, x_test = data["x_train"], data["x_test"]
-    y_train, y_test = data["y_train"].float(), data["y_test"].float()
-    images = x_train.dtype == torch.uint8
-    if images and (x_train.ndim != 4 or x_train.shape[1] != 3):
-        _fail("dataset.file", data_file, f"uint8 images (N, 3, H, W), got {tuple(x_train.shape)}")
-    if not images and (x_train.ndim != 2 or not x_train.is_floating_point()):
-        _fail("dataset.file", data_file, f"float features (N, F), got {tuple(x_train.shape)}")
-    if x_test.dtype != x_train.dtype or x_test.shape[1:] != x_train.shape[1:]:
-        _fail("dataset.file", data_file, "x_test of the same dtype and sample shape as x_train")
-    if len(x_train) != len(y_train) or len(x_test) != len(y_test) or not len(y_test):
-        _fail("dataset.file", data_file, "matching, non-empty x/y train and test lengths")
-    stats_shape = (3,) if images else tuple(x_train.shape[1:])
-    if data["x_mean"].shape != stats_shape or data["x_std"].shape != stats_shape:
-        _fail("dataset.file", data_file, f"x_mean and x_std of shape {stats_shape}")
-    y_mean, y_std = float(data["y_mean"]), float(data["y_std"])
-    if not math.isfinite(y_mean) or not math.isfinite(y_std) or y_std <= 0:
-        _fail("dataset.file", data_file, f"finite y_mean and y_std > 0, got {y_mean}, {y_std}")
-    _check_finite("dataset.file", "y_train/y_test", torch.cat([y_train, y_test]))
-
-    noise_meta = None
-    var = torch.zeros_like(y_train)
-    if run.noise is not None:
-        noise_file = run.noise.file
-        draw, noise_meta = load_draw(_existing("noise.file", noise_file))
-        if draw.y_noisy.shape != y_train.shape or draw.var_seen.shape != y_train.shape:
-            _fail("noise.file", noise_file, f"a draw for {len(y_train)} training labels")
-        y_train, var = draw.y_noisy.float(), draw.var_seen.float()
-        _check_finite("noise.file", "y_noisy/var_seen", torch.cat([y_train, var]))
-        if bool((var < 0).any()):
-            _fail("noise.file", noise_file, "label variances >= 0")
-
-    normalize = run.training.normalize
-
-    def labels(y: torch.Tensor) -> torch.Tensor:
-        y = y.to(device, torch.float64)
-        return ((y - y_mean) / y_std).float() if normalize else y.float()
-
-    x_mean = data["x_mean"].to(device, torch.float32)
-    x_std = data["x_std"].to(device, torch.float32)
-    if images:
-        pixel_mean, pixel_std = x_mean.reshape(1, 3, 1, 1), x_std.reshape(1, 3, 1, 1)
-        x_train_dev, x_test_dev = x_train.to(device), x_test.to(device)
-    else:
-        pixel_mean = pixel_std = None
-        x_train_dev = (x_train.to(device, torch.float32) - x_mean) / x_std
-        x_test_dev = (x_test.to(device, torch.float32) - x_mean) / x_std
-    var_dev = var.to(device, torch.float64)
-    return RunData(
-        x_train=x_train_dev,
-        y_train=labels(y_train),
-        var_train=(var_dev / y_std**2 if normalize else var_dev).float(),
-        x_test=x_test_dev,
-        y_test=labels(y_test),
-        y_test_raw=y_test.clone(),
-        y_mean=y_mean,
-        y_std=y_std,
-        pixel_mean=pixel_mean,
-        pixel_std=pixel_std,
-        meta=data["meta"],
-        noise_meta=noise_meta,
-    )
-
-
-# ----------------------------------------------------------------------------- checkpoints
-
-
-@dataclass
-class Progress:
-    """Where the loop stands: completed steps, the current epoch's permutation, elapsed time."""
-
-    step: int = 0
-    perm: torch.Tensor | None = None
-    wall_time_s: float = 0.0
-
-
-def save_checkpoint(
-    path: Path,
-    run: RunSpec,
-    progress: Progress,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    generator: torch.Generator,
-    metrics: RunMetrics,
-    device: torch.device,
-) -> None:
-    cuda = torch.cuda.get_rng_state_all() if device.type == "cuda" else None
-    biv_io.torch_save(
-        path,
-        {
-            "params": run.to_dict(),
-            "step": progress.step,
-            "perm": progress.perm,
-            "wall_time_s": progress.wall_time_s,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "cuda": cuda, "shuffle": generator.get_state()},
-            "metrics": metrics.state_dict(),
-        },
-    )
-
-
-def load_checkpoint(
-    path: Path,
-    run: RunSpec,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    generator: torch.Generator,
-    device: torch.device,
-) -> tuple[Progress, RunMetrics]:
-    """Restore model, optimizer and RNG states; the checkpoint must be of the same parameters."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    params = run.to_dict()
-    if state["params"] != params:
-        differing = sorted(k for k in params if state["params"].get(k) != params[k])
-        raise ValueError(
-            f"checkpoint {str(path)!r} was written for other run parameters "
-            f"(differing: {differing}); delete it or use another output folder"
-        )
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["rng"]["torch"])
-    if device.type == "cuda" and state["rng"]["cuda"] is not None:
-        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-    generator.set_state(state["rng"]["shuffle"])
-    progress = Progress(state["step"], state["perm"], state["wall_time_s"])
-    return progress, RunMetrics.from_state_dict(state["metrics"], device)
-
-
-# ----------------------------------------------------------------------------- the run
 
 
 def _determinism(device: torch.device) -> dict:
@@ -318,7 +118,7 @@ def train(run: RunSpec | dict, out_dir: str | Path) -> dict:
 
     out.mkdir(parents=True, exist_ok=True)
     _clean(out)
-    biv_io.write_json(
+    atomic.write_json(
         out / "run.json",
         {
             **run.to_dict(),
@@ -457,7 +257,7 @@ def _finish(
     normalize = run.training.normalize
     total = progress.step
     errors = eval_errors(metrics, len(data.y_test), data.y_std, normalize)
-    biv_io.write_text(out / "metrics.csv", metrics_csv(metrics, errors, total, steps_per_epoch))
+    atomic.write_text(out / "metrics.csv", metrics_csv(metrics, errors, total, steps_per_epoch))
     pred = predict(model, data, chunks).double().cpu()
     if normalize:
         pred = pred * data.y_std + data.y_mean
@@ -465,7 +265,7 @@ def _finish(
         f"{i},{t:.9g},{p!r}"
         for i, (t, p) in enumerate(zip(data.y_test_raw.tolist(), pred.tolist(), strict=True))
     ]
-    biv_io.write_text(out / "predictions.csv", "index,y_true,y_pred\n" + "\n".join(rows) + "\n")
+    atomic.write_text(out / "predictions.csv", "index,y_true,y_pred\n" + "\n".join(rows) + "\n")
     best = best_index(errors.mse)
     wall = progress.wall_time_s
     summary = {
@@ -482,7 +282,7 @@ def _finish(
         "wall_time_s": wall,
         "steps_per_s": total / wall if wall > 0 else None,
     }
-    biv_io.write_json(out / "summary.json", summary)
+    atomic.write_json(out / "summary.json", summary)
     (out / CHECKPOINT).unlink(missing_ok=True)
     log.info(
         "done: final test MSE %.5g (raw %.5g), best %.5g at step %d, %d skipped steps, "
@@ -496,27 +296,3 @@ def _finish(
         summary["steps_per_s"] or 0.0,
     )
     return summary
-
-
-def main(params_path: str | Path, out_dir: str | Path) -> int:
-    """``biv train PARAMS OUT_DIR``: 0 on success, 2 for bad input, 1 for a non-finite loss."""
-    logs.setup()
-    try:
-        try:
-            params = json.loads(Path(params_path).read_text())
-        except FileNotFoundError:
-            raise FileNotFoundError(
-                f"run parameters file {str(params_path)!r} does not exist"
-            ) from None
-        except json.JSONDecodeError as err:
-            raise ValueError(
-                f"run parameters file {str(params_path)!r}: invalid JSON ({err})"
-            ) from None
-        train(RunSpec.from_dict(params), out_dir)
-    except (ValueError, FileNotFoundError) as err:
-        log.error("%s", err)
-        return 2
-    except NonFiniteLossError as err:
-        log.error("%s", err)
-        return 1
-    return 0

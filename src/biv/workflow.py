@@ -9,6 +9,7 @@ from biv.spec import ConfigError, FileRef, Plan, RunSpec, build_plan
 
 __all__ = ["ConfigError", "build_plan"]
 
+
 def run_spec(
     plan: Plan,
     experiment: str,

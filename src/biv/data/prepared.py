@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from biv import io
+from biv import atomic
 from biv.provenance import provenance
 
 PREPROCESSING_VERSION = 1
@@ -90,7 +90,7 @@ def assemble(
 
 def write(out_path: str | os.PathLike, prepared: dict[str, Any]) -> None:
     """Write atomically (temporary file beside ``out_path``, renamed on success)."""
-    io.torch_save(out_path, prepared)
+    atomic.torch_save(out_path, prepared)
 
 
 def load_prepared(path: str | os.PathLike, mmap: bool = True) -> dict[str, Any]:

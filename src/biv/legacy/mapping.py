@@ -12,16 +12,15 @@ import yaml
 
 from biv.legacy.fields import LegacyArgError
 from biv.legacy.original import parse_final, parse_seed_era
+from biv.spec.dataset import PUBLISHER_URLS
 
-BIKE_URL = "https://archive.ics.uci.edu/static/public/275/bike+sharing+dataset.zip"
-WINE_URL = "https://archive.ics.uci.edu/static/public/186/wine+quality.zip"
 #: Built-in dataset entries (contract dataset-config format); UTKFace has no public URL.
 BUILTIN_DATASETS = {
     "utkf": {"kind": "utkface"},
-    "bike": {"kind": "bike", "url": BIKE_URL},
-    "wine": {"kind": "wine", "url": WINE_URL},
+    "bike": {"kind": "bike", "url": PUBLISHER_URLS["bike"]},
+    "wine": {"kind": "wine", "url": PUBLISHER_URLS["wine"]},
 }
-KINDS = {"utkf": "utkface", "bike": "bike", "wine": "wine"}
+KIND_OF_DATASET = {"utkf": "utkface", "bike": "bike", "wine": "wine"}
 #: Sub-folders of --data-dir (the layout of the project's shared data folder).
 DATA_DIR_FOLDERS = {"utkf": "utkface", "bike": "bike-sharing", "wine": "wine-quality"}
 LOCATION_KEYS = ("path", "url", "sha256", "split_seed", "image_size")
@@ -132,7 +131,7 @@ def dataset_entry(name: str, datasets: Mapping | None, source: str) -> dict:
     """The location part of dataset ``name`` from a ``datasets:`` block (or the built-ins)."""
     if datasets is None:
         return dict(BUILTIN_DATASETS[name])
-    kind = KINDS[name]
+    kind = KIND_OF_DATASET[name]
     entry = datasets.get(name) or datasets.get(kind)
     if entry is None:
         same_kind = [

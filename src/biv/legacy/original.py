@@ -94,9 +94,6 @@ def _training(lr: float, batch_size: int, epochs: int, normalize: bool) -> dict:
         "eval_every": 1,
         "shuffle": False,
         "normalize": normalize,
-        "device": "auto",
-        "checkpoint_every": 500,
-        "eval_batch_size": 1024,
     }
 
 

@@ -11,7 +11,7 @@ from typing import TextIO
 import yaml
 
 import biv
-from biv.io import read_json, write_json
+from biv.atomic import read_json, write_json
 from biv.legacy.fields import LegacyArgError
 from biv.legacy.mapping import workflow_config
 
@@ -106,7 +106,8 @@ def run(mapped: dict, stream: TextIO | None = None) -> int:
         return 0
     import torch
 
-    from biv import noise, train
+    from biv import noise
+    from biv.cli import run_training
     from biv.data import load_prepared
     from biv.spec.noise import resolve
 
@@ -154,4 +155,4 @@ def run(mapped: dict, stream: TextIO | None = None) -> int:
     write_json(params_file, run_params)
     write_json(out_dir / "legacy.json", {"argv": mapped["argv"], "mapped": mapped})
     print(f"run parameters: {params_file}", file=stream, flush=True)
-    return train.main(str(params_file), str(out_dir))
+    return run_training(params_file, out_dir)

@@ -12,10 +12,15 @@ from typing import Any
 
 from biv.spec.errors import ConfigError, fail
 
-KINDS = ("synthetic", "bike", "wine", "utkface")
+DATASET_KINDS = ("synthetic", "bike", "wine", "utkface")
 # The published files each tabular kind reads (the keys its ``sha256`` mapping may use).
 FILES = {"bike": ("hour.csv",), "wine": ("winequality-red.csv", "winequality-white.csv")}
 UTKFACE_PAGE = "https://susanqq.github.io/UTKFace/"
+#: The publishers' zips of the tabular datasets (the defaults of ``biv legacy``).
+PUBLISHER_URLS = {
+    "bike": "https://archive.ics.uci.edu/static/public/275/bike+sharing+dataset.zip",
+    "wine": "https://archive.ics.uci.edu/static/public/186/wine+quality.zip",
+}
 
 
 def utkface_hint(name: str) -> str:
@@ -65,8 +70,8 @@ def validate(name: str, cfg: Any, prefix: str | None = None) -> dict[str, Any]:
     if not isinstance(cfg, dict):
         raise fail(prefix, cfg, "a mapping of keys")
     kind = cfg.get("kind")
-    if kind not in KINDS:
-        raise _fail(prefix, "kind", kind, f"one of {list(KINDS)}")
+    if kind not in DATASET_KINDS:
+        raise _fail(prefix, "kind", kind, f"one of {list(DATASET_KINDS)}")
     spec = _KEYS[kind]
     if kind == "utkface" and (cfg.get("path") is None or "url" in cfg):
         key = "url" if "url" in cfg else "path"

@@ -383,27 +383,24 @@ class _Builder:
                 raise _rekey_loss(err, key, loss, own) from None
         noise = base.noise
         if "noise" in sections:
-            own = sections["noise"]
-            prefix = f"noise.{base.noise}"
-            setting = applied(self._block("noise")[base.noise], prefix, own)
-            derived = {rest: value for rest, (_, value) in own.items()}
-            noise = self.registry.name(base.noise, derived, setting)
+            setting = applied(self._block("noise")[noise], f"noise.{noise}", sections["noise"])
+            derived = self.registry.name(noise, _values(sections["noise"]), setting)
             try:
-                self.noise.setdefault(noise, self._noise(noise, setting, prefix))
+                self.noise.setdefault(derived, self._noise(derived, setting, f"noise.{noise}"))
             except ConfigError as err:
-                raise rekey(err, prefix, own) from None
+                raise rekey(err, f"noise.{noise}", sections["noise"]) from None
+            noise = derived
         dataset = base.dataset
         if "dataset" in sections:
-            own = sections["dataset"]
-            prefix = f"datasets.{base.dataset}"
-            cfg = applied(self._block("datasets")[base.dataset], prefix, own)
-            derived = {rest: value for rest, (_, value) in own.items()}
-            dataset = self.registry.name(base.dataset, derived, cfg)
+            prefix = f"datasets.{dataset}"
+            cfg = applied(self._block("datasets")[dataset], prefix, sections["dataset"])
+            derived = self.registry.name(dataset, _values(sections["dataset"]), cfg)
             try:
-                spec = datasets_spec.validate(base.dataset, cfg, prefix)
+                spec = datasets_spec.validate(dataset, cfg, prefix)
             except ConfigError as err:
-                raise rekey(err, prefix, own) from None
-            self.datasets.setdefault(dataset, DatasetSpec(dataset, spec))
+                raise rekey(err, prefix, sections["dataset"]) from None
+            self.datasets.setdefault(derived, DatasetSpec(derived, spec))
+            dataset = derived
         model = base.model
         if "model" in sections:
             prefix = f"models.{user['model']}"
@@ -469,6 +466,10 @@ def _seeds(key: str, seeds: object) -> tuple[int, ...]:
         if seeds.index(seed) != i:
             raise ConfigError(key, f"{seeds} repeats seed {seed}; every seed must differ")
     return tuple(seeds)
+
+
+def _values(own: dict[str, tuple[int, Any]]) -> dict[str, Any]:
+    return {rest: value for rest, (_, value) in own.items()}
 
 
 def _brackets(dotted: str) -> str:

@@ -6,13 +6,13 @@ import os
 
 import pytest
 
-from biv import io
+from biv import atomic
 
 
 def test_write_json_round_trip_and_permissions(tmp_path):
     path = tmp_path / "sub" / "x.json"
-    io.write_json(path, {"a": 1})
-    assert io.read_json(path) == {"a": 1}
+    atomic.write_json(path, {"a": 1})
+    assert atomic.read_json(path) == {"a": 1}
     mask = os.umask(0)
     os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
@@ -26,14 +26,14 @@ def test_failed_write_leaves_nothing(tmp_path):
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
-        io.write_atomic(path, fail)
+        atomic.write_atomic(path, fail)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_failed_write_keeps_the_old_file(tmp_path):
     path = tmp_path / "z.txt"
-    io.write_text(path, "old")
-    with pytest.raises(RuntimeError), io.atomic_path(path) as tmp:
+    atomic.write_text(path, "old")
+    with pytest.raises(RuntimeError), atomic.atomic_path(path) as tmp:
         tmp.write_text("new")
         raise RuntimeError("boom")
     assert path.read_text() == "old" and list(tmp_path.iterdir()) == [path]

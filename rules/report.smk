@@ -1,0 +1,51 @@
+localrules:
+    provenance,
+
+
+rule provenance:
+    input:
+        rules.aggregate.output.runs,
+    output:
+        "results/provenance.json",
+    log:
+        "results/logs/provenance.log",
+    benchmark:
+        "results/benchmarks/provenance/all.tsv"
+    conda:
+        "../envs/biv.yaml"
+    params:
+        config=config,
+    script:
+        "../scripts/provenance.py"
+
+
+if "reproduction" in config:
+
+    localrules:
+        reproduction,
+
+    rule reproduction:
+        input:
+            summary=rules.aggregate.output.summary,
+            reference=config["reproduction"]["reference"],
+            figure=expand(
+                rules.plot_learning_curves.output.png,
+                figure=config["reproduction"]["figure"],
+            ),
+        output:
+            md="results/reproduction.md",
+            html=report(
+                "results/reproduction.html",
+                caption="../report/reproduction.rst",
+                category="Reproduction",
+            ),
+        log:
+            "results/logs/reproduction.log",
+        benchmark:
+            "results/benchmarks/reproduction/all.tsv"
+        conda:
+            "../envs/biv.yaml"
+        params:
+            block=config["reproduction"],
+        script:
+            "../scripts/reproduction.py"

@@ -1,0 +1,54 @@
+localrules:
+    aggregate,
+    collect_benchmarks,
+
+
+rule aggregate:
+    input:
+        summaries=run_files("summary"),
+        params=run_files("params"),
+        metrics=run_files("metrics"),
+    output:
+        runs=report(
+            "results/tables/runs.csv",
+            caption="../report/runs.rst",
+            category="Tables",
+        ),
+        summary=report(
+            "results/tables/summary.csv",
+            caption="../report/summary.rst",
+            category="Tables",
+        ),
+        summary_html=report(
+            "results/tables/summary.html",
+            caption="../report/summary.rst",
+            category="Tables",
+        ),
+    log:
+        "results/logs/aggregate.log",
+    benchmark:
+        "results/benchmarks/aggregate/all.tsv"
+    conda:
+        "../envs/biv.yaml"
+    params:
+        experiments=wf.experiment_table(PLAN),
+        sweeps={name: sweep.as_dict() for name, sweep in PLAN.sweeps.items()},
+    script:
+        "../scripts/aggregate.py"
+
+
+rule collect_benchmarks:
+    input:
+        benchmark_files,
+    output:
+        report(
+            "results/tables/benchmarks.csv",
+            caption="../report/benchmarks.rst",
+            category="Tables",
+        ),
+    log:
+        "results/logs/collect_benchmarks.log",
+    conda:
+        "../envs/biv.yaml"
+    script:
+        "../scripts/collect_benchmarks.py"

@@ -1,0 +1,121 @@
+"""A run's training and test tensors, loaded from the prepared dataset and the noise draw,
+checked, normalized and moved to the device once."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from biv.data import load_prepared
+from biv.noise import load_draw
+from biv.spec import RunSpec
+
+
+def _fail(key: str, value: object, allowed: str) -> None:
+    raise ValueError(f"{key}: {value!r} is not allowed; expected {allowed}")
+
+
+@dataclass
+class RunData:
+    """Training and test tensors on the device, in model units (see module docstring)."""
+
+    x_train: torch.Tensor  # normalized float (N, F) or uint8 images (N, 3, H, W)
+    y_train: torch.Tensor  # (N,) float32, noisy labels
+    var_train: torch.Tensor  # (N,) float32, the label variances the loss sees
+    x_test: torch.Tensor
+    y_test: torch.Tensor  # (M,) float32, clean labels
+    y_test_raw: torch.Tensor  # (M,) float32 on the CPU
+    y_mean: float
+    y_std: float
+    pixel_mean: torch.Tensor | None  # (1, 3, 1, 1) for images
+    pixel_std: torch.Tensor | None
+    meta: dict
+    noise_meta: dict | None
+
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Model inputs of a batch already on the device: uint8 -> /255 -> per-channel normalize."""
+        if self.pixel_mean is None:
+            return x
+        return x.float().div_(255.0).sub_(self.pixel_mean).div_(self.pixel_std)
+
+
+def _existing(key: str, path: str) -> Path:
+    resolved = Path(path)
+    if not resolved.is_file():
+        raise FileNotFoundError(f"{key}: file {path!r} does not exist")
+    return resolved
+
+
+def _check_finite(key: str, name: str, tensor: torch.Tensor) -> None:
+    if not bool(torch.isfinite(tensor).all()):
+        raise ValueError(f"{key}: {name} contains NaN or infinite values")
+
+
+def load_run_data(run: RunSpec, device: torch.device) -> RunData:
+    """Load the prepared dataset and the noise draw, check them and move them to ``device``."""
+    data_file = run.dataset.file
+    data = load_prepared(_existing("dataset.file", data_file))
+    x_train, x_test = data["x_train"], data["x_test"]
+    y_train, y_test = data["y_train"].float(), data["y_test"].float()
+    images = x_train.dtype == torch.uint8
+    if images and (x_train.ndim != 4 or x_train.shape[1] != 3):
+        _fail("dataset.file", data_file, f"uint8 images (N, 3, H, W), got {tuple(x_train.shape)}")
+    if not images and (x_train.ndim != 2 or not x_train.is_floating_point()):
+        _fail("dataset.file", data_file, f"float features (N, F), got {tuple(x_train.shape)}")
+    if x_test.dtype != x_train.dtype or x_test.shape[1:] != x_train.shape[1:]:
+        _fail("dataset.file", data_file, "x_test of the same dtype and sample shape as x_train")
+    if len(x_train) != len(y_train) or len(x_test) != len(y_test) or not len(y_test):
+        _fail("dataset.file", data_file, "matching, non-empty x/y train and test lengths")
+    stats_shape = (3,) if images else tuple(x_train.shape[1:])
+    if data["x_mean"].shape != stats_shape or data["x_std"].shape != stats_shape:
+        _fail("dataset.file", data_file, f"x_mean and x_std of shape {stats_shape}")
+    y_mean, y_std = float(data["y_mean"]), float(data["y_std"])
+    if not math.isfinite(y_mean) or not math.isfinite(y_std) or y_std <= 0:
+        _fail("dataset.file", data_file, f"finite y_mean and y_std > 0, got {y_mean}, {y_std}")
+    _check_finite("dataset.file", "y_train/y_test", torch.cat([y_train, y_test]))
+
+    noise_meta = None
+    var = torch.zeros_like(y_train)
+    if run.noise is not None:
+        noise_file = run.noise.file
+        draw, noise_meta = load_draw(_existing("noise.file", noise_file))
+        if draw.y_noisy.shape != y_train.shape or draw.var_seen.shape != y_train.shape:
+            _fail("noise.file", noise_file, f"a draw for {len(y_train)} training labels")
+        y_train, var = draw.y_noisy.float(), draw.var_seen.float()
+        _check_finite("noise.file", "y_noisy/var_seen", torch.cat([y_train, var]))
+        if bool((var < 0).any()):
+            _fail("noise.file", noise_file, "label variances >= 0")
+
+    normalize = run.training.normalize
+
+    def labels(y: torch.Tensor) -> torch.Tensor:
+        y = y.to(device, torch.float64)
+        return ((y - y_mean) / y_std).float() if normalize else y.float()
+
+    x_mean = data["x_mean"].to(device, torch.float32)
+    x_std = data["x_std"].to(device, torch.float32)
+    if images:
+        pixel_mean, pixel_std = x_mean.reshape(1, 3, 1, 1), x_std.reshape(1, 3, 1, 1)
+        x_train_dev, x_test_dev = x_train.to(device), x_test.to(device)
+    else:
+        pixel_mean = pixel_std = None
+        x_train_dev = (x_train.to(device, torch.float32) - x_mean) / x_std
+        x_test_dev = (x_test.to(device, torch.float32) - x_mean) / x_std
+    var_dev = var.to(device, torch.float64)
+    return RunData(
+        x_train=x_train_dev,
+        y_train=labels(y_train),
+        var_train=(var_dev / y_std**2 if normalize else var_dev).float(),
+        x_test=x_test_dev,
+        y_test=labels(y_test),
+        y_test_raw=y_test.clone(),
+        y_mean=y_mean,
+        y_std=y_std,
+        pixel_mean=pixel_mean,
+        pixel_std=pixel_std,
+        meta=data["meta"],
+        noise_meta=noise_meta,
+    )
