@@ -26,39 +26,21 @@ from pathlib import Path
 
 import torch
 
+from biv.data import prepare
+from biv.noise import draw, save_draw
+from biv.spec.noise import resolve
+
 IMPORTS = ("torch", "torch._dynamo", "biv.train")
 
 
 def write_job(work: Path) -> list[str]:
     """Inputs and run parameters of a one-step training; returns the job's argument list."""
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(50, 4, generator=gen)
-    y = 10 + x @ torch.tensor([1.0, -2.0, 0.5, 0.0])
-    torch.save(
-        {
-            "x_train": x[:40].clone(),
-            "y_train": y[:40].clone(),
-            "x_test": x[40:].clone(),
-            "y_test": y[40:].clone(),
-            "x_mean": x[:40].mean(0),
-            "x_std": x[:40].std(0),
-            "y_mean": float(y[:40].mean()),
-            "y_std": float(y[:40].std()),
-            "meta": {"dataset": "startup"},
-        },
-        work / "data.pt",
+    prepare(
+        "startup", {"kind": "synthetic", "n_train": 40, "n_test": 10, "seed": 0}, work / "data.pt"
     )
-    var = torch.rand(40, generator=gen)
-    torch.save(
-        {
-            "y_noisy": y[:40] + var.sqrt() * torch.randn(40, generator=gen),
-            "var": var,
-            "var_seen": var,
-            "component": torch.zeros(40, dtype=torch.int8),
-            "meta": {},
-        },
-        work / "noise.pt",
-    )
+    y = torch.load(work / "data.pt", weights_only=True)["y_train"]
+    record = resolve({"mode": "boundaries", "components": [{"a": 0, "b": 1}]})
+    save_draw(work / "noise.pt", draw(y, record, seed=0), {"record": record})
     params = {
         "experiment": "startup",
         "loss_name": "biv",

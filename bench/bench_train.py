@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from biv.data import prepare
 from biv.models import build_model
 from biv.noise import draw, save_draw
 from biv.run_data import load_run_data
@@ -39,8 +40,6 @@ def prepare_bike(work: Path) -> tuple[Path, str]:
     path = work / "bike.pt"
     data_dir = os.environ.get("BIV_DATA_DIR")
     if data_dir:
-        from biv.data import prepare
-
         cfg = {
             "kind": "bike",
             "path": str(Path(data_dir) / "bike-sharing"),
@@ -49,24 +48,9 @@ def prepare_bike(work: Path) -> tuple[Path, str]:
         }
         prepare("bike", cfg, path)
         return path, "real UCI Bike Sharing (biv.data)"
-    gen = torch.Generator().manual_seed(0)
-    x = torch.rand(17379, 19, generator=gen)
-    y = (x @ torch.rand(19, generator=gen) * 300).relu() + 1
-    torch.save(
-        {
-            "x_train": x[:14000].clone(),
-            "y_train": y[:14000].clone(),
-            "x_test": x[14000:].clone(),
-            "y_test": y[14000:].clone(),
-            "x_mean": x[:14000].mean(0),
-            "x_std": x[:14000].std(0),
-            "y_mean": float(y[:14000].mean()),
-            "y_std": float(y[:14000].std()),
-            "meta": {"dataset": "bike-shaped random"},
-        },
-        path,
-    )
-    return path, "random data of Bike's shape (BIV_DATA_DIR not set)"
+    synthetic = {"kind": "synthetic", "n_train": 14000, "n_test": 3379, "n_features": 19, "seed": 0}
+    prepare("bike-shaped", synthetic, path)
+    return path, "synthetic data of Bike's shape (BIV_DATA_DIR not set)"
 
 
 def bike_params(work: Path, data: Path, device: str, epochs: int) -> dict:

@@ -4,19 +4,12 @@ The config keys are documented in config/README.md. Nothing here imports torch.
 """
 
 from biv.spec.errors import ConfigError
+from biv.spec.experiment import DatasetSpec, Experiment, NoiseSpec, Run
 from biv.spec.loss import LOSS_PARAMETERS, LossSpec
 from biv.spec.model import ModelSpec
-from biv.spec.plan import (
-    DatasetSpec,
-    Experiment,
-    NoiseSpec,
-    Plan,
-    Run,
-    Sweep,
-    SweepPoint,
-    build_plan,
-)
+from biv.spec.plan import Plan, build_plan
 from biv.spec.run import FileRef, RunSpec
+from biv.spec.sweeps import Sweep, SweepPoint
 from biv.spec.training import TRAINING_DEFAULTS, TrainingSpec
 
 __all__ = [

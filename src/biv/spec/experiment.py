@@ -1,0 +1,64 @@
+"""The named things of a plan: datasets, noise settings, experiments and their runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from biv.spec import dataset as datasets_spec
+from biv.spec.errors import ConfigError, fail
+from biv.spec.loss import LossSpec
+from biv.spec.model import ModelSpec
+from biv.spec.training import TrainingSpec
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    config: dict  # validated, defaults filled (biv.spec.dataset.validate)
+
+    @property
+    def images(self) -> bool:
+        return self.config["kind"] == "utkface"
+
+    @property
+    def n_train(self) -> int:
+        return datasets_spec.train_size(self.config)
+
+
+@dataclass(frozen=True)
+class NoiseSpec:
+    name: str
+    setting: dict  # as the user wrote it (sweep values applied)
+    record: dict  # the resolved distributions (biv.spec.noise.resolve)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    dataset: str
+    model: ModelSpec
+    noise: str | None
+    losses: dict[str, LossSpec]
+    seeds: tuple[int, ...]
+    training: TrainingSpec
+    baseline: str | None
+    sweep: str | None = None
+    sweep_values: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Run:
+    experiment: str
+    loss: str
+    seed: int
+
+
+def check_seeds(key: str, seeds: object) -> tuple[int, ...]:
+    if not isinstance(seeds, list) or not seeds:
+        raise fail(key, seeds, "a non-empty list of integers >= 0")
+    for i, seed in enumerate(seeds):
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise fail(f"{key}[{i}]", seed, "an integer >= 0")
+        if seeds.index(seed) != i:
+            raise ConfigError(key, f"{seeds} repeats seed {seed}; every seed must differ")
+    return tuple(seeds)
