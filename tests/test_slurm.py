@@ -230,7 +230,8 @@ RULE_BLOCK = re.compile(r"^\s*(?:localrule|rule) (\w+):\n((?:[ \t]+\w+: .*\n)+)"
 def run_name(body: str) -> str:
     """The run folder's name ('noisy/biv/seed1') from the output line of a train job's block
     (error summaries of a cancelled job carry the output line but no wildcards line)."""
-    return re.search(r"^\s+output: results/runs/(\S+)/summary\.json", body, re.MULTILINE).group(1)
+    found = re.search(r"^\s+output: .*?results/runs/([^\s,]+)/summary\.json", body, re.MULTILINE)
+    return found.group(1)
 
 
 def plugin_members(workdir: Path, job_ids: set[str]) -> dict[str, set[tuple[str, str]]]:
