@@ -31,7 +31,7 @@ if "reproduction" in config:
             figure=expand(
                 rules.plot_learning_curves.output.png,
                 figure=config["reproduction"]["figure"],
-            ),
+            )[0],
         output:
             md="results/reproduction.md",
             html=report(

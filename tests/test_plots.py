@@ -197,3 +197,18 @@ def test_sweep_without_rows_is_an_error():
     sweep = {"name": "s", "vary": {"noise.p": [0.1]}, "points": [point]}
     with pytest.raises(ValueError, match="sweep 's': no rows"):
         plots.draw_sweep(sweep, sweep_summary([("other", 0.1)], ("l2",)))
+
+
+def test_sweep_interval_ending_a_round_off_below_its_estimate_draws(tmp_path):
+    sweep = {"name": "s", "title": "eps", "experiment": "base", "losses": ["biv"]}
+    sweep |= {
+        "vary": {"losses.biv.epsilon": [0.1, 1]},
+        "points": [
+            {"experiment": "s__a", "values": {"losses.biv.epsilon": 0.1}},
+            {"experiment": "s__b", "values": {"losses.biv.epsilon": 1}},
+        ],
+    }
+    summary = sweep_summary([("s__a", 0.1), ("s__b", 0.2)], ("biv",))
+    summary["min_of_mean_curve_ci_high"] = summary["min_of_mean_curve"] - 5.6e-17
+    plots.sweep_plot(sweep, summary, tmp_path / "s.png", tmp_path / "s.pdf")
+    assert (tmp_path / "s.png").stat().st_size > 1000

@@ -230,8 +230,9 @@ def draw_sweep(sweep: Mapping, summary: pd.DataFrame):
             ax.plot(line["x"], line[column], marker="o", lw=2, **kwargs)
             low, high = line[f"{column}_low"], line[f"{column}_high"]
             ax.fill_between(line["x"], low, high, color=kwargs["color"], alpha=0.15, lw=0)
-            # the interval also as error bars: visible for a single swept value
-            yerr = [line[column] - low, high - line[column]]
+            # the interval also as error bars: visible for a single swept value (a bootstrap
+            # interval may end at the estimate, a round-off below it: clipped at 0)
+            yerr = [(line[column] - low).clip(lower=0), (high - line[column]).clip(lower=0)]
             ax.errorbar(
                 line["x"],
                 line[column],
