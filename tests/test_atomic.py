@@ -37,3 +37,13 @@ def test_failed_write_keeps_the_old_file(tmp_path):
         tmp.write_text("new")
         raise RuntimeError("boom")
     assert path.read_text() == "old" and list(tmp_path.iterdir()) == [path]
+
+
+def test_torch_files_of_the_same_object_are_byte_identical(tmp_path):
+    import torch
+
+    obj = {"x": torch.arange(5.0), "meta": {"a": 1}}
+    atomic.torch_save(tmp_path / "a.pt", obj)
+    atomic.torch_save(tmp_path / "b.pt", obj)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+    assert torch.equal(torch.load(tmp_path / "a.pt", weights_only=True)["x"], obj["x"])

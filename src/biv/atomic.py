@@ -52,6 +52,12 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def torch_save(path: str | os.PathLike, obj: Any) -> None:
+    """``torch.save`` atomically; through a file object, so that the archive's inner name does
+    not depend on the temporary file's (the same object gives the same bytes)."""
     import torch  # imported here: the JSON helpers serve jobs that need no torch
 
-    write_atomic(path, lambda tmp: torch.save(obj, tmp))
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+
+    write_atomic(path, save)
