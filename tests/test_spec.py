@@ -374,3 +374,13 @@ def test_biv_check_reports_files_lines_and_keys(tmp_path, capsys, monkeypatch):
     assert out[3].startswith(f"error: {listing}: the top level is a list")
     assert out[4] == f"error: {wrong}: losses.biv.epsilon: -1 is less than the minimum of 0"
     assert out[5].startswith(f"error: {typo}: experiments.demo.training.batch_size: 5000 is larger")
+
+
+def test_model_defaults_agree_in_spec_schema_and_readme():
+    from biv.spec.model import MLP_DEFAULTS
+
+    schema = SCHEMA["$defs"]["model"]["then"]["properties"]
+    readme = _readme_defaults("models")
+    for key, default in MLP_DEFAULTS.items():
+        assert schema[key]["default"] == default, key
+        assert readme[key] == _yaml_text(default), key

@@ -9,12 +9,6 @@ Labels have mean about 0 and std about 1.2 (range about [-4, 4]); they carry no 
 added later by ``biv.noise``). Train and test samples come from two independent streams
 (``numpy.random.default_rng([seed, 0])`` and ``[seed, 1]``), so the test set does not depend on
 ``n_train``; ``train_index``/``test_index`` are the draw numbers within each stream.
-
-With heteroscedastic label noise whose variances are large relative to the label variance, e.g.
-``{mode: meanvar, distribution: uniform, p: 0.5, components: [{mean: 0.05, var_scale: 1.0},
-{mean: 10.0, var: 0.0}]}`` (sigma^2 ~ U(0, 0.1) or 10), an MLP trained with L2 on the noisy labels
-is clearly worse on the clean test set than one trained with BIV (epsilon 0.5) after about 1000
-steps of batch 256.
 """
 
 from __future__ import annotations
