@@ -312,16 +312,19 @@ def test_make_loss_cutoff_skips_empty_batches():
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ({"type": "l1"}, "type='l1' not allowed"),
-        ({}, "type=None not allowed"),
-        ("biv", "loss spec must be a dict"),
-        ({"type": "biv", "epsilon": 0.5, "eps": 1}, "unknown key 'eps' (allowed: type, epsilon)"),
-        ({"type": "mse", "epsilon": 0.5}, "unknown key 'epsilon' (allowed: type)"),
-        ({"type": "biv", "epsilon": -1}, "epsilon=-1.0 not allowed"),
-        ({"type": "biv_adaptive", "ratio": 0}, "ratio=0.0 not allowed: ratio must be in (0, 1]"),
-        ({"type": "cutoff"}, "key 'threshold' is required"),
-        ({"type": "cutoff", "threshold": -2}, "threshold=-2.0 not allowed"),
-        ({"type": "cutoff", "threshold": True}, "threshold must be a number"),
+        ({"type": "l1"}, "loss.type: 'l1' is not allowed"),
+        ({}, "loss.type: None is not allowed"),
+        ("biv", "loss: 'biv' is not allowed"),
+        ({"type": "biv", "epsilon": 0.5, "eps": 1}, "loss.eps: unknown key; allowed keys: epsilon"),
+        ({"type": "mse", "epsilon": 0.5}, "loss.epsilon: unknown key; allowed keys: type"),
+        ({"type": "biv", "epsilon": -1}, "loss.epsilon: -1 is not allowed"),
+        (
+            {"type": "biv_adaptive", "ratio": 0},
+            "loss.ratio: 0 is not allowed; expected a number in (0, 1]",
+        ),
+        ({"type": "cutoff"}, "loss.threshold: missing (required)"),
+        ({"type": "cutoff", "threshold": -2}, "loss.threshold: -2 is not allowed"),
+        ({"type": "cutoff", "threshold": True}, "loss.threshold: True is not allowed"),
     ],
 )
 def test_make_loss_rejects_bad_specs(spec, message):

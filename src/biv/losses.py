@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from biv.spec.loss import LossSpec
+
 #: When some sigma^2 == 0, epsilon = 0 gives an infinite weight, so ``biv_adaptive`` searches
 #: epsilon >= ZERO_VAR_FLOOR * (smallest positive sigma^2) instead (relative, so that the chosen
 #: epsilon scales with the variances; absolute when every sigma^2 is 0).
@@ -262,8 +264,9 @@ def check_variances(spec: dict, var: Tensor) -> None:
     """Check once what the loss of ``spec`` checks at every call: var finite and >= 0, and
     var > 0 everywhere for iv/biv with epsilon = 0. Raises ValueError."""
     var = _check_var(var, len(_flat("var", var)))
-    if spec["type"] in ("iv", "biv"):
-        _check_eps(spec.get("epsilon", _SPEC_KEYS[spec["type"]]["epsilon"]), var)
+    loss = LossSpec.from_config("loss", spec)
+    if loss.type in ("iv", "biv"):
+        _check_eps(loss.epsilon, var)
 
 
 def cutoff_kept(spec: dict, var: Tensor) -> Tensor | None:
@@ -275,45 +278,20 @@ def cutoff_kept(spec: dict, var: Tensor) -> Tensor | None:
     return var.detach().cpu() < _check_threshold(spec["threshold"])
 
 
-_SPEC_KEYS = {
-    "mse": {},
-    "iv": {"epsilon": 0.5},
-    "biv": {"epsilon": 0.5},
-    "biv_adaptive": {"ratio": 0.5},
-    "cutoff": {"threshold": None},
-}
-
-
-def make_loss(spec: dict) -> Callable[[Tensor, Tensor, Tensor], LossResult]:
-    """Build ``loss(pred, target, var) -> LossResult`` from a loss spec (see the module doc).
-
-    ``epsilon`` (iv, biv) and ``ratio`` (biv_adaptive) default to 0.5; ``threshold`` (cutoff)
-    is required and in the units of the ``var`` passed at call time. Unknown keys are errors.
-    """
-    if not isinstance(spec, dict):
-        raise ValueError(f"loss spec must be a dict, got {spec!r}")
-    kind = spec.get("type")
-    if kind not in _SPEC_KEYS:
-        raise ValueError(f"loss spec: type={kind!r} not allowed: one of {sorted(_SPEC_KEYS)}")
-    defaults = _SPEC_KEYS[kind]
-    unknown = sorted(set(spec) - {"type"} - set(defaults), key=str)
-    if unknown:
-        raise ValueError(
-            f"loss spec {kind!r}: unknown key {unknown[0]!r} (allowed: "
-            f"{', '.join(['type', *defaults])})"
-        )
-    params = {key: spec.get(key, default) for key, default in defaults.items()}
-    if kind in ("iv", "biv"):
-        eps = _check_number("epsilon", params["epsilon"], 0.0, "epsilon must be finite and >= 0")
-        fn = iv if kind == "iv" else biv
+def make_loss(spec: dict | LossSpec) -> Callable[[Tensor, Tensor, Tensor], LossResult]:
+    """Build ``loss(pred, target, var) -> LossResult`` from a loss of the config (a
+    :class:`biv.spec.LossSpec` or its dict, parsed by the same code with the same defaults);
+    a cutoff ``threshold`` is in the units of the ``var`` passed at call time."""
+    loss = spec if isinstance(spec, LossSpec) else LossSpec.from_config("loss", spec)
+    if loss.type in ("iv", "biv"):
+        eps = loss.epsilon
+        fn = iv if loss.type == "iv" else biv
         return lambda pred, target, var: LossResult(fn(pred, target, var, eps), eps)
-    if kind == "biv_adaptive":
-        ratio = _check_ratio(params["ratio"])
+    if loss.type == "biv_adaptive":
+        ratio = loss.ratio
         return lambda pred, target, var: LossResult(*biv_adaptive(pred, target, var, ratio))
-    if kind == "cutoff":
-        if params["threshold"] is None:
-            raise ValueError("loss spec 'cutoff': key 'threshold' is required (a number > 0)")
-        threshold = _check_threshold(params["threshold"])
+    if loss.type == "cutoff":
+        threshold = loss.threshold
         return lambda pred, target, var: LossResult(cutoff(pred, target, var, threshold), None)
 
     def mse_loss(pred: Tensor, target: Tensor, var: Tensor) -> LossResult:
