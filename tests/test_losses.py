@@ -428,3 +428,12 @@ def test_cutoff_kept_is_the_cpu_mask_of_kept_samples():
     for lo, skip in zip(range(0, 64, 4), empty, strict=True):
         rows = slice(lo, lo + 4)
         assert skip == (cutoff(pred[rows], target[rows], var[rows], 0.3) is None)
+
+
+def test_biv_adaptive_searches_epsilon_on_the_given_host_copy():
+    pred, target, var = batch()
+    host = var.to(torch.float64).numpy()
+    assert biv_adaptive(pred, target, var, 0.7, host) == biv_adaptive(pred, target, var, 0.7)
+    # the search reads the host copy, not the tensor: other host values, another epsilon
+    _, eps_other = biv_adaptive(pred, target, var, 0.7, host * 10)
+    assert eps_other != biv_adaptive(pred, target, var, 0.7)[1]

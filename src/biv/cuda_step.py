@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -55,15 +56,19 @@ class Steps:
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.data, self.chunks, self.eval_bf16 = data, chunks, eval_bf16
 
-    def train_step(self, xb: Tensor, yb: Tensor, vb: Tensor, empty: bool) -> LossResult:
+    def train_step(
+        self, xb: Tensor, yb: Tensor, vb: Tensor, empty: bool, vb_host: np.ndarray | None = None
+    ) -> LossResult:
         """One step on a batch (model inputs before ``data.inputs``). ``empty``: no sample is
         kept by the loss (``biv.losses.cutoff_kept``), so the step only runs the forward pass
-        (BatchNorm statistics) and is skipped. Returns the detached loss, or ``SKIPPED``."""
+        (BatchNorm statistics) and is skipped. ``vb_host``: the batch's variances on the host,
+        for ``biv_adaptive``'s epsilon search. Returns the detached loss, or ``SKIPPED``."""
         pred = self.model(self.data.inputs(xb)).squeeze(1)
         if empty:
             return SKIPPED
         with trusted_variances():
-            result = self.loss_fn(pred, yb, vb)
+            host = () if vb_host is None else (vb_host,)
+            result = self.loss_fn(pred, yb, vb, *host)
         if result.value is None:
             return SKIPPED
         self.optimizer.zero_grad(set_to_none=True)
@@ -88,9 +93,11 @@ class GraphedSteps(Steps):
         self.graphs: dict[int, tuple[torch.cuda.CUDAGraph, tuple[Tensor, ...], Tensor]] = {}
         self.eval_graph: tuple[torch.cuda.CUDAGraph, Tensor] | None = None
 
-    def train_step(self, xb: Tensor, yb: Tensor, vb: Tensor, empty: bool) -> LossResult:
-        if self.failed or empty:
-            return super().train_step(xb, yb, vb, empty)
+    def train_step(
+        self, xb: Tensor, yb: Tensor, vb: Tensor, empty: bool, vb_host: np.ndarray | None = None
+    ) -> LossResult:
+        if self.failed or empty or vb_host is not None:
+            return super().train_step(xb, yb, vb, empty, vb_host)
         captured = self.graphs.get(len(yb))
         if captured is None:
             captured = self._capture(xb, yb, vb)

@@ -213,7 +213,11 @@ def _choose_epsilon(var: np.ndarray, ratio: float) -> float:
 
 
 def biv_adaptive(
-    pred: Tensor, target: Tensor, var: Tensor, ratio: float = 0.5
+    pred: Tensor,
+    target: Tensor,
+    var: Tensor,
+    ratio: float = 0.5,
+    var_host: np.ndarray | None = None,
 ) -> tuple[Tensor, float]:
     """BIV with a per-batch epsilon: the smallest eps >= 0 with (sum w)^2/sum w^2 >= ratio*K.
 
@@ -223,10 +227,14 @@ def biv_adaptive(
     is met at eps = 0 (every var > 0) the result is eps = 0.0 and BIV(eps=0). When some
     var == 0, eps starts at ``ZERO_VAR_FLOOR`` * (smallest positive var). With ratio = 1 and
     unequal variances no finite eps reaches K: the result is (MSE, inf), the eps -> inf limit.
+    ``var_host``: the same variances as float64 on the host, if the caller has them there (spares
+    the device -> host copy, a synchronisation on a GPU).
     """
     e, var = _prepare(pred, target, var)
     ratio = _check_ratio(ratio)
-    eps = _choose_epsilon(var.detach().to("cpu", torch.float64).numpy(), ratio)
+    if var_host is None:  # the search runs on the host: copy the batch's variances there
+        var_host = var.detach().to("cpu", torch.float64).numpy()
+    eps = _choose_epsilon(var_host, ratio)
     if math.isinf(eps):
         return e.square().mean(), eps
     return _biv(e, var, eps), eps
@@ -289,7 +297,9 @@ def make_loss(spec: dict | LossSpec) -> Callable[[Tensor, Tensor, Tensor], LossR
         return lambda pred, target, var: LossResult(fn(pred, target, var, eps), eps)
     if loss.type == "biv_adaptive":
         ratio = loss.ratio
-        return lambda pred, target, var: LossResult(*biv_adaptive(pred, target, var, ratio))
+        return lambda pred, target, var, var_host=None: LossResult(
+            *biv_adaptive(pred, target, var, ratio, var_host)
+        )
     if loss.type == "cutoff":
         threshold = loss.threshold
         return lambda pred, target, var: LossResult(cutoff(pred, target, var, threshold), None)

@@ -157,6 +157,8 @@ def train(run: RunSpec | dict, out_dir: str | Path) -> dict:
         model, optimizer, loss_fn, data, chunks, cuda_graphs=cuda_graphs, eval_bf16=tr.eval_bf16
     )
     kept = cutoff_kept(loss_spec, data.var_train)  # cutoff: empty batches found on the CPU
+    # biv_adaptive: its epsilon search reads the batch's variances from this host copy
+    var_host = data.var_train.to("cpu", torch.float64).numpy() if adaptive else None
     x, y, var = data.x_train, data.y_train, data.var_train
     eval_every, ckpt_every, shuffle = tr.eval_every, tr.checkpoint_every, tr.shuffle
     zero = torch.zeros((), device=device)
@@ -186,7 +188,8 @@ def train(run: RunSpec | dict, out_dir: str | Path) -> dict:
         step += 1
         rows = progress.perm[lo:hi] if shuffle else slice(lo, hi)
         empty = kept is not None and not bool(kept[rows].any())
-        result = steps.train_step(xb, yb, vb, empty)
+        vb_host = None if var_host is None else var_host[rows.numpy() if shuffle else rows]
+        result = steps.train_step(xb, yb, vb, empty, vb_host)
         if result.value is None:
             metrics.skipped.append(step)
             metrics.losses.append(zero)
