@@ -42,7 +42,6 @@ import os
 import pickle
 import platform
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -52,8 +51,8 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from scratch import REPO, make_scratch, remove_scratch
 
-REPO = Path(__file__).resolve().parent.parent
 CONFIG = "config/paper.yaml"
 LOCAL_RULES = {
     "aggregate",
@@ -73,29 +72,6 @@ LOSS_FACTOR = {"mse": 1.5, "iv": 1.35, "biv": 1.1, "biv_adaptive": 1.12, "cutoff
 STEPS_PER_S = {"utkface": 35.0, "bike": 180.0}
 #: Label standard deviations (raw units) for the raw test errors.
 Y_STD = {"utkface": 19.9, "bike": 181.4}
-
-
-def git(*args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(REPO), *args], check=True, capture_output=True, text=True
-    ).stdout
-
-
-def make_scratch(scratch: Path) -> None:
-    """A worktree of HEAD with the working tree's current files copied over it."""
-    if scratch.exists():
-        raise SystemExit(
-            f"{scratch} exists: remove it (git worktree remove --force) or pick another"
-        )
-    git("worktree", "add", "--detach", str(scratch), "HEAD")
-    for name in git("ls-files", "--deleted", "-z").split("\0"):
-        if name:
-            (scratch / name).unlink(missing_ok=True)
-    for name in git("ls-files", "--cached", "--others", "--exclude-standard", "-z").split("\0"):
-        source = REPO / name
-        if name and source.is_file():
-            (scratch / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, scratch / name)
 
 
 # ---------------------------------------------------------------------------- made-up inputs
@@ -541,7 +517,7 @@ def main() -> None:
     finally:
         os.chdir(REPO)
         if not args.keep:
-            git("worktree", "remove", "--force", str(root))
+            remove_scratch(root)
     report(rows, times, load)
 
 
