@@ -186,6 +186,17 @@ def test_duplicate_points_and_seeds_are_errors_naming_the_sweep(demo):
             "sweeps.sw.vary.training.batch_size[0]: 4000 is larger than the training set",
         ),
         (
+            lambda c: c.update(
+                sweeps={
+                    "sw": {
+                        "experiment": "demo",
+                        "vary": {"losses.biv": [{"type": "biv", "epsilon": -1}]},
+                    }
+                }
+            ),
+            "sweeps.sw.vary.losses.biv[0].epsilon: -1 is not allowed",
+        ),
+        (
             lambda c: c["losses"].update({"cutoff-1": {"type": "cutoff"}}),
             "losses.cutoff-1.threshold: missing (required)",
         ),

@@ -12,10 +12,7 @@ import torch
 from biv.data import load_prepared
 from biv.noise import load_draw
 from biv.spec import RunSpec
-
-
-def _fail(key: str, value: object, allowed: str) -> None:
-    raise ValueError(f"{key}: {value!r} is not allowed; expected {allowed}")
+from biv.spec.errors import fail
 
 
 @dataclass
@@ -57,24 +54,32 @@ def _check_finite(key: str, name: str, tensor: torch.Tensor) -> None:
 def load_run_data(run: RunSpec, device: torch.device) -> RunData:
     """Load the prepared dataset and the noise draw, check them and move them to ``device``."""
     data_file = run.dataset.file
+
+    def bad_data(allowed: str) -> ValueError:
+        return fail("dataset.file", data_file, allowed)
+
     data = load_prepared(_existing("dataset.file", data_file))
     x_train, x_test = data["x_train"], data["x_test"]
     y_train, y_test = data["y_train"].float(), data["y_test"].float()
     images = x_train.dtype == torch.uint8
     if images and (x_train.ndim != 4 or x_train.shape[1] != 3):
-        _fail("dataset.file", data_file, f"uint8 images (N, 3, H, W), got {tuple(x_train.shape)}")
+        raise fail(
+            "dataset.file", data_file, f"uint8 images (N, 3, H, W), got {tuple(x_train.shape)}"
+        )
     if not images and (x_train.ndim != 2 or not x_train.is_floating_point()):
-        _fail("dataset.file", data_file, f"float features (N, F), got {tuple(x_train.shape)}")
+        raise bad_data(f"float features (N, F), got {tuple(x_train.shape)}")
     if x_test.dtype != x_train.dtype or x_test.shape[1:] != x_train.shape[1:]:
-        _fail("dataset.file", data_file, "x_test of the same dtype and sample shape as x_train")
+        raise fail(
+            "dataset.file", data_file, "x_test of the same dtype and sample shape as x_train"
+        )
     if len(x_train) != len(y_train) or len(x_test) != len(y_test) or not len(y_test):
-        _fail("dataset.file", data_file, "matching, non-empty x/y train and test lengths")
+        raise bad_data("matching, non-empty x/y train and test lengths")
     stats_shape = (3,) if images else tuple(x_train.shape[1:])
     if data["x_mean"].shape != stats_shape or data["x_std"].shape != stats_shape:
-        _fail("dataset.file", data_file, f"x_mean and x_std of shape {stats_shape}")
+        raise bad_data(f"x_mean and x_std of shape {stats_shape}")
     y_mean, y_std = float(data["y_mean"]), float(data["y_std"])
     if not math.isfinite(y_mean) or not math.isfinite(y_std) or y_std <= 0:
-        _fail("dataset.file", data_file, f"finite y_mean and y_std > 0, got {y_mean}, {y_std}")
+        raise bad_data(f"finite y_mean and y_std > 0, got {y_mean}, {y_std}")
     _check_finite("dataset.file", "y_train/y_test", torch.cat([y_train, y_test]))
 
     noise_meta = None
@@ -83,11 +88,11 @@ def load_run_data(run: RunSpec, device: torch.device) -> RunData:
         noise_file = run.noise.file
         draw, noise_meta = load_draw(_existing("noise.file", noise_file))
         if draw.y_noisy.shape != y_train.shape or draw.var_seen.shape != y_train.shape:
-            _fail("noise.file", noise_file, f"a draw for {len(y_train)} training labels")
+            raise fail("noise.file", noise_file, f"a draw for {len(y_train)} training labels")
         y_train, var = draw.y_noisy.float(), draw.var_seen.float()
         _check_finite("noise.file", "y_noisy/var_seen", torch.cat([y_train, var]))
         if bool((var < 0).any()):
-            _fail("noise.file", noise_file, "label variances >= 0")
+            raise fail("noise.file", noise_file, "label variances >= 0")
 
     normalize = run.training.normalize
 

@@ -29,6 +29,7 @@ from biv.optim import Adam
 from biv.provenance import provenance
 from biv.run_data import RunData, load_run_data
 from biv.spec import LossSpec, RunSpec, TrainingSpec
+from biv.spec.errors import fail
 
 log = logging.getLogger("biv.train")
 
@@ -40,10 +41,6 @@ FINITE_CHECK_EVERY = 64
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
-
-
-def _fail(key: str, value: object, allowed: str) -> None:
-    raise ValueError(f"{key}: {value!r} is not allowed; expected {allowed}")
 
 
 def loss_in_model_units(loss: LossSpec, y_std: float, normalize: bool) -> dict:
@@ -90,10 +87,11 @@ def train(run: RunSpec | dict, out_dir: str | Path) -> dict:
     n_train, bs = len(data.y_train), tr.batch_size
     steps_per_epoch = tr.steps_per_epoch(n_train)
     if steps_per_epoch == 0:
-        _fail("training.batch_size", bs, f"at most {n_train} (the training set) with drop_last")
-    smallest = bs if tr.drop_last else n_train - (steps_per_epoch - 1) * bs
-    if run.model.has_batchnorm and smallest < 2:
-        _fail(
+        raise fail(
+            "training.batch_size", bs, f"at most {n_train} (the training set) with drop_last"
+        )
+    if run.model.has_batchnorm and tr.smallest_batch(n_train) < 2:
+        raise fail(
             "training.batch_size",
             bs,
             f"a size leaving no batch of 1 sample with BatchNorm ({n_train} training samples)",

@@ -15,7 +15,6 @@ from biv.atomic import read_json, write_json
 from biv.legacy.fields import LegacyArgError
 from biv.legacy.mapping import workflow_config
 
-UTKFACE_NATIVE_SIZE = 200
 #: Keys of the mapping that define the experiment (a run folder holds exactly one).
 IDENTITY_KEYS = ("experiment", "seed", "loss_name", "dataset", "noise", "loss", "model", "training")
 
@@ -68,6 +67,7 @@ def config_text(mapped: dict) -> str:
 def _validate(mapped: dict) -> None:
     """Check the run parameters and the model's input size before anything is written."""
     from biv.spec import RunSpec
+    from biv.spec.dataset import image_side
     from biv.spec.model import check_input
 
     loss = mapped["loss"]
@@ -88,7 +88,7 @@ def _validate(mapped: dict) -> None:
     )
     cfg = mapped["dataset"]["config"]
     if cfg["kind"] == "utkface":
-        size = cfg.get("image_size") or UTKFACE_NATIVE_SIZE
+        size = image_side(cfg)
         try:
             check_input("model.name", run.model, (3, size, size))
         except ValueError as e:

@@ -16,6 +16,7 @@ DATASET_KINDS = ("synthetic", "bike", "wine", "utkface")
 # The published files each tabular kind reads (the keys its ``sha256`` mapping may use).
 FILES = {"bike": ("hour.csv",), "wine": ("winequality-red.csv", "winequality-white.csv")}
 UTKFACE_PAGE = "https://susanqq.github.io/UTKFace/"
+UTKFACE_NATIVE_SIZE = 200  # side of the published aligned and cropped faces
 #: The publishers' zips of the tabular datasets (the defaults of ``biv legacy``).
 PUBLISHER_URLS = {
     "bike": "https://archive.ics.uci.edu/static/public/275/bike+sharing+dataset.zip",
@@ -144,6 +145,11 @@ def _check_sha256(prefix: str, kind: str, value: Any) -> dict[str, str] | str | 
         if not isinstance(file, str) or not isinstance(digest, str) or not _HEX64.fullmatch(digest):
             raise _fail(prefix, f"sha256.{file}", digest, allowed)
     return {file: digest.lower() for file, digest in value.items()}
+
+
+def image_side(cfg: dict[str, Any]) -> int:
+    """Side length of a UTKFace dataset's prepared images."""
+    return cfg.get("image_size") or UTKFACE_NATIVE_SIZE
 
 
 def train_size(cfg: dict[str, Any]) -> int:

@@ -32,7 +32,6 @@ BLOCKS = {
     "sweeps": "sweep",
     "figures": "figure",
 }
-UTKFACE_NATIVE_SIZE = 200
 
 
 @dataclass
@@ -93,26 +92,28 @@ class Builder:
         self.registry = Registry()
         self.datasets = {
             name: DatasetSpec(name, datasets_spec.validate(name, cfg))
-            for name, cfg in self._block("datasets").items()
+            for name, cfg in self.block("datasets").items()
         }
-        self.noise = {name: self._noise(name, cfg) for name, cfg in self._block("noise").items()}
+        self.noise = {
+            name: self.resolve_noise(name, cfg) for name, cfg in self.block("noise").items()
+        }
         self.models = {
             name: ModelSpec.from_config(f"models.{name}", cfg)
-            for name, cfg in self._block("models").items()
+            for name, cfg in self.block("models").items()
         }
         self.losses = {
             name: LossSpec.from_config(f"losses.{name}", cfg)
-            for name, cfg in self._block("losses").items()
+            for name, cfg in self.block("losses").items()
         }
 
-    def _block(self, block: str) -> dict:
+    def block(self, block: str) -> dict:
         value = self.config.get(block) or {}
         if not isinstance(value, dict):
             raise fail(block, value, f"a mapping of {BLOCKS[block]} names to settings")
         return value
 
     @staticmethod
-    def _noise(name: str, setting: dict, key: str | None = None) -> NoiseSpec:
+    def resolve_noise(name: str, setting: dict, key: str | None = None) -> NoiseSpec:
         try:
             record = noise_spec.resolve(setting)
         except ConfigError as err:
@@ -121,15 +122,15 @@ class Builder:
 
     def build(self) -> Plan:
         experiments = {
-            name: self._experiment(name, exp) for name, exp in self._block("experiments").items()
+            name: self._experiment(name, exp) for name, exp in self.block("experiments").items()
         }
         sweeps = {}
-        for name, sweep in self._block("sweeps").items():
+        for name, sweep in self.block("sweeps").items():
             sweeps[name], points = expand_sweep(self, name, sweep, experiments)
             experiments.update(points)
         figures = {
             name: check_figure(f"figures.{name}", fig, experiments)
-            for name, fig in self._block("figures").items()
+            for name, fig in self.block("figures").items()
         }
         if self.config.get("reproduction") is not None:
             check_reproduction(self.config["reproduction"], experiments, figures)
@@ -143,8 +144,8 @@ class Builder:
 
     # ------------------------------------------------------------------------ experiments
 
-    def _ref(self, key: str, block: str, name: object) -> Any:
-        known = self._block(block)
+    def ref(self, key: str, block: str, name: object) -> Any:
+        known = self.block(block)
         if name not in known:
             listed = ", ".join(sorted(known)) or "none"
             raise ConfigError(
@@ -156,16 +157,16 @@ class Builder:
         key = f"experiments.{name}"
         if not isinstance(exp, dict):
             raise fail(key, exp, "a mapping with dataset, model, losses and seeds")
-        dataset = self._ref(f"{key}.dataset", "datasets", exp.get("dataset"))
-        model = self._ref(f"{key}.model", "models", exp.get("model"))
+        dataset = self.ref(f"{key}.dataset", "datasets", exp.get("dataset"))
+        model = self.ref(f"{key}.model", "models", exp.get("model"))
         noise = exp.get("noise")
         if noise is not None:
-            self._ref(f"{key}.noise", "noise", noise)
+            self.ref(f"{key}.noise", "noise", noise)
         losses = exp.get("losses")
         if not isinstance(losses, list) or not losses:
             raise fail(f"{key}.losses", losses, "a non-empty list of names in losses")
         for i, loss in enumerate(losses):
-            self._ref(f"{key}.losses[{i}]", "losses", loss)
+            self.ref(f"{key}.losses[{i}]", "losses", loss)
             if losses.index(loss) != i:
                 raise ConfigError(f"{key}.losses[{i}]", f"{loss!r} is listed twice")
         seeds = check_seeds(f"{key}.seeds", exp.get("seeds"))
@@ -187,10 +188,10 @@ class Builder:
             training=training,
             baseline=baseline,
         )
-        self._check_fit(result, {"batch": f"{key}.training.batch_size", "model": f"{key}.model"})
+        self.check_fit(result, {"batch": f"{key}.training.batch_size", "model": f"{key}.model"})
         return result
 
-    def _check_fit(self, exp: Experiment, keys: dict[str, str]) -> None:
+    def check_fit(self, exp: Experiment, keys: dict[str, str]) -> None:
         """The batch size and the model must fit the dataset."""
         data = self.datasets[exp.dataset]
         n, bs = data.n_train, exp.training.batch_size
@@ -200,14 +201,12 @@ class Builder:
                 f"{bs} is larger than the training set of dataset {exp.dataset!r} ({n} samples); "
                 f"allowed: 1 to {n}",
             )
-        steps = exp.training.steps_per_epoch(n)
-        smallest = bs if exp.training.drop_last else n - (steps - 1) * bs
-        if exp.model.has_batchnorm and smallest < 2:
+        if exp.model.has_batchnorm and exp.training.smallest_batch(n) < 2:
             raise ConfigError(
                 keys["batch"],
                 f"{bs} leaves a last batch of 1 sample of the {n} training samples, which "
                 "BatchNorm cannot train on; choose another batch size or drop_last: true",
             )
-        size = data.config.get("image_size") or UTKFACE_NATIVE_SIZE
+        size = datasets_spec.image_side(data.config)
         shape = (3, size, size) if data.images else (0,)
         check_input(keys["model"], exp.model, shape)

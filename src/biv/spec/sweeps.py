@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import itertools
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from biv.spec import dataset as datasets_spec
@@ -48,7 +48,7 @@ class Sweep:
 def expand_sweep(b: Builder, name: str, sweep: dict, experiments: dict) -> tuple[Sweep, dict]:
     """One experiment per point of the grid of ``sweep["vary"]``, named from its values."""
     key = f"sweeps.{name}"
-    base_name = b._ref(f"{key}.experiment", "experiments", sweep.get("experiment"))
+    base_name = b.ref(f"{key}.experiment", "experiments", sweep.get("experiment"))
     base = experiments[base_name]
     losses = sweep.get("losses") or list(base.losses)
     for i, loss in enumerate(losses):
@@ -80,9 +80,7 @@ def expand_sweep(b: Builder, name: str, sweep: dict, experiments: dict) -> tuple
         assignment = {p: value for p, (_, value) in where.items()}
         exp_name = b.registry.name(name, assignment, assignment)
         exp = _point(b, key, base_name, base, losses, seeds, where)
-        exp = Experiment(
-            **{**exp.__dict__, "name": exp_name, "sweep": name, "sweep_values": assignment}
-        )
+        exp = replace(exp, name=exp_name, sweep=name, sweep_values=assignment)
         experiments_out[exp_name] = exp
         points.append(SweepPoint(exp_name, assignment))
     title = sweep.get("title") or name
@@ -100,36 +98,38 @@ def _point(
     where: dict[str, tuple[int, Any]],
 ) -> Experiment:
     """The base experiment with one point's values applied and checked."""
-    user = b._block("experiments")[base_name]
+    user = b.block("experiments")[base_name]
     sections: dict[str, dict[str, tuple[int, Any]]] = {}
     for path, item in where.items():
         section, rest = path.split(".", 1)
         sections.setdefault(section, {})[rest] = item
 
-    def rekey(err: ConfigError, prefix: str, own: dict[str, tuple[int, Any]]) -> ConfigError:
+    def rekey(err: ConfigError, prefix: str, section: str, own: dict) -> ConfigError:
+        """The error keyed by the sweep value it comes from (``prefix``: where the values go in
+        the config, e.g. ``noise.bike-gamma``; ``section``: how the sweep path starts)."""
         for rest, (i, _) in own.items():
-            full = f"{prefix}.{_brackets(rest)}"
+            full = _join(prefix, _brackets(rest))
             if err.key == full or err.key.startswith((f"{full}.", f"{full}[")):
-                user_key = f"{key}.vary.{_section_path(prefix, rest)}[{i}]"
+                user_key = f"{key}.vary.{_join(section, rest)}[{i}]"
                 return err.rekeyed(user_key + err.key[len(full) :])
         shown = ", ".join(f"{p}={v!r}" for p, (_, v) in where.items())
         return ConfigError(err.key, f"{err.problem} (at the point {shown} of {key})")
 
-    def applied(target: Any, prefix: str, own: dict[str, tuple[int, Any]]) -> Any:
+    def applied(target: Any, section: str, own: dict) -> Any:
         target = copy.deepcopy(target)
         for rest, (_, value) in own.items():
-            vkey = f"{key}.vary.{_section_path(prefix, rest)}"
-            target = _assign(vkey, base_name, target, rest.split("."), copy.deepcopy(value))
+            vkey = f"{key}.vary.{_join(section, rest)}"
+            target = _assign(vkey, section, base_name, target, rest, copy.deepcopy(value))
         return target
 
     training = base.training
     if "training" in sections:
         prefix = f"experiments.{base_name}.training"
-        cfg = applied(user.get("training") or {}, prefix, sections["training"])
+        cfg = applied(user.get("training") or {}, "training", sections["training"])
         try:
             training = TrainingSpec.from_config(prefix, cfg)
         except ConfigError as err:
-            raise rekey(err, prefix, sections["training"]) from None
+            raise rekey(err, prefix, "training", sections["training"]) from None
     loss_specs = {}
     for loss in losses:
         own = {
@@ -141,45 +141,39 @@ def _point(
             loss_specs[loss] = base.losses[loss]
             continue
         prefix = f"losses.{loss}"
-        cfg = b._block("losses")[loss]
-        for rest, (_, value) in own.items():
-            if rest == "":
-                cfg = copy.deepcopy(value)
-            else:
-                vkey = f"{key}.vary.losses.{loss}.{rest}"
-                cfg = _assign(vkey, base_name, copy.deepcopy(cfg), rest.split("."), value)
+        cfg = applied(b.block("losses")[loss], prefix, own)
         try:
             loss_specs[loss] = LossSpec.from_config(prefix, cfg)
         except ConfigError as err:
-            raise _rekey_loss(err, key, loss, own) from None
+            raise rekey(err, prefix, prefix, own) from None
     noise = base.noise
     if "noise" in sections:
-        setting = applied(b._block("noise")[noise], f"noise.{noise}", sections["noise"])
+        setting = applied(b.block("noise")[noise], "noise", sections["noise"])
         derived = b.registry.name(noise, _values(sections["noise"]), setting)
         try:
-            b.noise.setdefault(derived, b._noise(derived, setting, f"noise.{noise}"))
+            b.noise.setdefault(derived, b.resolve_noise(derived, setting, f"noise.{noise}"))
         except ConfigError as err:
-            raise rekey(err, f"noise.{noise}", sections["noise"]) from None
+            raise rekey(err, f"noise.{noise}", "noise", sections["noise"]) from None
         noise = derived
     dataset = base.dataset
     if "dataset" in sections:
         prefix = f"datasets.{dataset}"
-        cfg = applied(b._block("datasets")[dataset], prefix, sections["dataset"])
+        cfg = applied(b.block("datasets")[dataset], "dataset", sections["dataset"])
         derived = b.registry.name(dataset, _values(sections["dataset"]), cfg)
         try:
             spec = datasets_spec.validate(dataset, cfg, prefix)
         except ConfigError as err:
-            raise rekey(err, prefix, sections["dataset"]) from None
+            raise rekey(err, prefix, "dataset", sections["dataset"]) from None
         b.datasets.setdefault(derived, DatasetSpec(derived, spec))
         dataset = derived
     model = base.model
     if "model" in sections:
         prefix = f"models.{user['model']}"
-        cfg = applied(b._block("models")[user["model"]], prefix, sections["model"])
+        cfg = applied(b.block("models")[user["model"]], "model", sections["model"])
         try:
             model = ModelSpec.from_config(prefix, cfg)
         except ConfigError as err:
-            raise rekey(err, prefix, sections["model"]) from None
+            raise rekey(err, prefix, "model", sections["model"]) from None
     baseline = base.baseline if base.baseline in losses else None
     exp = Experiment(base_name, dataset, model, noise, loss_specs, seeds, training, baseline)
     keys = {
@@ -201,7 +195,7 @@ def _point(
             f"experiments.{base_name}.model",
         ),
     }
-    b._check_fit(exp, keys)
+    b.check_fit(exp, keys)
     return exp
 
 
@@ -209,29 +203,13 @@ def _values(own: dict[str, tuple[int, Any]]) -> dict[str, Any]:
     return {rest: value for rest, (_, value) in own.items()}
 
 
+def _join(prefix: str, rest: str) -> str:
+    return f"{prefix}.{rest}" if rest else prefix
+
+
 def _brackets(dotted: str) -> str:
     """components.0.mean -> components[0].mean (how errors write list items)."""
     return re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", dotted).lstrip(".")
-
-
-def _section_path(prefix: str, rest: str) -> str:
-    section = {
-        "experiments": "training",
-        "noise": "noise",
-        "datasets": "dataset",
-        "models": "model",
-    }[prefix.split(".")[0]]
-    return f"{section}.{rest}"
-
-
-def _rekey_loss(err: ConfigError, key: str, loss: str, own: dict) -> ConfigError:
-    prefix = f"losses.{loss}"
-    for rest, (i, _) in own.items():
-        full = f"{prefix}.{_brackets(rest)}" if rest else prefix
-        if err.key == full or err.key.startswith((f"{full}.", f"{full}[")):
-            path = f"losses.{loss}" + (f".{rest}" if rest else "")
-            return err.rekeyed(f"{key}.vary.{path}[{i}]" + err.key[len(full) :])
-    return err
 
 
 def _fit_key(key: str, where: dict, paths: tuple[str, ...], default: str) -> str:
@@ -256,8 +234,12 @@ def _check_sweep_path(key: str, path: str, losses: list[str], base: Experiment) 
         raise ConfigError(key, f"experiment {base.name!r} has no noise to vary")
 
 
-def _assign(key: str, base: str, target: Any, parts: list[str], value: Any) -> Any:
-    """``target`` with ``value`` put at the path ``parts`` (lists by index)."""
+def _assign(key: str, section: str, base: str, target: Any, rest: str, value: Any) -> Any:
+    """``target`` with ``value`` put at the dotted path ``rest`` (lists by index; an empty path
+    replaces the whole target)."""
+    if not rest:
+        return value
+    parts = rest.split(".")
     node = target
     for depth, part in enumerate(parts):
         last = depth == len(parts) - 1
@@ -267,7 +249,7 @@ def _assign(key: str, base: str, target: Any, parts: list[str], value: Any) -> A
             index: Any = int(part)
         elif isinstance(node, dict):
             if not last and part not in node:
-                walked = ".".join(key.split(".vary.", 1)[1].split(".")[: -len(parts) + depth + 1])
+                walked = _join(section, ".".join(parts[: depth + 1]))
                 raise ConfigError(key, f"{walked!r} does not exist in experiment {base!r}")
             index = part
         else:

@@ -69,3 +69,9 @@ class TrainingSpec:
 
     def steps_per_epoch(self, n_train: int) -> int:
         return n_train // self.batch_size if self.drop_last else -(-n_train // self.batch_size)
+
+    def smallest_batch(self, n_train: int) -> int:
+        """Size of an epoch's smallest batch (the last one, unless dropped)."""
+        if self.drop_last:
+            return self.batch_size
+        return n_train - (self.steps_per_epoch(n_train) - 1) * self.batch_size
