@@ -162,8 +162,9 @@ def percentile_ci(samples: np.ndarray, level: float = LEVEL) -> tuple[float, flo
     return float(low), float(high)
 
 
-def curve_metrics(values: np.ndarray, steps: np.ndarray) -> dict:
-    """The per-(experiment, loss) metrics of one seeds x steps matrix (see SUMMARY_COLUMNS)."""
+def curve_metrics(values: np.ndarray, steps: np.ndarray, boot: np.ndarray | None) -> dict:
+    """The per-(experiment, loss) metrics of one seeds x steps matrix (see SUMMARY_COLUMNS);
+    ``boot``: its :func:`bootstrap_mins` (None for one seed)."""
     mean_curve = values.mean(axis=0)
     best, index = curve_min(mean_curve)
     row = {
@@ -171,8 +172,7 @@ def curve_metrics(values: np.ndarray, steps: np.ndarray) -> dict:
         "min_of_mean_curve": best,
         "min_of_mean_curve_step": int(steps[index]) if index >= 0 else -1,
     }
-    if len(values) > 1:
-        boot = bootstrap_mins(values, bootstrap_weights(len(values)))
+    if boot is not None:
         row["min_of_mean_curve_ci_low"], row["min_of_mean_curve_ci_high"] = percentile_ci(boot)
     else:
         row["min_of_mean_curve_ci_low"] = row["min_of_mean_curve_ci_high"] = float("nan")
@@ -186,9 +186,15 @@ def curve_metrics(values: np.ndarray, steps: np.ndarray) -> dict:
     return row
 
 
-def paired_metrics(values: np.ndarray, base: np.ndarray) -> dict:
+def paired_metrics(
+    values: np.ndarray,
+    base: np.ndarray,
+    boot_values: np.ndarray | None,
+    boot_base: np.ndarray | None,
+) -> dict:
     """Comparison with the baseline on the same seeds (rows of ``values`` and ``base`` are the
-    same seeds in the same order; their steps may differ); NaN without paired seeds."""
+    same seeds in the same order; their steps may differ); NaN without paired seeds.
+    ``boot_values``, ``boot_base``: their :func:`bootstrap_mins` (None for fewer than 2 seeds)."""
     n = len(values)
     row = {key: float("nan") for key in PAIRED_COLUMNS}
     row["n_paired"] = n
@@ -197,10 +203,8 @@ def paired_metrics(values: np.ndarray, base: np.ndarray) -> dict:
     ours, theirs = curve_min(values.mean(axis=0))[0], curve_min(base.mean(axis=0))[0]
     name = "rel_improvement_of_min_of_mean_curve"
     row[name] = 1 - ours / theirs
-    if n > 1:
-        weights = bootstrap_weights(n)
-        boot = 1 - bootstrap_mins(values, weights) / bootstrap_mins(base, weights)
-        row[f"{name}_ci_low"], row[f"{name}_ci_high"] = percentile_ci(boot)
+    if boot_values is not None:
+        row[f"{name}_ci_low"], row[f"{name}_ci_high"] = percentile_ci(1 - boot_values / boot_base)
     seed_mins = np.array([curve_min(v)[0] for v in values])
     base_mins = np.array([curve_min(v)[0] for v in base])
     name = "mean_of_seed_rel_improvements"
@@ -238,19 +242,36 @@ def summary_table(
     matrices = {
         key: seed_matrix(group) for key, group in curves.groupby(["experiment", "loss"], sort=True)
     }
+    boots: dict[tuple, np.ndarray | None] = {}
+
+    def on_seeds(key: tuple[str, str], chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The curves of ``key`` on the seeds ``chosen`` and their bootstrap minima, computed
+        once per (curves, seeds): the resamples depend only on the number of seeds."""
+        seeds, _, values = matrices[key]
+        values = values[np.searchsorted(seeds, chosen)]
+        memo = (key, tuple(chosen))
+        if memo not in boots:
+            boots[memo] = (
+                bootstrap_mins(values, bootstrap_weights(len(values))) if len(values) > 1 else None
+            )
+        return values, boots[memo]
+
     rows = []
     for (experiment, loss), (seeds, steps, values) in matrices.items():
-        row = {"experiment": experiment, "loss": loss, **curve_metrics(values, steps)}
+        _, boot = on_seeds((experiment, loss), seeds)
+        row = {"experiment": experiment, "loss": loss, **curve_metrics(values, steps, boot)}
         ref = baseline_of(experiment, experiments, sweeps)
         row["baseline"], row["baseline_experiment"] = (ref[1], ref[0]) if ref else ("", "")
         if ref is not None and ref in matrices:
-            base_seeds, _, base_values = matrices[ref]
-            common = np.intersect1d(seeds, base_seeds)
-            mine = values[np.searchsorted(seeds, common)]
-            theirs = base_values[np.searchsorted(base_seeds, common)]
+            common = np.intersect1d(seeds, matrices[ref][0])
+            (mine, boot_mine), (theirs, boot_theirs) = (
+                on_seeds((experiment, loss), common),
+                on_seeds(ref, common),
+            )
         else:
             mine = theirs = np.empty((0, 0))
-        row.update(paired_metrics(mine, theirs))
+            boot_mine = boot_theirs = None
+        row.update(paired_metrics(mine, theirs, boot_mine, boot_theirs))
         rows.append(row)
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
