@@ -313,7 +313,7 @@ def local_jobs(plan, config: dict) -> list[Job]:
                 {
                     "summary": tables["summary"],
                     "reference": block["reference"],
-                    "figure": [f"results/figures/{block['figure']}.png"],
+                    "figure": f"results/figures/{block['figure']}.png",
                 },
                 {"md": "results/reproduction.md", "html": "results/reproduction.html"},
                 {"block": block},
