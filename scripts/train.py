@@ -1,4 +1,8 @@
-"""Snakemake glue: one training run from the rule's run parameters (also kept as params.json)."""
+"""Snakemake glue: one training run from the rule's run parameters, kept as params.json once it
+has ended (a killed job leaves no output behind, only its checkpoint).
+
+A checkpoint left by a killed attempt resumes the run; one the run cannot use (written before a
+config edit, or damaged) is deleted with a line in the job's log, and training starts afresh."""
 
 import os
 
@@ -9,7 +13,7 @@ from biv.spec import RunSpec
 from biv.train import train
 
 logs.setup(snakemake.log[0])
-run = RunSpec.from_dict(snakemake.params.run)
-atomic.write_json(snakemake.output.params, run.to_dict())
 torch.set_num_threads(snakemake.threads)
-train(run, os.path.dirname(snakemake.output.summary))
+run = RunSpec.from_dict(snakemake.params.run)
+train(run, os.path.dirname(snakemake.output.summary), discard_unusable_checkpoint=True)
+atomic.write_json(snakemake.output.params, run.to_dict())

@@ -4,10 +4,27 @@ BIV_DATA_DIR is set (CI sets it) and are skipped only when it is not."""
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW = ("Snakefile", "rules", "scripts", "config", "report", "envs")
+
+
+def copy_workflow(dest: Path, names: Iterable[str] = WORKFLOW) -> Path:
+    """The repository's workflow files (`names`, relative to the root) copied into `dest`."""
+    for name in names:
+        source, target = ROOT / name, dest / name
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return dest.resolve()
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = (
@@ -154,21 +155,17 @@ class Run:
         return {jid: runs for jid, runs in jobs.items() if runs}
 
 
-def copy_workflow(dest: Path) -> Path:
-    """The workflow in `dest`, with CONFIG: the tiny config, one seed per experiment."""
-    for name in WORKFLOW:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif src.exists():
-            dest.joinpath(name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
+def slurm_workflow(dest: Path) -> Path:
+    """The workflow in `dest`, with CONFIG: the tiny config, one seed per experiment, and noisy
+    trainings long enough (6,000 steps, a checkpoint every 100) to be cancelled halfway."""
+    dest = copy_workflow(dest, WORKFLOW)
     config = load_yaml(ROOT / TINY)
     config.pop("reproduction")  # its reference file is not needed here
     for experiment in config["experiments"].values():
         experiment["seeds"] = experiment["seeds"][:1]
+    config["experiments"]["noisy"]["training"].update(epochs=1200, checkpoint_every=100)
     (dest / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
-    return dest.resolve()
+    return dest
 
 
 def snakemake_env() -> dict[str, str]:
@@ -257,20 +254,22 @@ def slurm_run(workdir: Path, proc: subprocess.Popen, since: datetime, cancel=Non
     return Run(workdir, returncode, log, slurm, plugin_members(workdir, set(slurm)), cancelled)
 
 
-def cancel_a_running_training_job(workdir: Path, proc: subprocess.Popen) -> str | None:
-    """scancel the first training job of this run that is running a job step (a training)."""
-    while proc.poll() is None:
+def cancel_after_a_checkpoint(run: str):
+    """A canceller: scancel the Slurm job training `run` once the run has a checkpoint (as a
+    time limit or preemption would)."""
+
+    def cancel(workdir: Path, proc: subprocess.Popen) -> str | None:
+        checkpoint = workdir / "results/runs" / run / "checkpoint.pt"
+        while proc.poll() is None and not checkpoint.exists():
+            time.sleep(0.02)
         for line in sh("squeue", "-h", "-t", "RUNNING", "-o", "%i|%k|%Z").stdout.splitlines():
             jid, comment, wd = line.split("|", 2)
-            if wd != str(workdir) or "train" not in comment:
-                continue
-            steps = sh("squeue", "-h", "-s", "-j", jid, "-o", "%i").stdout.split()
-            if any(step.rpartition(".")[2].isdigit() for step in steps):
-                time.sleep(2)  # let the training get going
+            if wd == str(workdir) and "train" in comment:
                 sh("scancel", jid)
                 return jid
-        time.sleep(0.5)
-    return None
+        return None
+
+    return cancel
 
 
 def assert_finished(run: Run) -> None:
@@ -290,8 +289,8 @@ def read_summary(path: Path) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def full_runs(cluster, tmp_path_factory) -> tuple[Run, Path]:
     """The tiny config through Slurm, and locally (`--cores 2`) at the same time."""
-    slurm_dir = copy_workflow(tmp_path_factory.mktemp("slurm"))
-    local_dir = copy_workflow(tmp_path_factory.mktemp("local"))
+    slurm_dir = slurm_workflow(tmp_path_factory.mktemp("slurm"))
+    local_dir = slurm_workflow(tmp_path_factory.mktemp("local"))
     since = datetime.now()
     local = snakemake(local_dir, "--cores", "2", SUMMARY)
     remote = snakemake(slurm_dir, *PROFILES)
@@ -305,7 +304,8 @@ def full_runs(cluster, tmp_path_factory) -> tuple[Run, Path]:
 
 @pytest.fixture(scope="module")
 def changed_run(full_runs) -> tuple[Run, str, dict[str, str], dict[str, str]]:
-    """After the full run: one loss's epsilon changed, and one training job scancel'led."""
+    """After the full run: one loss's epsilon changed, and its training job scancel'led once the
+    run had a checkpoint."""
     workdir = full_runs[0].workdir
     config = load_yaml(workdir / CONFIG)
     loss = next(name for name, spec in config["losses"].items() if "epsilon" in spec)
@@ -314,7 +314,7 @@ def changed_run(full_runs) -> tuple[Run, str, dict[str, str], dict[str, str]]:
     (workdir / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
     since = datetime.now()
     proc = snakemake(workdir, *PROFILES)
-    run = slurm_run(workdir, proc, since, cancel=cancel_a_running_training_job)
+    run = slurm_run(workdir, proc, since, cancel=cancel_after_a_checkpoint(f"noisy/{loss}/seed1"))
     return run, loss, before, params_of(workdir)
 
 
@@ -377,6 +377,12 @@ def test_a_cancelled_training_job_is_retried_and_leaves_nothing_incomplete(chang
     assert retried and all(run.slurm[jid].state == "COMPLETED" for jid in retried)
     for name in lost:
         json.loads((run.workdir / "results/runs" / name / "summary.json").read_text())
+        # the retry resumed from the cancelled attempt's checkpoint, and its log says from where
+        job_log = (run.workdir / "results/logs/train" / f"{name}.log").read_text()
+        resumed = re.findall(r"resuming after step (\d+)", job_log)
+        assert resumed and int(resumed[-1]) >= 100, job_log
+        record = json.loads((run.workdir / "results/runs" / name / "run.json").read_text())
+        assert record["run"]["resumed_from_step"] == int(resumed[-1])
     assert not [p for p in (run.workdir / ".snakemake/incomplete").rglob("*") if p.is_file()]
     dry = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--configfile", CONFIG],

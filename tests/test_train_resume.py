@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -144,6 +145,74 @@ def test_checkpoint_of_other_parameters_is_refused(tmp_path, monkeypatch):
     params["training"]["lr"] = 0.5
     with pytest.raises(ValueError, match=r"checkpoint .* other run parameters .*\['training'\]"):
         train(params, tmp_path / "run")
+    assert (tmp_path / "run/checkpoint.pt").exists()  # by hand: kept, the user decides
+
+
+def _crash_after_first_checkpoint(params: dict, out: Path, monkeypatch) -> None:
+    real_save = biv.train.save_checkpoint
+
+    def save_then_crash(*args):
+        real_save(*args)
+        raise Crash
+
+    with monkeypatch.context() as patch:
+        patch.setattr(biv.train, "save_checkpoint", save_then_crash)
+        with pytest.raises(Crash):
+            train(params, out)
+    assert (out / "checkpoint.pt").exists()
+
+
+def _damage(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("problem", ["other-parameters", "damaged", "not-a-checkpoint"])
+def test_unusable_checkpoint_is_discarded_in_workflow_jobs(tmp_path, monkeypatch, caplog, problem):
+    """Workflow jobs (discard_unusable_checkpoint) log the checkpoint and start afresh: the run
+    ends with the bytes of a run that never had a checkpoint; by hand it is an error."""
+    params = write_inputs(tmp_path, n_train=40, n_test=5)
+    params["training"]["checkpoint_every"] = 2
+    out = tmp_path / "run"
+    _crash_after_first_checkpoint(params, out, monkeypatch)
+    checkpoint = out / "checkpoint.pt"
+    if problem == "other-parameters":
+        params["loss"]["epsilon"] = 0.05
+        expected = r"other run parameters \(differing: \['loss'\]\)"
+    elif problem == "damaged":
+        _damage(checkpoint)
+        expected = r"cannot be read"
+    else:
+        torch.save({"something": torch.zeros(2)}, checkpoint)
+        expected = r"cannot be read \(KeyError"
+    with pytest.raises(biv.train.CheckpointError, match=expected):
+        train(params, out)
+    assert checkpoint.exists()
+
+    train(params, tmp_path / "reference")
+    with caplog.at_level("WARNING", logger="biv.train"):
+        train(params, out, discard_unusable_checkpoint=True)
+    assert re.search(expected + r".*deleted, training starts from step 0", caplog.text)
+    assert json.loads((out / "run.json").read_text())["run"]["resumed_from_step"] == 0
+    assert_same_outputs(tmp_path / "reference", out)
+
+
+def test_checkpoint_holds_plain_types_whatever_the_caller_passed(tmp_path, monkeypatch):
+    """Snakemake hands paths over as AnnotatedString (a str subclass that weights_only loading
+    refuses); the checkpoint stores plain JSON types and the run resumes from it."""
+    from snakemake.io import AnnotatedString
+
+    params = write_inputs(tmp_path, n_train=40, n_test=5)
+    params["training"]["checkpoint_every"] = 2
+    for key in ("dataset", "noise"):
+        params[key] = {k: AnnotatedString(v) for k, v in params[key].items()}
+    train(params, tmp_path / "reference")
+    _crash_after_first_checkpoint(params, tmp_path / "run", monkeypatch)
+    state = torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)
+    assert type(state["params"]["dataset"]["file"]) is str
+    train(params, tmp_path / "run")
+    assert json.loads((tmp_path / "run/run.json").read_text())["run"]["resumed_from_step"] == 2
+    assert_same_outputs(tmp_path / "reference", tmp_path / "run")
 
 
 def _checkpoint_step(path: Path) -> int:
@@ -191,18 +260,19 @@ def test_sigkill_at_several_points_resumes_to_identical_bytes(tmp_path):
 
     out, log = tmp_path / "killed", tmp_path / "killed.log"
     checkpoint = out / "checkpoint.pt"
-    resumed_from = []
     for target in (20, 360, 640):
         proc = _start(params_file, out, log)
         reached = _wait_for_checkpoint(proc, checkpoint, target, log)
         proc.send_signal(signal.SIGKILL)
         assert proc.wait() == -signal.SIGKILL
         assert reached >= target and _checkpoint_step(checkpoint) >= reached
-        resumed_from.append(json.loads((out / "run.json").read_text())["run"]["resumed_from_step"])
+        assert not [p for p in out.iterdir() if p.name != "checkpoint.pt"]  # nothing half-done
     final = _start(params_file, out, log)
     assert final.wait(timeout=300) == 0, log.read_text()
 
-    assert resumed_from[0] == 0 and resumed_from[1] >= 20 and resumed_from[2] >= 360
+    resumed_from = [int(n) for n in re.findall(r"resuming after step (\d+)", log.read_text())]
+    assert len(resumed_from) == 3 and resumed_from[0] >= 20 and resumed_from[1] >= 360
     assert json.loads((out / "run.json").read_text())["run"]["resumed_from_step"] >= 640
+    assert resumed_from[2] == json.loads((out / "run.json").read_text())["run"]["resumed_from_step"]
     assert_same_outputs(tmp_path / "reference", out)
     assert json.loads((out / "summary.json").read_text())["steps"] == 900

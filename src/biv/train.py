@@ -5,7 +5,8 @@ of a per-epoch permutation drawn from a seeded generator (sequential when ``shuf
 Labels and variances are normalized with the train-split label statistics when ``normalize`` is
 true (variances and cutoff thresholds divided by y_std**2; BIV's epsilon is used as given).
 The run checkpoints atomically every ``checkpoint_every`` steps and resumes from its checkpoint,
-ending with the same metrics as an uninterrupted run.
+ending with the same metrics as an uninterrupted run. Its files (``OUTPUTS``) are written only when
+it ends, so a killed run leaves nothing but its checkpoint behind.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ import torch
 from torch import nn
 
 from biv import atomic
-from biv.checkpoints import Progress, load_checkpoint, save_checkpoint
+from biv.checkpoints import (
+    CheckpointError,
+    Progress,
+    load_checkpoint,
+    plain_params,
+    save_checkpoint,
+)
 from biv.cuda_step import make_steps, use_cuda_graphs
 from biv.devices import device_name, resolve_device
 from biv.evaluation import predict
@@ -34,7 +41,8 @@ from biv.spec.errors import fail
 log = logging.getLogger("biv.train")
 
 CHECKPOINT = "checkpoint.pt"
-OUTPUTS = ("metrics.csv", "predictions.csv", "summary.json")
+# written when the run ends, so that a killed run leaves none of them
+OUTPUTS = ("run.json", "metrics.csv", "predictions.csv", "summary.json")
 LOG_EVERY_S = 5.0
 FINITE_CHECK_EVERY = 64
 
@@ -65,7 +73,7 @@ def _determinism(device: torch.device) -> dict:
 
 def _clean(out: Path) -> None:
     """Remove outputs of an earlier attempt and temporary files left by a killed one."""
-    for name in (*OUTPUTS, CHECKPOINT, "run.json"):
+    for name in (*OUTPUTS, CHECKPOINT):
         for tmp in out.glob(f".{name}.*.tmp"):
             tmp.unlink(missing_ok=True)
     for name in OUTPUTS:
@@ -77,8 +85,23 @@ def _format_duration(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def train(run: RunSpec | dict, out_dir: str | Path) -> dict:
-    """Run (or resume) one training and write its run folder; returns the summary dict."""
+def _start(run: RunSpec, data: RunData, loss_type: str, device: torch.device):
+    """The model, optimizer and batch-order generator of the run's step 0."""
+    tr = run.training
+    torch.manual_seed(run.seed)
+    model = build_model(run.model, tuple(data.x_train.shape[1:])).to(device)
+    cuda_graphs = use_cuda_graphs(tr.cuda_graphs, device, model, loss_type)
+    optimizer = Adam(model.parameters(), lr=tr.lr, capturable=cuda_graphs)
+    generator = torch.Generator().manual_seed(run.seed)
+    return model, cuda_graphs, optimizer, generator
+
+
+def train(run: RunSpec | dict, out_dir: str | Path, *, discard_unusable_checkpoint=False) -> dict:
+    """Run (or resume) one training and write its run folder; returns the summary dict.
+
+    A checkpoint in ``out_dir`` that cannot be resumed from (other parameters, damaged, another
+    version) raises ``CheckpointError``; with ``discard_unusable_checkpoint`` (workflow jobs,
+    where the config is the user's intent) it is logged, deleted, and training starts afresh."""
     if not isinstance(run, RunSpec):
         run = RunSpec.from_dict(run)
     tr = run.training
@@ -103,41 +126,43 @@ def train(run: RunSpec | dict, out_dir: str | Path) -> dict:
     adaptive = loss_spec["type"] == "biv_adaptive"
 
     determinism = _determinism(device)
-    torch.manual_seed(run.seed)
-    model = build_model(run.model, tuple(data.x_train.shape[1:])).to(device)
-    cuda_graphs = use_cuda_graphs(tr.cuda_graphs, device, model, loss_spec["type"])
-    optimizer = Adam(model.parameters(), lr=tr.lr, capturable=cuda_graphs)
-    generator = torch.Generator().manual_seed(run.seed)
+    model, cuda_graphs, optimizer, generator = _start(run, data, loss_spec["type"], device)
     out = Path(out_dir)
     checkpoint = out / CHECKPOINT
     progress, metrics = Progress(), RunMetrics()
     if checkpoint.is_file():
-        progress, metrics = load_checkpoint(checkpoint, run, model, optimizer, generator, device)
+        try:
+            progress, metrics = load_checkpoint(
+                checkpoint, run, model, optimizer, generator, device
+            )
+        except CheckpointError as err:
+            if not discard_unusable_checkpoint:
+                raise CheckpointError(f"{err}; delete it or use another output folder") from err
+            log.warning("%s: deleted, training starts from step 0", err)
+            checkpoint.unlink()
+            model, cuda_graphs, optimizer, generator = _start(run, data, loss_spec["type"], device)
 
     out.mkdir(parents=True, exist_ok=True)
     _clean(out)
-    atomic.write_json(
-        out / "run.json",
-        {
-            **run.to_dict(),
-            "device": {"type": device.type, "name": device_name(device)},
-            "provenance": provenance(),
-            "run": {
-                "determinism": determinism,
-                "loss_in_model_units": loss_spec,
-                "n_train": n_train,
-                "n_test": len(data.y_test),
-                "y_mean": data.y_mean,
-                "y_std": data.y_std,
-                "steps_per_epoch": steps_per_epoch,
-                "total_steps": total,
-                "resumed_from_step": progress.step,
-                # the image file list stays in the prepared file (UTKFace: ~1 MB of names)
-                "dataset_meta": {k: v for k, v in data.meta.items() if k != "files"},
-                "noise_meta": data.noise_meta,
-            },
+    record = {
+        **plain_params(run),
+        "device": {"type": device.type, "name": device_name(device)},
+        "provenance": provenance(),
+        "run": {
+            "determinism": determinism,
+            "loss_in_model_units": loss_spec,
+            "n_train": n_train,
+            "n_test": len(data.y_test),
+            "y_mean": data.y_mean,
+            "y_std": data.y_std,
+            "steps_per_epoch": steps_per_epoch,
+            "total_steps": total,
+            "resumed_from_step": progress.step,
+            # the image file list stays in the prepared file (UTKFace: ~1 MB of names)
+            "dataset_meta": {k: v for k, v in data.meta.items() if k != "files"},
+            "noise_meta": data.noise_meta,
         },
-    )
+    }
     log.info(
         "%s/%s seed %d: %d steps (%d epochs x %d) on %s%s",
         run.experiment,
@@ -213,7 +238,7 @@ def train(run: RunSpec | dict, out_dir: str | Path) -> dict:
     check_finite()
     progress.step = step
     progress.wall_time_s = prior_wall + time.perf_counter() - session_start
-    return _finish(run, out, model, data, chunks, metrics, steps_per_epoch, progress)
+    return _finish(run, record, out, model, data, chunks, metrics, steps_per_epoch, progress)
 
 
 def _log_progress(
@@ -246,6 +271,7 @@ def _log_progress(
 
 def _finish(
     run: RunSpec,
+    record: dict,
     out: Path,
     model: nn.Module,
     data: RunData,
@@ -254,7 +280,7 @@ def _finish(
     steps_per_epoch: int,
     progress: Progress,
 ) -> dict:
-    """Write metrics.csv, predictions.csv and summary.json, then remove the checkpoint."""
+    """Write the run's files (``record`` as run.json), then remove the checkpoint."""
     normalize = run.training.normalize
     total = progress.step
     errors = eval_errors(metrics, len(data.y_test), data.y_std, normalize)
@@ -284,6 +310,7 @@ def _finish(
         "steps_per_s": total / wall if wall > 0 else None,
     }
     atomic.write_json(out / "summary.json", summary)
+    atomic.write_json(out / "run.json", record)
     (out / CHECKPOINT).unlink(missing_ok=True)
     log.info(
         "done: final test MSE %.5g (raw %.5g), best %.5g at step %d, %d skipped steps, "

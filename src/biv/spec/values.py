@@ -47,7 +47,7 @@ def boolean(key: str, value: object) -> bool:
 def text(key: str, value: object) -> str:
     if not isinstance(value, str) or not value:
         raise fail(key, value, "a non-empty string")
-    return value
+    return str(value)  # a plain str, also for str subclasses (Snakemake's AnnotatedString)
 
 
 def mapping(key: str, value: object, fields: dict[str, Any]) -> dict[str, Any]:
