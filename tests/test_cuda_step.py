@@ -31,7 +31,7 @@ class Data:
         return x
 
 
-def run(steps_class, device: str = "cpu", n_steps: int = 14, loss_fn=None):
+def run(steps_class, device="cpu", n_steps=14, loss_fn=None, capturable=None):
     """Losses (None when skipped), test sums and final state of a short cutoff run with
     BatchNorm; batch 3 of each epoch has no sample under the threshold."""
     gen = torch.Generator().manual_seed(0)
@@ -42,7 +42,8 @@ def run(steps_class, device: str = "cpu", n_steps: int = 14, loss_fn=None):
     x_test, y_test = torch.randn(10, 3, generator=gen), torch.randn(10, generator=gen)
     torch.manual_seed(0)
     model = MLP(3, (8, 4), batchnorm=True).to(device)
-    optimizer = Adam(model.parameters(), lr=0.05, capturable=device == "cuda")
+    capturable = device == "cuda" if capturable is None else capturable
+    optimizer = Adam(model.parameters(), lr=0.05, capturable=capturable)
     steps = steps_class(
         model,
         optimizer,
@@ -106,20 +107,130 @@ def test_failed_capture_falls_back_to_the_plain_step(caplog):
     assert_same_run(graphed, run(Steps))
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1
-    assert "CUDA graph capture of the training step (batch of 4) failed" in warnings[0]
+    assert "CUDA graph of the training step (batch of 4): capture failed" in warnings[0]
 
 
-class FakeStream:
-    def wait_stream(self, other) -> None:
-        pass
+class FakeCuda:
+    """torch.cuda's streams, stream contexts and graphs, on the CPU: the current stream, and
+    what happened to the streams in order. A graph's capture runs its body eagerly; its replay
+    does nothing (so a replay never matches the plain step)."""
+
+    def __init__(self, monkeypatch):
+        self.events: list[str] = []
+        self.main = self.current = self.Stream("main")
+        fake = self
+
+        class Graph:
+            def replay(self) -> None:
+                fake.events.append("replay")
+
+        @contextlib.contextmanager
+        def stream(s):
+            before = fake.current
+            fake.set_stream(s)
+            yield
+            fake.set_stream(before)
+
+        @contextlib.contextmanager
+        def graph(g, stream):
+            before = fake.current
+            fake.set_stream(stream)
+            yield
+            fake.events.append("capture_end")
+            if getattr(fake, "capture_end_fails", False):  # as torch: the stream stays current
+                raise RuntimeError("capture_end failed")
+            fake.set_stream(before)
+
+        for name, value in {
+            "Stream": lambda: self.Stream("side"),
+            "current_stream": lambda: self.current,
+            "set_stream": self.set_stream,
+            "stream": stream,
+            "graph": graph,
+            "CUDAGraph": Graph,
+        }.items():
+            monkeypatch.setattr(torch.cuda, name, value)
+
+    def Stream(self, name: str):  # noqa: N802 - stands in for torch.cuda.Stream
+        fake = self
+
+        class Stream:
+            def wait_stream(self, other) -> None:
+                fake.events.append(f"{name} waits for {other.name}")
+
+        stream = Stream()
+        stream.name = name
+        return stream
+
+    def set_stream(self, stream) -> None:
+        self.current = stream
+
+
+def test_warmup_failure_rejoins_the_side_stream_before_the_state_is_restored(monkeypatch):
+    """A warm-up step that raises: the caller's stream waits for the side stream's work and is
+    current again before the state is restored, and the run goes on with the plain step."""
+    cuda = FakeCuda(monkeypatch)
+    loss, calls = make_loss(CUTOFF), []
+
+    def failing_second_call(pred, target, var):
+        calls.append(1)
+        if len(calls) == 2:
+            cuda.events.append("warm-up raises")
+            raise RuntimeError("warm-up failed")
+        return loss(pred, target, var)
+
+    steps = GraphedSteps(*_parts(failing_second_call), eval_bf16=False)
+    before = [t.clone() for t in steps.model.state_dict().values()]
+    x, y, var = torch.randn(4, 3), torch.randn(4), torch.rand(4)
+    steps.train_step(x, y, var, False)
+    assert cuda.events[:3] == ["side waits for main", "warm-up raises", "main waits for side"]
+    assert cuda.current is cuda.main
+    assert steps.failed and "warm-up failed" in steps.record()["fallback"]
+    # the plain step from the restored state, nothing else: one update of the initial state
+    plain = Steps(*_parts(loss), eval_bf16=False)
+    plain.model.load_state_dict(dict(zip(plain.model.state_dict(), before, strict=True)))
+    plain.train_step(x, y, var, False)
+    for a, b in zip(
+        steps.model.state_dict().values(), plain.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b)
+
+
+def test_failed_capture_end_leaves_the_callers_stream_current(monkeypatch):
+    cuda = FakeCuda(monkeypatch)
+    cuda.capture_end_fails = True
+    steps = GraphedSteps(*_parts(make_loss(CUTOFF)), eval_bf16=False)
+    steps.train_step(torch.randn(4, 3), torch.randn(4), torch.rand(4), False)
+    assert "capture_end" in cuda.events and cuda.events[-1] == "main waits for side"
+    assert cuda.current is cuda.main
+    assert steps.record() == {
+        "used": False,
+        "fallback": "CUDA graph of the training step (batch of 4): capture failed: "
+        "RuntimeError('capture_end failed')",
+    }
+
+
+def test_a_replay_that_differs_from_the_plain_step_is_not_used(monkeypatch, caplog):
+    """The captured graph is replayed once against the plain step from the same state; here
+    the replay does nothing, so it differs: the run falls back and equals a plain run."""
+    cuda = FakeCuda(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="biv.cuda_step"):
+        graphed = run(GraphedSteps)
+    assert "replay" in cuda.events
+    assert "a replay differs from the plain step (tensor " in caplog.text
+    assert_same_run(graphed, run(Steps))
+
+
+def _parts(loss_fn):
+    torch.manual_seed(0)
+    model = MLP(3, (8,), batchnorm=True)
+    return model, Adam(model.parameters(), lr=0.1), loss_fn, Data(torch.zeros(5)), []
 
 
 def test_state_is_restored_when_a_capture_fails_after_its_warmup(monkeypatch, caplog):
     """The warm-up steps really train (on the CPU here); a capture failing after them leaves
     the model and optimizer exactly as they were, for the training and the evaluation graph."""
-    monkeypatch.setattr(torch.cuda, "Stream", FakeStream)
-    monkeypatch.setattr(torch.cuda, "current_stream", FakeStream)
-    monkeypatch.setattr(torch.cuda, "stream", lambda stream: contextlib.nullcontext())
+    FakeCuda(monkeypatch)
     calls = []
 
     def no_graph():
@@ -160,9 +271,54 @@ def test_cuda_graphs_capture_and_replay(caplog):
         first = run(GraphedSteps, device="cuda")
     assert not caplog.records  # every capture succeeded
     assert_same_run(first, run(GraphedSteps, device="cuda"))  # same seed, same GPU
-    plain = run(Steps, device="cuda")
-    assert [v is None for v in first[0]] == [v is None for v in plain[0]]
-    for a, b in zip(first[2], plain[2], strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
-    for a, b in zip(first[1], plain[1], strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    # against the plain step as production runs it without graphs (capturable=False) too
+    for plain in (run(Steps, device="cuda"), run(Steps, device="cuda", capturable=False)):
+        assert [v is None for v in first[0]] == [v is None for v in plain[0]]
+        for a, b in zip(first[2], plain[2], strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        for a, b in zip(first[1], plain[1], strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_cuda_evaluates_in_exact_float32_by_default(monkeypatch):
+    """No TF32 on CUDA (PyTorch's default lets cuDNN convolutions use it), bfloat16 evaluation
+    only where asked for and computed natively, CUDA graphs only where asked for."""
+    from biv.devices import exact_float32
+    from biv.evaluation import use_bf16
+    from biv.spec.training import TRAINING_DEFAULTS
+
+    assert TRAINING_DEFAULTS["eval_bf16"] is False and TRAINING_DEFAULTS["cuda_graphs"] is False
+    backends = torch.backends
+    saved = (backends.cuda.matmul.fp32_precision, backends.cudnn.conv.fp32_precision)
+    try:
+        backends.cudnn.conv.fp32_precision = "tf32"
+        assert exact_float32(torch.device("cpu"))["cudnn_conv_tf32"]  # the CPU changes nothing
+        flags = exact_float32(torch.device("cuda"))
+        assert flags == {"matmul_tf32": False, "cudnn_conv_tf32": False}
+    finally:
+        backends.cuda.matmul.fp32_precision, backends.cudnn.conv.fp32_precision = saved
+
+    emulated = lambda including_emulation=True: including_emulation  # noqa: E731
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", emulated)
+    cuda_images = type("CudaImages", (), {"is_cuda": True, "ndim": 4})()
+    assert not use_bf16(True, cuda_images)  # only emulated: float32
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    assert use_bf16(True, cuda_images) and not use_bf16(False, cuda_images)
+
+
+def test_resnet18_pooling_backward_is_a_mean():
+    """ResNet-18's AdaptiveAvgPool2d to 1x1 runs as a mean, whose backward is deterministic on
+    CUDA (adaptive_avg_pool2d_backward_cuda, which is not, never runs)."""
+    from biv.models import resnet18_regressor
+
+    model = resnet18_regressor()
+    out = model(torch.randn(2, 3, 32, 32)).sum()
+    seen, todo = set(), [out.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is not None and node not in seen:
+            seen.add(node)
+            todo.extend(next_fn for next_fn, _ in node.next_functions)
+    names = {type(node).__name__ for node in seen}
+    assert "MeanBackward1" in names
+    assert not {n for n in names if n.startswith("AdaptiveAvgPool")}

@@ -114,8 +114,8 @@ def test_defaults_are_filled(tmp_path):
         "checkpoint_every": 0,
         "eval_batch_size": 1024,
         "drop_last": False,
-        "eval_bf16": True,
-        "cuda_graphs": True,
+        "eval_bf16": False,
+        "cuda_graphs": False,
     }
 
 

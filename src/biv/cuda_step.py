@@ -6,8 +6,10 @@ backward, Adam) is captured once per batch length and the test evaluation once, 
 with one launch each; only the batch is copied into the graph's input buffers. This needs an
 optimizer built with ``capturable=True`` (``biv.optim.Adam``) and a loss called inside
 ``biv.losses.trusted_variances`` (no host synchronisation). If a capture fails, a warning is
-logged and the run goes on with the plain step from the same state. The CPU path is the plain
-step, unchanged.
+logged and the run goes on with the plain step from the same state. Each training capture is
+checked once against the plain step from the same state (``VERIFY_RTOL``/``VERIFY_ATOL``), and a
+graph that differs beyond float32 round-off is not used either; ``fallback`` says why, for the
+run record. The CPU path is the plain step, unchanged.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ log = logging.getLogger("biv.cuda_step")
 
 #: Eager steps run on the capture stream before each capture (as the PyTorch CUDA-graph docs).
 WARMUP_STEPS = 3
+#: A replayed step may differ from the plain one by float32 round-off only: the same kernels run,
+#: but captured Adam reads its step count from the device.
+VERIFY_RTOL, VERIFY_ATOL = 1e-5, 1e-7
 SKIPPED = LossResult(None, None)
 
 LossFn = Callable[[Tensor, Tensor, Tensor], LossResult]
@@ -80,6 +85,10 @@ class Steps:
         """(sum of squared, sum of absolute errors) on the test set, float64, on the device."""
         return evaluate(self.model, self.data, self.chunks, self.eval_bf16)
 
+    def record(self) -> dict:
+        """What ran, for the run record: CUDA graphs, and if they were given up, why."""
+        return {"used": False, "fallback": None}
+
 
 class GraphedSteps(Steps):
     """:class:`Steps` replayed as CUDA graphs: one per batch length (the last batch of an epoch
@@ -90,6 +99,7 @@ class GraphedSteps(Steps):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.failed = False
+        self.fallback: str | None = None  # why the plain step is used, once it is
         self.graphs: dict[int, tuple[torch.cuda.CUDAGraph, tuple[Tensor, ...], Tensor]] = {}
         self.eval_graph: tuple[torch.cuda.CUDAGraph, Tensor] | None = None
 
@@ -119,6 +129,9 @@ class GraphedSteps(Steps):
         graph.replay()
         return sums.clone()
 
+    def record(self) -> dict:
+        return {"used": not self.failed, "fallback": self.fallback}
+
     def _update(self, xb: Tensor, yb: Tensor, vb: Tensor) -> Tensor:
         with trusted_variances():
             loss = self.loss_fn(self.model(self.data.inputs(xb)).squeeze(1), yb, vb).value
@@ -136,52 +149,79 @@ class GraphedSteps(Steps):
             *(t for state in optimizer_state for t in state.values()),
         ]
 
-    def _fail(self, what: str, err: Exception) -> None:
+    def _fail(self, what: str, why: str) -> None:
         self.failed = True
-        log.warning("CUDA graph capture of the %s failed, using the plain step: %r", what, err)
+        self.fallback = f"CUDA graph of the {what}: {why}"
+        log.warning("%s; using the plain step", self.fallback)
+
+    @staticmethod
+    def _record(fn: Callable[[], Tensor], warmup: int) -> tuple[torch.cuda.CUDAGraph, Tensor]:
+        """Run ``fn`` ``warmup`` times on a side stream, then capture it. Whether this succeeds
+        or raises, the caller's stream is current again afterwards and waits for the side
+        stream's work (a failing ``capture_end`` leaves torch's stream context unexited)."""
+        main = torch.cuda.current_stream()
+        side = torch.cuda.Stream()
+        side.wait_stream(main)
+        try:
+            with torch.cuda.stream(side):
+                for _ in range(warmup):
+                    fn()
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, stream=side):
+                out = fn()
+        finally:
+            torch.cuda.set_stream(main)
+            main.wait_stream(side)
+        return graph, out
 
     def _capture(self, xb: Tensor, yb: Tensor, vb: Tensor):
-        """Capture the step for batches of ``len(yb)``; None (and plain steps from now on) if
-        that fails. The model and optimizer state are the same afterwards as before."""
+        """Capture the step for batches of ``len(yb)`` and check one replay against the plain
+        step; None (and plain steps from now on) if either fails. The model and optimizer state
+        are the same afterwards as before."""
+        what = f"training step (batch of {len(yb)})"
         tensors = self._state_tensors()
         saved = [t.detach().clone() for t in tensors]
         static = tuple(t.clone() for t in (xb, yb, vb))
-        try:
-            stream = torch.cuda.Stream()
-            stream.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(stream):
-                for _ in range(WARMUP_STEPS):
-                    self._update(*static)
-            torch.cuda.current_stream().wait_stream(stream)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, stream=stream):
-                loss = self._update(*static)
-            torch.cuda.current_stream().wait_stream(stream)
-        except Exception as err:  # any failure: fall back, never stop the run
-            self._fail(f"training step (batch of {len(yb)})", err)
-            return None
-        finally:
+
+        def restore() -> None:
             self.optimizer.zero_grad(set_to_none=True)
             with torch.no_grad():
                 for tensor, value in zip(tensors, saved, strict=True):
                     tensor.copy_(value)
+
+        try:
+            graph, loss = self._record(lambda: self._update(*static), WARMUP_STEPS)
+            restore()
+            graph.replay()
+            replayed = [loss.clone(), *(t.detach().clone() for t in tensors)]
+            restore()
+            plain = [self._update(*static), *tensors]
+            differs = _difference(replayed, plain)
+        except Exception as err:  # any failure: fall back, never stop the run
+            self._fail(what, f"capture failed: {err!r}")
+            return None
+        finally:
+            restore()
+        if differs is not None:
+            self._fail(what, f"a replay differs from the plain step ({differs})")
+            return None
         return graph, static, loss
 
     def _capture_eval(self):
         try:
-            stream = torch.cuda.Stream()
-            stream.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(stream):
-                super().evaluate()
-            torch.cuda.current_stream().wait_stream(stream)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, stream=stream):
-                sums = super().evaluate()
-            torch.cuda.current_stream().wait_stream(stream)
+            return self._record(super().evaluate, 1)
         except Exception as err:  # any failure: fall back, never stop the run
-            self._fail("evaluation", err)
+            self._fail("evaluation", f"capture failed: {err!r}")
             return None
-        return graph, sums
+
+
+def _difference(got: list[Tensor], expected: list[Tensor]) -> str | None:
+    """None if every tensor of ``got`` is close to its ``expected`` one (float32 round-off),
+    else which one differs and by how much."""
+    for i, (a, b) in enumerate(zip(got, expected, strict=True)):
+        if not torch.allclose(a, b, rtol=VERIFY_RTOL, atol=VERIFY_ATOL):
+            return f"tensor {i}: max abs difference {float((a - b).abs().max()):.3g}"
+    return None
 
 
 def make_steps(

@@ -1,8 +1,8 @@
 """Test-set predictions and error sums of a training run, in eval mode under inference_mode.
 
-On CUDA, image batches are fed channels_last and, when ``bf16`` is true and the GPU supports it,
-run under bfloat16 autocast (predictions returned as float32). On the CPU, and for feature
-inputs, the computation is plain float32, the same as before these options existed.
+On CUDA, image batches are fed channels_last and, when ``bf16`` is true (opt-in) and the GPU
+computes bfloat16 natively, run under bfloat16 autocast (predictions returned as float32). On the
+CPU, and for feature inputs, the computation is plain float32.
 """
 
 from __future__ import annotations
@@ -24,8 +24,13 @@ class EvalData(Protocol):
 
 def use_bf16(bf16: bool, x: Tensor) -> bool:
     """Whether evaluating on ``x`` runs under bfloat16 autocast: asked for, CUDA images, and a
-    GPU with bfloat16 support."""
-    return bf16 and x.is_cuda and x.ndim == 4 and torch.cuda.is_bf16_supported()
+    GPU that computes bfloat16 natively (not emulated)."""
+    return (
+        bf16
+        and x.is_cuda
+        and x.ndim == 4
+        and torch.cuda.is_bf16_supported(including_emulation=False)
+    )
 
 
 def predict(model: nn.Module, data: EvalData, chunks: list[Tensor], bf16: bool = False) -> Tensor:

@@ -27,8 +27,8 @@ from biv.checkpoints import (
     save_checkpoint,
 )
 from biv.cuda_step import make_steps, use_cuda_graphs
-from biv.devices import device_name, resolve_device
-from biv.evaluation import predict
+from biv.devices import device_name, exact_float32, resolve_device
+from biv.evaluation import predict, use_bf16
 from biv.losses import check_variances, cutoff_kept, make_loss
 from biv.metrics import RunMetrics, best_index, eval_errors, metrics_csv
 from biv.models import build_model
@@ -60,6 +60,8 @@ def loss_in_model_units(loss: LossSpec, y_std: float, normalize: bool) -> dict:
 
 
 def _determinism(device: torch.device) -> dict:
+    """Deterministic cuDNN and exact float32 (no TF32) on CUDA; the flags, for the run record."""
+    float32 = exact_float32(device)
     if device.type == "cuda":
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
@@ -68,6 +70,7 @@ def _determinism(device: torch.device) -> dict:
         "cudnn_benchmark": torch.backends.cudnn.benchmark,
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
         "torch_num_threads": torch.get_num_threads(),
+        **float32,
     }
 
 
@@ -236,6 +239,11 @@ def train(run: RunSpec | dict, out_dir: str | Path, *, discard_unusable_checkpoi
             rate = (step - start_step) / (now - session_start)
             _log_progress(metrics, data, tr, step, total, steps_per_epoch, rate)
     check_finite()
+    record["run"]["cuda_graphs"] = {"requested": tr.cuda_graphs, **steps.record()}
+    record["run"]["eval_bf16"] = {
+        "requested": tr.eval_bf16,
+        "used": use_bf16(tr.eval_bf16, chunks[0]),
+    }
     progress.step = step
     progress.wall_time_s = prior_wall + time.perf_counter() - session_start
     return _finish(run, record, out, model, data, chunks, metrics, steps_per_epoch, progress)
@@ -285,7 +293,8 @@ def _finish(
     total = progress.step
     errors = eval_errors(metrics, len(data.y_test), data.y_std, normalize)
     atomic.write_text(out / "metrics.csv", metrics_csv(metrics, errors, total, steps_per_epoch))
-    pred = predict(model, data, chunks).double().cpu()
+    # as the logged test errors were computed (bf16 too, where asked for and used)
+    pred = predict(model, data, chunks, run.training.eval_bf16).double().cpu()
     if normalize:
         pred = pred * data.y_std + data.y_mean
     rows = [
