@@ -17,7 +17,9 @@ from test_legacy import BIKE_EXAMPLE, SEED_EXAMPLE, UTKF_EXAMPLE, final_noise_ar
 from biv import noise
 from biv.data import load_prepared
 from biv.legacy import main, map_command
+from biv.spec.model import ModelSpec
 from biv.spec.noise import resolve
+from biv.spec.training import TrainingSpec
 
 SMALL = ["--epochs=1", "--image-size=64", "--device=cpu"]
 
@@ -42,9 +44,12 @@ def run_legacy(
     run_params = json.loads((out / "params.json").read_text())
     run_json = json.loads((out / "run.json").read_text())
     summary = json.loads((out / "summary.json").read_text())
-    # the run folder holds exactly the mapped parameters
-    for key in ("experiment", "loss_name", "seed", "model", "training"):
+    # the run folder holds exactly the mapped parameters, every default filled in
+    for key in ("experiment", "loss_name", "seed"):
         assert run_params[key] == mapped[key], key
+    assert run_params["model"] == ModelSpec.from_config("model", mapped["model"]).to_dict()
+    training = TrainingSpec.from_config("training", mapped["training"]).to_dict()
+    assert run_params["training"] == training
     for key in ("experiment", "loss_name", "seed"):
         assert run_json[key] == summary[key] == mapped[key]
     assert run_json["training"]["shuffle"] is False

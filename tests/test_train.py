@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import biv.train
-from biv.cli import run_training
+from biv.cli import train_from_file
 from biv.losses import LossResult, make_loss
 from biv.spec import RunSpec
 from biv.train import train
@@ -206,12 +206,12 @@ def test_batchnorm_batch_of_one_is_refused(tmp_path):
 def test_main_reports_bad_input_with_exit_code_2(tmp_path, caplog):
     params_file = tmp_path / "params.json"
     params_file.write_text(json.dumps(_set(make_params(tmp_path), "training.epochs", 0)))
-    assert run_training(params_file, tmp_path / "run") == 2
+    assert train_from_file(params_file, tmp_path / "run") == 2
     assert "training.epochs: 0" in caplog.text
     params_file.write_text("{not json")
-    assert run_training(params_file, tmp_path / "run") == 2
+    assert train_from_file(params_file, tmp_path / "run") == 2
     assert "invalid JSON" in caplog.text
-    assert run_training(tmp_path / "absent.json", tmp_path / "run") == 2
+    assert train_from_file(tmp_path / "absent.json", tmp_path / "run") == 2
     assert "absent.json" in caplog.text
 
 
@@ -223,10 +223,14 @@ def test_run_folder_outputs(tmp_path):
     summary = train(make_params(tmp_path), out)
     assert sorted(p.name for p in out.iterdir()) == [
         "metrics.csv",
+        "params.json",
         "predictions.csv",
         "run.json",
         "summary.json",
     ]
+    # what `biv train` reads, every default filled in: the folder reruns as it is
+    params = json.loads((out / "params.json").read_text())
+    assert params == RunSpec.from_dict(make_params(tmp_path)).to_dict()
     # 60 samples, batch 16 -> 4 steps per epoch (last batch of 12 kept), 3 epochs
     rows = read_csv(out / "metrics.csv")
     assert list(rows[0]) == ["step", "epoch", "split", "metric", "value"]
@@ -399,7 +403,7 @@ def test_non_finite_loss_stops_with_step_and_value(tmp_path, monkeypatch, caplog
     monkeypatch.setattr(biv.train, "make_loss", exploding)
     params_file = tmp_path / "params.json"
     params_file.write_text(json.dumps(make_params(tmp_path)))
-    assert run_training(params_file, tmp_path / "run") == 1
+    assert train_from_file(params_file, tmp_path / "run") == 1
     assert "training loss is nan at step 7" in caplog.text
     assert not (tmp_path / "run/summary.json").exists()
 

@@ -31,39 +31,32 @@ def main(argv: list[str] | None = None) -> int:
         from biv.check import main as check_main
 
         return check_main(args.configs)
-    return run_training(args.params, args.out_dir)
+    return train_from_file(args.params, args.out_dir)
 
 
-def run_training(params_path: str | Path, out_dir: str | Path) -> int:
+def train_from_file(params_path: str | Path, out_dir: str | Path) -> int:
     """``biv train PARAMS OUT_DIR``: 0 on success, 2 for bad input, 1 for a non-finite loss."""
     import json
     import logging
 
     from biv import logs
-    from biv.spec import RunSpec
-    from biv.train import NonFiniteLossError, train
+    from biv.spec import ConfigError, RunSpec
+    from biv.train import run_training
 
     logs.setup()
-    log = logging.getLogger("biv.train")
+    path = str(params_path)
     try:
-        try:
-            params = json.loads(Path(params_path).read_text())
-        except FileNotFoundError:
-            raise FileNotFoundError(
-                f"run parameters file {str(params_path)!r} does not exist"
-            ) from None
-        except json.JSONDecodeError as err:
-            raise ValueError(
-                f"run parameters file {str(params_path)!r}: invalid JSON ({err})"
-            ) from None
-        train(RunSpec.from_dict(params), out_dir)
-    except (ValueError, FileNotFoundError) as err:
-        log.error("%s", err)
-        return 2
-    except NonFiniteLossError as err:
-        log.error("%s", err)
-        return 1
-    return 0
+        run = RunSpec.from_dict(json.loads(Path(params_path).read_text()))
+    except FileNotFoundError:
+        error = f"run parameters file {path!r} does not exist"
+    except json.JSONDecodeError as err:
+        error = f"run parameters file {path!r}: invalid JSON ({err})"
+    except ConfigError as err:
+        error = str(err)
+    else:
+        return run_training(run, out_dir)
+    logging.getLogger("biv.train").error("%s", error)
+    return 2
 
 
 if __name__ == "__main__":

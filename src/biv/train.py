@@ -41,7 +41,8 @@ from biv.spec.errors import fail
 log = logging.getLogger("biv.train")
 
 CHECKPOINT = "checkpoint.pt"
-# written when the run ends, so that a killed run leaves none of them
+# written when the run ends, so that a killed run leaves none of them; params.json too (last, and
+# never deleted: `biv train` may be reading it)
 OUTPUTS = ("run.json", "metrics.csv", "predictions.csv", "summary.json")
 LOG_EVERY_S = 5.0
 FINITE_CHECK_EVERY = 64
@@ -320,6 +321,7 @@ def _finish(
     }
     atomic.write_json(out / "summary.json", summary)
     atomic.write_json(out / "run.json", record)
+    atomic.write_json(out / "params.json", plain_params(run))
     (out / CHECKPOINT).unlink(missing_ok=True)
     log.info(
         "done: final test MSE %.5g (raw %.5g), best %.5g at step %d, %d skipped steps, "
@@ -333,3 +335,17 @@ def _finish(
         summary["steps_per_s"] or 0.0,
     )
     return summary
+
+
+def run_training(run: RunSpec, out_dir: str | Path) -> int:
+    """Train ``run`` into ``out_dir`` as a command does (``biv train``, ``biv legacy``), errors
+    logged: 0 on success, 2 for bad input (an unusable checkpoint too), 1 for a non-finite loss."""
+    try:
+        train(run, out_dir)
+    except (ValueError, FileNotFoundError) as err:
+        log.error("%s", err)
+        return 2
+    except NonFiniteLossError as err:
+        log.error("%s", err)
+        return 1
+    return 0

@@ -106,10 +106,11 @@ def run(mapped: dict, stream: TextIO | None = None) -> int:
         return 0
     import torch
 
-    from biv import noise
-    from biv.cli import run_training
+    from biv import logs, noise
     from biv.data import load_prepared
+    from biv.spec import RunSpec
     from biv.spec.noise import resolve
+    from biv.train import run_training
 
     record = None
     if mapped["noise"] is not None:
@@ -151,8 +152,7 @@ def run(mapped: dict, stream: TextIO | None = None) -> int:
         "model": mapped["model"],
         "training": mapped["training"],
     }
-    params_file = out_dir / "params.json"
-    write_json(params_file, run_params)
+    run = RunSpec.from_dict(run_params)
     write_json(out_dir / "legacy.json", {"argv": mapped["argv"], "mapped": mapped})
-    print(f"run parameters: {params_file}", file=stream, flush=True)
-    return run_training(params_file, out_dir)
+    logs.setup()
+    return run_training(run, out_dir)
