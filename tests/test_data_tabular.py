@@ -249,7 +249,7 @@ def test_wine_bad_inputs(tmp_path, data_dir):
     cfg = {**WINE, "path": str(folder)}
     assert_fails(tmp_path, cfg, r"winequality-white\.csv is missing", FileNotFoundError)
     cfg = {**WINE, "path": str(folder / "winequality-red.csv")}
-    assert_fails(tmp_path, cfg, r"is a single file, not a zip.*winequality-white\.csv")
+    assert_fails(tmp_path, cfg, r"is neither a zip nor a folder.*winequality-white\.csv")
     white = (data_dir / "wine-quality" / "winequality-white.csv").read_bytes()
     (folder / "winequality-white.csv").write_bytes(white.replace(b";", b","))
     sums = {"winequality-white.csv": sha(white.replace(b";", b","))}

@@ -8,6 +8,7 @@ import itertools
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from snakemake.utils import validate
 
 from biv import workflow as wf
 from biv.check import main as check_main
+from biv.data.sources import fetch
 from biv.spec import (
     LOSS_PARAMETERS,
     TRAINING_DEFAULTS,
@@ -24,6 +26,7 @@ from biv.spec import (
     RunSpec,
     build_plan,
 )
+from biv.spec.dataset import FILES
 from biv.spec.naming import canonical
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -240,6 +243,16 @@ def test_duplicate_points_and_seeds_are_errors_naming_the_sweep(demo):
             ),
             "experiments.demo.model: 'cnn' needs RGB images (3, H, W), got tabular features",
         ),
+        (
+            lambda c: c["experiments"]["demo"].update(seeds=[1, 2**64]),
+            "experiments.demo.seeds[1]: 18446744073709551616 is not allowed; expected an "
+            "integer >= 0 and <= 9223372036854775807",
+        ),
+        (
+            lambda c: c["datasets"]["synthetic"].update(n_train=10**12),
+            "datasets.synthetic.n_train: 1000000000000 is not allowed; expected at most "
+            "10,000,000 (held in memory)",
+        ),
     ],
 )
 def test_errors_name_the_key_as_written(demo, edit, key):
@@ -269,6 +282,42 @@ def test_local_folder_without_expected_files(demo, tmp_path):
     demo["models"]["mlp"] = {"name": "cnn"}
     demo["experiments"]["demo-clean"]["dataset"] = "faces"
     with pytest.raises(ConfigError, match=r"^datasets\.faces\.path: .* holds no \.jpg files"):
+        build_plan(demo)
+
+
+def test_damaged_zip_and_missing_checksum_listing_are_found_before_any_job(demo, tmp_path):
+    """A zip cut short (a partial copy) is named as damaged or truncated, by the plan and by the
+    loader alike; a sha256 listing that is not there is found by the plan, not the job."""
+    whole = tmp_path / "wine.zip"
+    with zipfile.ZipFile(whole, "w") as zf:
+        for name in ("winequality-red.csv", "winequality-white.csv"):
+            zf.writestr(f"wine/{name}", "fixed acidity;quality\n" + "7.4;5\n" * 2000)
+    cut = tmp_path / "wine-cut.zip"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    wine = {"kind": "wine", "path": str(cut), "train_size": 500, "test_size": 5}
+    demo["datasets"]["wine"] = wine
+    demo["experiments"]["demo"]["dataset"] = "wine"
+    damaged = r"wine-cut\.zip'? is a damaged or truncated zip \(\d+ bytes; no end-of-archive"
+    with pytest.raises(ConfigError, match=r"^datasets\.wine\.path: '.*" + damaged):
+        build_plan(demo)
+    with pytest.raises(ValueError, match=r"^datasets\.wine\.path: .*" + damaged):
+        fetch("wine", {**wine, "sha256": None}, FILES["wine"], None)
+
+    (tmp_path / "faces").mkdir()
+    (tmp_path / "faces" / "30_0_0_1.jpg").write_bytes(b"")
+    demo["datasets"]["faces"] = {
+        "kind": "utkface",
+        "path": str(tmp_path / "faces"),
+        "sha256": str(tmp_path / "absent.SHA256SUMS"),
+        "train_size": 4,
+        "test_size": 1,
+    }
+    demo["experiments"]["demo"]["dataset"] = "faces"
+    demo["models"]["mlp"] = {"name": "cnn"}
+    demo["experiments"]["demo-clean"]["dataset"] = "faces"
+    demo["experiments"]["demo"]["training"]["batch_size"] = 2
+    missing = r"^datasets\.faces\.sha256: '.*absent\.SHA256SUMS' is not a file; expected a"
+    with pytest.raises(ConfigError, match=missing):
         build_plan(demo)
 
 

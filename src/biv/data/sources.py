@@ -22,6 +22,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from biv.spec.dataset import expand, local_hint, zip_problem
+
 log = logging.getLogger(__name__)
 
 # Published sha256 of the files read (see shared/data/README.md: byte-identical to the UCI zips).
@@ -43,21 +45,8 @@ class RawFile:
     sha256: str
 
 
-def expand(path: str | os.PathLike) -> Path:
-    """``path`` with ``~`` and ``$VARS`` expanded."""
-    return Path(os.path.expandvars(os.path.expanduser(os.fspath(path))))
-
-
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _local_hint(name: str, files: tuple[str, ...]) -> str:
-    if len(files) == 1:
-        where = f"the publisher zip, the folder holding {files[0]} or {files[0]} itself"
-    else:
-        where = f"the publisher zip or the folder holding {' and '.join(files)}"
-    return f"to use a local copy, set datasets.{name}.path to {where}"
 
 
 def fetch(
@@ -76,25 +65,22 @@ def fetch(
 
 
 def _read_local(name: str, path: Path, files: tuple[str, ...]) -> dict[str, RawFile]:
+    key, hint = f"datasets.{name}.path", local_hint(f"datasets.{name}", files)
     if not path.exists():
-        raise FileNotFoundError(
-            f"datasets.{name}.path: {path} does not exist; {_local_hint(name, files)}"
-        )
+        raise FileNotFoundError(f"{key}: {path} does not exist; {hint}")
     if path.is_dir():
         missing = [f for f in files if not (path / f).is_file()]
         if missing:
             found = sorted(p.name for p in path.iterdir())[:20]
             raise FileNotFoundError(
-                f"datasets.{name}.path: {path / missing[0]} is missing (the folder holds "
-                f"{found}); {_local_hint(name, files)}"
+                f"{key}: {path / missing[0]} is missing (the folder holds {found}); {hint}"
             )
         return {f: _raw(f, str(path / f), (path / f).read_bytes()) for f in files}
+    problem = zip_problem(path, single_file_ok=len(files) == 1)
+    if problem:
+        raise ValueError(f"{key}: {path} {problem}; {hint}")
     if zipfile.is_zipfile(path):
         return _read_zip(name, path, str(path), files)
-    if len(files) > 1:
-        raise ValueError(
-            f"datasets.{name}.path: {path} is a single file, not a zip; {_local_hint(name, files)}"
-        )
     return {files[0]: _raw(files[0], str(path), path.read_bytes())}
 
 
@@ -114,9 +100,8 @@ def _read_zip(name: str, path: Path, label: str, files: tuple[str, ...]) -> dict
                 found = members.get(f, [])
                 if len(found) != 1:
                     problem = "has no member" if not found else f"has several members {found} for"
-                    raise ValueError(
-                        f"datasets.{name}: zip {label} {problem} {f}; {_local_hint(name, files)}"
-                    )
+                    hint = local_hint(f"datasets.{name}", files)
+                    raise ValueError(f"datasets.{name}: zip {label} {problem} {f}; {hint}")
                 out[f] = _raw(f, f"{label}!{found[0]}", zf.read(found[0]))
             return out
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as err:
@@ -164,7 +149,7 @@ def _download(
             log.warning("datasets.%s: cached %s unusable (%s); downloading", name, target, err)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
     tmp = Path(tmp_name)
-    hint = _local_hint(name, files)
+    hint = local_hint(f"datasets.{name}", files)
     try:
         log.info("datasets.%s: downloading %s", name, url)
         with os.fdopen(fd, "wb") as out:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from biv.spec.errors import ConfigError, fail
+from biv.spec.values import MAX_SEED
 
 DATASET_KINDS = ("synthetic", "bike", "wine", "utkface")
 # The published files each tabular kind reads (the keys its ``sha256`` mapping may use).
@@ -50,6 +51,8 @@ _KEYS: dict[str, dict[str, Any]] = {
     },
 }
 _POSITIVE_INTS = ("train_size", "test_size", "n_train", "n_test", "image_size")
+#: Most samples of each split of a synthetic dataset (held in memory: n x n_features floats).
+MAX_SYNTHETIC = 10_000_000
 
 
 def _fail(prefix: str, key: str, value: Any, allowed: str) -> ConfigError:
@@ -95,9 +98,12 @@ def validate(name: str, cfg: Any, prefix: str | None = None) -> dict[str, Any]:
         if key in out and value is not None and not (_is_int(value) and value >= 1):
             raise _fail(prefix, key, value, "an integer >= 1")
     for key in ("split_seed", "seed"):
-        if key in out and not (_is_int(out[key]) and out[key] >= 0):
-            raise _fail(prefix, key, out[key], "an integer >= 0")
+        if key in out and not (_is_int(out[key]) and 0 <= out[key] <= MAX_SEED):
+            raise _fail(prefix, key, out[key], f"an integer >= 0 and <= {MAX_SEED}")
     if kind == "synthetic":
+        for key in ("n_train", "n_test"):
+            if out[key] > MAX_SYNTHETIC:
+                raise _fail(prefix, key, out[key], f"at most {MAX_SYNTHETIC:,} (held in memory)")
         if not (_is_int(out["n_features"]) and out["n_features"] >= 8):
             raise _fail(prefix, "n_features", out["n_features"], "an integer >= 8")
         if out["split_seed"] != 0:
@@ -157,16 +163,33 @@ def train_size(cfg: dict[str, Any]) -> int:
     return cfg["n_train"] if cfg["kind"] == "synthetic" else cfg["train_size"]
 
 
+def expand(path: str | os.PathLike) -> Path:
+    """``path`` with ``~`` and ``$VARS`` expanded (as the loaders read it)."""
+    return Path(os.path.expandvars(os.path.expanduser(os.fspath(path))))
+
+
+def _expanded(key: str, value: str) -> Path:
+    """A configured local path, expanded; every variable it names must be set."""
+    path = expand(value)
+    if "$" in str(path):
+        raise ConfigError(key, f"{value!r} names an environment variable that is not set")
+    return path
+
+
 def check_local_files(prefix: str, name: str, cfg: dict[str, Any]) -> None:
     """A local ``path`` must exist and hold what its kind reads (checked before any job)."""
     if cfg["kind"] == "synthetic" or cfg.get("path") is None:
         return
-    path = Path(os.path.expandvars(os.path.expanduser(cfg["path"])))
-    if "$" in str(path):
-        raise ConfigError(
-            f"{prefix}.path", f"{cfg['path']!r} names an environment variable that is not set"
-        )
+    path = _expanded(f"{prefix}.path", cfg["path"])
     if cfg["kind"] == "utkface":
+        if isinstance(cfg["sha256"], str):
+            listing = _expanded(f"{prefix}.sha256", cfg["sha256"])
+            if not listing.is_file():
+                raise ConfigError(
+                    f"{prefix}.sha256",
+                    f"{str(listing)!r} is not a file; expected a sha256sum-format listing of the "
+                    "images ('<sha256>  <file>' per line)",
+                )
         if not path.is_dir():
             raise ConfigError(
                 f"{prefix}.path", f"{str(path)!r} is not a folder; {utkface_hint(name)}"
@@ -177,17 +200,40 @@ def check_local_files(prefix: str, name: str, cfg: dict[str, Any]) -> None:
             )
         return
     files = FILES[cfg["kind"]]
+    hint = local_hint(prefix, files)
     if not path.exists():
-        raise ConfigError(
-            f"{prefix}.path",
-            f"{str(path)!r} does not exist; expected the publisher zip or a folder holding "
-            f"{' and '.join(files)}",
-        )
+        raise ConfigError(f"{prefix}.path", f"{str(path)!r} does not exist; {hint}")
+    if path.is_file() and (problem := zip_problem(path, single_file_ok=len(files) == 1)):
+        raise ConfigError(f"{prefix}.path", f"{str(path)!r} {problem}; {hint}")
     if path.is_dir():
         missing = [f for f in files if not (path / f).is_file()]
         if missing:
             raise ConfigError(
                 f"{prefix}.path",
-                f"{str(path)!r} holds no {missing[0]}; expected a folder holding "
-                f"{' and '.join(files)}, or the publisher zip",
+                f"{str(path)!r} holds no {missing[0]}; {hint}",
             )
+
+
+def local_hint(prefix: str, files: tuple[str, ...]) -> str:
+    """What a local ``path`` of a tabular kind may be (the loaders' messages end with it too)."""
+    if len(files) == 1:
+        where = f"the publisher zip, the folder holding {files[0]} or {files[0]} itself"
+    else:
+        where = f"the publisher zip or the folder holding {' and '.join(files)}"
+    return f"to use a local copy, set {prefix}.path to {where}"
+
+
+def zip_problem(path: Path, single_file_ok: bool) -> str | None:
+    """Why the local file ``path`` cannot be read as the publisher zip, or None. A file that
+    starts like a zip but has no end-of-archive record is damaged or truncated (a partial copy
+    or download); another file is allowed only as the single file its kind reads."""
+    import zipfile
+
+    if zipfile.is_zipfile(path):
+        return None
+    with open(path, "rb") as f:
+        starts_as_zip = f.read(4) == b"PK\x03\x04"
+    if starts_as_zip:
+        size = path.stat().st_size
+        return f"is a damaged or truncated zip ({size} bytes; no end-of-archive record)"
+    return None if single_file_ok else "is neither a zip nor a folder"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from biv.spec import dataset as datasets_spec
+from biv.spec import values as v
 from biv.spec.errors import ConfigError, fail
 from biv.spec.loss import LossSpec
 from biv.spec.model import ModelSpec
@@ -55,10 +56,9 @@ class Run:
 
 def check_seeds(key: str, seeds: object) -> tuple[int, ...]:
     if not isinstance(seeds, list) or not seeds:
-        raise fail(key, seeds, "a non-empty list of integers >= 0")
+        raise fail(key, seeds, f"a non-empty list of integers >= 0 and <= {v.MAX_SEED}")
     for i, seed in enumerate(seeds):
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise fail(f"{key}[{i}]", seed, "an integer >= 0")
+        v.integer(f"{key}[{i}]", seed, 0, v.MAX_SEED)
         if seeds.index(seed) != i:
             raise ConfigError(key, f"{seeds} repeats seed {seed}; every seed must differ")
     return tuple(seeds)

@@ -10,8 +10,6 @@ from biv.spec.loss import LossSpec
 from biv.spec.model import ModelSpec
 from biv.spec.training import TrainingSpec
 
-MAX_SEED = 2**63 - 1
-
 
 @dataclass(frozen=True)
 class FileRef:
@@ -47,7 +45,7 @@ class RunSpec:
         return cls(
             experiment=v.text("experiment", p["experiment"]),
             loss_name=v.text("loss_name", p["loss_name"]),
-            seed=v.integer("seed", p["seed"], 0, MAX_SEED),
+            seed=v.integer("seed", p["seed"], 0, v.MAX_SEED),
             dataset=FileRef.from_config("dataset", p["dataset"]),
             noise=None if p["noise"] is None else FileRef.from_config("noise", p["noise"]),
             loss=LossSpec.from_config("loss", p["loss"]),

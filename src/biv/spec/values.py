@@ -8,6 +8,8 @@ from typing import Any
 from biv.spec.errors import ConfigError, fail
 
 REQUIRED = object()
+#: Seeds are 64-bit signed integers (torch.manual_seed, numpy): larger ones fail in the job.
+MAX_SEED = 2**63 - 1
 
 
 def is_int(value: object) -> bool:
