@@ -1,11 +1,16 @@
+from pathlib import Path
+
 from snakemake.utils import validate
 
 from biv import figure_spec
 from biv import workflow as wf
+from biv.check import schema_error
 
-validate(config, schema="../config/schema.yaml")
-
-try:
+try:  # one line naming the key, as `biv check` prints it (not Snakemake's schema dump)
+    error = schema_error(config, Path(workflow.basedir) / "config" / "schema.yaml")
+    if error is not None:
+        raise error
+    validate(config, schema="../config/schema.yaml")  # fills in the schema's defaults
     PLAN = wf.build_plan(config)
 except wf.ConfigError as err:
     raise wf.ConfigError(

@@ -10,6 +10,5 @@ rule prepare_dataset:
     threads: 2
     params:
         cfg=dataset_config,
-        download_dir=config["download_dir"],
     script:
         "../scripts/prepare_dataset.py"

@@ -1,4 +1,7 @@
-"""Snakemake glue: prepare one dataset into its tensor file."""
+"""Snakemake glue: prepare one dataset into its tensor file.
+
+The download cache is read from the config, not passed as a rule parameter: moving the cache
+(`--config download_dir=...`) is not a change of the data, and reruns nothing."""
 
 from biv import data, logs
 
@@ -7,6 +10,6 @@ data.prepare(
     snakemake.wildcards.dataset,
     snakemake.params.cfg,
     snakemake.output[0],
-    snakemake.params.download_dir,
+    snakemake.config["download_dir"],
     workers=snakemake.threads,
 )

@@ -900,14 +900,16 @@ def test_main_reports_errors_without_writing_anything(tmp_path, capsys, monkeypa
     argv = malformed_argv(FINAL, {"noise_settings": "True,laplace"})
     assert main(argv) == 2
     assert capsys.readouterr().err.startswith("biv legacy: error: --noise_settings field 2")
-    # impossible settings found by biv.params are reported with the flags, before any output
+    # impossible settings found by biv.spec are reported with the flags, before any output,
+    # by a dry run as well
     argv = malformed_argv(
         FINAL, {"noise_settings": "True,uniform", "params_settings": "meanvar", "parameters": "1,5"}
     )
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("biv legacy: error: --noise_settings/--params_settings/--parameters")
-    assert "components[0].var: 5.0 is not allowed" in err
+    for dry in ([], ["--dry-run"]):
+        assert main([*argv, *dry]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("biv legacy: error: --noise_settings/--params_settings/--parameters")
+        assert "components[0].var: 5.0 is not allowed" in err
     # the CNN needs 64x64 images at least
     argv = [*shlex.split(UTKF_EXAMPLE), "--image-size=32"]
     assert main(argv) == 2

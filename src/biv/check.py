@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from biv.spec.errors import ConfigError
+
 SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
 
 
@@ -31,20 +33,29 @@ def load_config(path: Path) -> dict:
     return config
 
 
-def check(path: Path, schema: Path = SCHEMA) -> str:
-    """Check one config file as the workflow does; returns a one-line summary."""
+def schema_error(config: dict, schema: Path = SCHEMA) -> ConfigError | None:
+    """The config's most relevant violation of the schema, as one line naming the key as
+    written (``losses.iv.epsilon: -1 is less than the minimum of 0``); None if it has none."""
     import jsonschema
     import yaml
 
+    validator = jsonschema.Draft202012Validator(yaml.safe_load(schema.read_text()))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is None:
+        return None
+    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return ConfigError(key.lstrip(".") or "top level", error.message)
+
+
+def check(path: Path, schema: Path = SCHEMA) -> str:
+    """Check one config file as the workflow does; returns a one-line summary."""
     from biv.spec import build_plan
 
     config = load_config(path)
-    validator = jsonschema.Draft202012Validator(yaml.safe_load(schema.read_text()))
-    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
-    if error is not None:
-        key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-        raise ValueError(f"{path}: {key.lstrip('.') or 'top level'}: {error.message}")
     try:
+        error = schema_error(config, schema)
+        if error is not None:
+            raise error
         plan = build_plan(config)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None

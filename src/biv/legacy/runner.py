@@ -95,6 +95,21 @@ def _validate(mapped: dict) -> None:
             raise ValueError(f"{e} (the images are {size}x{size}: see --image-size)") from e
 
 
+def _noise_record(mapped: dict) -> dict | None:
+    """The resolved noise setting (torch-free), or None without noise."""
+    from biv.spec.noise import resolve
+
+    if mapped["noise"] is None:
+        return None
+    try:
+        return resolve(mapped["noise"])
+    except ValueError as e:
+        raise LegacyArgError(
+            f"--noise_settings/--params_settings/--parameters (or the seed-era noise flags) "
+            f"give an impossible noise setting: {e}"
+        ) from e
+
+
 def run(mapped: dict, stream: TextIO | None = None) -> int:
     """Print the mapping, then (unless a dry run) run it; return the training's exit code."""
     stream = sys.stdout if stream is None else stream
@@ -102,6 +117,8 @@ def run(mapped: dict, stream: TextIO | None = None) -> int:
         print(config_text(mapped), file=stream, end="", flush=True)
         return 0
     print(describe(mapped), file=stream, flush=True)
+    record = _noise_record(mapped)  # checked by a dry run too, as everything below
+    _validate(mapped)
     if mapped["dry_run"]:
         return 0
     import torch
@@ -109,19 +126,8 @@ def run(mapped: dict, stream: TextIO | None = None) -> int:
     from biv import logs, noise
     from biv.data import load_prepared
     from biv.spec import RunSpec
-    from biv.spec.noise import resolve
     from biv.train import run_training
 
-    record = None
-    if mapped["noise"] is not None:
-        try:
-            record = resolve(mapped["noise"])
-        except ValueError as e:
-            raise LegacyArgError(
-                f"--noise_settings/--params_settings/--parameters (or the seed-era noise flags) "
-                f"give an impossible noise setting: {e}"
-            ) from e
-    _validate(mapped)
     loss = dict(mapped["loss"])
     out_dir = Path(mapped["out_dir"])
     _check_out_dir(out_dir, mapped)
