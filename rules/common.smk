@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -132,6 +133,11 @@ def benchmark_files(wildcards):
     if "reproduction" in config:
         files.append(rules.reproduction.benchmark)
     return files
+
+
+def benchmarks_root(wildcards):
+    """The folder the rules' benchmark files lie under (each rule owns its path there)."""
+    return os.path.commonpath([rules.aggregate.benchmark, rules.provenance.benchmark])
 
 
 def figure_caption(wildcards):

@@ -1,6 +1,6 @@
 rule generate_noise:
     input:
-        dataset="results/data/{dataset}.pt",
+        dataset=rules.prepare_dataset.output[0],
     output:
         "results/noise/{dataset}/{noise}/seed{seed}.pt",
     log:

@@ -50,5 +50,7 @@ rule collect_benchmarks:
         "results/logs/collect_benchmarks.log",
     conda:
         "../envs/biv.yaml"
+    params:
+        root=benchmarks_root,
     script:
         "../scripts/collect_benchmarks.py"

@@ -14,7 +14,6 @@ from biv.losses import (
     biv,
     biv_adaptive,
     cutoff,
-    effective_batch_size,
     iv,
     make_loss,
     mse,
@@ -192,6 +191,13 @@ def test_cutoff_keeps_exactly_the_low_variance_samples():
     torch.testing.assert_close(cutoff(pred, target, var, 1.0), mse(pred[keep], target[keep]))
     g = grad(lambda f: cutoff(f, target, var, 1.0), pred)
     assert torch.all(g[~keep] == 0) and torch.all(g[keep] != 0)
+
+
+def effective_batch_size(var: torch.Tensor, eps: float) -> float:
+    """(sum w)^2 / sum w^2 of the BIV weights w = 1/(var + eps), written out independently of
+    the loss module's search (float64)."""
+    w = 1 / (var.double() + eps)
+    return float(w.sum() ** 2 / w.square().sum())
 
 
 def test_effective_batch_size():

@@ -168,13 +168,6 @@ def _ess(var: np.ndarray, eps: float) -> float:
     return float(w.sum() ** 2 / np.dot(w, w))
 
 
-def effective_batch_size(var: Tensor, eps: float) -> float:
-    """Effective batch size (sum w)^2 / sum w^2 of the BIV weights w = 1/(var + eps)."""
-    var = _check_var(var, len(_flat("var", var)))
-    eps = _check_eps(eps, var)
-    return _ess(var.detach().to("cpu", torch.float64).numpy(), eps)
-
-
 def _choose_epsilon(var: np.ndarray, ratio: float) -> float:
     """Smallest epsilon whose effective batch size reaches ratio * K (``inf`` if none is finite).
 

@@ -28,9 +28,6 @@ SEED_ERA_EPSILON = 1.0
 #: settings.default_values of the final code.
 FINAL_EPSILON = 0.1
 FINAL_EXTRA_EXP = "256,0,True,0.01"
-#: The final code's default cutoff threshold (1) was applied *without* dividing by the label
-#: variance, i.e. 1 in normalized units; the runner converts it to raw units (y_std**2).
-FINAL_CUTOFF_NORMALIZED = 1.0
 
 MODELS = ("vanilla_ann", "vanilla_cnn", "resnet")
 CNN = ("vanilla_cnn", "utkf")
