@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from biv.spec import dataset as datasets_spec
 from biv.spec.errors import ConfigError, fail
-from biv.spec.experiment import DatasetSpec, Experiment, check_seeds
+from biv.spec.experiment import DatasetSpec, Experiment, NoiseSpec, check_seeds
 from biv.spec.loss import LossSpec
 from biv.spec.model import ModelSpec
 from biv.spec.naming import canonical
@@ -79,7 +79,12 @@ def expand_sweep(b: Builder, name: str, sweep: dict, experiments: dict) -> tuple
         where = {p: (i, vary[p][i]) for p, i in zip(paths, indices, strict=True)}
         assignment = {p: value for p, (_, value) in where.items()}
         exp_name = b.registry.name(name, assignment, assignment)
-        exp = _point(b, key, base_name, base, losses, seeds, where)
+        point = _Point(key, base_name, where)
+        exp, new_noise, new_datasets = _point(b, point, base, losses, seeds)
+        for registry, new in ((b.noise, new_noise), (b.datasets, new_datasets)):
+            for derived, spec in new.items():
+                registry.setdefault(derived, spec)
+        b.check_fit(exp, point.fit_keys())
         exp = replace(exp, name=exp_name, sweep=name, sweep_values=assignment)
         experiments_out[exp_name] = exp
         points.append(SweepPoint(exp_name, assignment))
@@ -88,115 +93,162 @@ def expand_sweep(b: Builder, name: str, sweep: dict, experiments: dict) -> tuple
     return result, experiments_out
 
 
-def _point(
-    b: Builder,
-    key: str,
-    base_name: str,
-    base: Experiment,
-    losses: list[str],
-    seeds: tuple[int, ...],
-    where: dict[str, tuple[int, Any]],
-) -> Experiment:
-    """The base experiment with one point's values applied and checked."""
-    user = b.block("experiments")[base_name]
-    sections: dict[str, dict[str, tuple[int, Any]]] = {}
-    for path, item in where.items():
-        section, rest = path.split(".", 1)
-        sections.setdefault(section, {})[rest] = item
+@dataclass(frozen=True)
+class _Point:
+    """One point of a sweep (``key``: ``sweeps.<name>``) on experiment ``base_name``: its values
+    (``where``: dotted path -> (index, value)) applied to config blocks, and errors keyed by
+    the sweep value they come from."""
 
-    def rekey(err: ConfigError, prefix: str, section: str, own: dict) -> ConfigError:
-        """The error keyed by the sweep value it comes from (``prefix``: where the values go in
-        the config, e.g. ``noise.bike-gamma``; ``section``: how the sweep path starts)."""
-        for rest, (i, _) in own.items():
-            full = _join(prefix, _brackets(rest))
-            if err.key == full or err.key.startswith((f"{full}.", f"{full}[")):
-                user_key = f"{key}.vary.{_join(section, rest)}[{i}]"
-                return err.rekeyed(user_key + err.key[len(full) :])
-        shown = ", ".join(f"{p}={v!r}" for p, (_, v) in where.items())
-        return ConfigError(err.key, f"{err.problem} (at the point {shown} of {key})")
+    key: str
+    base_name: str
+    where: dict[str, tuple[int, Any]]
 
-    def applied(target: Any, section: str, own: dict) -> Any:
-        target = copy.deepcopy(target)
+    def section(self, name: str) -> dict[str, tuple[int, Any]]:
+        """The values of one section (``training``, ``losses``, ...), by path within it."""
+        out = {}
+        for path, item in self.where.items():
+            section, rest = path.split(".", 1)
+            if section == name:
+                out[rest] = item
+        return out
+
+    def applied(self, cfg: Any, section: str, own: dict) -> Any:
+        """A copy of the config block ``cfg`` with the values ``own`` put in."""
+        target = copy.deepcopy(cfg)
         for rest, (_, value) in own.items():
-            vkey = f"{key}.vary.{_join(section, rest)}"
-            target = _assign(vkey, section, base_name, target, rest, copy.deepcopy(value))
+            vkey = f"{self.key}.vary.{_join(section, rest)}"
+            target = _assign(vkey, section, self.base_name, target, rest, copy.deepcopy(value))
         return target
 
-    training = base.training
-    if "training" in sections:
-        prefix = f"experiments.{base_name}.training"
-        cfg = applied(user.get("training") or {}, "training", sections["training"])
+    def parsed(self, parse, prefix: str, section: str, own: dict, cfg: Any) -> Any:
+        """``parse(prefix, cfg)``, its errors keyed by the sweep value they come from
+        (``prefix``: where the block is in the config, e.g. ``noise.bike-gamma``; ``section``:
+        how the sweep path starts)."""
         try:
-            training = TrainingSpec.from_config(prefix, cfg)
+            return parse(prefix, cfg)
         except ConfigError as err:
-            raise rekey(err, prefix, "training", sections["training"]) from None
-    loss_specs = {}
+            for rest, (i, _) in own.items():
+                full = _join(prefix, _brackets(rest))
+                if err.key == full or err.key.startswith((f"{full}.", f"{full}[")):
+                    user_key = f"{self.key}.vary.{_join(section, rest)}[{i}]"
+                    raise err.rekeyed(user_key + err.key[len(full) :]) from None
+            shown = ", ".join(f"{p}={v!r}" for p, (_, v) in self.where.items())
+            raise ConfigError(
+                err.key, f"{err.problem} (at the point {shown} of {self.key})"
+            ) from None
+
+    def fit_keys(self) -> dict[str, str]:
+        """The keys ``Builder.check_fit`` names for a batch size or a model that does not fit."""
+        batch = (
+            "training.batch_size",
+            "training.drop_last",
+            "dataset.n_train",
+            "dataset.train_size",
+        )
+        model = tuple(p for p in self.where if p.startswith(("model.", "dataset.")))
+        return {
+            "batch": self._fit_key(batch, f"experiments.{self.base_name}.training.batch_size"),
+            "model": self._fit_key(model, f"experiments.{self.base_name}.model"),
+        }
+
+    def _fit_key(self, paths: tuple[str, ...], default: str) -> str:
+        for path in paths:
+            if path in self.where:
+                return f"{self.key}.vary.{path}[{self.where[path][0]}]"
+        return default
+
+
+def _training(b: Builder, p: _Point, base: Experiment) -> TrainingSpec:
+    own = p.section("training")
+    if not own:
+        return base.training
+    user = b.block("experiments")[p.base_name].get("training") or {}
+    cfg = p.applied(user, "training", own)
+    prefix = f"experiments.{p.base_name}.training"
+    return p.parsed(TrainingSpec.from_config, prefix, "training", own, cfg)
+
+
+def _losses(b: Builder, p: _Point, base: Experiment, losses: list[str]) -> dict[str, LossSpec]:
+    values, specs = p.section("losses"), {}
     for loss in losses:
         own = {
             rest.split(".", 1)[1] if "." in rest else "": item
-            for rest, item in sections.get("losses", {}).items()
+            for rest, item in values.items()
             if rest.split(".", 1)[0] == loss
         }
         if not own:
-            loss_specs[loss] = base.losses[loss]
+            specs[loss] = base.losses[loss]
             continue
         prefix = f"losses.{loss}"
-        cfg = applied(b.block("losses")[loss], prefix, own)
-        try:
-            loss_specs[loss] = LossSpec.from_config(prefix, cfg)
-        except ConfigError as err:
-            raise rekey(err, prefix, prefix, own) from None
-    noise = base.noise
-    if "noise" in sections:
-        setting = applied(b.block("noise")[noise], "noise", sections["noise"])
-        derived = b.registry.name(noise, _values(sections["noise"]), setting)
-        try:
-            b.noise.setdefault(derived, b.resolve_noise(derived, setting, f"noise.{noise}"))
-        except ConfigError as err:
-            raise rekey(err, f"noise.{noise}", "noise", sections["noise"]) from None
-        noise = derived
-    dataset = base.dataset
-    if "dataset" in sections:
-        prefix = f"datasets.{dataset}"
-        cfg = applied(b.block("datasets")[dataset], "dataset", sections["dataset"])
-        derived = b.registry.name(dataset, _values(sections["dataset"]), cfg)
-        try:
-            spec = datasets_spec.validate(dataset, cfg, prefix)
-        except ConfigError as err:
-            raise rekey(err, prefix, "dataset", sections["dataset"]) from None
-        b.datasets.setdefault(derived, DatasetSpec(derived, spec))
-        dataset = derived
-    model = base.model
-    if "model" in sections:
-        prefix = f"models.{user['model']}"
-        cfg = applied(b.block("models")[user["model"]], "model", sections["model"])
-        try:
-            model = ModelSpec.from_config(prefix, cfg)
-        except ConfigError as err:
-            raise rekey(err, prefix, "model", sections["model"]) from None
-    baseline = base.baseline if base.baseline in losses else None
-    exp = Experiment(base_name, dataset, model, noise, loss_specs, seeds, training, baseline)
-    keys = {
-        "batch": _fit_key(
-            key,
-            where,
-            (
-                "training.batch_size",
-                "training.drop_last",
-                "dataset.n_train",
-                "dataset.train_size",
-            ),
-            f"experiments.{base_name}.training.batch_size",
-        ),
-        "model": _fit_key(
-            key,
-            where,
-            tuple(p for p in where if p.startswith(("model.", "dataset."))),
-            f"experiments.{base_name}.model",
-        ),
-    }
-    b.check_fit(exp, keys)
-    return exp
+        cfg = p.applied(b.block("losses")[loss], prefix, own)
+        specs[loss] = p.parsed(LossSpec.from_config, prefix, prefix, own, cfg)
+    return specs
+
+
+def _noise(b: Builder, p: _Point, base: Experiment) -> tuple[str | None, NoiseSpec | None]:
+    """The point's noise setting: its name, and its spec if the point derives a new one."""
+    own = p.section("noise")
+    if not own:
+        return base.noise, None
+    setting = p.applied(b.block("noise")[base.noise], "noise", own)
+    derived = b.registry.name(base.noise, _values(own), setting)
+    spec = b.noise.get(derived) or p.parsed(
+        lambda prefix, cfg: b.resolve_noise(derived, cfg, prefix),
+        f"noise.{base.noise}",
+        "noise",
+        own,
+        setting,
+    )
+    return derived, spec
+
+
+def _dataset(b: Builder, p: _Point, base: Experiment) -> tuple[str, DatasetSpec | None]:
+    """The point's dataset: its name, and its spec if the point derives a new one."""
+    own = p.section("dataset")
+    if not own:
+        return base.dataset, None
+    prefix = f"datasets.{base.dataset}"
+    cfg = p.applied(b.block("datasets")[base.dataset], "dataset", own)
+    derived = b.registry.name(base.dataset, _values(own), cfg)
+    spec = p.parsed(
+        lambda prefix, cfg: datasets_spec.validate(base.dataset, cfg, prefix),
+        prefix,
+        "dataset",
+        own,
+        cfg,
+    )
+    return derived, b.datasets.get(derived) or DatasetSpec(derived, spec)
+
+
+def _model(b: Builder, p: _Point, base: Experiment) -> ModelSpec:
+    own = p.section("model")
+    if not own:
+        return base.model
+    name = b.block("experiments")[p.base_name]["model"]
+    cfg = p.applied(b.block("models")[name], "model", own)
+    return p.parsed(ModelSpec.from_config, f"models.{name}", "model", own, cfg)
+
+
+def _point(
+    b: Builder, p: _Point, base: Experiment, losses: list[str], seeds: tuple[int, ...]
+) -> tuple[Experiment, dict[str, NoiseSpec], dict[str, DatasetSpec]]:
+    """The base experiment with the point's values applied and checked, and the noise settings
+    and datasets it derives (for the caller to add to the plan)."""
+    noise, noise_spec = _noise(b, p, base)
+    dataset, dataset_spec = _dataset(b, p, base)
+    exp = Experiment(
+        base.name,
+        dataset,
+        _model(b, p, base),
+        noise,
+        _losses(b, p, base, losses),
+        seeds,
+        _training(b, p, base),
+        base.baseline if base.baseline in losses else None,
+    )
+    new_noise = {noise: noise_spec} if noise_spec is not None else {}
+    new_datasets = {dataset: dataset_spec} if dataset_spec is not None else {}
+    return exp, new_noise, new_datasets
 
 
 def _values(own: dict[str, tuple[int, Any]]) -> dict[str, Any]:
@@ -210,13 +262,6 @@ def _join(prefix: str, rest: str) -> str:
 def _brackets(dotted: str) -> str:
     """components.0.mean -> components[0].mean (how errors write list items)."""
     return re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", dotted).lstrip(".")
-
-
-def _fit_key(key: str, where: dict, paths: tuple[str, ...], default: str) -> str:
-    for path in paths:
-        if path in where:
-            return f"{key}.vary.{path}[{where[path][0]}]"
-    return default
 
 
 def _check_sweep_path(key: str, path: str, losses: list[str], base: Experiment) -> None:
