@@ -88,6 +88,10 @@ def train_group(wildcards):
     return wf.train_group(PLAN, wildcards.experiment)
 
 
+def train_gpus(wildcards):
+    return wf.train_gpus(PLAN, wildcards.experiment)
+
+
 def all_targets():
     targets = [
         rules.aggregate.output.runs,

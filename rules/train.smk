@@ -17,6 +17,8 @@ rule train:
     conda:
         "../envs/biv.yaml"
     threads: 1
+    resources:
+        gpu=train_gpus,
     params:
         run=run_parameters,
     script:

@@ -69,12 +69,13 @@ def without_site_keys(block: dict) -> dict:
     return kept
 
 
-def test_profile_asks_a_gpu_for_training_and_packs_groups():
+def test_profile_packs_groups_and_leaves_the_gpu_request_to_the_workflow():
     profile = load_yaml(ROOT / "profiles/slurm/config.yaml")
     assert profile["executor"] == "slurm"
-    assert profile["set-resources"]["train"]["gpu"] == 1
+    assert "gpu" not in profile["set-resources"]["train"]  # rules/train.smk: by training.device
+    assert profile["set-resources"]["train"]["cpus_per_gpu"] >= 1
     assert "slurm_partition" not in profile["set-resources"]["train"]  # a site setting
-    groups = set(profile["groups"].values()) | {"train-mlp"}  # train-mlp: set by rules/train.smk
+    groups = set(profile["groups"].values()) | {"train-mlp", "train-cpu"}  # set by the workflow
     assert set(profile["group-components"]) <= groups
     assert profile["cores"] >= 1 and profile["retries"] >= 1
 
@@ -156,14 +157,16 @@ class Run:
 
 
 def slurm_workflow(dest: Path) -> Path:
-    """The workflow in `dest`, with CONFIG: the tiny config, one seed per experiment, and noisy
-    trainings long enough (6,000 steps, a checkpoint every 100) to be cancelled halfway."""
+    """The workflow in `dest`, with CONFIG: the tiny config, one seed per experiment, noisy
+    trainings long enough (6,000 steps, a checkpoint every 100) to be cancelled halfway, and the
+    clean experiment trained on the CPU (`training.device: cpu`)."""
     dest = copy_workflow(dest, WORKFLOW)
     config = load_yaml(ROOT / TINY)
     config.pop("reproduction")  # its reference file is not needed here
     for experiment in config["experiments"].values():
         experiment["seeds"] = experiment["seeds"][:1]
     config["experiments"]["noisy"]["training"].update(epochs=1200, checkpoint_every=100)
+    config["experiments"]["clean"]["training"]["device"] = "cpu"  # a CPU job, no GPU
     (dest / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
     return dest
 
@@ -325,21 +328,30 @@ def params_of(workdir: Path) -> dict[str, str]:
     }
 
 
-def test_every_training_ran_on_a_gpu_job_grouped_and_matches_local(full_runs):
+def test_every_training_ran_on_the_device_it_asks_for_grouped_and_matches_local(full_runs):
     run, local_dir = full_runs
     assert_finished(run)
     runs = run_names(run.workdir)
     assert runs and runs == run_names(local_dir)
     training = run.training()
 
-    # every training run went through sbatch exactly once, in a job that asked for and got a GPU
+    # every training run went through sbatch exactly once, in a job that asked for and got a GPU,
+    # except those of the experiment trained on the CPU (training.device: cpu): CPU jobs
     placed = [name for names in training.values() for name in names]
     assert sorted(placed) == sorted(runs)
-    for jid in training:
+    on_cpu = {name.startswith("clean/") for names in training.values() for name in names}
+    assert on_cpu == {True, False}
+    for jid, names in training.items():
         job = run.slurm[jid]
         assert job.state == "COMPLETED", (jid, job)
-        assert "gres/gpu=1" in job.req_tres and "gres/gpu=1" in job.alloc_tres, (jid, job)
-        assert job.partition == "gpu", (jid, job)
+        cpu = {name.startswith("clean/") for name in names}
+        assert len(cpu) == 1, names  # a group job is all CPU or all GPU trainings
+        if cpu == {True}:
+            assert "gpu" not in job.req_tres and "gpu" not in job.alloc_tres, (jid, job)
+            assert job.partition == "main", (jid, job)
+        else:
+            assert "gres/gpu=1" in job.req_tres and "gres/gpu=1" in job.alloc_tres, (jid, job)
+            assert job.partition == "gpu", (jid, job)
     # the other cluster jobs are CPU jobs; aggregation and plots never went to Slurm
     for jid in set(run.slurm) - set(training):
         job = run.slurm[jid]

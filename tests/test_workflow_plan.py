@@ -185,3 +185,14 @@ def test_only_mlp_trainings_are_grouped_for_clusters():
     assert wf.train_group(plan, "bike") == "train-mlp"
     assert wf.train_group(plan, "bike-epsilon__epsilon-0p01") == "train-mlp"
     assert wf.train_group(plan, "utkf") is None
+
+
+@pytest.mark.parametrize(("device", "gpus"), [("auto", 1), ("cuda", 1), ("cpu", 0)])
+def test_the_training_device_decides_the_gpu_request(device, gpus):
+    config = load(ROOT / "config" / "paper.yaml")
+    for name in ("bike", "utkf"):
+        config["experiments"][name].setdefault("training", {})["device"] = device
+    plan = wf.build_plan(config, check_files=False)
+    assert wf.train_gpus(plan, "bike") == wf.train_gpus(plan, "utkf") == gpus
+    assert wf.train_group(plan, "bike") == ("train-cpu" if device == "cpu" else "train-mlp")
+    assert wf.train_group(plan, "utkf") is None

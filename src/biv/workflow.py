@@ -60,7 +60,17 @@ def figure_experiments(figure: dict) -> set[str]:
     return shown
 
 
+def train_gpus(plan: Plan, experiment: str) -> int:
+    """GPUs a training job asks for: none where the experiment trains on the CPU
+    (``training.device: cpu``), else one (``cuda``, and ``auto`` on a cluster's GPU node)."""
+    return 0 if plan.experiments[experiment].training.device == "cpu" else 1
+
+
 def train_group(plan: Plan, experiment: str) -> str | None:
-    """Job group of a training run: the small MLP runs form group ``train-mlp``, which a
-    cluster profile packs several to a job (``group-components``); image models stay alone."""
-    return "train-mlp" if plan.experiments[experiment].model.name == "mlp" else None
+    """Job group of a training run: the small MLP runs form group ``train-mlp`` (on a GPU) or
+    ``train-cpu`` (``training.device: cpu``), which a cluster profile packs several to a job
+    (``group-components``); image models stay alone."""
+    exp = plan.experiments[experiment]
+    if exp.model.name != "mlp":
+        return None
+    return "train-cpu" if train_gpus(plan, experiment) == 0 else "train-mlp"
