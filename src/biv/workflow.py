@@ -5,6 +5,8 @@ The plan itself is :mod:`biv.spec`; the config keys are documented in config/REA
 
 from __future__ import annotations
 
+import os
+
 from biv.spec import ConfigError, FileRef, Plan, RunSpec, build_plan
 
 __all__ = ["ConfigError", "build_plan"]
@@ -36,6 +38,15 @@ def run_spec(
     )
 
 
+def dataset_inputs(plan: Plan, dataset: str) -> list[str]:
+    """Input files of preparing ``dataset``: a table's file (so that editing it reruns the
+    preparation); none for the other kinds, whose files are checked by sha256."""
+    cfg = plan.datasets[dataset].config
+    if cfg["kind"] != "table":
+        return []
+    return [os.path.expandvars(os.path.expanduser(cfg["path"]))]
+
+
 def experiment_table(plan: Plan) -> dict[str, dict]:
     """What the tables need to know of each experiment beyond its run files."""
     return {
@@ -58,6 +69,15 @@ def figure_experiments(figure: dict) -> set[str]:
         panel["reference"]["experiment"] for panel in figure["panels"] if "reference" in panel
     }
     return shown
+
+
+def test_metrics(plan: Plan, experiments) -> set[str]:
+    """The scored test metric of each of ``experiments`` (biv.aggregate.TEST_METRICS): ``mse``
+    on clean test labels, ``clean_mse_est`` on noisy ones with known variances."""
+    return {
+        "mse" if plan.datasets[plan.experiments[e].dataset].clean_test_labels else "clean_mse_est"
+        for e in experiments
+    }
 
 
 def train_group(plan: Plan, experiment: str) -> str | None:
