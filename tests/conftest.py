@@ -4,6 +4,7 @@ BIV_DATA_DIR is set (CI sets it) and are skipped only when it is not."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,21 @@ def data_dir() -> Path:
     if not path.is_dir():
         raise FileNotFoundError(f"BIV_DATA_DIR={value!r} is not a folder")
     return path
+
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW = ["Snakefile", "rules", "scripts", "config", "report", "envs"]
+
+
+def copy_workflow(root: Path) -> Path:
+    """A copy of the workflow files in ``root`` (a scratch working folder for snakemake)."""
+    for name in WORKFLOW:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, root / name)
+        else:
+            shutil.copy2(source, root / name)
+    return root
 
 
 @pytest.fixture
