@@ -257,10 +257,11 @@ def _check_constant(
 ) -> None:
     part = values[train]
     if len(part) and (part == part[0]).all():
+        first = part[0] if isinstance(part[0], str) else float(part[0])
         raise ConfigError(
             key,
             f"column {column!r} of {path} is constant on the training split (every value "
-            f"{part[0]!r}); it carries no information",
+            f"{first!r}); it carries no information",
         )
 
 
@@ -278,7 +279,7 @@ def _check(prefix: str, cfg: dict, frame: pd.DataFrame, path: str, digest: str) 
             row = int(np.argmax(variance < 0))
             raise ConfigError(
                 f"{prefix}.variance",
-                f"column {column!r}, {_row(path, row)} of {path}: {variance[row]!r} is negative; "
+                f"column {column!r}, {_row(path, row)} of {path}: {float(variance[row])!r} is negative; "
                 "a label variance is >= 0",
             )
     if cfg.get("clean_target") is not None:
