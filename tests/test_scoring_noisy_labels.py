@@ -145,6 +145,6 @@ def test_learning_curves_label_the_estimate(tmp_path):
     )
     figure = {"panels": [{"experiment": "e", "losses": ["l2", "biv"]}]}
     ax = plots.draw_learning_curves(figure, curves.assign(metric="clean_mse_est"), {}, "f").axes[0]
-    assert ax.get_ylabel() == "Estimated clean test MSE (normalized units), mean of 1 seed"
+    assert ax.get_ylabel() == "Estimated clean test MSE (normalized units),\nmean of 1 seed"
     ax = plots.draw_learning_curves(figure, curves, {}, "f").axes[0]
     assert ax.get_ylabel().startswith("Clean test MSE (normalized units)")

@@ -140,7 +140,8 @@ def draw_learning_curves(
         batch = batch_sizes.get(exp)
         ax.set_xlabel("Training steps" + (f" (batch size: {batch})" if batch else ""))
         quantity = figure_spec.axis_quantity(_metrics(curves, [*panel["losses"]], exp, ref))
-        ax.set_ylabel(f"{quantity}, mean of {_seeds_text(seeds)}")
+        wrap = "\n" if len(quantity) > len(figure_spec.AXIS_QUANTITY) else " "  # fits the panel
+        ax.set_ylabel(f"{quantity},{wrap}mean of {_seeds_text(seeds)}")
         order = [*panel["losses"], *([None] if ref is not None else [])]  # configured order
         ax.legend(handles=[handles[key] for key in order], fontsize="small")
         ax.grid(alpha=0.3)
