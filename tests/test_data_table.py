@@ -98,6 +98,13 @@ def test_missing_column_names_the_key_and_the_columns(tmp_path):
     assert message.startswith("datasets.mine.target: column 'y' is not in ")
 
 
+def test_a_column_in_two_roles(tmp_path):
+    message = error(tmp_path, frame(), variance="y")
+    assert message == "datasets.mine.variance: column 'y' is also datasets.mine.target"
+    message = error(tmp_path, frame(), features=["a", "y_var"], variance="y_var")
+    assert message.startswith("datasets.mine.features[1]: column 'y_var' already has another role")
+
+
 def test_text_in_a_feature_not_declared_categorical(tmp_path):
     message = error(tmp_path, frame(), features=["a", "site"])
     assert message.startswith("datasets.mine.features[1]: column 'site', row 0 (line 2) of ")

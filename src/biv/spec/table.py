@@ -181,7 +181,14 @@ def _columns(prefix: str, cfg: dict, frame: pd.DataFrame, path: str) -> tuple[li
             raise ConfigError(
                 key, f"column {column!r} is not in {path} (its columns: {list(frame.columns)})"
             )
-    used = [cfg[r] for r in ROLES if cfg.get(r) is not None]
+    roles = [r for r in ROLES if cfg.get(r) is not None]
+    used = [cfg[r] for r in roles]
+    for i, role in enumerate(roles):
+        if used.index(used[i]) != i:
+            raise ConfigError(
+                f"{prefix}.{role}",
+                f"column {used[i]!r} is also {prefix}.{roles[used.index(used[i])]}",
+            )
     listed = [*(cfg.get("features") or []), *cfg["categorical"]]
     for i, column in enumerate(listed):
         key = _listed_key(prefix, cfg, i)
@@ -279,8 +286,8 @@ def _check(prefix: str, cfg: dict, frame: pd.DataFrame, path: str, digest: str) 
             row = int(np.argmax(variance < 0))
             raise ConfigError(
                 f"{prefix}.variance",
-                f"column {column!r}, {_row(path, row)} of {path}: {float(variance[row])!r} is negative; "
-                "a label variance is >= 0",
+                f"column {column!r}, {_row(path, row)} of {path}: {float(variance[row])!r} is "
+                "negative; a label variance is >= 0",
             )
     if cfg.get("clean_target") is not None:
         column = cfg["clean_target"]
