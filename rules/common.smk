@@ -49,6 +49,10 @@ def dataset_config(wildcards):
     return PLAN.datasets[wildcards.dataset].config
 
 
+def dataset_inputs(wildcards):
+    return wf.dataset_inputs(PLAN, wildcards.dataset)
+
+
 def noise_record(wildcards):
     return PLAN.noise[wildcards.noise].record
 
@@ -145,15 +149,16 @@ def benchmarks_root(wildcards):
 
 
 def figure_caption(wildcards):
-    return figure_spec.learning_curves_caption(
-        figure_config(wildcards), wildcards.figure
-    )
+    figure = figure_config(wildcards)
+    metrics = wf.test_metrics(PLAN, wf.figure_experiments(figure))
+    return figure_spec.learning_curves_caption(figure, wildcards.figure, metrics)
 
 
 def sweep_caption(wildcards):
     sweep = PLAN.sweeps[wildcards.sweep]
     baseline = PLAN.experiments[sweep.experiment].baseline
-    return figure_spec.sweep_caption(sweep.as_dict(), baseline)
+    metrics = wf.test_metrics(PLAN, [p.experiment for p in sweep.points])
+    return figure_spec.sweep_caption(sweep.as_dict(), baseline, metrics)
 
 
 def used_datasets():

@@ -8,6 +8,6 @@ experiments = snakemake.params.experiments
 runs = aggregate.runs_table(snakemake.input.summaries, snakemake.input.params, experiments)
 atomic.write_text(snakemake.output.runs, runs.to_csv(index=False))
 curves = aggregate.read_curves(snakemake.input.metrics)
-summary = aggregate.summary_table(curves, experiments, snakemake.params.sweeps)
+summary = aggregate.summary_table(curves, experiments, snakemake.params.sweeps, runs)
 atomic.write_text(snakemake.output.summary, summary.to_csv(index=False))
 atomic.write_text(snakemake.output.summary_html, aggregate.summary_html(summary))

@@ -188,12 +188,12 @@ def test_read_curves_takes_the_clean_test_mse_of_each_run(tmp_path):
         )
     files = sorted(tmp_path.glob("runs/*/*/*/metrics.csv"))
     table = aggregate.read_curves(files)
-    assert list(table.columns) == ["experiment", "loss", "seed", "step", "value"]
+    assert list(table.columns) == ["experiment", "loss", "seed", "step", "value", "metric"]
     assert table.values.tolist() == [
-        ["exp", "biv", 1, 1, 0.5],
-        ["exp", "biv", 1, 2, 0.25],
-        ["exp", "biv", 2, 1, 0.25],
-        ["exp", "biv", 2, 2, 0.125],
+        ["exp", "biv", 1, 1, 0.5, "mse"],
+        ["exp", "biv", 1, 2, 0.25, "mse"],
+        ["exp", "biv", 2, 1, 0.25, "mse"],
+        ["exp", "biv", 2, 2, 0.125, "mse"],
     ]
 
 

@@ -261,6 +261,7 @@ def test_run_folder_outputs(tmp_path):
         "experiment",
         "loss_name",
         "seed",
+        "test_labels",
         "best_test_mse",
         "best_step",
         "final_test_mse",

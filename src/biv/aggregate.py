@@ -18,13 +18,23 @@ import pandas as pd
 
 from biv import figure_spec
 
-TEST_METRIC = "mse"
+#: The curve each run is scored on: the clean test MSE, or (noisy test labels with known
+#: variances) its estimate; see :data:`biv.metrics.METRICS`. Both normalized.
+TEST_METRICS = ("mse", "clean_mse_est")
 SUMMARY_KEYS = (
+    "test_labels",
     "best_test_mse",
+    "best_clean_mse_est",
     "best_step",
     "final_test_mse",
     "final_test_mse_raw",
     "final_test_mae_raw",
+    "final_clean_mse_est",
+    "final_clean_mse_est_se",
+    "final_clean_mse_est_raw",
+    "final_clean_mse_est_se_raw",
+    "final_noisy_mse_raw",
+    "final_noisy_mae_raw",
     "skipped_steps",
     "steps",
     "wall_time_s",
@@ -33,11 +43,13 @@ SUMMARY_KEYS = (
 N_BOOTSTRAP = 2000
 BOOTSTRAP_SEED = 0
 LEVEL = 0.95
-#: Columns of summary.csv and their meaning (clean test MSE, normalized units; "mean curve" is
-#: the mean over seeds of the learning curves at each evaluation step).
+#: Columns of summary.csv and their meaning (the ``metric`` column's curve, normalized units;
+#: "mean curve" is the mean over seeds of the learning curves at each evaluation step).
 SUMMARY_COLUMNS = {
     "experiment": "experiment name",
     "loss": "loss name",
+    "metric": "the curve summarised: mse (clean test MSE) or clean_mse_est (clean test MSE "
+    "estimated from noisy test labels with known variances: noisy MSE - mean variance)",
     "n_seeds": "number of seeds (runs) averaged",
     "min_of_mean_curve": "the paper's best: lowest point of the mean curve",
     "min_of_mean_curve_step": "training step of that lowest point",
@@ -47,6 +59,8 @@ SUMMARY_COLUMNS = {
     "final_of_mean_curve_step": "training step of that last point",
     "final_of_mean_curve_ci_low": "95 % Student-t interval over seeds, low end",
     "final_of_mean_curve_ci_high": "95 % Student-t interval over seeds, high end",
+    "final_of_mean_curve_test_se": "clean_mse_est only: standard error over the test set of the "
+    "final estimate, mean of the seeds' (a bound for the mean curve's); empty for mse",
     "mean_of_seed_mins": "mean over seeds of each seed's own minimum (not the paper's best)",
     "mean_of_seed_mins_ci_low": "95 % Student-t interval over seeds, low end",
     "mean_of_seed_mins_ci_high": "95 % Student-t interval over seeds, high end",
@@ -94,19 +108,20 @@ def mean_ci(values, level: float = LEVEL, axis: int = 0):
 
 
 def read_curves(metrics_files: Iterable[str | Path]) -> pd.DataFrame:
-    """Clean test MSE per evaluation step of each run (experiment, loss, seed, step, value);
-    experiment, loss and seed come from the run folder ``.../{experiment}/{loss}/seed{N}/``."""
+    """The scored curve (one of :data:`TEST_METRICS`) per evaluation step of each run
+    (experiment, loss, seed, step, value, metric); experiment, loss and seed come from the run
+    folder ``.../{experiment}/{loss}/seed{N}/``."""
     frames = []
     for file in metrics_files:
         experiment, loss, seed = Path(file).parts[-4:-1]
         frame = pd.read_csv(file, usecols=["step", "split", "metric", "value"])
-        frame = frame[(frame["split"] == "test") & (frame["metric"] == TEST_METRIC)]
+        frame = frame[(frame["split"] == "test") & frame["metric"].isin(TEST_METRICS)]
         frames.append(
-            frame[["step", "value"]].assign(
+            frame[["step", "value", "metric"]].assign(
                 experiment=experiment, loss=loss, seed=int(seed.removeprefix("seed"))
             )
         )
-    columns = ["experiment", "loss", "seed", "step", "value"]
+    columns = ["experiment", "loss", "seed", "step", "value", "metric"]
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)[columns]
@@ -235,10 +250,18 @@ def baseline_of(experiment: str, experiments: Mapping, sweeps: Mapping) -> tuple
 
 
 def summary_table(
-    curves: pd.DataFrame, experiments: Mapping, sweeps: Mapping | None = None
+    curves: pd.DataFrame,
+    experiments: Mapping,
+    sweeps: Mapping | None = None,
+    runs: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per (experiment, loss) with the columns of :data:`SUMMARY_COLUMNS`."""
+    """One row per (experiment, loss) with the columns of :data:`SUMMARY_COLUMNS`; ``runs``
+    (:func:`runs_table`) gives the test-set standard errors of clean-MSE estimates."""
     sweeps = sweeps or {}
+    metric = curves.groupby(["experiment", "loss"])["metric"].first() if "metric" in curves else {}
+    test_se = {}
+    if runs is not None and "final_clean_mse_est_se" in runs:
+        test_se = runs.groupby(["experiment", "loss"])["final_clean_mse_est_se"].mean()
     matrices = {
         key: seed_matrix(group) for key, group in curves.groupby(["experiment", "loss"], sort=True)
     }
@@ -259,7 +282,13 @@ def summary_table(
     rows = []
     for (experiment, loss), (seeds, steps, values) in matrices.items():
         _, boot = on_seeds((experiment, loss), seeds)
-        row = {"experiment": experiment, "loss": loss, **curve_metrics(values, steps, boot)}
+        row = {
+            "experiment": experiment,
+            "loss": loss,
+            "metric": metric.get((experiment, loss), "mse"),
+            **curve_metrics(values, steps, boot),
+            "final_of_mean_curve_test_se": test_se.get((experiment, loss), float("nan")),
+        }
         ref = baseline_of(experiment, experiments, sweeps)
         row["baseline"], row["baseline_experiment"] = (ref[1], ref[0]) if ref else ("", "")
         if ref is not None and ref in matrices:
@@ -303,7 +332,7 @@ def runs_table(
         }
         for path, value in exp["sweep_values"].items():
             row[f"vary:{path}"] = json.dumps(value) if isinstance(value, dict | list) else value
-        row.update({key: summary[key] for key in SUMMARY_KEYS})
+        row.update({key: summary[key] for key in SUMMARY_KEYS if key in summary})
         rows.append(row)
     frame = pd.DataFrame(rows)
     return frame.sort_values(["experiment", "loss", "seed"], kind="stable").reset_index(drop=True)
@@ -326,6 +355,7 @@ def summary_html(summary: pd.DataFrame) -> str:
         {
             "experiment": summary["experiment"],
             "loss": summary["loss"],
+            "metric": summary["metric"],
             "seeds": summary["n_seeds"],
             "min of mean curve (paper's best) [bootstrap CI]": [
                 _cell(r, "min_of_mean_curve") for _, r in summary.iterrows()
@@ -360,7 +390,10 @@ def summary_html(summary: pd.DataFrame) -> str:
     )
     return html_page(
         "Summary: clean test MSE per experiment and loss",
-        "<p>Clean test MSE in normalized label units. The <em>mean curve</em> is the mean over "
+        "<p>Clean test MSE in normalized label units (metric <code>mse</code>), or, for test "
+        "labels with known noise variances, its estimate (<code>clean_mse_est</code>: the MSE "
+        "against the noisy labels minus their mean variance). The <em>mean curve</em> is the "
+        "mean over "
         "seeds of the learning curves at each evaluation step; the paper's best is its lowest "
         "point, the paper's improvement over L2 is 1 - min(mean curve) / min(mean L2 curve).</p>"
         + table.to_html(index=False, border=0)

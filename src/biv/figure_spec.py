@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 #: Shaded band around a mean curve -> its description in captions.
@@ -43,6 +43,28 @@ PANEL_KEYS = (
 )  # fmt: skip
 REFERENCE_KEYS = ("experiment", "loss", "label", "color")
 AXIS_QUANTITY = "Clean test MSE (normalized units)"
+#: The axis label per set of curves shown (biv.aggregate.TEST_METRICS).
+QUANTITIES = {
+    frozenset({"mse"}): AXIS_QUANTITY,
+    frozenset({"clean_mse_est"}): "Estimated clean test MSE (normalized units)",
+    frozenset({"mse", "clean_mse_est"}): "Clean test MSE or its estimate (normalized units)",
+}
+
+
+ESTIMATE_NOTE = (
+    "Estimated clean test MSE: the test labels are noisy with known variances, so the MSE "
+    "against them minus their mean variance (E[(f − ỹ)²] = (f − y)² + σ²)."
+)
+
+
+def axis_quantity(metrics: Iterable[str] = ("mse",)) -> str:
+    """What the y axis shows, for the test metrics of the curves drawn (the estimate is the
+    MSE against noisy test labels minus their mean known variance; captions say so)."""
+    return QUANTITIES[frozenset(metrics) or frozenset({"mse"})]
+
+
+def _lower(text: str) -> str:
+    return text[0].lower() + text[1:]
 
 
 def _fail(key: str, value: Any, allowed: str) -> ValueError:
@@ -201,14 +223,19 @@ def ylim_text(ylim: str | Sequence[float]) -> str:
     return f"y axis fixed to [{ylim[0]:g}, {ylim[1]:g}]"
 
 
-def learning_curves_caption(figure: Mapping, name: str = "figure") -> str:
-    """Report caption of learning-curve figure ``name``: the quantity, what lines and bands
-    show, the y range, then the configured caption. Panels are completed by
-    :func:`check_panel` against their ``losses``."""
+def learning_curves_caption(
+    figure: Mapping, name: str = "figure", metrics: Iterable[str] = ("mse",)
+) -> str:
+    """Report caption of learning-curve figure ``name``: the quantity (of the test ``metrics``
+    drawn), what lines and bands show, the y range, then the configured caption. Panels are
+    completed by :func:`check_panel` against their ``losses``."""
+    metrics = set(metrics)
     parts = [
-        f"{AXIS_QUANTITY} against training steps: each line is the mean over seeds at each "
-        "evaluation step (the paper's curves), thick lines the emphasised losses."
+        f"{axis_quantity(metrics)} against training steps: each line is the mean over seeds at "
+        "each evaluation step (the paper's curves), thick lines the emphasised losses."
     ]
+    if "clean_mse_est" in metrics:
+        parts.append(ESTIMATE_NOTE)
     panels = [
         check_panel(f"figures.{name}.panels[{i}]", panel, panel["losses"])
         for i, panel in enumerate(figure["panels"])
@@ -262,15 +289,16 @@ def improvement_reference(sweep: Mapping, baseline: str | None) -> str | None:
     return None
 
 
-def sweep_caption(sweep: Mapping, baseline: str | None) -> str:
-    """Report caption of a sweep figure, from the sweep's config and the base experiment's
-    baseline loss."""
+def sweep_caption(sweep: Mapping, baseline: str | None, metrics: Iterable[str] = ("mse",)) -> str:
+    """Report caption of a sweep figure, from the sweep's config, the base experiment's
+    baseline loss and the test metrics drawn."""
+    metrics = set(metrics)
     paths = list(sweep["vary"])
     grid = "; ".join(
         f"{p} ∈ {{{', '.join(value_label(v) for v in sweep['vary'][p])}}}" for p in paths
     )
     losses = ", ".join(sweep.get("losses", [])) or "all losses of the base experiment"
-    quantity = AXIS_QUANTITY[0].lower() + AXIS_QUANTITY[1:]
+    quantity = _lower(axis_quantity(metrics))
     text = (
         f"Sweep {sweep['name']} of experiment {sweep['experiment']}: {grid}. Left: the paper's "
         f"best {quantity}, the lowest point of the seed-averaged curve over training steps, "
@@ -279,6 +307,8 @@ def sweep_caption(sweep: Mapping, baseline: str | None) -> str:
     if len(paths) > 1:
         text += f" (line style) and per value of {', '.join(paths[1:])} (colour)"
     text += "; bands: 95 % percentile bootstrap over seeds."
+    if "clean_mse_est" in metrics:
+        text += f" {ESTIMATE_NOTE}"
     where = improvement_reference(sweep, baseline)
     if where is not None:
         source = (

@@ -71,16 +71,72 @@ class RunMetrics:
 
 @dataclass(frozen=True)
 class EvalErrors:
-    """Test MSE/MAE at each evaluation, normalized and raw label units (float64 lists)."""
+    """Test MSE/MAE against the test labels at each evaluation, normalized and raw label units
+    (float64 lists). With noisy test labels, ``test_var_mean_raw`` is the mean of their known
+    variances, and the clean MSE is estimated as MSE - that mean (E[(f - y~)^2] = (f - y)^2 +
+    sigma^2)."""
 
     steps: list[int]
     mse: list[float]
     mae: list[float]
     mse_raw: list[float]
     mae_raw: list[float]
+    y_std: float = 1.0
+    test_var_mean_raw: float | None = None
+
+    @property
+    def clean_labels(self) -> bool:
+        return self.test_var_mean_raw is None
+
+    @property
+    def clean_mse_est_raw(self) -> list[float]:
+        return [m - self.test_var_mean_raw for m in self.mse_raw]
+
+    @property
+    def clean_mse_est(self) -> list[float]:
+        return [m / self.y_std**2 for m in self.clean_mse_est_raw]
+
+    @property
+    def scored(self) -> list[float]:
+        """The curve tables and figures read (normalized): the clean test MSE, or its estimate."""
+        return self.mse if self.clean_labels else self.clean_mse_est
+
+    def csv_fields(self, i: int) -> list[tuple[str, float]]:
+        """(metric, value) of evaluation ``i`` as metrics.csv names them (see :data:`METRICS`)."""
+        fields = [("mse", self.mse), ("mae", self.mae)]
+        fields += [("mse_raw", self.mse_raw), ("mae_raw", self.mae_raw)]
+        if self.clean_labels:
+            return [(name, values[i]) for name, values in fields]
+        fields += [
+            ("clean_mse_est", self.clean_mse_est),
+            ("clean_mse_est_raw", self.clean_mse_est_raw),
+        ]
+        return [(_NOISY.get(name, name), values[i]) for name, values in fields]
 
 
-def eval_errors(metrics: RunMetrics, n_test: int, y_std: float, normalize: bool) -> EvalErrors:
+#: The test metrics of metrics.csv: ``mse``/``mae`` against clean test labels, or, when the test
+#: labels are noisy (a table with a variance column and no clean_target), ``noisy_*`` against
+#: them and the clean-MSE estimate; ``_raw``: raw label units, else normalized (/ y_std(^2)).
+METRICS = {
+    "mse": "test MSE against clean test labels",
+    "mae": "test MAE against clean test labels",
+    "noisy_mse": "test MSE against noisy test labels (biased up by their mean variance)",
+    "noisy_mae": "test MAE against noisy test labels",
+    "clean_mse_est": "clean test MSE estimated from noisy test labels: noisy_mse minus the mean "
+    "of the test labels' known variances",
+}
+_NOISY = {name: f"noisy_{name}" for name in ("mse", "mae", "mse_raw", "mae_raw")}
+
+
+def eval_errors(
+    metrics: RunMetrics,
+    n_test: int,
+    y_std: float,
+    normalize: bool,
+    test_var: torch.Tensor | None = None,
+) -> EvalErrors:
+    """Errors of the evaluations; ``test_var``: the known variances (raw units) of noisy test
+    labels, None for clean ones."""
     sums = metrics.sums_tensor().cpu().double() / n_test
     mse, mae = sums[:, 0], sums[:, 1]
     if normalize:
@@ -88,8 +144,15 @@ def eval_errors(metrics: RunMetrics, n_test: int, y_std: float, normalize: bool)
     else:
         mse_raw, mae_raw = mse, mae
         mse, mae = mse / y_std**2, mae / y_std
+    var_mean = None if test_var is None else float(test_var.double().mean())
     return EvalErrors(
-        list(metrics.eval_steps), mse.tolist(), mae.tolist(), mse_raw.tolist(), mae_raw.tolist()
+        list(metrics.eval_steps),
+        mse.tolist(),
+        mae.tolist(),
+        mse_raw.tolist(),
+        mae_raw.tolist(),
+        y_std,
+        var_mean,
     )
 
 
@@ -97,7 +160,8 @@ def metrics_csv(
     metrics: RunMetrics, errors: EvalErrors, total_steps: int, steps_per_epoch: int
 ) -> str:
     """The long-format CSV text: per step ``train,loss`` (or ``train,skipped,1``), optionally
-    ``train,epsilon``, then at evaluation steps ``test,{mse,mae,mse_raw,mae_raw}``."""
+    ``train,epsilon``, then at evaluation steps the test metrics of
+    :meth:`EvalErrors.csv_fields`."""
     losses = metrics.loss_tensor().cpu().tolist()
     skipped = set(metrics.skipped)
     epsilon = dict(metrics.epsilon)
@@ -113,11 +177,59 @@ def metrics_csv(
             lines.append(f"{prefix},train,epsilon,{epsilon[step]!r}")
         i = evals.get(step)
         if i is not None:
-            lines.append(f"{prefix},test,mse,{errors.mse[i]!r}")
-            lines.append(f"{prefix},test,mae,{errors.mae[i]!r}")
-            lines.append(f"{prefix},test,mse_raw,{errors.mse_raw[i]!r}")
-            lines.append(f"{prefix},test,mae_raw,{errors.mae_raw[i]!r}")
+            lines += [f"{prefix},test,{name},{value!r}" for name, value in errors.csv_fields(i)]
     return "\n".join(lines) + "\n"
+
+
+def clean_mse_est_se(y_test: torch.Tensor, pred: torch.Tensor, test_var: torch.Tensor) -> float:
+    """Standard error over the test set of the clean-MSE estimate mean((f - y~)^2 - sigma^2):
+    the sample standard deviation of the terms / sqrt(M) (raw units; NaN for one label)."""
+    terms = (pred.double() - y_test.double()).square() - test_var.double()
+    if len(terms) < 2:
+        return float("nan")
+    return float(terms.std(correction=1) / math.sqrt(len(terms)))
+
+
+def final_scores(
+    errors: EvalErrors, y_test: torch.Tensor, pred: torch.Tensor, test_var: torch.Tensor | None
+) -> dict:
+    """The scores of summary.json: best (by :attr:`EvalErrors.scored`) and final values, named
+    by what they measure; ``y_test``, ``pred``: raw test labels and final predictions."""
+    best = best_index(errors.scored)
+    if errors.clean_labels:
+        return {
+            "test_labels": "clean",
+            "best_test_mse": errors.mse[best],
+            "best_step": errors.steps[best],
+            "final_test_mse": errors.mse[-1],
+            "final_test_mse_raw": errors.mse_raw[-1],
+            "final_test_mae_raw": errors.mae_raw[-1],
+        }
+    se_raw = clean_mse_est_se(y_test, pred, test_var)
+    return {
+        "test_labels": "noisy",
+        "best_clean_mse_est": errors.clean_mse_est[best],
+        "best_step": errors.steps[best],
+        "final_clean_mse_est": errors.clean_mse_est[-1],
+        "final_clean_mse_est_se": se_raw / errors.y_std**2,
+        "final_clean_mse_est_raw": errors.clean_mse_est_raw[-1],
+        "final_clean_mse_est_se_raw": se_raw,
+        "final_noisy_mse_raw": errors.mse_raw[-1],
+        "final_noisy_mae_raw": errors.mae_raw[-1],
+    }
+
+
+def predictions_csv(y_test: torch.Tensor, pred: torch.Tensor, test_var: torch.Tensor | None) -> str:
+    """predictions.csv: ``index,y_true,y_pred``, or ``index,y_noisy,var,y_pred`` for noisy test
+    labels (raw units; index = position in the test split)."""
+    labels = [f"{t:.9g}" for t in y_test.tolist()]
+    if test_var is None:
+        header, middle = "index,y_true,y_pred", labels
+    else:
+        header = "index,y_noisy,var,y_pred"
+        middle = [f"{t},{v!r}" for t, v in zip(labels, test_var.tolist(), strict=True)]
+    rows = [f"{i},{m},{p!r}" for i, (m, p) in enumerate(zip(middle, pred.tolist(), strict=True))]
+    return header + "\n" + "\n".join(rows) + "\n"
 
 
 def best_index(values: list[float]) -> int:

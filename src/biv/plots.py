@@ -78,6 +78,16 @@ def _seeds_text(counts: set[int]) -> str:
     return f"{low} seed{'s' * (high > 1)}" if low == high else f"{low}–{high} seeds"
 
 
+def _metrics(curves: pd.DataFrame, losses: list, experiment: str, ref: Mapping | None) -> set:
+    """The test metrics of the curves a panel draws (``mse`` for curves without the column)."""
+    if "metric" not in curves:
+        return {"mse"}
+    drawn = (curves["experiment"] == experiment) & curves["loss"].isin(losses)
+    if ref is not None:
+        drawn |= (curves["experiment"] == ref["experiment"]) & (curves["loss"] == ref["loss"])
+    return set(curves.loc[drawn, "metric"])
+
+
 def draw_learning_curves(
     figure: dict, curves: pd.DataFrame, batch_sizes: Mapping[str, int], name: str = "figure"
 ):
@@ -129,7 +139,9 @@ def draw_learning_curves(
         ax.set_title(panel["title"])
         batch = batch_sizes.get(exp)
         ax.set_xlabel("Training steps" + (f" (batch size: {batch})" if batch else ""))
-        ax.set_ylabel(f"{figure_spec.AXIS_QUANTITY}, mean of {_seeds_text(seeds)}")
+        quantity = figure_spec.axis_quantity(_metrics(curves, [*panel["losses"]], exp, ref))
+        wrap = "\n" if len(quantity) > len(figure_spec.AXIS_QUANTITY) else " "  # fits the panel
+        ax.set_ylabel(f"{quantity},{wrap}mean of {_seeds_text(seeds)}")
         order = [*panel["losses"], *([None] if ref is not None else [])]  # configured order
         ax.legend(handles=[handles[key] for key in order], fontsize="small")
         ax.grid(alpha=0.3)
@@ -249,7 +261,10 @@ def draw_sweep(sweep: Mapping, summary: pd.DataFrame):
         ax.legend(fontsize="small", title=title, title_fontsize="small")
 
     ax = axes[0][0]
-    quantity = figure_spec.AXIS_QUANTITY[0].lower() + figure_spec.AXIS_QUANTITY[1:]
+    shown = summary[summary["experiment"].isin({p["experiment"] for p in sweep["points"]})]
+    metrics = set(shown["metric"]) if "metric" in shown else {"mse"}
+    quantity = figure_spec.axis_quantity(metrics)
+    quantity = quantity[0].lower() + quantity[1:]
     draw(ax, table, "best")
     ax.set_ylabel(f"Best {quantity}:\nlowest point of the mean curve")
     ax.set_title("The paper's best test loss")

@@ -1,5 +1,5 @@
-"""A run's training and test tensors, loaded from the prepared dataset and the noise draw,
-checked, normalized and moved to the device once."""
+"""A run's training and test tensors, loaded from the prepared dataset and the noise draw (or a
+table's own noisy labels and variances), checked, normalized and moved to the device once."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class RunData:
     y_train: torch.Tensor  # (N,) float32, noisy labels
     var_train: torch.Tensor  # (N,) float32, the label variances the loss sees
     x_test: torch.Tensor
-    y_test: torch.Tensor  # (M,) float32, clean labels
+    y_test: torch.Tensor  # (M,) float32, clean labels (noisy ones when var_test is given)
     y_test_raw: torch.Tensor  # (M,) float32 on the CPU
     y_mean: float
     y_std: float
@@ -31,6 +31,11 @@ class RunData:
     pixel_std: torch.Tensor | None
     meta: dict
     noise_meta: dict | None
+    var_test: torch.Tensor | None = None  # (M,) float64 on the CPU, raw units: noisy test labels
+
+    @property
+    def clean_test_labels(self) -> bool:
+        return self.var_test is None
 
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
         """Model inputs of a batch already on the device: uint8 -> /255 -> per-channel normalize."""
@@ -93,6 +98,9 @@ def load_run_data(run: RunSpec, device: torch.device) -> RunData:
         _check_finite("noise.file", "y_noisy/var_seen", torch.cat([y_train, var]))
         if bool((var < 0).any()):
             raise fail("noise.file", noise_file, "label variances >= 0")
+    elif "var_train" in data:  # a table's own noisy labels and their variances
+        y_train, var = data["y_noisy_train"].float(), data["var_train"].float()
+    var_test = data["var_test"].double() if "var_test" in data else None
 
     normalize = run.training.normalize
 
@@ -123,4 +131,5 @@ def load_run_data(run: RunSpec, device: torch.device) -> RunData:
         pixel_std=pixel_std,
         meta=data["meta"],
         noise_meta=noise_meta,
+        var_test=var_test,
     )

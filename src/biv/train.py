@@ -30,7 +30,14 @@ from biv.cuda_step import make_steps, use_cuda_graphs
 from biv.devices import device_name, exact_float32, resolve_device
 from biv.evaluation import predict, use_bf16
 from biv.losses import check_variances, cutoff_kept, make_loss
-from biv.metrics import RunMetrics, best_index, eval_errors, metrics_csv
+from biv.metrics import (
+    RunMetrics,
+    best_index,
+    eval_errors,
+    final_scores,
+    metrics_csv,
+    predictions_csv,
+)
 from biv.models import build_model
 from biv.optim import Adam
 from biv.provenance import provenance
@@ -292,28 +299,21 @@ def _finish(
     """Write the run's files (``record`` as run.json), then remove the checkpoint."""
     normalize = run.training.normalize
     total = progress.step
-    errors = eval_errors(metrics, len(data.y_test), data.y_std, normalize)
+    errors = eval_errors(metrics, len(data.y_test), data.y_std, normalize, data.var_test)
     atomic.write_text(out / "metrics.csv", metrics_csv(metrics, errors, total, steps_per_epoch))
     # as the logged test errors were computed (bf16 too, where asked for and used)
     pred = predict(model, data, chunks, run.training.eval_bf16).double().cpu()
     if normalize:
         pred = pred * data.y_std + data.y_mean
-    rows = [
-        f"{i},{t:.9g},{p!r}"
-        for i, (t, p) in enumerate(zip(data.y_test_raw.tolist(), pred.tolist(), strict=True))
-    ]
-    atomic.write_text(out / "predictions.csv", "index,y_true,y_pred\n" + "\n".join(rows) + "\n")
-    best = best_index(errors.mse)
+    atomic.write_text(
+        out / "predictions.csv", predictions_csv(data.y_test_raw, pred, data.var_test)
+    )
     wall = progress.wall_time_s
     summary = {
         "experiment": run.experiment,
         "loss_name": run.loss_name,
         "seed": run.seed,
-        "best_test_mse": errors.mse[best],
-        "best_step": errors.steps[best],
-        "final_test_mse": errors.mse[-1],
-        "final_test_mse_raw": errors.mse_raw[-1],
-        "final_test_mae_raw": errors.mae_raw[-1],
+        **final_scores(errors, data.y_test_raw, pred, data.var_test),
         "skipped_steps": len(metrics.skipped),
         "steps": total,
         "wall_time_s": wall,
@@ -323,12 +323,14 @@ def _finish(
     atomic.write_json(out / "run.json", record)
     atomic.write_json(out / "params.json", plain_params(run))
     (out / CHECKPOINT).unlink(missing_ok=True)
+    name = "test MSE" if errors.clean_labels else "clean MSE estimate"
     log.info(
-        "done: final test MSE %.5g (raw %.5g), best %.5g at step %d, %d skipped steps, "
+        "done: final %s %.5g (raw %.5g), best %.5g at step %d, %d skipped steps, "
         "%.1f s (%.1f steps/s)",
-        summary["final_test_mse"],
-        summary["final_test_mse_raw"],
-        summary["best_test_mse"],
+        name,
+        errors.scored[-1],
+        errors.mse_raw[-1] if errors.clean_labels else errors.clean_mse_est_raw[-1],
+        errors.scored[best_index(errors.scored)],
         summary["best_step"],
         summary["skipped_steps"],
         wall,

@@ -5,6 +5,8 @@ The plan itself is :mod:`biv.spec`; the config keys are documented in config/REA
 
 from __future__ import annotations
 
+import os
+
 from biv.spec import ConfigError, FileRef, Plan, RunSpec, build_plan
 
 __all__ = ["ConfigError", "build_plan"]
@@ -36,6 +38,15 @@ def run_spec(
     )
 
 
+def dataset_inputs(plan: Plan, dataset: str) -> list[str]:
+    """Input files of preparing ``dataset``: a table's file (so that editing it reruns the
+    preparation); none for the other kinds, whose files are checked by sha256."""
+    cfg = plan.datasets[dataset].config
+    if cfg["kind"] != "table":
+        return []
+    return [os.path.expandvars(os.path.expanduser(cfg["path"]))]
+
+
 def experiment_table(plan: Plan) -> dict[str, dict]:
     """What the tables need to know of each experiment beyond its run files."""
     return {
@@ -64,6 +75,15 @@ def train_gpus(plan: Plan, experiment: str) -> int:
     """GPUs a training job asks for: none where the experiment trains on the CPU
     (``training.device: cpu``), else one (``cuda``, and ``auto`` on a cluster's GPU node)."""
     return 0 if plan.experiments[experiment].training.device == "cpu" else 1
+
+
+def test_metrics(plan: Plan, experiments) -> set[str]:
+    """The scored test metric of each of ``experiments`` (biv.aggregate.TEST_METRICS): ``mse``
+    on clean test labels, ``clean_mse_est`` on noisy ones with known variances."""
+    return {
+        "mse" if plan.datasets[plan.experiments[e].dataset].clean_test_labels else "clean_mse_est"
+        for e in experiments
+    }
 
 
 def train_group(plan: Plan, experiment: str) -> str | None:

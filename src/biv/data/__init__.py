@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from biv.data import bike, synthetic, utkface, wine
+from biv.data import bike, synthetic, table, utkface, wine
 from biv.data.prepared import load_prepared, write
 from biv.data.sources import expand
 from biv.spec.dataset import validate
@@ -35,6 +35,8 @@ def prepare(
         prepared = bike.prepare(name, cfg, download_dir)
     elif kind == "wine":
         prepared = wine.prepare(name, cfg, download_dir)
+    elif kind == "table":
+        prepared = table.prepare(name, cfg)
     else:
         if workers is None:
             cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None

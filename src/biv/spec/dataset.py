@@ -13,9 +13,10 @@ from typing import Any
 from biv.spec.errors import ConfigError, fail
 from biv.spec.values import MAX_SEED
 
-DATASET_KINDS = ("synthetic", "bike", "wine", "utkface")
+DATASET_KINDS = ("synthetic", "bike", "wine", "utkface", "table")
 # The published files each tabular kind reads (the keys its ``sha256`` mapping may use).
 FILES = {"bike": ("hour.csv",), "wine": ("winequality-red.csv", "winequality-white.csv")}
+TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 UTKFACE_PAGE = "https://susanqq.github.io/UTKFace/"
 UTKFACE_NATIVE_SIZE = 200  # side of the published aligned and cropped faces
 #: The publishers' zips of the tabular datasets (the defaults of ``biv legacy``).
@@ -49,8 +50,20 @@ _KEYS: dict[str, dict[str, Any]] = {
         "n_features": 8,
         "split_seed": 0,  # accepted (a workflow schema default) but only 0: there is no split
     },
+    "table": {
+        "path": _REQUIRED,
+        "target": _REQUIRED,
+        "variance": None,
+        "clean_target": None,
+        "features": None,
+        "categorical": [],
+        "test_size": None,
+        "split": None,
+        "split_seed": 0,
+        "sha256": None,
+    },
 }
-_POSITIVE_INTS = ("train_size", "test_size", "n_train", "n_test", "image_size")
+_POSITIVE_INTS = ("train_size", "n_train", "n_test", "image_size")
 #: Most samples of each split of a synthetic dataset (held in memory: n x n_features floats).
 MAX_SYNTHETIC = 10_000_000
 
@@ -93,6 +106,9 @@ def validate(name: str, cfg: Any, prefix: str | None = None) -> dict[str, Any]:
         if key not in cfg and default is _REQUIRED:
             raise ConfigError(f"{prefix}.{key}", f"missing; required for kind {kind!r}")
         out[key] = cfg.get(key, default)
+    test_size = out.get("test_size")
+    if "test_size" in out and kind != "table" and not (_is_int(test_size) and test_size >= 1):
+        raise _fail(prefix, "test_size", test_size, "an integer >= 1")
     for key in _POSITIVE_INTS:
         value = out.get(key)
         if key in out and value is not None and not (_is_int(value) and value >= 1):
@@ -114,8 +130,56 @@ def validate(name: str, cfg: Any, prefix: str | None = None) -> dict[str, Any]:
                 "0 (synthetic train and test sets are independent draws; vary seed instead)",
             )
         return out
+    if kind == "table":
+        return _check_table(prefix, out)
     _check_source(prefix, out)
     out["sha256"] = _check_sha256(prefix, kind, out["sha256"])
+    return out
+
+
+def _check_table(prefix: str, out: dict[str, Any]) -> dict[str, Any]:
+    """The keys of a table; its file is read by :func:`biv.spec.table.load`."""
+    path = out["path"]
+    if not isinstance(path, str | os.PathLike):
+        raise _fail(prefix, "path", path, "the path of a .csv, .csv.gz or .parquet file")
+    out["path"] = os.fspath(path)
+    if not out["path"].lower().endswith(TABLE_SUFFIXES):
+        raise _fail(prefix, "path", out["path"], f"a file ending in {' or '.join(TABLE_SUFFIXES)}")
+    for key in ("target", "variance", "clean_target", "split"):
+        value = out[key]
+        if value is not None and not (isinstance(value, str) and value):
+            raise _fail(prefix, key, value, "a column name")
+    out["categorical"] = list(out["categorical"] or [])
+    for key in ("features", "categorical"):
+        value = out[key]
+        if value is None:
+            continue
+        if not isinstance(value, list) or (key == "features" and not value):
+            raise _fail(prefix, key, value, "a non-empty list of column names")
+        for i, column in enumerate(value):
+            if not (isinstance(column, str) and column):
+                raise _fail(prefix, f"{key}[{i}]", column, "a column name")
+    size, split = out["test_size"], out["split"]
+    if (size is None) == (split is None):
+        raise ConfigError(
+            prefix,
+            "needs exactly one of test_size (a fraction or a count of rows) and split (a column "
+            f"of 'train'/'test'); got {'both' if split is not None else 'neither'}",
+        )
+    if size is not None and not (
+        (_is_int(size) and size >= 1) or (isinstance(size, float) and 0 < size < 1)
+    ):
+        raise _fail(prefix, "test_size", size, "a fraction 0 < f < 1 or a count of rows >= 1")
+    if not (_is_int(out["split_seed"]) and out["split_seed"] >= 0):
+        raise _fail(prefix, "split_seed", out["split_seed"], "an integer >= 0")
+    if split is not None and out["split_seed"] != 0:
+        raise _fail(prefix, "split_seed", out["split_seed"], "0 (the split column fixes the split)")
+    digests = _check_sha256(prefix, "table", out["sha256"])
+    name = Path(out["path"]).name
+    for file in digests or {}:
+        if file != name:
+            raise _fail(prefix, f"sha256.{file}", digests[file], f"the file name {name!r} of path")
+    out["sha256"] = digests
     return out
 
 
@@ -158,8 +222,12 @@ def image_side(cfg: dict[str, Any]) -> int:
     return cfg.get("image_size") or UTKFACE_NATIVE_SIZE
 
 
-def train_size(cfg: dict[str, Any]) -> int:
-    """Number of training samples of a validated dataset config."""
+def train_size(cfg: dict[str, Any], prefix: str) -> int:
+    """Number of training samples of a validated dataset config (a table is read for it)."""
+    if cfg["kind"] == "table":
+        from biv.spec import table  # pandas, imported only for tables
+
+        return len(table.load(prefix, cfg).train)
     return cfg["n_train"] if cfg["kind"] == "synthetic" else cfg["train_size"]
 
 
@@ -168,7 +236,7 @@ def expand(path: str | os.PathLike) -> Path:
     return Path(os.path.expandvars(os.path.expanduser(os.fspath(path))))
 
 
-def _expanded(key: str, value: str) -> Path:
+def local_path(key: str, value: str) -> Path:
     """A configured local path, expanded; every variable it names must be set."""
     path = expand(value)
     if "$" in str(path):
@@ -178,12 +246,15 @@ def _expanded(key: str, value: str) -> Path:
 
 def check_local_files(prefix: str, name: str, cfg: dict[str, Any]) -> None:
     """A local ``path`` must exist and hold what its kind reads (checked before any job)."""
+    if cfg["kind"] == "table":
+        train_size(cfg, prefix)  # reads and checks the whole table
+        return
     if cfg["kind"] == "synthetic" or cfg.get("path") is None:
         return
-    path = _expanded(f"{prefix}.path", cfg["path"])
+    path = local_path(f"{prefix}.path", cfg["path"])
     if cfg["kind"] == "utkface":
         if isinstance(cfg["sha256"], str):
-            listing = _expanded(f"{prefix}.sha256", cfg["sha256"])
+            listing = local_path(f"{prefix}.sha256", cfg["sha256"])
             if not listing.is_file():
                 raise ConfigError(
                     f"{prefix}.sha256",

@@ -9,6 +9,7 @@ from biv.spec import values as v
 from biv.spec.errors import ConfigError, fail
 from biv.spec.loss import LossSpec
 from biv.spec.model import ModelSpec
+from biv.spec.naming import SWEEP_SEP
 from biv.spec.training import TrainingSpec
 
 
@@ -23,7 +24,22 @@ class DatasetSpec:
 
     @property
     def n_train(self) -> int:
-        return datasets_spec.train_size(self.config)
+        return datasets_spec.train_size(self.config, f"datasets.{self.base}")
+
+    @property
+    def base(self) -> str:
+        """The name in the config's datasets block (a sweep's derived name without its suffix)."""
+        return self.name.split(SWEEP_SEP, 1)[0]
+
+    @property
+    def file_noise(self) -> bool:
+        """A table with a variance column: its labels come with their own noise."""
+        return self.config["kind"] == "table" and self.config["variance"] is not None
+
+    @property
+    def clean_test_labels(self) -> bool:
+        """Whether the test labels are noise-free (else they carry the file's variances)."""
+        return not self.file_noise or self.config["clean_target"] is not None
 
 
 @dataclass(frozen=True)

@@ -192,8 +192,16 @@ class Builder:
         return result
 
     def check_fit(self, exp: Experiment, keys: dict[str, str]) -> None:
-        """The batch size and the model must fit the dataset."""
+        """The batch size and the model must fit the dataset; noise is drawn onto clean labels."""
         data = self.datasets[exp.dataset]
+        if exp.noise is not None and not data.clean_test_labels:
+            raise ConfigError(
+                keys.get("noise", f"experiments.{exp.name}.noise"),
+                f"{exp.noise!r} is not allowed: dataset {data.base!r} has its own noisy labels "
+                f"(datasets.{data.base}.variance) and no clean_target to draw synthetic noise "
+                f"onto; remove the noise key to train on the file's labels, or set "
+                f"datasets.{data.base}.clean_target",
+            )
         n, bs = data.n_train, exp.training.batch_size
         if bs > n:
             raise ConfigError(
