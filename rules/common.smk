@@ -59,7 +59,7 @@ def noise_record(wildcards):
 
 def train_dataset_file(wildcards):
     dataset = PLAN.experiments[wildcards.experiment].dataset
-    return expand(rules.prepare_dataset.output[0], dataset=dataset)[0]
+    return expand(rules.prepare_dataset.output.data, dataset=dataset)[0]
 
 
 def train_noise_file(wildcards):
@@ -127,6 +127,13 @@ def benchmark_files(wildcards):
     """Every job's benchmark file, as its rule names it."""
     files = expand(rules.prepare_dataset.benchmark, dataset=used_datasets())
     draws = PLAN.noise_draws()
+    settings = sorted({(dataset, noise) for dataset, noise, _ in draws})
+    files += expand(
+        rules.estimate_noise.benchmark,
+        zip,
+        dataset=[d for d, _ in settings],
+        noise=[n for _, n in settings],
+    )
     files += expand(
         rules.generate_noise.benchmark,
         zip,

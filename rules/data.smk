@@ -2,7 +2,8 @@ rule prepare_dataset:
     input:
         dataset_inputs,
     output:
-        "results/data/{dataset}.pt",
+        data="results/data/{dataset}.pt",
+        stats="results/data/{dataset}.json",
     log:
         "results/logs/prepare_dataset/{dataset}.log",
     benchmark:

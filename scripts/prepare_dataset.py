@@ -9,7 +9,8 @@ logs.setup(snakemake.log[0])
 data.prepare(
     snakemake.wildcards.dataset,
     snakemake.params.cfg,
-    snakemake.output[0],
+    snakemake.output.data,
     snakemake.config["download_dir"],
     workers=snakemake.threads,
+    stats_path=snakemake.output.stats,
 )

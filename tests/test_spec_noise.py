@@ -10,7 +10,7 @@ import pytest
 
 from biv.distributions import Mixture
 from biv.spec.errors import ConfigError
-from biv.spec.noise import resolve
+from biv.spec.noise import in_model_units, resolve
 
 
 def uniform(a, b):
@@ -440,3 +440,48 @@ def test_bad_settings_name_key_value_and_range(setting, key, parts):
     assert str(err.value) == (f"{key}: {err.value.problem}" if key else err.value.problem)
     for part in parts:
         assert part in err.value.problem
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {
+            "mode": "meanvar",
+            "distribution": "uniform",
+            "p": 0.5,
+            "components": [{"mean": 1.0, "var": 0.2}, {"mean": 900.0, "var_scale": 1.0}],
+        },
+        {
+            "mode": "alphabeta",
+            "distribution": "gamma",
+            "components": [{"shape": 1.5, "rate": 0.01}],
+        },
+        {
+            "mode": "meanvar",
+            "distribution": "uniform",
+            "p": 0.3,
+            "variance_disturbance": 0.5,
+            "components": [
+                {"distribution": "gamma", "mean": 2.0, "var": 4.0},
+                {"mean": 6.0, "var": 3.0},
+            ],
+        },
+    ],
+)
+def test_record_in_model_units_is_the_distribution_of_sigma2_over_y_std2(setting):
+    """sigma^2 / s^2 for labels divided by s: the rebuilt mixture's moments are the label-unit
+    moments / s^2 and / s^4, each component's too; p and the disturbance stay."""
+    record, s = resolve(setting), 7.5
+    scaled = in_model_units(record, s)
+    mixture, original = Mixture.from_record(scaled), Mixture.from_record(record)
+    assert mixture.mean == pytest.approx(original.mean / s**2, rel=1e-12)
+    assert mixture.var == pytest.approx(original.var / s**4, rel=1e-12)
+    assert scaled["mean"] == pytest.approx(mixture.mean, rel=1e-12)
+    assert scaled["var"] == pytest.approx(mixture.var, rel=1e-12)
+    for dist, item in zip(mixture.components, scaled["components"], strict=True):
+        assert (dist.mean, dist.var) == pytest.approx((item["mean"], item["var"]), rel=1e-12)
+    assert (scaled["p"], scaled["variance_disturbance"]) == (
+        record["p"],
+        record["variance_disturbance"],
+    )
+    assert "setting" not in scaled and json.loads(json.dumps(scaled)) == scaled

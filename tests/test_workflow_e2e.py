@@ -173,9 +173,14 @@ def test_changing_a_train_size_reruns_that_dataset_chain_only(workdir):
 def test_editing_a_noise_setting_reruns_its_draws_and_trainings(workdir):
     edit_config(workdir, lambda c: c["noise"]["mixture"]["components"][1].update(mean=8.0))
     jobs = jobs_run(snakemake(workdir))
+    assert jobs.pop("estimate_noise") == 1  # results/noise/syn/mixture/params.json
     assert jobs.pop("generate_noise") == 3
     assert jobs.pop("train") == 2 * 3 + 3  # noisy (2 losses x 3 seeds) and the sweep (3 seeds)
     assert "prepare_dataset" not in jobs
+    estimate = json.loads((workdir / "results/noise/syn/mixture/params.json").read_text())
+    assert estimate["label_units"]["components"][1]["mean"] == 8.0
+    y_std = json.loads((workdir / "results/data/syn.json").read_text())["y_std"]
+    assert estimate["model_units"]["components"][1]["mean"] == pytest.approx(8.0 / y_std**2)
 
 
 @pytest.mark.parametrize(

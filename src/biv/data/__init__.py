@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 
+from biv import atomic
 from biv.data import bike, synthetic, table, utkface, wine
-from biv.data.prepared import load_prepared, write
+from biv.data.prepared import label_stats, load_prepared, write
 from biv.data.sources import expand
 from biv.spec.dataset import validate
 
@@ -20,12 +21,15 @@ def prepare(
     download_dir: str | os.PathLike | None = None,
     *,
     workers: int | None = None,
+    stats_path: str | os.PathLike | None = None,
 ) -> dict:
     """Validate ``cfg``, build dataset ``name`` and write it atomically to ``out_path``.
 
     ``download_dir`` caches publisher zips (needed only for ``url``); ``workers`` is the number
-    of image-decoding threads (default: available CPUs, at most 8). Every check runs before
-    anything is written. Returns the written file's ``meta``.
+    of image-decoding threads (default: available CPUs, at most 8); ``stats_path``, if given,
+    receives the label statistics as JSON (:func:`biv.data.prepared.label_stats`), for jobs that
+    need them without torch. Every check runs before anything is written. Returns the written
+    file's ``meta``.
     """
     cfg = validate(name, cfg)
     kind = cfg["kind"]
@@ -45,4 +49,6 @@ def prepare(
             raise ValueError(f"workers: {workers!r} is not allowed; expected an integer >= 1")
         prepared = utkface.prepare(name, cfg, workers)
     write(expand(out_path), prepared)
+    if stats_path is not None:
+        atomic.write_json(expand(stats_path), label_stats(prepared))
     return prepared["meta"]

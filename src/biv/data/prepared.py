@@ -99,3 +99,13 @@ def load_prepared(path: str | os.PathLike, mmap: bool = True) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"prepared data file {path} does not exist")
     return torch.load(path, mmap=mmap, weights_only=True, map_location="cpu")
+
+
+def label_stats(prepared: dict[str, Any]) -> dict[str, Any]:
+    """The label statistics of a prepared dataset (train split), JSON-serializable."""
+    return {
+        "y_mean": float(prepared["y_mean"]),
+        "y_std": float(prepared["y_std"]),
+        "n_train": len(prepared["y_train"]),
+        "n_test": len(prepared["y_test"]),
+    }

@@ -214,3 +214,28 @@ def resolve(setting: dict) -> dict:
         ],
         "setting": json.loads(json.dumps(setting)),
     }
+
+
+def in_model_units(record: dict, y_std: float) -> dict:
+    """The resolved ``record`` for labels divided by ``y_std`` (the model's units when
+    ``training.normalize``): every sigma^2 divided by y_std^2, so uniform bounds and means by
+    y_std^2, variances by y_std^4, gamma rates multiplied by y_std^2; p and the variance
+    disturbance (a relative factor) unchanged. The user's ``setting`` is left out."""
+    s2 = y_std**2
+
+    def params(component: dict) -> dict:
+        if component["distribution"] == "gamma":
+            return {**component["params"], "rate": component["params"]["rate"] * s2}
+        return {k: v / s2 for k, v in component["params"].items()}
+
+    return {
+        "mode": record["mode"],
+        "p": record["p"],
+        "variance_disturbance": record["variance_disturbance"],
+        "mean": record["mean"] / s2,
+        "var": record["var"] / s2**2,
+        "components": [
+            {**c, "params": params(c), "mean": c["mean"] / s2, "var": c["var"] / s2**2}
+            for c in record["components"]
+        ],
+    }

@@ -1,0 +1,19 @@
+"""Snakemake glue: the resolved parameters of one (dataset, noise setting), in label units and in
+model units (torch-free: the dataset's label statistics come from its JSON beside the tensors)."""
+
+from biv import atomic, logs
+from biv.spec.noise import in_model_units
+
+logs.setup(snakemake.log[0])
+record = snakemake.params.record
+stats = atomic.read_json(snakemake.input.stats)
+atomic.write_json(
+    snakemake.output[0],
+    {
+        "dataset": snakemake.wildcards.dataset,
+        "noise": snakemake.wildcards.noise,
+        "y_std": stats["y_std"],
+        "label_units": record,
+        "model_units": in_model_units(record, stats["y_std"]),
+    },
+)
