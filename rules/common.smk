@@ -40,7 +40,7 @@ def run_files(name, runs=PLAN.runs):
         pattern,
         zip,
         experiment=[r.experiment for r in runs],
-        loss=[r.loss for r in runs],
+        loss=[r.loss_name for r in runs],
         seed=[r.seed for r in runs],
     )
 

@@ -71,7 +71,7 @@ def test_bike_shapes_and_meta(bike):
 
 
 def plain(value) -> bool:
-    """Only str/int/float/bool/list/dict, recursively (the contract's meta types)."""
+    """Only str/int/float/bool/list/dict, recursively (the prepared file's meta types)."""
     if isinstance(value, dict):
         return all(isinstance(k, str) and plain(v) for k, v in value.items())
     if isinstance(value, list):

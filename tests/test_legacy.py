@@ -1,4 +1,4 @@
-"""biv legacy: the original command lines parsed and mapped onto contract run parameters.
+"""biv legacy: the original command lines parsed and mapped onto run parameters.
 
 Pure parsing and mapping (no data, no training); tests/test_legacy_run.py runs commands end to end.
 """

@@ -57,7 +57,7 @@ def files(exp) -> dict:
 def run_content(plan, run) -> str:
     """Everything a training depends on, with the run's own names left out."""
     exp = plan.experiments[run.experiment]
-    spec = wf.run_spec(plan, run.experiment, run.loss, run.seed, **files(exp)).to_dict()
+    spec = wf.run_spec(plan, run.experiment, run.loss_name, run.seed, **files(exp)).to_dict()
     spec["dataset"] = plan.datasets[exp.dataset].config
     spec["noise"] = None if exp.noise is None else plan.noise[exp.noise].record
     del spec["experiment"], spec["loss_name"]
@@ -107,7 +107,7 @@ def test_distinct_trainings_are_the_product_of_values_seeds_and_losses(demo, var
     demo["sweeps"] = {"s": {"experiment": "demo", "vary": vary, "losses": losses, "seeds": seeds}}
     plan = build_plan(demo)
     runs = [r for r in plan.runs if plan.experiments[r.experiment].sweep == "s"]
-    assert len(runs) == len({(r.experiment, r.loss, r.seed) for r in runs})
+    assert len(runs) == len({(r.experiment, r.loss_name, r.seed) for r in runs})
     expected = 0
     for loss in losses:  # a loss's trainings differ by the values of the paths that reach it
         reaching = [
@@ -402,7 +402,7 @@ def test_planning_imports_no_torch():
         f"c = yaml.safe_load(open({str(ROOT / 'config' / 'paper.yaml')!r}))\n"
         f"validate(c, {str(ROOT / 'config' / 'schema.yaml')!r})\n"
         "plan = wf.build_plan(c, check_files=False)\n"
-        "[wf.run_spec(plan, r.experiment, r.loss, r.seed, 'd', None) for r in plan.runs\n"
+        "[wf.run_spec(plan, r.experiment, r.loss_name, r.seed, 'd', None) for r in plan.runs\n"
         " if plan.experiments[r.experiment].noise is None]\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
     )

@@ -1,6 +1,7 @@
 """biv.train: run-parameter validation, outputs, units, evaluation, determinism, errors.
 
-Fixtures are tiny prepared-data and noise-draw files written in the contract's layout.
+Fixtures are tiny prepared-data and noise-draw files written in the layouts of
+biv.data.prepared and biv.noise.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def write_prepared(path: Path, n_train: int = 60, n_test: int = 25, images: int = 0) -> dict:
-    """A prepared file (contract layout) with labels of mean ~50 and std ~5."""
+    """A prepared file (biv.data.prepared layout) with labels of mean ~50 and std ~5."""
     gen = torch.Generator().manual_seed(0)
     n = n_train + n_test
     if images:
@@ -55,7 +56,7 @@ def write_prepared(path: Path, n_train: int = 60, n_test: int = 25, images: int 
 
 
 def write_noise(path: Path, y_train: torch.Tensor, var: torch.Tensor) -> None:
-    """A noise-draw file (contract layout) with the given raw-unit variances."""
+    """A noise-draw file (biv.noise layout) with the given raw-unit variances."""
     gen = torch.Generator().manual_seed(1)
     noisy = y_train + var.sqrt() * torch.randn(len(var), generator=gen)
     draw = {

@@ -25,7 +25,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def write_inputs(tmp_path: Path, n_train: int, n_test: int, images: int = 0) -> dict:
-    """Prepared-data and noise-draw files in the contract's layout; returns run parameters."""
+    """Prepared-data and noise-draw files (layouts of biv.data.prepared and biv.noise); returns
+    run parameters."""
     gen = torch.Generator().manual_seed(0)
     n = n_train + n_test
     if images:

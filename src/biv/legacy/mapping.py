@@ -14,7 +14,7 @@ from biv.legacy.fields import LegacyArgError
 from biv.legacy.original import parse_final, parse_seed_era
 from biv.spec.dataset import PUBLISHER_URLS
 
-#: Built-in dataset entries (contract dataset-config format); UTKFace has no public URL.
+#: Built-in dataset entries (in the config's datasets format); UTKFace has no public URL.
 BUILTIN_DATASETS = {
     "utkf": {"kind": "utkface"},
     "bike": {"kind": "bike", "url": PUBLISHER_URLS["bike"]},

@@ -1,10 +1,11 @@
-"""The original implementation's two command-line families, parsed into contract run parameters.
+"""The original implementation's two command-line families, parsed into run parameters.
 
 ``parse_seed_era`` reads ``--exp_settings/--noise_settings/--noise_params/--estim_noise_params``
 (July 2020); ``parse_final`` reads ``--experiment_settings/--model_settings/--noise_settings/
 --params_settings/--parameters/--extra_exp`` (August 2020 onwards). Both return the same dict:
-experiment, seed, dataset name and sizes, the contract's loss/model specs, the noise setting (or
-None), the training block and a list of notes on fields that were ignored or reinterpreted.
+experiment, seed, dataset name and sizes, the loss and model specs of the config, the noise
+setting (or None), the training block and a list of notes on fields that were ignored or
+reinterpreted.
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ def noise_setting(
     average_mean: float | None,
     variance_disturbance: float,
 ) -> dict:
-    """The contract's noise setting for the original's ``data`` layout a1,a2,..,b1,b2,.."""
+    """The noise setting (config format) for the original's ``data`` layout a1,a2,..,b1,b2,.."""
     k = len(values) // 2
     first, second = values[:k], values[k:]
     if estimated:

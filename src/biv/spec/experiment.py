@@ -66,7 +66,7 @@ class Experiment:
 @dataclass(frozen=True)
 class Run:
     experiment: str
-    loss: str
+    loss_name: str
     seed: int
 
 
