@@ -178,6 +178,8 @@ def main() -> None:
         times["snakemake -n, clean results/"], listing = snakemake(root, env, "-n")
         jobs = planned_jobs(listing)
         depth = made_up(jobs)
+        if not depth:  # a listing this parser cannot read would plan all training below
+            raise SystemExit(f"no {TRAINING} job found in snakemake -n's listing:\n{listing}")
         local = [job for i, job in enumerate(jobs) if i not in depth]
         start = time.perf_counter()
         sizes = make_up(wf.build_plan(config), jobs, depth)
