@@ -130,8 +130,11 @@ def benchmark_files(wildcards):
 
 
 def figure_caption(wildcards):
+    evaluation = {
+        name: exp.training.eval_text() for name, exp in PLAN.experiments.items()
+    }
     return figure_spec.learning_curves_caption(
-        figure_config(wildcards), wildcards.figure
+        figure_config(wildcards), wildcards.figure, evaluation
     )
 
 

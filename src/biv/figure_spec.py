@@ -201,10 +201,13 @@ def ylim_text(ylim: str | Sequence[float]) -> str:
     return f"y axis fixed to [{ylim[0]:g}, {ylim[1]:g}]"
 
 
-def learning_curves_caption(figure: Mapping, name: str = "figure") -> str:
+def learning_curves_caption(
+    figure: Mapping, name: str = "figure", evaluation: Mapping[str, str] | None = None
+) -> str:
     """Report caption of learning-curve figure ``name``: the quantity, what lines and bands
-    show, the y range, then the configured caption. Panels are completed by
-    :func:`check_panel` against their ``losses``."""
+    show, the y range, the test evaluation protocol (``evaluation``: experiment -> its
+    description, ``TrainingSpec.eval_text``), then the configured caption. Panels are completed
+    by :func:`check_panel` against their ``losses``."""
     parts = [
         f"{AXIS_QUANTITY} against training steps: each line is the mean over seeds at each "
         "evaluation step (the paper's curves), thick lines the emphasised losses."
@@ -222,9 +225,26 @@ def learning_curves_caption(figure: Mapping, name: str = "figure") -> str:
         reference = panel.get("reference")
         black = f"; black: {reference['label']}" if reference else ""
         parts.append(f"{where}thick: {thick}{black}; {shade}; {ylim_text(panel['ylim'])}.")
+    parts += evaluation_text(panels, evaluation or {})
     if figure.get("caption"):
         parts.append(figure["caption"])
     return " ".join(parts)
+
+
+def evaluation_text(panels: list[dict], evaluation: Mapping[str, str]) -> list[str]:
+    """Caption sentences on the test evaluation protocol of the drawn experiments: one when
+    all share it, else one per panel."""
+    per_panel = []
+    for panel in panels:
+        drawn = [panel["experiment"]] + (
+            [panel["reference"]["experiment"]] if "reference" in panel else []
+        )
+        texts = list(dict.fromkeys(evaluation[e] for e in drawn if e in evaluation))
+        per_panel.append((panel["title"], texts))
+    every = list(dict.fromkeys(t for _, texts in per_panel for t in texts))
+    if len(every) <= 1:
+        return [f"Test evaluation: {t}." for t in every]
+    return [f"{title}: test evaluation: {'; '.join(texts)}." for title, texts in per_panel if texts]
 
 
 def value_label(value: Any) -> str:

@@ -157,6 +157,11 @@ def train_size(cfg: dict[str, Any]) -> int:
     return cfg["n_train"] if cfg["kind"] == "synthetic" else cfg["train_size"]
 
 
+def test_size(cfg: dict[str, Any]) -> int:
+    """Number of test samples of a validated dataset config."""
+    return cfg["n_test"] if cfg["kind"] == "synthetic" else cfg["test_size"]
+
+
 def check_local_files(prefix: str, name: str, cfg: dict[str, Any]) -> None:
     """A local ``path`` must exist and hold what its kind reads (checked before any job)."""
     if cfg["kind"] == "synthetic" or cfg.get("path") is None:

@@ -194,6 +194,17 @@ def _point(
             tuple(p for p in where if p.startswith(("model.", "dataset."))),
             f"experiments.{base_name}.model",
         ),
+        "eval_batch": _fit_key(
+            key,
+            where,
+            (
+                "training.eval_batch_size",
+                "training.eval_protocol",
+                "dataset.n_test",
+                "dataset.test_size",
+            ),
+            f"experiments.{base_name}.training.eval_batch_size",
+        ),
     }
     b.check_fit(exp, keys)
     return exp
