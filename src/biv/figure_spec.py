@@ -210,7 +210,9 @@ def learning_curves_caption(
     by :func:`check_panel` against their ``losses``."""
     parts = [
         f"{AXIS_QUANTITY} against training steps: each line is the mean over seeds at each "
-        "evaluation step (the paper's curves), thick lines the emphasised losses."
+        "evaluation step (the paper's curves), thick lines the emphasised losses; the thick "
+        "lines are drawn first, and every line after the first is dashed in its own pattern, "
+        "so that a curve lying on another still shows."
     ]
     panels = [
         check_panel(f"figures.{name}.panels[{i}]", panel, panel["losses"])
