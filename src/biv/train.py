@@ -130,6 +130,13 @@ def train(run: RunSpec | dict, out_dir: str | Path, *, discard_unusable_checkpoi
             bs,
             f"a size leaving no batch of 1 sample with BatchNorm ({n_train} training samples)",
         )
+    n_test = len(data.y_test)
+    if run.model.has_batchnorm and tr.test_batch_of_one(n_test):
+        raise fail(
+            "training.eval_batch_size",
+            tr.eval_batch_size,
+            f"a size leaving no test batch of 1 sample with BatchNorm ({n_test} test samples)",
+        )
     total = steps_per_epoch * tr.epochs
     loss_spec = loss_in_model_units(run.loss, data.y_std, tr.normalize)
     loss_fn = make_loss(loss_spec)
@@ -161,6 +168,7 @@ def train(run: RunSpec | dict, out_dir: str | Path, *, discard_unusable_checkpoi
         "provenance": provenance(),
         "run": {
             "determinism": determinism,
+            "evaluation": tr.eval_text(),
             "loss_in_model_units": loss_spec,
             "n_train": n_train,
             "n_test": len(data.y_test),
@@ -188,7 +196,14 @@ def train(run: RunSpec | dict, out_dir: str | Path, *, discard_unusable_checkpoi
 
     chunks = list(data.x_test.split(tr.eval_batch_size))
     steps = make_steps(
-        model, optimizer, loss_fn, data, chunks, cuda_graphs=cuda_graphs, eval_bf16=tr.eval_bf16
+        model,
+        optimizer,
+        loss_fn,
+        data,
+        chunks,
+        cuda_graphs=cuda_graphs,
+        eval_bf16=tr.eval_bf16,
+        eval_protocol=tr.eval_protocol,
     )
     kept = cutoff_kept(loss_spec, data.var_train)  # cutoff: empty batches found on the CPU
     # biv_adaptive: its epsilon search reads the batch's variances from this host copy
@@ -301,8 +316,12 @@ def _finish(
     total = progress.step
     errors = eval_errors(metrics, len(data.y_test), data.y_std, normalize, data.var_test)
     atomic.write_text(out / "metrics.csv", metrics_csv(metrics, errors, total, steps_per_epoch))
-    # as the logged test errors were computed (bf16 too, where asked for and used)
-    pred = predict(model, data, chunks, run.training.eval_bf16).double().cpu()
+    # as the logged test errors were computed (bf16 and the protocol too)
+    pred = (
+        predict(model, data, chunks, run.training.eval_bf16, run.training.eval_protocol)
+        .double()
+        .cpu()
+    )
     if normalize:
         pred = pred * data.y_std + data.y_mean
     atomic.write_text(

@@ -244,6 +244,15 @@ def local_path(key: str, value: str) -> Path:
     return path
 
 
+def test_size(cfg: dict[str, Any], prefix: str) -> int:
+    """Number of test samples of a validated dataset config (a table is read for it)."""
+    if cfg["kind"] == "table":
+        from biv.spec import table  # pandas, imported only for tables
+
+        return len(table.load(prefix, cfg).test)
+    return cfg["n_test"] if cfg["kind"] == "synthetic" else cfg["test_size"]
+
+
 def check_local_files(prefix: str, name: str, cfg: dict[str, Any]) -> None:
     """A local ``path`` must exist and hold what its kind reads (checked before any job)."""
     if cfg["kind"] == "table":

@@ -188,11 +188,16 @@ class Builder:
             training=training,
             baseline=baseline,
         )
-        self.check_fit(result, {"batch": f"{key}.training.batch_size", "model": f"{key}.model"})
+        keys = {
+            "batch": f"{key}.training.batch_size",
+            "model": f"{key}.model",
+            "eval_batch": f"{key}.training.eval_batch_size",
+        }
+        self.check_fit(result, keys)
         return result
 
     def check_fit(self, exp: Experiment, keys: dict[str, str]) -> None:
-        """The batch size and the model must fit the dataset; noise is drawn onto clean labels."""
+        """The batch sizes and the model must fit the dataset; noise is drawn onto clean labels."""
         data = self.datasets[exp.dataset]
         if exp.noise is not None and not data.clean_test_labels:
             raise ConfigError(
@@ -214,6 +219,14 @@ class Builder:
                 keys["batch"],
                 f"{bs} leaves a last batch of 1 sample of the {n} training samples, which "
                 "BatchNorm cannot train on; choose another batch size or drop_last: true",
+            )
+        tr, n_test = exp.training, datasets_spec.test_size(data.config, f"datasets.{data.base}")
+        if exp.model.has_batchnorm and tr.test_batch_of_one(n_test):
+            raise ConfigError(
+                keys["eval_batch"],
+                f"{tr.eval_batch_size} leaves a last test batch of 1 sample of the {n_test} test "
+                "samples, which BatchNorm cannot normalise with eval_protocol: original; choose "
+                "another eval_batch_size",
             )
         size = datasets_spec.image_side(data.config)
         shape = (3, size, size) if data.images else (0,)
