@@ -3,7 +3,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from biv import figure_spec
+from biv import figure_text
 from biv import workflow as wf
 from biv.check import schema_error
 
@@ -111,12 +111,13 @@ def all_targets():
 
 
 def figure_metrics(wildcards):
-    shown = wf.figure_experiments(PLAN.figures[wildcards.figure])
+    shown = PLAN.figures[wildcards.figure].experiments
     return run_files("metrics", [r for r in PLAN.runs if r.experiment in shown])
 
 
 def figure_config(wildcards):
-    return PLAN.figures[wildcards.figure]
+    """The checked figure as plain data (a stable params trigger); the job rebuilds it."""
+    return PLAN.figures[wildcards.figure].to_dict()
 
 
 def sweep_config(wildcards):
@@ -156,21 +157,19 @@ def benchmarks_root(wildcards):
 
 
 def figure_caption(wildcards):
-    figure = figure_config(wildcards)
-    metrics = wf.test_metrics(PLAN, wf.figure_experiments(figure))
+    figure = PLAN.figures[wildcards.figure]
+    metrics = wf.test_metrics(PLAN, figure.experiments)
     evaluation = {
         name: exp.training.eval_text() for name, exp in PLAN.experiments.items()
     }
-    return figure_spec.learning_curves_caption(
-        figure, wildcards.figure, metrics, evaluation
-    )
+    return figure_text.learning_curves_caption(figure, metrics, evaluation)
 
 
 def sweep_caption(wildcards):
     sweep = PLAN.sweeps[wildcards.sweep]
     baseline = PLAN.experiments[sweep.experiment].baseline
     metrics = wf.test_metrics(PLAN, [p.experiment for p in sweep.points])
-    return figure_spec.sweep_caption(sweep.as_dict(), baseline, metrics)
+    return figure_text.sweep_caption(sweep.as_dict(), baseline, metrics)
 
 
 def used_datasets():

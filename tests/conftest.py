@@ -7,9 +7,12 @@ import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+
+from biv.spec.figures import Figure, build_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ("Snakefile", "rules", "scripts", "config", "report", "envs")
@@ -25,6 +28,18 @@ def copy_workflow(dest: Path, names: Iterable[str] = WORKFLOW) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
     return dest.resolve()
+
+
+def checked_figure(figure: dict, loss_types: dict[str, dict[str, str]]) -> Figure:
+    """``figure`` (as written in a config) checked as the plan checks it, against experiments
+    given as experiment name -> {loss name: loss type}."""
+    experiments = {
+        name: SimpleNamespace(
+            name=name, losses={loss: SimpleNamespace(type=t) for loss, t in types.items()}
+        )
+        for name, types in loss_types.items()
+    }
+    return build_figure("figure", figure, experiments)
 
 
 @pytest.fixture(scope="session")

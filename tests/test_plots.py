@@ -7,10 +7,12 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import checked_figure
 from matplotlib.collections import PolyCollection
 
-from biv import figure_spec, plots
+from biv import plots
 from biv.aggregate import summary_table
+from biv.spec.figures import TYPE_COLORS
 
 matplotlib.use("Agg")
 T_975_1 = 12.706204736174698
@@ -75,22 +77,26 @@ CURVES = long_curves(
         ("single", "l2"): {1: [1.0, 0.5, 0.6]},
     }
 )
-FIGURE = {
-    "title": "Figure",
-    "panels": [
-        {
-            "experiment": "noisy",
-            "losses": ["l2", "biv", "cutoff"],
-            "labels": {"biv": "BIV (ours)"},
-            "reference": {"experiment": "clean", "loss": "l2", "label": "No noise - L2"},
-        },
-        {"experiment": "single", "losses": ["l2"], "ylim": [0.1, 0.9]},
-    ],
-}
+TYPES = {"l2": "mse", "biv": "biv", "cutoff": "cutoff"}
+FIGURE = checked_figure(
+    {
+        "title": "Figure",
+        "panels": [
+            {
+                "experiment": "noisy",
+                "losses": ["l2", "biv", "cutoff"],
+                "labels": {"biv": "BIV (ours)"},
+                "reference": {"experiment": "clean", "loss": "l2", "label": "No noise - L2"},
+            },
+            {"experiment": "single", "losses": ["l2"], "ylim": [0.1, 0.9]},
+        ],
+    },
+    {"noisy": TYPES, "clean": TYPES, "single": TYPES},
+)
 
 
 def test_learning_curves_in_the_papers_layout(tmp_path):
-    fig = plots.draw_learning_curves(FIGURE, CURVES, {"noisy": 256}, "paper")
+    fig = plots.draw_learning_curves(FIGURE, CURVES, {"noisy": 256})
     noisy, single = fig.axes
     assert noisy.get_ylim() == pytest.approx((0.8 * 0.1, 1.6 * 0.4))
     assert single.get_ylim() == (0.1, 0.9)
@@ -122,10 +128,10 @@ def test_learning_curves_in_the_papers_layout(tmp_path):
     assert (tmp_path / "f.png").stat().st_size > 1000 and (tmp_path / "f.pdf").stat().st_size > 1000
 
 
-def test_learning_curves_report_a_missing_loss():
-    figure = {"panels": [{"experiment": "noisy", "losses": ["iv"]}]}
-    with pytest.raises(ValueError, match=r"^figures\.x\.panels\[0\]\.losses: got 'iv'"):
-        plots.draw_learning_curves(figure, CURVES, {}, "x")
+def test_learning_curves_report_missing_curves():
+    figure = checked_figure({"panels": [{"experiment": "noisy"}]}, {"noisy": {"iv": "iv"}})
+    with pytest.raises(ValueError, match="^no learning curves of experiment 'noisy', loss 'iv'$"):
+        plots.draw_learning_curves(figure, CURVES, {})
 
 
 MAPPINGS = [{"mean": 5000, "var": 2.5e7}, {"mean": 10000, "var": 1.0e8}]
@@ -196,7 +202,7 @@ def test_sweep_of_mappings_on_the_x_axis_and_without_l2_has_one_panel():
     ticks = [t.get_text() for t in ax.get_xticklabels()]
     assert ticks == ["type=biv\nepsilon=0.5", "type=biv_adaptive"]
     line = ax.get_lines()[0]  # then the error bar caps
-    assert line.get_color() == figure_spec.TYPE_COLORS["biv"]
+    assert line.get_color() == TYPE_COLORS["biv"]
 
 
 def test_sweep_without_rows_is_an_error():

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import checked_figure
 
-from biv import figure_spec
+from biv import figure_text
 from biv.aggregate import summary_table
 from biv.metrics import (
     RunMetrics,
@@ -125,12 +126,12 @@ def test_summary_names_the_metric_and_carries_the_test_standard_error():
 
 
 def test_figures_say_which_quantity_they_show():
-    assert figure_spec.axis_quantity({"mse"}) == figure_spec.AXIS_QUANTITY
-    assert figure_spec.axis_quantity({"clean_mse_est"}).startswith("Estimated clean test MSE")
-    figure = {"panels": [{"experiment": "e", "losses": ["l2"]}]}
-    caption = figure_spec.learning_curves_caption(figure, "f", {"clean_mse_est"})
+    assert figure_text.axis_quantity({"mse"}) == figure_text.AXIS_QUANTITY
+    assert figure_text.axis_quantity({"clean_mse_est"}).startswith("Estimated clean test MSE")
+    figure = checked_figure({"panels": [{"experiment": "e"}]}, {"e": {"l2": "mse"}})
+    caption = figure_text.learning_curves_caption(figure, {"clean_mse_est"})
     assert caption.startswith("Estimated clean test MSE") and "E[(f − ỹ)²]" in caption
-    assert "Estimated" not in figure_spec.learning_curves_caption(figure, "f")
+    assert "Estimated" not in figure_text.learning_curves_caption(figure)
 
 
 def test_learning_curves_label_the_estimate(tmp_path):
@@ -143,8 +144,8 @@ def test_learning_curves_label_the_estimate(tmp_path):
             for step, value in ((10, 0.4), (20, 0.3))
         ]
     )
-    figure = {"panels": [{"experiment": "e", "losses": ["l2", "biv"]}]}
-    ax = plots.draw_learning_curves(figure, curves.assign(metric="clean_mse_est"), {}, "f").axes[0]
+    figure = checked_figure({"panels": [{"experiment": "e"}]}, {"e": {"l2": "mse", "biv": "biv"}})
+    ax = plots.draw_learning_curves(figure, curves.assign(metric="clean_mse_est"), {}).axes[0]
     assert ax.get_ylabel() == "Estimated clean test MSE (normalized units),\nmean of 1 seed"
-    ax = plots.draw_learning_curves(figure, curves, {}, "f").axes[0]
+    ax = plots.draw_learning_curves(figure, curves, {}).axes[0]
     assert ax.get_ylabel().startswith("Clean test MSE (normalized units)")

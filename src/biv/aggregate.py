@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from biv import figure_spec
+from biv.spec.sweeps import improvement_reference
 
 #: The curve each run is scored on: the clean test MSE, or (noisy test labels with known
 #: variances) its estimate; see :data:`biv.metrics.METRICS`. Both normalized.
@@ -244,7 +244,7 @@ def baseline_of(experiment: str, experiments: Mapping, sweeps: Mapping) -> tuple
         return None
     base = sweep["experiment"]
     base_loss = experiments[base]["baseline"]
-    if figure_spec.improvement_reference(sweep, base_loss) == "base":
+    if improvement_reference(sweep["losses"], sweep["vary"], base_loss) == "base":
         return base, base_loss
     return None
 

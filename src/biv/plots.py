@@ -10,10 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from biv import figure_spec
 from biv.aggregate import mean_ci, seed_matrix
+from biv.figure_text import AUTO_YLIM_HIGH, AUTO_YLIM_LOW, AXIS_QUANTITY, axis_quantity, value_label
+from biv.spec.figures import BANDS, PALETTE, TYPE_COLORS, Figure, Panel
 
 THICK, THIN, REFERENCE_WIDTH = 2.6, 1.1, 1.8
+#: Sweep figures: loss types taken from the loss names (the sweep's rule params carry no types).
+SWEEP_NAME_TYPES = {"l2": "mse", "biv": "biv"}
 LINE_STYLES = ("-", "--", ":", "-.")
 #: Learning curves: the first curve drawn is solid, each later one gets the next of these dash
 #: patterns (cycled), so a curve lying exactly on an earlier one still shows through its gaps.
@@ -57,7 +60,7 @@ def band(values: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray] | None:
     elif kind == "ci":
         _, low, high = mean_ci(values, axis=0)
     else:
-        raise ValueError(f"band: got {kind!r}; allowed: {', '.join(figure_spec.BANDS)}")
+        raise ValueError(f"band: got {kind!r}; allowed: {', '.join(BANDS)}")
     return np.maximum(low, 0.0), np.maximum(high, 0.0)
 
 
@@ -72,8 +75,8 @@ def auto_ylim(
     if not mins:
         return 0.0, 1.0
     top = [mins[name] for name in emphasis if name in mins] or list(mins.values())
-    low = figure_spec.AUTO_YLIM_LOW * min(mins.values())
-    high = figure_spec.AUTO_YLIM_HIGH * max(top)
+    low = AUTO_YLIM_LOW * min(mins.values())
+    high = AUTO_YLIM_HIGH * max(top)
     if not high > low:  # all minima 0: fall back to the whole range of the curves
         high = max(
             float(np.nanmax(np.where(np.isfinite(c), c, np.nan))) for c in mean_curves.values()
@@ -95,94 +98,90 @@ def _seeds_text(counts: set[int]) -> str:
     return f"{low} seed{'s' * (high > 1)}" if low == high else f"{low}–{high} seeds"
 
 
-def _metrics(curves: pd.DataFrame, losses: list, experiment: str, ref: Mapping | None) -> set:
+def _metrics(curves: pd.DataFrame, panel: Panel) -> set:
     """The test metrics of the curves a panel draws (``mse`` for curves without the column)."""
     if "metric" not in curves:
         return {"mse"}
-    drawn = (curves["experiment"] == experiment) & curves["loss"].isin(losses)
+    drawn = (curves["experiment"] == panel.experiment) & curves["loss"].isin(panel.losses)
+    ref = panel.reference
     if ref is not None:
-        drawn |= (curves["experiment"] == ref["experiment"]) & (curves["loss"] == ref["loss"])
+        drawn |= (curves["experiment"] == ref.experiment) & (curves["loss"] == ref.loss)
     return set(curves.loc[drawn, "metric"])
 
 
-def draw_learning_curves(
-    figure: dict, curves: pd.DataFrame, batch_sizes: Mapping[str, int], name: str = "figure"
-):
-    """The matplotlib Figure of learning-curve figure ``name``: one panel per experiment, the
-    mean curve of each loss (emphasised losses thick, drawn first) with its band, the reference
-    in black; every curve after the first in its own dash pattern (:func:`curve_style`).
-    Panels are completed by :func:`biv.figure_spec.check_panel` (idempotent)."""
+def draw_learning_curves(figure: Figure, curves: pd.DataFrame, batch_sizes: Mapping[str, int]):
+    """The matplotlib Figure of a learning-curve figure: one panel per experiment, the mean
+    curve of each loss (emphasised losses thick, drawn first) with its band, the reference
+    in black; every curve after the first in its own dash pattern (:func:`curve_style`)."""
     plt = _pyplot()
-    panels = []
-    for i, panel in enumerate(figure["panels"]):
-        present = sorted(curves.loc[curves["experiment"] == panel["experiment"], "loss"].unique())
-        order = [loss for loss in panel.get("losses", present) if loss in present]
-        present = order + [loss for loss in present if loss not in order]
-        panels.append(figure_spec.check_panel(f"figures.{name}.panels[{i}]", panel, present))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.3), squeeze=False)
-    for ax, panel in zip(axes[0], panels, strict=True):
-        exp = panel["experiment"]
-        lines = [
-            (loss, panel["labels"][loss], panel["colors"][loss], loss in panel["emphasis"])
-            for loss in panel["losses"]
-        ]
-        # thick lines first: the thin, dashed ones drawn over them hide little of them
-        lines.sort(key=lambda line: not line[3])
-        means, seeds, handles = {}, set(), {}
-        for index, (loss, label, color, thick) in enumerate(lines):
-            steps, values = _matrix(curves, exp, loss)
-            means[loss] = values.mean(axis=0)
-            seeds.add(len(values))
-            width = THICK if thick else THIN
-            (handles[loss],) = ax.plot(
-                steps, means[loss], color=color, lw=width, ls=curve_style(index), label=label
-            )
-            edges = band(values, panel["band"])
-            if edges is not None:
-                ax.fill_between(steps, *edges, color=color, alpha=0.22 if thick else 0.1, lw=0)
-        ref = panel.get("reference")
-        if ref is not None:
-            steps, values = _matrix(curves, ref["experiment"], ref["loss"])
-            means[f"reference:{ref['loss']}"] = values.mean(axis=0)
-            (handles[None],) = ax.plot(
-                steps,
-                means[f"reference:{ref['loss']}"],
-                color=ref["color"],
-                lw=REFERENCE_WIDTH,
-                ls=curve_style(len(lines)),
-                label=ref["label"],
-            )
-            edges = band(values, panel["band"])
-            if edges is not None:
-                ax.fill_between(steps, *edges, color=ref["color"], alpha=0.15, lw=0)
-        ylim = panel["ylim"]
-        ax.set_ylim(*(auto_ylim(means, panel["emphasis"]) if ylim == "auto" else ylim))
-        ax.set_xlim(left=0)
-        ax.set_title(panel["title"])
-        batch = batch_sizes.get(exp)
-        ax.set_xlabel("Training steps" + (f" (batch size: {batch})" if batch else ""))
-        quantity = figure_spec.axis_quantity(_metrics(curves, [*panel["losses"]], exp, ref))
-        wrap = "\n" if len(quantity) > len(figure_spec.AXIS_QUANTITY) else " "  # fits the panel
-        ax.set_ylabel(f"{quantity},{wrap}mean of {_seeds_text(seeds)}")
-        order = [*panel["losses"], *([None] if ref is not None else [])]  # configured order
-        ax.legend(handles=[handles[key] for key in order], fontsize="small", handlelength=3.5)
-        ax.grid(alpha=0.3)
-    if figure.get("title"):
-        fig.suptitle(figure["title"])
+    fig, axes = plt.subplots(
+        1, len(figure.panels), figsize=(5.6 * len(figure.panels), 4.3), squeeze=False
+    )
+    for ax, panel in zip(axes[0], figure.panels, strict=True):
+        _draw_panel(ax, panel, curves, batch_sizes.get(panel.experiment))
+    if figure.title:
+        fig.suptitle(figure.title)
     fig.tight_layout()
     return fig
 
 
+def _draw_panel(ax, panel: Panel, curves: pd.DataFrame, batch: int | None) -> None:
+    # thick lines first: the thin, dashed ones drawn over them hide little of them
+    lines = sorted(panel.losses, key=lambda loss: loss not in panel.emphasis)
+    means, seeds, handles = {}, set(), {}
+    for index, loss in enumerate(lines):
+        thick = loss in panel.emphasis
+        steps, values = _matrix(curves, panel.experiment, loss)
+        means[loss] = values.mean(axis=0)
+        seeds.add(len(values))
+        color = panel.colors[loss]
+        (handles[loss],) = ax.plot(
+            steps,
+            means[loss],
+            color=color,
+            lw=THICK if thick else THIN,
+            ls=curve_style(index),
+            label=panel.labels[loss],
+        )
+        edges = band(values, panel.band)
+        if edges is not None:
+            ax.fill_between(steps, *edges, color=color, alpha=0.22 if thick else 0.1, lw=0)
+    ref = panel.reference
+    if ref is not None:
+        steps, values = _matrix(curves, ref.experiment, ref.loss)
+        means[f"reference:{ref.loss}"] = values.mean(axis=0)
+        (handles[None],) = ax.plot(
+            steps,
+            means[f"reference:{ref.loss}"],
+            color=ref.color,
+            lw=REFERENCE_WIDTH,
+            ls=curve_style(len(lines)),
+            label=ref.label,
+        )
+        edges = band(values, panel.band)
+        if edges is not None:
+            ax.fill_between(steps, *edges, color=ref.color, alpha=0.15, lw=0)
+    ax.set_ylim(*(auto_ylim(means, panel.emphasis) if panel.ylim == "auto" else panel.ylim))
+    ax.set_xlim(left=0)
+    ax.set_title(panel.title)
+    ax.set_xlabel("Training steps" + (f" (batch size: {batch})" if batch else ""))
+    quantity = axis_quantity(_metrics(curves, panel))
+    wrap = "\n" if len(quantity) > len(AXIS_QUANTITY) else " "  # fits the panel
+    ax.set_ylabel(f"{quantity},{wrap}mean of {_seeds_text(seeds)}")
+    order = [*panel.losses, *([None] if ref is not None else [])]  # configured order
+    ax.legend(handles=[handles[key] for key in order], fontsize="small", handlelength=3.5)
+    ax.grid(alpha=0.3)
+
+
 def learning_curves(
-    figure: dict,
+    figure: Figure,
     curves: pd.DataFrame,
     batch_sizes: Mapping[str, int],
     png: str | Path,
     pdf: str | Path,
-    name: str = "figure",
 ) -> None:
     """Write :func:`draw_learning_curves` as PNG and PDF."""
-    fig = draw_learning_curves(figure, curves, batch_sizes, name)
+    fig = draw_learning_curves(figure, curves, batch_sizes)
     fig.savefig(png, dpi=150)
     fig.savefig(pdf)
     _pyplot().close(fig)
@@ -201,13 +200,13 @@ def sweep_table(sweep: Mapping, summary: pd.DataFrame) -> pd.DataFrame:
     for point in sweep["points"]:
         values = point["values"]
         x = sweep["vary"][paths[0]].index(values[paths[0]])
-        series = ", ".join(figure_spec.value_label(values[p]) for p in paths[1:])
+        series = ", ".join(value_label(values[p]) for p in paths[1:])
         order = tuple(sweep["vary"][p].index(values[p]) for p in paths[1:])
         for _, row in summary[summary["experiment"] == point["experiment"]].iterrows():
             rows.append(
                 {
                     "x": x,
-                    "x_label": figure_spec.value_label(values[paths[0]]),
+                    "x_label": value_label(values[paths[0]]),
                     "series": series,
                     "order": order,
                     "loss": row["loss"],
@@ -245,16 +244,15 @@ def draw_sweep(sweep: Mapping, summary: pd.DataFrame):
     improved = table[(table["loss"] != table["baseline"]) & table["improvement"].notna()]
     ncols = 2 if not improved.empty else 1
     fig, axes = plt.subplots(1, ncols, figsize=(6.0 * ncols, 4.4), squeeze=False)
-    names = [figure_spec.value_label(v) for v in sweep["vary"][paths[0]]]
+    names = [value_label(v) for v in sweep["vary"][paths[0]]]
     ticks = [label.replace(", ", "\n") for label in names]
 
     def style(loss: str, name: str) -> dict:
         if len(series) > 1:
             color = f"C{series.index(name) % 10}"
         else:
-            types = figure_spec.NAME_TYPES
-            default = figure_spec.TYPE_COLORS.get(types.get(loss, ""))
-            color = default or figure_spec.PALETTE[losses.index(loss) % len(figure_spec.PALETTE)]
+            default = TYPE_COLORS.get(SWEEP_NAME_TYPES.get(loss, ""))
+            color = default or PALETTE[losses.index(loss) % len(PALETTE)]
         label = ", ".join(part for part in (loss, name) if part)
         return {"color": color, "ls": LINE_STYLES[losses.index(loss) % 4], "label": label}
 
@@ -285,7 +283,7 @@ def draw_sweep(sweep: Mapping, summary: pd.DataFrame):
     ax = axes[0][0]
     shown = summary[summary["experiment"].isin({p["experiment"] for p in sweep["points"]})]
     metrics = set(shown["metric"]) if "metric" in shown else {"mse"}
-    quantity = figure_spec.axis_quantity(metrics)
+    quantity = axis_quantity(metrics)
     quantity = quantity[0].lower() + quantity[1:]
     draw(ax, table, "best")
     ax.set_ylabel(f"Best {quantity}:\nlowest point of the mean curve")

@@ -62,15 +62,6 @@ def experiment_table(plan: Plan) -> dict[str, dict]:
     }
 
 
-def figure_experiments(figure: dict) -> set[str]:
-    """Experiments drawn in a learning-curve figure, references included."""
-    shown = {panel["experiment"] for panel in figure["panels"]}
-    shown |= {
-        panel["reference"]["experiment"] for panel in figure["panels"] if "reference" in panel
-    }
-    return shown
-
-
 def train_gpus(plan: Plan, experiment: str) -> int:
     """GPUs a training job asks for: none where the experiment trains on the CPU
     (``training.device: cpu``), else one (``cuda``, and ``auto`` on a cluster's GPU node)."""

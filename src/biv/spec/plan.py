@@ -15,7 +15,7 @@ from biv.spec import dataset as datasets_spec
 from biv.spec import noise as noise_spec
 from biv.spec.errors import ConfigError, fail
 from biv.spec.experiment import DatasetSpec, Experiment, NoiseSpec, Run, check_seeds
-from biv.spec.figures import check_figure, check_reproduction
+from biv.spec.figures import Figure, build_figure, check_reproduction
 from biv.spec.loss import LossSpec
 from biv.spec.model import ModelSpec, check_input
 from biv.spec.naming import SWEEP_SEP, Registry
@@ -40,7 +40,7 @@ class Plan:
     noise: dict[str, NoiseSpec]
     experiments: dict[str, Experiment]
     sweeps: dict[str, Sweep]
-    figures: dict[str, dict]
+    figures: dict[str, Figure]
     runs: list[Run]
 
     def noise_draws(self) -> list[tuple[str, str, int]]:
@@ -129,7 +129,7 @@ class Builder:
             sweeps[name], points = expand_sweep(self, name, sweep, experiments)
             experiments.update(points)
         figures = {
-            name: check_figure(f"figures.{name}", fig, experiments)
+            name: build_figure(name, fig, experiments)
             for name, fig in self.block("figures").items()
         }
         if self.config.get("reproduction") is not None:

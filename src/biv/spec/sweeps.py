@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import itertools
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -308,3 +309,20 @@ def _assign(key: str, section: str, base: str, target: Any, rest: str, value: An
         else:
             node = node[index]
     return target
+
+
+def improvement_reference(
+    losses: Sequence[str], vary: Mapping[str, Any], baseline: str | None
+) -> str | None:
+    """Which runs a sweep point's improvement over L2 is measured against, for a sweep of
+    ``losses`` varying the dotted paths of ``vary`` on a base experiment whose baseline loss
+    is ``baseline``: ``"sweep"`` (the baseline is one of the sweep's losses: the same point's
+    runs of it), ``"base"`` (it is not, but only other losses are varied: the base
+    experiment's runs of it, on the same noise draws), or None (nothing to compare with)."""
+    if baseline is None:
+        return None
+    if baseline in losses:
+        return "sweep"
+    if all(p.startswith("losses.") and p.split(".")[1] != baseline for p in vary):
+        return "base"
+    return None
