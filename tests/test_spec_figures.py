@@ -149,6 +149,11 @@ FIGURE_ERRORS = [  # (change to figures.learning_curves, key, problem)
     (lambda f: f.update(caption=1), "caption", f"1 {NOT} text"),
     (lambda f: f["panels"].append(3), "panels[1]", f"3 {NOT} a mapping with at least `experiment`"),
     (
+        lambda f: f["panels"][0].update(experiment=None),
+        "panels[0].experiment",
+        f"None {NOT} an experiment name",
+    ),
+    (
         lambda f: f["panels"][0].update(experiment="nope"),
         "panels[0].experiment",
         "unknown experiment 'nope'",

@@ -129,14 +129,12 @@ def build_figure(name: str, fig: Any, experiments: Mapping) -> Figure:
     panels = []
     for i, panel in enumerate(written):
         pkey = f"{key}.panels[{i}]"
-        _mapping(pkey, panel, PANEL_KEYS, "a mapping with at least `experiment`", "panel keys")
-        exp = experiments.get(panel.get("experiment"))
-        if exp is None:
-            raise ConfigError(
-                f"{pkey}.experiment", f"unknown experiment {panel.get('experiment')!r}"
-            )
-        types = {name: loss.type for name, loss in exp.losses.items()}
-        panels.append(build_panel(pkey, panel, types))
+        experiment = panel.get("experiment") if isinstance(panel, Mapping) else None
+        exp = experiments.get(experiment) if isinstance(experiment, str) else None
+        if isinstance(experiment, str) and exp is None:
+            raise ConfigError(f"{pkey}.experiment", f"unknown experiment {experiment!r}")
+        types = {name: loss.type for name, loss in exp.losses.items()} if exp else {}
+        panels.append(build_panel(pkey, panel, types))  # a bad panel fails before types matter
         if panels[-1].reference is not None:
             _check_run_ref(f"{pkey}.reference", asdict(panels[-1].reference), experiments)
     return Figure(name, fig.get("title", ""), fig.get("caption", ""), tuple(panels))
