@@ -172,7 +172,9 @@ def test_captions_name_the_quantity_band_and_range():
     assert "1.6 x the highest minimum of the thick ones" in text
     assert "b: thick: l2; black: No noise - L2; no band; y axis fixed to [0.05, 0.2]." in text
     assert text.endswith("Configured text.")
-    same = figure_spec.learning_curves_caption(figure, "paper", {e: "original: X" for e in "abc"})
+    same = figure_spec.learning_curves_caption(
+        figure, "paper", evaluation={e: "original: X" for e in "abc"}
+    )
     assert same.count("Test evaluation: original: X.") == 1
     assert same.endswith("Test evaluation: original: X. Configured text.")
     mixed = figure_spec.learning_curves_caption(

@@ -317,11 +317,8 @@ def _finish(
     errors = eval_errors(metrics, len(data.y_test), data.y_std, normalize, data.var_test)
     atomic.write_text(out / "metrics.csv", metrics_csv(metrics, errors, total, steps_per_epoch))
     # as the logged test errors were computed (bf16 and the protocol too)
-    pred = (
-        predict(model, data, chunks, run.training.eval_bf16, run.training.eval_protocol)
-        .double()
-        .cpu()
-    )
+    tr = run.training
+    pred = predict(model, data, chunks, tr.eval_bf16, protocol=tr.eval_protocol).double().cpu()
     if normalize:
         pred = pred * data.y_std + data.y_mean
     atomic.write_text(
