@@ -178,7 +178,7 @@ def test_captions_name_the_quantity_band_and_range():
     assert same.count("Test evaluation: original: X.") == 1
     assert same.endswith("Test evaluation: original: X. Configured text.")
     mixed = figure_spec.learning_curves_caption(
-        figure, "paper", {"a": "standard: S", "b": "original: X", "c": "standard: S"}
+        figure, "paper", evaluation={"a": "standard: S", "b": "original: X", "c": "standard: S"}
     )
     assert "a: test evaluation: standard: S. b: test evaluation: original: X; standard: S." in mixed
 
