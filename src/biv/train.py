@@ -162,7 +162,7 @@ def train(run: RunSpec | dict, out_dir: str | Path, *, discard_unusable_checkpoi
         "used": use_bf16(tr.eval_bf16, chunks[0]),
     }
     clock.stop_at(batches.total)
-    return _finish(
+    return write_run_folder(
         run, record, out, state.model, data, chunks, metrics, batches.per_epoch, state.progress
     )
 
@@ -375,7 +375,7 @@ def _log_progress(
     )
 
 
-def _finish(
+def write_run_folder(
     run: RunSpec,
     record: dict,
     out: Path,
