@@ -54,7 +54,7 @@ def dataset_inputs(wildcards):
 
 
 def noise_record(wildcards):
-    return PLAN.noise[wildcards.noise].record
+    return PLAN.noise[wildcards.noise].to_dict()
 
 
 def train_dataset_file(wildcards):

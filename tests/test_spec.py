@@ -59,7 +59,7 @@ def run_content(plan, run) -> str:
     exp = plan.experiments[run.experiment]
     spec = wf.run_spec(plan, run.experiment, run.loss_name, run.seed, **files(exp)).to_dict()
     spec["dataset"] = plan.datasets[exp.dataset].config
-    spec["noise"] = None if exp.noise is None else plan.noise[exp.noise].record
+    spec["noise"] = None if exp.noise is None else plan.noise[exp.noise].to_dict()
     del spec["experiment"], spec["loss_name"]
     return canonical(spec)
 
@@ -79,13 +79,11 @@ def test_every_point_of_the_paper_studies_trains_distinct_parameters(paper_plan)
 def test_batch_size_and_mu_p_study_trains_three_noise_settings(paper_plan):
     sweep = paper_plan.sweeps["bike-batch-size"]
     noises = {paper_plan.experiments[p.experiment].noise for p in sweep.points}
-    means = sorted(paper_plan.noise[n].record["mean"] for n in noises)
+    means = sorted(paper_plan.noise[n].mixture.mean for n in noises)
     assert means == pytest.approx([5000, 10000, 20000])
     shapes = paper_plan.sweeps["bike-gamma-shape"].points
     shape = sorted(
-        paper_plan.noise[paper_plan.experiments[p.experiment].noise].record["components"][0][
-            "params"
-        ]["shape"]
+        paper_plan.noise[paper_plan.experiments[p.experiment].noise].mixture.components[0].shape
         for p in shapes
     )
     assert shape == pytest.approx([0.5, 1.0])

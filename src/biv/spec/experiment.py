@@ -1,4 +1,5 @@
-"""The named things of a plan: datasets, noise settings, experiments and their runs."""
+"""The named things of a plan: datasets, experiments and their runs (noise settings:
+:mod:`biv.spec.noise`)."""
 
 from __future__ import annotations
 
@@ -40,13 +41,6 @@ class DatasetSpec:
     def clean_test_labels(self) -> bool:
         """Whether the test labels are noise-free (else they carry the file's variances)."""
         return not self.file_noise or self.config["clean_target"] is not None
-
-
-@dataclass(frozen=True)
-class NoiseSpec:
-    name: str
-    setting: dict  # as the user wrote it (sweep values applied)
-    record: dict  # the resolved distributions (biv.spec.noise.resolve)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ Every error is a ConfigError naming the key as the user wrote it, sweep values i
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -14,11 +13,12 @@ from typing import Any
 from biv.spec import dataset as datasets_spec
 from biv.spec import noise as noise_spec
 from biv.spec.errors import ConfigError, fail
-from biv.spec.experiment import DatasetSpec, Experiment, NoiseSpec, Run, check_seeds
+from biv.spec.experiment import DatasetSpec, Experiment, Run, check_seeds
 from biv.spec.figures import check_figure, check_reproduction
 from biv.spec.loss import LossSpec
 from biv.spec.model import ModelSpec, check_input
 from biv.spec.naming import SWEEP_SEP, Registry
+from biv.spec.noise import NoiseSpec
 from biv.spec.sweeps import Sweep, expand_sweep
 from biv.spec.training import TrainingSpec
 
@@ -115,10 +115,9 @@ class Builder:
     @staticmethod
     def resolve_noise(name: str, setting: dict, key: str | None = None) -> NoiseSpec:
         try:
-            record = noise_spec.resolve(setting)
+            return noise_spec.resolve(setting)
         except ConfigError as err:
             raise err.under(key or f"noise.{name}") from None
-        return NoiseSpec(name, copy.deepcopy(setting), record)
 
     def build(self) -> Plan:
         experiments = {

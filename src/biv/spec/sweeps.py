@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from biv.spec import dataset as datasets_spec
 from biv.spec.errors import ConfigError, fail
-from biv.spec.experiment import DatasetSpec, Experiment, NoiseSpec, check_seeds
+from biv.spec.experiment import DatasetSpec, Experiment, check_seeds
 from biv.spec.loss import LossSpec
 from biv.spec.model import ModelSpec
 from biv.spec.naming import canonical
+from biv.spec.noise import NoiseSpec
 from biv.spec.training import TrainingSpec
 
 if TYPE_CHECKING:
