@@ -137,7 +137,7 @@ def write_run(root: Path, plan, exp_name: str, loss: str, seed: int) -> tuple[in
 
     exp = plan.experiments[exp_name]
     data = plan.datasets[exp.dataset]
-    kind = data.config["kind"]
+    kind = data.config.kind
     spec = exp.losses[loss]
     tr = exp.training
     steps_per_epoch = tr.steps_per_epoch(data.n_train)
@@ -152,7 +152,7 @@ def write_run(root: Path, plan, exp_name: str, loss: str, seed: int) -> tuple[in
     factor = LOSS_FACTOR[spec.type] if exp.noise is not None else 1.0
     train, test = curves(rng, total, FLOOR[kind] * factor, exp.noise is not None)
     steps = [s for s in range(1, total + 1) if s % tr.eval_every == 0 or s == total]
-    n_test = int(data.config["test_size"])
+    n_test = int(data.config.test_size)
     mse = test[np.asarray(steps) - 1]
     mae = np.sqrt(mse) * rng.uniform(0.75, 0.8)
     skipped = []

@@ -46,7 +46,7 @@ def run_files(name, runs=PLAN.runs):
 
 
 def dataset_config(wildcards):
-    return PLAN.datasets[wildcards.dataset].config
+    return PLAN.datasets[wildcards.dataset].config.to_dict()
 
 
 def dataset_inputs(wildcards):

@@ -665,7 +665,7 @@ def test_data_config_by_name_or_kind(tmp_path):
 def test_workflow_config_gives_the_same_run_parameters(data_root):
     """The equivalent workflow config validates and plans to exactly our run parameters."""
     snakemake_utils = pytest.importorskip("snakemake.utils")
-    from biv.spec.dataset import validate
+    from biv.spec.dataset import parse
     from biv.workflow import build_plan, run_spec
 
     root = Path(__file__).resolve().parents[1]
@@ -681,7 +681,7 @@ def test_workflow_config_gives_the_same_run_parameters(data_root):
         training = {k: v for k, v in m["training"].items() if k != "device"}
         assert {k: got["training"][k] for k in training} == training
         assert (plan.noise[exp].setting if exp in plan.noise else None) == m["noise"]
-        assert plan.datasets[m["dataset"]["name"]].config == validate(
+        assert plan.datasets[m["dataset"]["name"]].config == parse(
             m["dataset"]["name"], m["dataset"]["config"]
         )
 

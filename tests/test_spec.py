@@ -26,7 +26,7 @@ from biv.spec import (
     RunSpec,
     build_plan,
 )
-from biv.spec.dataset import FILES
+from biv.spec.dataset import FILES, parse
 from biv.spec.naming import canonical
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +58,7 @@ def run_content(plan, run) -> str:
     """Everything a training depends on, with the run's own names left out."""
     exp = plan.experiments[run.experiment]
     spec = wf.run_spec(plan, run.experiment, run.loss_name, run.seed, **files(exp)).to_dict()
-    spec["dataset"] = plan.datasets[exp.dataset].config
+    spec["dataset"] = plan.datasets[exp.dataset].config.to_dict()
     spec["noise"] = None if exp.noise is None else plan.noise[exp.noise].to_dict()
     del spec["experiment"], spec["loss_name"]
     return canonical(spec)
@@ -299,7 +299,7 @@ def test_damaged_zip_and_missing_checksum_listing_are_found_before_any_job(demo,
     with pytest.raises(ConfigError, match=r"^datasets\.wine\.path: '.*" + damaged):
         build_plan(demo)
     with pytest.raises(ValueError, match=r"^datasets\.wine\.path: .*" + damaged):
-        fetch("wine", {**wine, "sha256": None}, FILES["wine"], None)
+        fetch("wine", parse("wine", wine), FILES["wine"], None)
 
     (tmp_path / "faces").mkdir()
     (tmp_path / "faces" / "30_0_0_1.jpg").write_bytes(b"")

@@ -22,7 +22,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from biv.spec.dataset import expand, local_hint, zip_problem
+from biv.spec.dataset import UCIConfig, expand, local_hint, zip_problem
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +51,17 @@ def sha256_bytes(data: bytes) -> str:
 
 def fetch(
     name: str,
-    cfg: dict,
+    cfg: UCIConfig,
     files: tuple[str, ...],
     download_dir: str | os.PathLike | None,
 ) -> dict[str, RawFile]:
-    """Read ``files`` from the validated config's ``path`` (which wins) or else its ``url``, and
+    """Read ``files`` from the config's ``path`` (which wins) or else its ``url``, and
     verify their sha256."""
-    if cfg["path"] is not None:
-        raw = _read_local(name, expand(cfg["path"]), files)
-        _verify(name, raw, cfg["sha256"])
+    if cfg.path is not None:
+        raw = _read_local(name, expand(cfg.path), files)
+        _verify(name, raw, cfg.sha256)
         return raw
-    return _download(name, cfg["url"], files, download_dir, cfg["sha256"])
+    return _download(name, cfg.url, files, download_dir, cfg.sha256)
 
 
 def _read_local(name: str, path: Path, files: tuple[str, ...]) -> dict[str, RawFile]:

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from biv.data.prepared import assemble, split_indices
 from biv.data.sources import expand
-from biv.spec.dataset import utkface_hint
+from biv.spec.dataset import UTKFaceConfig, utkface_hint
 
 log = logging.getLogger(__name__)
 
@@ -208,22 +208,22 @@ def _channel_stats(counts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
 
 
-def prepare(name: str, cfg: dict, workers: int) -> dict:
-    """Decode and split the images per the validated ``cfg`` (``workers`` threads)."""
-    folder = expand(cfg["path"])
+def prepare(name: str, cfg: UTKFaceConfig, workers: int) -> dict:
+    """Decode and split the images per ``cfg`` (``workers`` threads)."""
+    folder = expand(cfg.path)
     names, ages = list_images(name, folder)
-    expected = cfg["sha256"]
+    expected = cfg.sha256
     if isinstance(expected, str):
         expected = read_listing(name, expected)
     train, test = split_indices(
         name,
         len(names),
-        cfg["train_size"],
-        cfg["test_size"],
-        cfg["split_seed"],
+        cfg.train_size,
+        cfg.test_size,
+        cfg.split_seed,
         f"{len(names)} images in {folder}",
     )
-    size = cfg["image_size"]
+    size = cfg.image_size
     reference = folder / names[int(train[0])]
     if size is None:
         height, width = _native_size(reference)
@@ -250,13 +250,13 @@ def prepare(name: str, cfg: dict, workers: int) -> dict:
         ],
         "listing_matches_published_set": listing_sha == PUBLISHED_LISTING_SHA256,
         "per_file_sha256_checked": expected is not None,
-        "split_seed": cfg["split_seed"],
+        "split_seed": cfg.split_seed,
         "image_size": height,
         "resize": "none" if size is None else "PIL draft + antialiased bilinear resize",
         "target": "age",
         "files": "\n".join(names),
         "index": "position in meta['files'] (sorted names, newline-separated)",
-        "config": cfg,
+        "config": cfg.to_dict(),
     }
     return assemble(
         outputs[0],

@@ -70,7 +70,7 @@ def config_text(mapped: dict) -> str:
 def _validate(mapped: dict) -> None:
     """Check the run parameters and the model's input size before anything is written."""
     from biv.spec import RunSpec
-    from biv.spec.dataset import image_side
+    from biv.spec.dataset import UTKFaceConfig, parse
     from biv.spec.model import check_input
 
     loss = mapped["loss"]
@@ -89,9 +89,9 @@ def _validate(mapped: dict) -> None:
             "training": mapped["training"],
         }
     )
-    cfg = mapped["dataset"]["config"]
-    if cfg["kind"] == "utkface":
-        size = image_side(cfg)
+    cfg = parse(mapped["dataset"]["name"], mapped["dataset"]["config"])
+    if isinstance(cfg, UTKFaceConfig):
+        size = cfg.image_side
         try:
             check_input("model.name", run.model, (3, size, size))
         except ValueError as e:

@@ -91,7 +91,7 @@ class Builder:
         self.config = config
         self.registry = Registry()
         self.datasets = {
-            name: DatasetSpec(name, datasets_spec.validate(name, cfg))
+            name: DatasetSpec(name, datasets_spec.parse(name, cfg))
             for name, cfg in self.block("datasets").items()
         }
         self.noise = {
@@ -214,6 +214,6 @@ class Builder:
                 f"{bs} leaves a last batch of 1 sample of the {n} training samples, which "
                 "BatchNorm cannot train on; choose another batch size or drop_last: true",
             )
-        size = datasets_spec.image_side(data.config)
+        size = data.config.image_side if data.images else 0
         shape = (3, size, size) if data.images else (0,)
         check_input(keys["model"], exp.model, shape)

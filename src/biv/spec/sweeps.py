@@ -212,7 +212,7 @@ def _dataset(b: Builder, p: _Point, base: Experiment) -> tuple[str, DatasetSpec 
     cfg = p.applied(b.block("datasets")[base.dataset], "dataset", own)
     derived = b.registry.name(base.dataset, _values(own), cfg)
     spec = p.parsed(
-        lambda prefix, cfg: datasets_spec.validate(base.dataset, cfg, prefix),
+        lambda prefix, cfg: datasets_spec.parse(base.dataset, cfg, prefix),
         prefix,
         "dataset",
         own,
