@@ -17,6 +17,7 @@ from snakemake.utils import validate
 
 from biv import workflow as wf
 from biv.check import main as check_main
+from biv.data import prepare
 from biv.data.sources import fetch
 from biv.spec import (
     LOSS_PARAMETERS,
@@ -317,6 +318,66 @@ def test_damaged_zip_and_missing_checksum_listing_are_found_before_any_job(demo,
     missing = r"^datasets\.faces\.sha256: '.*absent\.SHA256SUMS' is not a file; expected a"
     with pytest.raises(ConfigError, match=missing):
         build_plan(demo)
+
+
+def _bad_locations(root: Path) -> dict[str, dict]:
+    """One dataset entry per problem with a local location (files made under ``root``)."""
+    (root / "empty").mkdir()
+    (root / "hidden").mkdir()
+    (root / "hidden" / ".30_0_0_1.jpg").write_bytes(b"")  # hidden files are not images
+    (root / "faces").mkdir()
+    (root / "faces" / "30_0_0_1.jpg").write_bytes(b"")
+    (root / "red.csv").write_text("fixed acidity;quality\n7.4;5\n")
+    whole = root / "whole.zip"
+    with zipfile.ZipFile(whole, "w") as zf:
+        zf.writestr("hour.csv", "cnt\n1\n" * 500)
+    (root / "cut.zip").write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    sizes = {"train_size": 4, "test_size": 1}
+    uci = {"kind": "bike", **sizes}
+    faces = {"kind": "utkface", **sizes}
+    return {
+        "absent": {**uci, "path": str(root / "absent")},
+        "no file": {**uci, "path": str(root / "empty")},
+        "cut zip": {**uci, "path": str(root / "cut.zip")},
+        "one of two files": {**uci, "kind": "wine", "path": str(root / "red.csv")},
+        "unset variable": {**uci, "path": "$BIV_TEST_UNSET_VARIABLE/bike"},
+        "no folder": {**faces, "path": str(root / "absent")},
+        "no images": {**faces, "path": str(root / "hidden")},
+        "no listing": {**faces, "path": str(root / "faces"), "sha256": str(root / "no.txt")},
+    }
+
+
+@pytest.mark.parametrize(
+    "problem",
+    [
+        "absent",
+        "no file",
+        "cut zip",
+        "one of two files",
+        "unset variable",
+        "no folder",
+        "no images",
+        "no listing",
+    ],
+)
+def test_loaders_report_a_bad_location_as_the_plan_does(demo, tmp_path, problem):
+    """One check, one message: the job's loader (also under a sweep's derived name) raises the
+    very error the plan raises before any job."""
+    cfg = _bad_locations(tmp_path)[problem]
+    demo["datasets"] = {"ds": cfg}
+    for exp in demo["experiments"].values():
+        exp["dataset"] = "ds"
+        exp["training"]["batch_size"] = 2
+    if cfg["kind"] == "utkface":
+        demo["models"]["mlp"] = {"name": "cnn"}
+    with pytest.raises(ConfigError) as planned:
+        build_plan(demo)
+    assert planned.value.key.startswith("datasets.ds.")
+    for name in ("ds", "ds__trainsize-4"):
+        with pytest.raises(ConfigError) as loaded:
+            prepare(name, cfg, tmp_path / "out.pt", tmp_path / "downloads")
+        assert str(loaded.value) == str(planned.value)
+    assert not (tmp_path / "out.pt").exists()
 
 
 def test_reproduction_panels_are_checked_against_the_reference_file(demo, tmp_path, monkeypatch):

@@ -197,10 +197,15 @@ def test_cuda_without_a_gpu_is_an_error(tmp_path):
 
 
 def test_batchnorm_batch_of_one_is_refused(tmp_path):
+    """A hand-written params.json gets the plan's message (one check: TrainingSpec's)."""
     params = make_params(tmp_path, batch_size=59)  # 60 samples: last batch would hold 1
     params["model"]["batchnorm"] = True
-    with pytest.raises(ValueError, match="training.batch_size: 59"):
+    with pytest.raises(ValueError) as err:
         train(params, tmp_path / "run")
+    assert str(err.value) == (
+        "training.batch_size: 59 leaves a last batch of 1 sample of the 60 training samples, "
+        "which BatchNorm cannot train on; choose another batch size or drop_last: true"
+    )
     train(_set(params, "training.drop_last", True), tmp_path / "run")
 
 

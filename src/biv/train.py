@@ -124,12 +124,8 @@ def train(run: RunSpec | dict, out_dir: str | Path, *, discard_unusable_checkpoi
         raise fail(
             "training.batch_size", bs, f"at most {n_train} (the training set) with drop_last"
         )
-    if run.model.has_batchnorm and tr.smallest_batch(n_train) < 2:
-        raise fail(
-            "training.batch_size",
-            bs,
-            f"a size leaving no batch of 1 sample with BatchNorm ({n_train} training samples)",
-        )
+    if run.model.has_batchnorm:
+        tr.check_batchnorm("training.batch_size", n_train)
     total = steps_per_epoch * tr.epochs
     loss_spec = loss_in_model_units(run.loss, data.y_std, tr.normalize)
     loss_fn = make_loss(loss_spec)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from biv.spec.errors import ConfigError, fail
+from biv.spec.naming import SWEEP_SEP
 from biv.spec.values import MAX_SEED
 
 DATASET_KINDS = ("synthetic", "bike", "wine", "utkface", "table")
@@ -64,13 +65,19 @@ class SyntheticConfig(_Entry):
 
 
 @dataclass(frozen=True)
-class UCIConfig(_Entry):
-    """A published UCI table (bike, wine): a local ``path`` (which wins) or the zip's ``url``."""
+class _SplitConfig(_Entry):
+    """Published data split by a seeded permutation (``split_seed``)."""
 
     kind: str
     train_size: int
     test_size: int
     split_seed: int = 0
+
+
+@dataclass(frozen=True)
+class UCIConfig(_SplitConfig):
+    """A published UCI table (bike, wine): a local ``path`` (which wins) or the zip's ``url``."""
+
     sha256: dict[str, str] | None = None  # file name -> digest (lower-case hex)
     path: str | None = None
     url: str | None = None
@@ -85,11 +92,7 @@ class WineConfig(UCIConfig):
 
 
 @dataclass(frozen=True)
-class UTKFaceConfig(_Entry):
-    kind: str
-    train_size: int
-    test_size: int
-    split_seed: int = 0
+class UTKFaceConfig(_SplitConfig):
     sha256: dict[str, str] | str | None = None  # digests by file name, or a listing's path
     path: str | None = None  # always given once validated (UTKFace has no URL)
     image_size: int | None = None
@@ -313,32 +316,28 @@ def local_path(key: str, value: str) -> Path:
     return path
 
 
-def check_local_files(prefix: str, name: str, cfg: DatasetConfig) -> None:
-    """A local ``path`` must exist and hold what its kind reads (checked before any job)."""
+def prefix_of(name: str) -> str:
+    """``datasets.<name>`` as the user wrote it (a sweep's derived name without its suffix)."""
+    return f"datasets.{name.split(SWEEP_SEP, 1)[0]}"
+
+
+def check_local_files(name: str, cfg: DatasetConfig) -> None:
+    """A local ``path`` must exist and hold what its kind reads (checked before any job, and by
+    the loaders with the same functions)."""
     if isinstance(cfg, TableConfig):
-        train_size(cfg, prefix)  # reads and checks the whole table
-        return
-    if isinstance(cfg, SyntheticConfig) or cfg.path is None:
-        return
+        train_size(cfg, prefix_of(name))  # reads and checks the whole table
+    elif isinstance(cfg, UTKFaceConfig):
+        checksum_listing(name, cfg)
+        image_files(name, cfg)
+    elif isinstance(cfg, UCIConfig) and cfg.path is not None:
+        uci_location(name, cfg)
+
+
+def uci_location(name: str, cfg: UCIConfig) -> Path:
+    """The local ``path`` of a UCI dataset, expanded: a folder holding the files its kind reads,
+    a zip (not damaged or truncated), or the one file it reads."""
+    prefix = prefix_of(name)
     path = local_path(f"{prefix}.path", cfg.path)
-    if isinstance(cfg, UTKFaceConfig):
-        if isinstance(cfg.sha256, str):
-            listing = local_path(f"{prefix}.sha256", cfg.sha256)
-            if not listing.is_file():
-                raise ConfigError(
-                    f"{prefix}.sha256",
-                    f"{str(listing)!r} is not a file; expected a sha256sum-format listing of the "
-                    "images ('<sha256>  <file>' per line)",
-                )
-        if not path.is_dir():
-            raise ConfigError(
-                f"{prefix}.path", f"{str(path)!r} is not a folder; {utkface_hint(name)}"
-            )
-        if not any(p.suffix.lower() == ".jpg" for p in path.iterdir()):
-            raise ConfigError(
-                f"{prefix}.path", f"{str(path)!r} holds no .jpg files; {utkface_hint(name)}"
-            )
-        return
     files = FILES[cfg.kind]
     hint = local_hint(prefix, files)
     if not path.exists():
@@ -348,10 +347,42 @@ def check_local_files(prefix: str, name: str, cfg: DatasetConfig) -> None:
     if path.is_dir():
         missing = [f for f in files if not (path / f).is_file()]
         if missing:
-            raise ConfigError(
-                f"{prefix}.path",
-                f"{str(path)!r} holds no {missing[0]}; {hint}",
-            )
+            raise ConfigError(f"{prefix}.path", f"{str(path)!r} holds no {missing[0]}; {hint}")
+    return path
+
+
+def image_files(name: str, cfg: UTKFaceConfig) -> tuple[Path, list[str]]:
+    """The UTKFace folder (``path`` expanded) and the names of its ``*.jpg`` files (not hidden,
+    not recursive, in listing order)."""
+    prefix = prefix_of(name)
+    folder = local_path(f"{prefix}.path", cfg.path)
+    hint = utkface_hint(name.split(SWEEP_SEP, 1)[0])
+    if not folder.is_dir():
+        raise ConfigError(f"{prefix}.path", f"{str(folder)!r} is not a folder; {hint}")
+    with os.scandir(folder) as entries:
+        names = [
+            e.name
+            for e in entries
+            if e.name.lower().endswith(".jpg") and not e.name.startswith(".") and e.is_file()
+        ]
+    if not names:
+        raise ConfigError(f"{prefix}.path", f"{str(folder)!r} holds no .jpg files; {hint}")
+    return folder, names
+
+
+def checksum_listing(name: str, cfg: UTKFaceConfig) -> Path | None:
+    """The sha256sum-format listing that ``sha256`` names (expanded), or None."""
+    if not isinstance(cfg.sha256, str):
+        return None
+    key = f"{prefix_of(name)}.sha256"
+    listing = local_path(key, cfg.sha256)
+    if not listing.is_file():
+        raise ConfigError(
+            key,
+            f"{str(listing)!r} is not a file; expected a sha256sum-format listing of the "
+            "images ('<sha256>  <file>' per line)",
+        )
+    return listing
 
 
 def local_hint(prefix: str, files: tuple[str, ...]) -> str:

@@ -17,7 +17,7 @@ from biv.spec.experiment import DatasetSpec, Experiment, Run, check_seeds
 from biv.spec.figures import check_figure, check_reproduction
 from biv.spec.loss import LossSpec
 from biv.spec.model import ModelSpec, check_input
-from biv.spec.naming import SWEEP_SEP, Registry
+from biv.spec.naming import Registry
 from biv.spec.noise import NoiseSpec
 from biv.spec.sweeps import Sweep, expand_sweep
 from biv.spec.training import TrainingSpec
@@ -69,9 +69,7 @@ def build_plan(config: dict, check_files: bool = True) -> Plan:
     plan = builder.build()
     used = {exp.dataset for exp in plan.experiments.values()} if check_files else set()
     for name in sorted(used):
-        spec = plan.datasets[name]
-        base = name.split(SWEEP_SEP, 1)[0]
-        datasets_spec.check_local_files(f"datasets.{base}", base, spec.config)
+        datasets_spec.check_local_files(name, plan.datasets[name].config)
     return plan
 
 
@@ -208,12 +206,8 @@ class Builder:
                 f"{bs} is larger than the training set of dataset {exp.dataset!r} ({n} samples); "
                 f"allowed: 1 to {n}",
             )
-        if exp.model.has_batchnorm and exp.training.smallest_batch(n) < 2:
-            raise ConfigError(
-                keys["batch"],
-                f"{bs} leaves a last batch of 1 sample of the {n} training samples, which "
-                "BatchNorm cannot train on; choose another batch size or drop_last: true",
-            )
+        if exp.model.has_batchnorm:
+            exp.training.check_batchnorm(keys["batch"], n)
         size = data.config.image_side if data.images else 0
         shape = (3, size, size) if data.images else (0,)
         check_input(keys["model"], exp.model, shape)

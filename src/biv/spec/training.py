@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from biv.spec import values as v
-from biv.spec.errors import fail
+from biv.spec.errors import ConfigError, fail
 
 DEVICES = ("auto", "cpu", "cuda")
 #: The one place of the training defaults (config/schema.yaml and config/README.md repeat them;
@@ -75,3 +75,13 @@ class TrainingSpec:
         if self.drop_last:
             return self.batch_size
         return n_train - (self.steps_per_epoch(n_train) - 1) * self.batch_size
+
+    def check_batchnorm(self, key: str, n_train: int) -> None:
+        """A model with BatchNorm cannot train on a batch of 1 sample (``key``: the batch size)."""
+        if self.smallest_batch(n_train) < 2:
+            raise ConfigError(
+                key,
+                f"{self.batch_size} leaves a last batch of 1 sample of the {n_train} training "
+                "samples, which BatchNorm cannot train on; choose another batch size or "
+                "drop_last: true",
+            )
