@@ -158,7 +158,12 @@ def benchmarks_root(wildcards):
 def figure_caption(wildcards):
     figure = figure_config(wildcards)
     metrics = wf.test_metrics(PLAN, wf.figure_experiments(figure))
-    return figure_spec.learning_curves_caption(figure, wildcards.figure, metrics)
+    evaluation = {
+        name: exp.training.eval_text() for name, exp in PLAN.experiments.items()
+    }
+    return figure_spec.learning_curves_caption(
+        figure, wildcards.figure, metrics, evaluation
+    )
 
 
 def sweep_caption(wildcards):

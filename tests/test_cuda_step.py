@@ -31,9 +31,10 @@ class Data:
         return x
 
 
-def run(steps_class, device="cpu", n_steps=14, loss_fn=None, capturable=None):
+def run(steps_class, device="cpu", n_steps=14, loss_fn=None, capturable=None, protocol="standard"):
     """Losses (None when skipped), test sums and final state of a short cutoff run with
-    BatchNorm; batch 3 of each epoch has no sample under the threshold."""
+    BatchNorm, evaluated after every step in ``protocol`` (test batches of 4, 4, 2); batch 3 of
+    each epoch has no sample under the threshold."""
     gen = torch.Generator().manual_seed(0)
     x, y = torch.randn(N_TRAIN, 3, generator=gen), torch.randn(N_TRAIN, generator=gen)
     var = torch.rand(N_TRAIN, generator=gen) * 2
@@ -49,8 +50,9 @@ def run(steps_class, device="cpu", n_steps=14, loss_fn=None, capturable=None):
         optimizer,
         loss_fn or make_loss(CUTOFF),
         Data(y_test.to(device)),
-        [x_test.to(device)],
+        list(x_test.to(device).split(4)),
         eval_bf16=True,
+        eval_protocol=protocol,
     )
     kept = cutoff_kept(CUTOFF, var)
     x, y, var = x.to(device), y.to(device), var.to(device)
@@ -263,6 +265,22 @@ def test_state_is_restored_when_a_capture_fails_after_its_warmup(monkeypatch, ca
 
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def test_original_eval_protocol_changes_only_the_test_values():
+    standard, original = run(Steps), run(Steps, protocol="original")
+    assert_same_run((standard[0], [], standard[2]), (original[0], [], original[2]))
+    assert all(not torch.equal(a, b) for a, b in zip(standard[1], original[1], strict=True))
+
+
+@cuda
+def test_cuda_graphs_original_eval_protocol(caplog):
+    with caplog.at_level(logging.WARNING, logger="biv.cuda_step"):
+        graphed = run(GraphedSteps, device="cuda", protocol="original")
+    assert not caplog.records
+    plain = run(Steps, device="cuda", protocol="original")
+    for a, b in zip(graphed[1] + graphed[2], plain[1] + plain[2], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 @cuda

@@ -1,7 +1,10 @@
 """biv.evaluation: the CPU path is the plain float32 computation; bf16 autocast (CUDA images only)
-stays within a stated tolerance of float32."""
+stays within a stated tolerance of float32; the original's protocol equals an independent
+per-batch computation and leaves the model untouched."""
 
 from __future__ import annotations
+
+from copy import deepcopy
 
 import pytest
 import torch
@@ -135,3 +138,68 @@ def test_cuda_bf16_and_channels_last_evaluation():
         _bf16_within_tolerance(fp32, bf16, data.y_test)
     else:
         assert torch.equal(bf16, fp32)
+
+
+def per_batch_reference(model, data, chunks):
+    """The original's test loss, computed independently: a copy of the model in training mode
+    (BatchNorm with each batch's statistics) on each test batch, then the mean of the per-batch
+    MSEs and MAEs."""
+    copy = deepcopy(model).train()
+    mses, maes, start = [], [], 0
+    with torch.no_grad():
+        for x in chunks:
+            y = data.y_test[start : start + len(x)]
+            start += len(x)
+            err = copy(data.inputs(x)).squeeze(1).double() - y.double()
+            mses.append(float(err.square().mean()))
+            maes.append(float(err.abs().mean()))
+    return sum(mses) / len(mses), sum(maes) / len(maes)
+
+
+def state(model) -> dict:
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_original_protocol_is_the_mean_of_per_batch_errors_with_batch_statistics(kind):
+    if kind == "mlp":
+        torch.manual_seed(0)
+        model = MLP(4, (16, 8), batchnorm=True)
+        model(torch.randn(50, 4) * 2 + 1)  # running statistics away from their initial values
+        data = Data(torch.randn(41), images=False)
+        chunks = list((torch.randn(41, 4) * 3).split(16))  # 16, 16, 9
+    else:
+        model, data, chunks = trained_cnn()  # 64 test images: 24, 24, 16
+    before = state(model)
+    mse, mae = per_batch_reference(model, data, chunks)
+    n = len(data.y_test)
+    sums = evaluate(model, data, chunks, protocol="original")
+    assert sums.dtype == torch.float64
+    assert float(sums[0]) / n == pytest.approx(mse, rel=1e-6)
+    assert float(sums[1]) / n == pytest.approx(mae, rel=1e-6)
+    # the model is untouched: running statistics, num_batches_tracked, modes
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert model.training
+    assert all(m.track_running_stats for m in model.modules() if hasattr(m, "running_mean"))
+    # batch statistics, not the running ones: the standard protocol differs
+    standard = evaluate(model, data, chunks)
+    assert abs(float(standard[0]) / n - mse) > 1e-3
+
+
+def test_original_protocol_without_batchnorm_weights_every_batch_alike():
+    """An MLP without BatchNorm predicts the same under both protocols; only the average differs:
+    the short last batch counts as much as a full one."""
+    torch.manual_seed(0)
+    model = MLP(4, (16, 8))
+    x, y = torch.randn(41, 4), torch.randn(41)
+    data, chunks = Data(y, images=False), list(x.split(16))
+    assert torch.equal(
+        predict(model, data, chunks, protocol="original"), predict(model, data, chunks)
+    )
+    err = (predict(model, data, chunks) - y).double()
+    per_batch = [float(e.square().mean()) for e in err.split(16)]
+    sums = evaluate(model, data, chunks, protocol="original")
+    assert float(sums[0]) / 41 == pytest.approx(sum(per_batch) / 3, rel=1e-6)
+    assert float(sums[0]) / 41 != pytest.approx(float(err.square().mean()), rel=1e-3)

@@ -172,6 +172,15 @@ def test_captions_name_the_quantity_band_and_range():
     assert "1.6 x the highest minimum of the thick ones" in text
     assert "b: thick: l2; black: No noise - L2; no band; y axis fixed to [0.05, 0.2]." in text
     assert text.endswith("Configured text.")
+    same = figure_spec.learning_curves_caption(
+        figure, "paper", evaluation={e: "original: X" for e in "abc"}
+    )
+    assert same.count("Test evaluation: original: X.") == 1
+    assert same.endswith("Test evaluation: original: X. Configured text.")
+    mixed = figure_spec.learning_curves_caption(
+        figure, "paper", evaluation={"a": "standard: S", "b": "original: X", "c": "standard: S"}
+    )
+    assert "a: test evaluation: standard: S. b: test evaluation: original: X; standard: S." in mixed
 
     vary = {"training.batch_size": [16, 32], "noise.components.0": [{"mean": 5000, "var": 2.5e7}]}
     text = figure_spec.sweep_caption({**SWEEP, "losses": ["l2", "biv"], "vary": vary}, "l2")

@@ -105,6 +105,13 @@ def test_learning_curves_in_the_papers_layout(tmp_path):
     assert lines["l2"].get_linewidth() == lines["BIV (ours)"].get_linewidth() == plots.THICK
     assert lines["cutoff"].get_linewidth() == plots.THIN
     np.testing.assert_allclose(lines["l2"].get_ydata(), [1.1, 0.4, 0.4])
+    # thick lines drawn first; each line after the first in its own dash pattern
+    drawn = [line.get_label() for line in noisy.get_lines()]
+    assert drawn == ["l2", "BIV (ours)", "cutoff", "No noise - L2"]
+    assert lines["l2"].get_linestyle() == "-"
+    assert [lines[label].get_linestyle() for label in drawn] == ["-", "--", "--", "--"]
+    styles = [plots.curve_style(i) for i in range(1 + len(plots.DASHES))]
+    assert styles[0] == "-" and len(set(styles)) == len(styles)  # all distinct, none solid again
     legend = [t.get_text() for t in noisy.get_legend().get_texts()]
     assert legend == ["l2", "BIV (ours)", "cutoff", "No noise - L2"]  # configured order
     bands = [c for c in noisy.collections if isinstance(c, PolyCollection)]

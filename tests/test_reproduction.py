@@ -60,39 +60,55 @@ def test_rows_compare_the_paper_with_the_minimum_of_the_mean_curve(summary):
         BLOCK["panels"]["syn"], REFERENCE["panels"]["syn"], summary, 0.01
     )
     table = {row["quantity"]: row for row in rows}
+    improvement = "BIV's improvement over L2: 1 − min mean BIV / min mean L2 curve"
     assert list(table) == [
         "best L2 (l2): min of mean curve",
         "best BIV (biv): min of mean curve",
         "best cutoff (cutoff-b): min of mean curve",
         "no-noise L2 (clean/l2): final of mean curve",
+        improvement,
     ]
-    ours = "ours, paper's definition [95 % CI]"
-    seed_mins = "ours, mean of seed minima [95 % CI] (not the paper's)"
+    paper, ours, verdict = reproduction.PAPER, reproduction.OURS, reproduction.VERDICT
+    seed_mins = reproduction.SEED_MINS
     biv = table["best BIV (biv): min of mean curve"]
     assert biv[ours] == "1.700 [1.000, 1.700]" and biv["at step"] == "20"
-    # the paper's 1.0 equals our mean of seed minima, but that is not the paper's quantity
-    assert biv["within ±0.01"] == "no" and biv[seed_mins] == "1.000 [1.000, 1.000]"
+    # the paper's 1.0 equals our mean of seed minima, but that is not the paper's quantity; the
+    # bootstrap interval reaches 1.0, so the two are consistent
+    assert biv[paper] == "1.000 [0.990, 1.010]" and biv[verdict] == "consistent"
+    assert biv[seed_mins] == "1.000 [1.000, 1.000]"
     l2 = table["best L2 (l2): min of mean curve"]
-    assert (l2["paper"], l2[ours].split()[0], l2["within ±0.01"]) == ("3.005", "3.000", "yes")
+    assert (l2[paper], l2[ours].split()[0], l2[verdict]) == (
+        "3.005 [2.995, 3.015]",
+        "3.000",
+        "consistent",
+    )
     cutoff = table["best cutoff (cutoff-b): min of mean curve"]
-    assert (cutoff["paper"], cutoff[ours], cutoff["within ±0.01"]) == (
-        "1.450–1.495",
+    assert (cutoff[paper], cutoff[ours], cutoff[verdict]) == (
+        "1.450–1.495 [1.440, 1.505]",
         "1.500 [1.500, 1.500]",
-        "yes",
+        "consistent",
     )
     clean = table["no-noise L2 (clean/l2): final of mean curve"]
     assert clean[ours].startswith("0.400 [") and clean["at step"] == "30"
-    assert clean["within ±0.01"] == "yes" and clean[seed_mins] == "–"
+    assert clean[verdict] == "consistent" and clean[seed_mins] == "–"
+    # 1 - 1.7/3 = 43.3 %, paired bootstrap [43.3 %, 50.0 %]; per seed 1 - 1/2 = 50 %; the paper's
+    # 1 - 1/3.005 = 66.7 %, from 1 - 1.01/2.995 = 66.3 % to 1 - 0.99/3.015 = 67.2 %
+    row = table[improvement]
+    assert row[ours] == "43.3% [43.3%, 50.0%]" and row["seeds"] == "2"
+    assert row[paper] == "66.7% [66.3%, 67.2%]" and row[verdict] == "no: ours lower"
+    assert row[seed_mins] == "50.0% [50.0%, 50.0%]"
 
 
-def test_improvement_is_the_papers_definition_with_its_interval(summary):
-    text = reproduction.improvement_text(
-        BLOCK["panels"]["syn"], REFERENCE["panels"]["syn"], summary
-    )
-    # 1 - 1.7/3 = 43.3 %, paired bootstrap [43.3 %, 50.0 %]; per seed 1 - 1/2 = 50 %
-    assert "paired over 2 seeds): **43.3% [43.3%, 50.0%]**" in text
-    assert "paper ≈ 66.7% (from its read-off best values)" in text
-    assert "(not the paper's definition): 50.0% [50.0%, 50.0%]" in text
+def test_reference_ranges_and_verdicts():
+    assert reproduction.read_off_range(0.1, 0.01) == pytest.approx((0.09, 0.11))
+    assert reproduction.read_off_range([0.5, 0.52], 0.01) == pytest.approx((0.49, 0.53))
+    # Bike: the paper's 0.096 and 0.122 give 21.3 %, anywhere from 1 - 0.106/0.112 = 5.4 % to
+    # 1 - 0.086/0.132 = 34.8 %
+    low, high = reproduction.improvement_range(0.122, 0.096, 0.01)
+    assert (low, high) == pytest.approx((1 - 0.106 / 0.112, 1 - 0.086 / 0.132))
+    assert reproduction.verdict((0.1, 0.2), (0.2, 0.3)) == "consistent"  # touching
+    assert reproduction.verdict((0.1, 0.2), (0.0, 0.09)) == "no: ours lower"
+    assert reproduction.verdict((0.1, 0.2), (0.21, 0.3)) == "no: ours higher"
 
 
 def test_report_markdown_and_html(summary, tmp_path):
@@ -102,12 +118,15 @@ def test_report_markdown_and_html(summary, tmp_path):
     assert text.startswith("# Reproduction of Mai, Khamies & Paull (2021)")
     assert "`min_of_mean_curve`" in text and "`mean_of_seed_mins`" in text
     assert "Setting: hand-made curves" in text and "## Synthetic" in text
-    row = "| best BIV (biv): min of mean curve | 1.000 | 1.700 [1.000, 1.700] | 20 | no |"
+    row = (
+        "| best BIV (biv): min of mean curve | 1.000 [0.990, 1.010] | 1.700 [1.000, 1.700] | 20 "
+        "| consistent |"
+    )
     assert row in " ".join(text.split())
     assert text.rstrip().endswith("![learning curves](figures/paper.png)")
     page = reproduction.report_html(BLOCK, REFERENCE, summary)
     assert page.startswith("<!DOCTYPE html>") and page.count("<table") == 1
-    assert "<strong>43.3% [43.3%, 50.0%]</strong>" in page
+    assert "<td>43.3% [43.3%, 50.0%]</td>" in page
     assert "<code>min_of_mean_curve</code>" in page and "<h2>Synthetic</h2>" in page
 
 
@@ -117,4 +136,4 @@ def test_errors_name_missing_runs_and_a_wrong_baseline(summary):
         reproduction.panel_rows(panel, {}, summary, 0.01)
     panel = {**BLOCK["panels"]["syn"], "l2": "cutoff-a"}
     with pytest.raises(ValueError, match="compares noisy/biv with noisy/l2, not with cutoff-a"):
-        reproduction.improvement_text(panel, {}, summary)
+        reproduction.panel_rows(panel, {}, summary, 0.01)

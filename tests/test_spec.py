@@ -221,6 +221,21 @@ def test_duplicate_points_and_seeds_are_errors_naming_the_sweep(demo):
         ),
         (
             lambda c: (
+                c["models"]["mlp"].update(batchnorm=True)
+                or c["experiments"]["demo"]["training"].update(
+                    eval_protocol="original", eval_batch_size=333
+                )
+            ),
+            "experiments.demo.training.eval_batch_size: 333 leaves a last test batch of 1 sample "
+            "of the 1000 test samples",
+        ),
+        (
+            lambda c: c["experiments"]["demo"]["training"].update(eval_protocol="train"),
+            "experiments.demo.training.eval_protocol: 'train' is not allowed; expected one of "
+            "['standard', 'original']",
+        ),
+        (
+            lambda c: (
                 c["datasets"].update(
                     {
                         "bike": {

@@ -114,6 +114,7 @@ def test_defaults_are_filled(tmp_path):
         "device": "auto",
         "checkpoint_every": 0,
         "eval_batch_size": 1024,
+        "eval_protocol": "standard",
         "drop_last": False,
         "eval_bf16": False,
         "cuda_graphs": False,
@@ -160,6 +161,7 @@ def _set(params: dict, key: str, value) -> dict:
         ("training.eval_every", 0, "training.eval_every: 0"),
         ("training.checkpoint_every", -5, "training.checkpoint_every: -5"),
         ("training.eval_batch_size", None, "training.eval_batch_size: None"),
+        ("training.eval_protocol", "eval", "training.eval_protocol: 'eval' is not allowed"),
         ("training.shuffle", "no", "training.shuffle: 'no'"),
         ("training.normalize", 1, "training.normalize: 1"),
         ("training.device", "tpu", "training.device: 'tpu'"),
@@ -207,6 +209,60 @@ def test_batchnorm_batch_of_one_is_refused(tmp_path):
         "which BatchNorm cannot train on; choose another batch size or drop_last: true"
     )
     train(_set(params, "training.drop_last", True), tmp_path / "run")
+
+
+def test_original_eval_protocol_trains_bit_identically(tmp_path, monkeypatch):
+    """A BatchNorm MLP trains the same with and without the original's evaluation protocol:
+    same per-step losses, same final parameters and running statistics; only the logged test
+    values differ, and they are the mean of the per-batch MSEs of the (batch-statistics)
+    predictions."""
+    params = make_params(tmp_path, eval_every=1, eval_batch_size=7)  # 25 test: 7, 7, 7, 4
+    params["model"]["batchnorm"] = True
+    finals = {}
+    real_predict = biv.train.predict
+
+    def keep_final_state(model, *args, **kwargs):
+        finals[kwargs["protocol"]] = {k: v.clone() for k, v in model.state_dict().items()}
+        return real_predict(model, *args, **kwargs)
+
+    monkeypatch.setattr(biv.train, "predict", keep_final_state)
+    rows = {}
+    for protocol in ("standard", "original"):
+        train(_set(params, "training.eval_protocol", protocol), tmp_path / protocol)
+        rows[protocol] = read_csv(tmp_path / protocol / "metrics.csv")
+    split = {
+        p: ([r for r in v if r["split"] == "train"], [r for r in v if r["split"] == "test"])
+        for p, v in rows.items()
+    }
+    assert split["standard"][0] == split["original"][0]  # training losses, bit for bit
+    standard, original = finals["standard"], finals["original"]
+    assert standard.keys() == original.keys()
+    assert all(torch.equal(standard[k], original[k]) for k in standard)
+    tests = {p: [float(r["value"]) for r in split[p][1] if r["metric"] == "mse"] for p in split}
+    assert len(tests["original"]) == 12
+    assert all(a != b for a, b in zip(tests["standard"], tests["original"], strict=True))
+
+    run = json.loads((tmp_path / "original/run.json").read_text())
+    assert run["training"]["eval_protocol"] == "original"
+    assert run["run"]["evaluation"].startswith("original: as the original code")
+    final = {r["metric"]: float(r["value"]) for r in split["original"][1] if r["step"] == "12"}
+    pred = read_csv(tmp_path / "original/predictions.csv")
+    err = torch.tensor([float(r["y_pred"]) - float(r["y_true"]) for r in pred], dtype=torch.float64)
+    per_batch = [float(e.square().mean()) for e in err.split(7)]
+    assert final["mse_raw"] == pytest.approx(sum(per_batch) / len(per_batch), rel=1e-5)
+
+
+def test_original_eval_protocol_refuses_a_test_batch_of_one(tmp_path):
+    params = make_params(tmp_path, eval_protocol="original", eval_batch_size=8)  # 25 = 3 x 8 + 1
+    params["model"]["batchnorm"] = True
+    with pytest.raises(ValueError) as err:
+        train(params, tmp_path / "run")
+    assert str(err.value) == (  # the plan's message (one check: TrainingSpec's)
+        "training.eval_batch_size: 8 leaves a last test batch of 1 sample of the 25 test "
+        "samples, which BatchNorm cannot normalise with eval_protocol: original; choose another "
+        "eval_batch_size"
+    )
+    assert not (tmp_path / "run").exists()
 
 
 def test_main_reports_bad_input_with_exit_code_2(tmp_path, caplog):

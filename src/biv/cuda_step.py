@@ -57,9 +57,11 @@ class Steps:
         data: EvalData,
         chunks: list[Tensor],
         eval_bf16: bool,
+        eval_protocol: str = "standard",
     ):
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.data, self.chunks, self.eval_bf16 = data, chunks, eval_bf16
+        self.eval_protocol = eval_protocol
 
     def train_step(
         self, xb: Tensor, yb: Tensor, vb: Tensor, empty: bool, vb_host: np.ndarray | None = None
@@ -82,8 +84,9 @@ class Steps:
         return LossResult(result.value.detach(), result.epsilon)
 
     def evaluate(self) -> Tensor:
-        """(sum of squared, sum of absolute errors) on the test set, float64, on the device."""
-        return evaluate(self.model, self.data, self.chunks, self.eval_bf16)
+        """(sum of squared, sum of absolute errors) on the test set, float64, on the device, in
+        the run's protocol (``biv.evaluation.evaluate``)."""
+        return evaluate(self.model, self.data, self.chunks, self.eval_bf16, self.eval_protocol)
 
     def record(self) -> dict:
         """What ran, for the run record: CUDA graphs, and if they were given up, why."""
@@ -233,8 +236,9 @@ def make_steps(
     *,
     cuda_graphs: bool,
     eval_bf16: bool,
+    eval_protocol: str = "standard",
 ) -> Steps:
     """The run's steps: :class:`GraphedSteps` when ``cuda_graphs`` (see
     :func:`use_cuda_graphs`), else :class:`Steps`."""
     cls = GraphedSteps if cuda_graphs else Steps
-    return cls(model, optimizer, loss_fn, data, chunks, eval_bf16)
+    return cls(model, optimizer, loss_fn, data, chunks, eval_bf16, eval_protocol)

@@ -1,4 +1,11 @@
-"""Test-set predictions and error sums of a training run, in eval mode under inference_mode.
+"""Test-set predictions and error sums of a training run, under inference_mode.
+
+Two protocols (``training.eval_protocol``): ``standard``, eval mode (BatchNorm with its running
+statistics) and the errors summed over all test samples; ``original``, as the original code
+(which never called ``model.eval()``): BatchNorm normalised by the statistics of each test chunk
+(the test batches, in test-set order), the other layers in eval mode, and the mean of the
+per-batch means. The model is left as it was: the running statistics are neither read nor
+updated (:func:`batch_statistics`).
 
 On CUDA, image batches are fed channels_last and, when ``bf16`` is true (opt-in) and the GPU
 computes bfloat16 natively, run under bfloat16 autocast (predictions returned as float32). On the
@@ -33,16 +40,43 @@ def use_bf16(bf16: bool, x: Tensor) -> bool:
     )
 
 
-def predict(model: nn.Module, data: EvalData, chunks: list[Tensor], bf16: bool = False) -> Tensor:
-    """Predictions (model units, float32) for the test chunks, in eval mode without autograd."""
+BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+@contextlib.contextmanager
+def batch_statistics(model: nn.Module):
+    """Every BatchNorm layer normalises by the statistics of the batch it sees, without reading
+    or updating its running statistics (``num_batches_tracked`` included): training mode with
+    tracking switched off, restored on exit."""
+    layers = [m for m in model.modules() if isinstance(m, BATCHNORMS)]
+    saved = [(m.training, m.track_running_stats) for m in layers]
+    for m in layers:
+        m.training, m.track_running_stats = True, False
+    try:
+        yield
+    finally:
+        for m, (training, track) in zip(layers, saved, strict=True):
+            m.training, m.track_running_stats = training, track
+
+
+def predict(
+    model: nn.Module,
+    data: EvalData,
+    chunks: list[Tensor],
+    bf16: bool = False,
+    protocol: str = "standard",
+) -> Tensor:
+    """Predictions (model units, float32) for the test chunks without autograd, in eval mode;
+    ``protocol="original"``: BatchNorm with each chunk's own statistics."""
     channels_last = chunks[0].is_cuda and chunks[0].ndim == 4
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16)
         if use_bf16(bf16, chunks[0])
         else contextlib.nullcontext()
     )
+    stats = batch_statistics(model) if protocol == "original" else contextlib.nullcontext()
     model.eval()
-    with torch.inference_mode(), autocast:
+    with torch.inference_mode(), autocast, stats:
         outputs = []
         for x in chunks:
             if channels_last:
@@ -53,10 +87,23 @@ def predict(model: nn.Module, data: EvalData, chunks: list[Tensor], bf16: bool =
     return pred
 
 
-def evaluate(model: nn.Module, data: EvalData, chunks: list[Tensor], bf16: bool = False) -> Tensor:
-    """(sum of squared errors, sum of absolute errors) on the clean test labels, float64."""
+def evaluate(
+    model: nn.Module,
+    data: EvalData,
+    chunks: list[Tensor],
+    bf16: bool = False,
+    protocol: str = "standard",
+) -> Tensor:
+    """(sum of squared errors, sum of absolute errors) on the clean test labels, float64.
+    ``protocol="original"``: n_test x (the mean over chunks of each chunk's mean squared and
+    absolute error), so that dividing by n_test gives the original's logged test loss."""
     with torch.inference_mode():
-        err = predict(model, data, chunks, bf16) - data.y_test
-        return torch.stack(
-            (err.square().sum(dtype=torch.float64), err.abs().sum(dtype=torch.float64))
-        )
+        err = predict(model, data, chunks, bf16, protocol) - data.y_test
+        if protocol == "standard":
+            return _sums(err)
+        per_chunk = [_sums(e) / len(e) for e in err.split([len(x) for x in chunks])]
+        return torch.stack(per_chunk).mean(0) * len(err)
+
+
+def _sums(err: Tensor) -> Tensor:
+    return torch.stack((err.square().sum(dtype=torch.float64), err.abs().sum(dtype=torch.float64)))

@@ -224,15 +224,21 @@ def ylim_text(ylim: str | Sequence[float]) -> str:
 
 
 def learning_curves_caption(
-    figure: Mapping, name: str = "figure", metrics: Iterable[str] = ("mse",)
+    figure: Mapping,
+    name: str = "figure",
+    metrics: Iterable[str] = ("mse",),
+    evaluation: Mapping[str, str] | None = None,
 ) -> str:
     """Report caption of learning-curve figure ``name``: the quantity (of the test ``metrics``
-    drawn), what lines and bands show, the y range, then the configured caption. Panels are
-    completed by :func:`check_panel` against their ``losses``."""
+    drawn), what lines and bands show, the y range, the test evaluation protocol
+    (``evaluation``: experiment -> its description, ``TrainingSpec.eval_text``), then the
+    configured caption. Panels are completed by :func:`check_panel` against their ``losses``."""
     metrics = set(metrics)
     parts = [
         f"{axis_quantity(metrics)} against training steps: each line is the mean over seeds at "
-        "each evaluation step (the paper's curves), thick lines the emphasised losses."
+        "each evaluation step (the paper's curves), thick lines the emphasised losses; the thick "
+        "lines are drawn first, and every line after the first is dashed in its own pattern, "
+        "so that a curve lying on another still shows."
     ]
     if "clean_mse_est" in metrics:
         parts.append(ESTIMATE_NOTE)
@@ -249,9 +255,26 @@ def learning_curves_caption(
         reference = panel.get("reference")
         black = f"; black: {reference['label']}" if reference else ""
         parts.append(f"{where}thick: {thick}{black}; {shade}; {ylim_text(panel['ylim'])}.")
+    parts += evaluation_text(panels, evaluation or {})
     if figure.get("caption"):
         parts.append(figure["caption"])
     return " ".join(parts)
+
+
+def evaluation_text(panels: list[dict], evaluation: Mapping[str, str]) -> list[str]:
+    """Caption sentences on the test evaluation protocol of the drawn experiments: one when
+    all share it, else one per panel."""
+    per_panel = []
+    for panel in panels:
+        drawn = [panel["experiment"]] + (
+            [panel["reference"]["experiment"]] if "reference" in panel else []
+        )
+        texts = list(dict.fromkeys(evaluation[e] for e in drawn if e in evaluation))
+        per_panel.append((panel["title"], texts))
+    every = list(dict.fromkeys(t for _, texts in per_panel for t in texts))
+    if len(every) <= 1:
+        return [f"Test evaluation: {t}." for t in every]
+    return [f"{title}: test evaluation: {'; '.join(texts)}." for title, texts in per_panel if texts]
 
 
 def value_label(value: Any) -> str:

@@ -15,6 +15,23 @@ from biv.aggregate import mean_ci, seed_matrix
 
 THICK, THIN, REFERENCE_WIDTH = 2.6, 1.1, 1.8
 LINE_STYLES = ("-", "--", ":", "-.")
+#: Learning curves: the first curve drawn is solid, each later one gets the next of these dash
+#: patterns (cycled), so a curve lying exactly on an earlier one still shows through its gaps.
+DASHES = (
+    (0, (6, 2)),
+    (0, (2, 1.5)),
+    (0, (6, 2, 1.5, 2)),
+    (0, (1, 1.5)),
+    (0, (10, 3)),
+    (0, (4, 2, 1, 2, 1, 2)),
+    (0, (3, 3)),
+    (0, (8, 2, 2, 2)),
+)
+
+
+def curve_style(index: int) -> str | tuple:
+    """Line style of the ``index``-th curve drawn in a learning-curve panel."""
+    return "-" if index == 0 else DASHES[(index - 1) % len(DASHES)]
 
 
 def _pyplot():
@@ -92,7 +109,8 @@ def draw_learning_curves(
     figure: dict, curves: pd.DataFrame, batch_sizes: Mapping[str, int], name: str = "figure"
 ):
     """The matplotlib Figure of learning-curve figure ``name``: one panel per experiment, the
-    mean curve of each loss (emphasised losses thick) with its band, the reference in black.
+    mean curve of each loss (emphasised losses thick, drawn first) with its band, the reference
+    in black; every curve after the first in its own dash pattern (:func:`curve_style`).
     Panels are completed by :func:`biv.figure_spec.check_panel` (idempotent)."""
     plt = _pyplot()
     panels = []
@@ -108,14 +126,17 @@ def draw_learning_curves(
             (loss, panel["labels"][loss], panel["colors"][loss], loss in panel["emphasis"])
             for loss in panel["losses"]
         ]
-        lines.sort(key=lambda line: line[3])  # thick lines on top
+        # thick lines first: the thin, dashed ones drawn over them hide little of them
+        lines.sort(key=lambda line: not line[3])
         means, seeds, handles = {}, set(), {}
-        for loss, label, color, thick in lines:
+        for index, (loss, label, color, thick) in enumerate(lines):
             steps, values = _matrix(curves, exp, loss)
             means[loss] = values.mean(axis=0)
             seeds.add(len(values))
             width = THICK if thick else THIN
-            (handles[loss],) = ax.plot(steps, means[loss], color=color, lw=width, label=label)
+            (handles[loss],) = ax.plot(
+                steps, means[loss], color=color, lw=width, ls=curve_style(index), label=label
+            )
             edges = band(values, panel["band"])
             if edges is not None:
                 ax.fill_between(steps, *edges, color=color, alpha=0.22 if thick else 0.1, lw=0)
@@ -128,6 +149,7 @@ def draw_learning_curves(
                 means[f"reference:{ref['loss']}"],
                 color=ref["color"],
                 lw=REFERENCE_WIDTH,
+                ls=curve_style(len(lines)),
                 label=ref["label"],
             )
             edges = band(values, panel["band"])
@@ -143,7 +165,7 @@ def draw_learning_curves(
         wrap = "\n" if len(quantity) > len(figure_spec.AXIS_QUANTITY) else " "  # fits the panel
         ax.set_ylabel(f"{quantity},{wrap}mean of {_seeds_text(seeds)}")
         order = [*panel["losses"], *([None] if ref is not None else [])]  # configured order
-        ax.legend(handles=[handles[key] for key in order], fontsize="small")
+        ax.legend(handles=[handles[key] for key in order], fontsize="small", handlelength=3.5)
         ax.grid(alpha=0.3)
     if figure.get("title"):
         fig.suptitle(figure["title"])

@@ -303,6 +303,15 @@ def train_size(cfg: DatasetConfig, prefix: str) -> int:
     return cfg.n_train if isinstance(cfg, SyntheticConfig) else cfg.train_size
 
 
+def test_size(cfg: DatasetConfig, prefix: str) -> int:
+    """Number of test samples of a dataset (a table is read for it)."""
+    if isinstance(cfg, TableConfig):
+        from biv.spec import table  # pandas, imported only for tables
+
+        return len(table.load(prefix, cfg).test)
+    return cfg.n_test if isinstance(cfg, SyntheticConfig) else cfg.test_size
+
+
 def expand(path: str | os.PathLike) -> Path:
     """``path`` with ``~`` and ``$VARS`` expanded (as the loaders read it)."""
     return Path(os.path.expandvars(os.path.expanduser(os.fspath(path))))

@@ -185,11 +185,16 @@ class Builder:
             training=training,
             baseline=baseline,
         )
-        self.check_fit(result, {"batch": f"{key}.training.batch_size", "model": f"{key}.model"})
+        keys = {
+            "batch": f"{key}.training.batch_size",
+            "model": f"{key}.model",
+            "eval_batch": f"{key}.training.eval_batch_size",
+        }
+        self.check_fit(result, keys)
         return result
 
     def check_fit(self, exp: Experiment, keys: dict[str, str]) -> None:
-        """The batch size and the model must fit the dataset; noise is drawn onto clean labels."""
+        """The batch sizes and the model must fit the dataset; noise is drawn onto clean labels."""
         data = self.datasets[exp.dataset]
         if exp.noise is not None and not data.clean_test_labels:
             raise ConfigError(
@@ -207,7 +212,8 @@ class Builder:
                 f"allowed: 1 to {n}",
             )
         if exp.model.has_batchnorm:
-            exp.training.check_batchnorm(keys["batch"], n)
+            n_test = datasets_spec.test_size(data.config, f"datasets.{data.base}")
+            exp.training.check_batchnorm((keys["batch"], keys["eval_batch"]), n, n_test)
         size = data.config.image_side if data.images else 0
         shape = (3, size, size) if data.images else (0,)
         check_input(keys["model"], exp.model, shape)

@@ -147,9 +147,13 @@ class _Point:
             "dataset.train_size",
         )
         model = tuple(p for p in self.where if p.startswith(("model.", "dataset.")))
+        eval_batch = ("training.eval_batch_size", "training.eval_protocol", "dataset.n_test")
+        eval_batch += ("dataset.test_size",)
+        training = f"experiments.{self.base_name}.training"
         return {
-            "batch": self._fit_key(batch, f"experiments.{self.base_name}.training.batch_size"),
+            "batch": self._fit_key(batch, f"{training}.batch_size"),
             "model": self._fit_key(model, f"experiments.{self.base_name}.model"),
+            "eval_batch": self._fit_key(eval_batch, f"{training}.eval_batch_size"),
         }
 
     def _fit_key(self, paths: tuple[str, ...], default: str) -> str:

@@ -8,6 +8,12 @@ from biv.spec import values as v
 from biv.spec.errors import ConfigError, fail
 
 DEVICES = ("auto", "cpu", "cuda")
+#: How the clean test set is evaluated (``biv.evaluation``): ``standard`` is eval mode (BatchNorm
+#: with its running statistics) and the MSE over all test samples; ``original`` is the original
+#: code's: BatchNorm normalised by each test batch's own statistics (running statistics neither
+#: read nor updated), batches of ``eval_batch_size`` in test-set order, the mean of the per-batch
+#: MSEs.
+EVAL_PROTOCOLS = ("standard", "original")
 #: The one place of the training defaults (config/schema.yaml and config/README.md repeat them;
 #: tests/test_spec.py keeps the three in step).
 TRAINING_DEFAULTS = {
@@ -19,6 +25,7 @@ TRAINING_DEFAULTS = {
     "normalize": True,
     "checkpoint_every": 500,
     "eval_batch_size": 1024,
+    "eval_protocol": "standard",
     "drop_last": False,
     "device": "auto",
     "eval_bf16": False,  # opt-in until measured: the exact float32 path is the default on CUDA
@@ -39,6 +46,7 @@ class TrainingSpec:
     normalize: bool
     checkpoint_every: int
     eval_batch_size: int
+    eval_protocol: str
     drop_last: bool
     device: str
     eval_bf16: bool
@@ -49,6 +57,10 @@ class TrainingSpec:
         cfg = v.mapping(key, {} if cfg is None else cfg, TRAINING_DEFAULTS)
         if cfg["device"] not in DEVICES:
             raise fail(f"{key}.device", cfg["device"], f"one of {list(DEVICES)}")
+        if cfg["eval_protocol"] not in EVAL_PROTOCOLS:
+            raise fail(
+                f"{key}.eval_protocol", cfg["eval_protocol"], f"one of {list(EVAL_PROTOCOLS)}"
+            )
         return cls(
             lr=v.number(f"{key}.lr", cfg["lr"], positive=True),
             batch_size=v.integer(f"{key}.batch_size", cfg["batch_size"], 1, MAX_BATCH),
@@ -58,6 +70,7 @@ class TrainingSpec:
             normalize=v.boolean(f"{key}.normalize", cfg["normalize"]),
             checkpoint_every=v.integer(f"{key}.checkpoint_every", cfg["checkpoint_every"], 0),
             eval_batch_size=v.integer(f"{key}.eval_batch_size", cfg["eval_batch_size"], 1),
+            eval_protocol=cfg["eval_protocol"],
             drop_last=v.boolean(f"{key}.drop_last", cfg["drop_last"]),
             device=cfg["device"],
             eval_bf16=v.boolean(f"{key}.eval_bf16", cfg["eval_bf16"]),
@@ -66,6 +79,24 @@ class TrainingSpec:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def eval_text(self) -> str:
+        """The evaluation protocol in words (run.json, figure captions)."""
+        if self.eval_protocol == "standard":
+            return (
+                "standard: eval mode (BatchNorm with its running statistics), MSE over all test "
+                "samples"
+            )
+        return (
+            "original: as the original code, BatchNorm normalised by each test batch's own "
+            f"statistics (running statistics untouched), test batches of {self.eval_batch_size} "
+            "in test-set order, the mean of the per-batch MSEs"
+        )
+
+    def test_batch_of_one(self, n_test: int) -> bool:
+        """Whether the original protocol's last test batch holds 1 sample (BatchNorm cannot
+        normalise it by its own statistics)."""
+        return self.eval_protocol == "original" and n_test % self.eval_batch_size == 1
 
     def steps_per_epoch(self, n_train: int) -> int:
         return n_train // self.batch_size if self.drop_last else -(-n_train // self.batch_size)
@@ -76,12 +107,20 @@ class TrainingSpec:
             return self.batch_size
         return n_train - (self.steps_per_epoch(n_train) - 1) * self.batch_size
 
-    def check_batchnorm(self, key: str, n_train: int) -> None:
-        """A model with BatchNorm cannot train on a batch of 1 sample (``key``: the batch size)."""
+    def check_batchnorm(self, keys: tuple[str, str], n_train: int, n_test: int) -> None:
+        """A model with BatchNorm cannot train on a batch of 1 sample, nor evaluate one with the
+        original protocol (``keys``: where batch_size and eval_batch_size are written)."""
         if self.smallest_batch(n_train) < 2:
             raise ConfigError(
-                key,
+                keys[0],
                 f"{self.batch_size} leaves a last batch of 1 sample of the {n_train} training "
                 "samples, which BatchNorm cannot train on; choose another batch size or "
                 "drop_last: true",
+            )
+        if self.test_batch_of_one(n_test):
+            raise ConfigError(
+                keys[1],
+                f"{self.eval_batch_size} leaves a last test batch of 1 sample of the {n_test} "
+                "test samples, which BatchNorm cannot normalise with eval_protocol: original; "
+                "choose another eval_batch_size",
             )
