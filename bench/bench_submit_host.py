@@ -99,7 +99,7 @@ def write_run(plan, job: dict) -> tuple[int, int, float]:
     )
     exp, tr = plan.experiments[run.experiment], run.training
     dataset = plan.datasets[exp.dataset]
-    kind, n_test = dataset.config["kind"], int(dataset.config["test_size"])
+    kind, n_test = dataset.config.kind, int(dataset.config.test_size)
     per_epoch = tr.steps_per_epoch(dataset.n_train)
     total = per_epoch * tr.epochs
     rng = np.random.default_rng(zlib.crc32(repr(sorted(w.items())).encode()))

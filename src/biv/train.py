@@ -176,18 +176,8 @@ def _check_batches(run: RunSpec, data: RunData) -> None:
             tr.batch_size,
             f"at most {n_train} (the training set) with drop_last",
         )
-    if run.model.has_batchnorm and tr.smallest_batch(n_train) < 2:
-        raise fail(
-            "training.batch_size",
-            tr.batch_size,
-            f"a size leaving no batch of 1 sample with BatchNorm ({n_train} training samples)",
-        )
-    if run.model.has_batchnorm and tr.test_batch_of_one(n_test):
-        raise fail(
-            "training.eval_batch_size",
-            tr.eval_batch_size,
-            f"a size leaving no test batch of 1 sample with BatchNorm ({n_test} test samples)",
-        )
+    if run.model.has_batchnorm:
+        tr.check_batchnorm(("training.batch_size", "training.eval_batch_size"), n_train, n_test)
 
 
 @dataclass

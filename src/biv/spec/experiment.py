@@ -1,4 +1,5 @@
-"""The named things of a plan: datasets, noise settings, experiments and their runs."""
+"""The named things of a plan: datasets, experiments and their runs (noise settings:
+:mod:`biv.spec.noise`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass, field
 
 from biv.spec import dataset as datasets_spec
 from biv.spec import values as v
+from biv.spec.dataset import DatasetConfig, TableConfig, UTKFaceConfig
 from biv.spec.errors import ConfigError, fail
 from biv.spec.loss import LossSpec
 from biv.spec.model import ModelSpec
@@ -16,11 +18,11 @@ from biv.spec.training import TrainingSpec
 @dataclass(frozen=True)
 class DatasetSpec:
     name: str
-    config: dict  # validated, defaults filled (biv.spec.dataset.validate)
+    config: DatasetConfig  # the typed datasets entry (biv.spec.dataset.parse)
 
     @property
     def images(self) -> bool:
-        return self.config["kind"] == "utkface"
+        return isinstance(self.config, UTKFaceConfig)
 
     @property
     def n_train(self) -> int:
@@ -34,19 +36,12 @@ class DatasetSpec:
     @property
     def file_noise(self) -> bool:
         """A table with a variance column: its labels come with their own noise."""
-        return self.config["kind"] == "table" and self.config["variance"] is not None
+        return isinstance(self.config, TableConfig) and self.config.variance is not None
 
     @property
     def clean_test_labels(self) -> bool:
         """Whether the test labels are noise-free (else they carry the file's variances)."""
-        return not self.file_noise or self.config["clean_target"] is not None
-
-
-@dataclass(frozen=True)
-class NoiseSpec:
-    name: str
-    setting: dict  # as the user wrote it (sweep values applied)
-    record: dict  # the resolved distributions (biv.spec.noise.resolve)
+        return not self.file_noise or self.config.clean_target is not None
 
 
 @dataclass(frozen=True)
