@@ -294,24 +294,6 @@ def _check_sha256(prefix: str, kind: str, value: Any) -> dict[str, str] | str | 
     return {file: digest.lower() for file, digest in value.items()}
 
 
-def train_size(cfg: DatasetConfig, prefix: str) -> int:
-    """Number of training samples of a dataset (a table is read for it)."""
-    if isinstance(cfg, TableConfig):
-        from biv.spec import table  # pandas, imported only for tables
-
-        return len(table.load(prefix, cfg).train)
-    return cfg.n_train if isinstance(cfg, SyntheticConfig) else cfg.train_size
-
-
-def test_size(cfg: DatasetConfig, prefix: str) -> int:
-    """Number of test samples of a dataset (a table is read for it)."""
-    if isinstance(cfg, TableConfig):
-        from biv.spec import table  # pandas, imported only for tables
-
-        return len(table.load(prefix, cfg).test)
-    return cfg.n_test if isinstance(cfg, SyntheticConfig) else cfg.test_size
-
-
 def expand(path: str | os.PathLike) -> Path:
     """``path`` with ``~`` and ``$VARS`` expanded (as the loaders read it)."""
     return Path(os.path.expandvars(os.path.expanduser(os.fspath(path))))
@@ -332,10 +314,8 @@ def prefix_of(name: str) -> str:
 
 def check_local_files(name: str, cfg: DatasetConfig) -> None:
     """A local ``path`` must exist and hold what its kind reads (checked before any job, and by
-    the loaders with the same functions)."""
-    if isinstance(cfg, TableConfig):
-        train_size(cfg, prefix_of(name))  # reads and checks the whole table
-    elif isinstance(cfg, UTKFaceConfig):
+    the loaders with the same functions; a table is read and checked by biv.spec.table)."""
+    if isinstance(cfg, UTKFaceConfig):
         checksum_listing(name, cfg)
         image_files(name, cfg)
     elif isinstance(cfg, UCIConfig) and cfg.path is not None:

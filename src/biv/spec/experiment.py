@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from biv.spec import dataset as datasets_spec
 from biv.spec import values as v
-from biv.spec.dataset import DatasetConfig, TableConfig, UTKFaceConfig
+from biv.spec.dataset import DatasetConfig, SyntheticConfig, TableConfig, UTKFaceConfig
 from biv.spec.errors import ConfigError, fail
 from biv.spec.loss import LossSpec
 from biv.spec.model import ModelSpec
@@ -26,7 +25,30 @@ class DatasetSpec:
 
     @property
     def n_train(self) -> int:
-        return datasets_spec.train_size(self.config, f"datasets.{self.base}")
+        """Training samples (a table is read and checked for it, once per file version)."""
+        if isinstance(self.config, TableConfig):
+            return len(self.table().train)
+        return (
+            self.config.n_train
+            if isinstance(self.config, SyntheticConfig)
+            else self.config.train_size
+        )
+
+    @property
+    def n_test(self) -> int:
+        if isinstance(self.config, TableConfig):
+            return len(self.table().test)
+        return (
+            self.config.n_test
+            if isinstance(self.config, SyntheticConfig)
+            else self.config.test_size
+        )
+
+    def table(self):
+        """The checked table of a ``table`` dataset (:func:`biv.spec.table.load`)."""
+        from biv.spec import table  # pandas, imported only for tables
+
+        return table.load(f"datasets.{self.base}", self.config)
 
     @property
     def base(self) -> str:

@@ -212,7 +212,7 @@ class Builder:
                 f"allowed: 1 to {n}",
             )
         if exp.model.has_batchnorm:
-            n_test = datasets_spec.test_size(data.config, f"datasets.{data.base}")
+            n_test = data.n_test
             exp.training.check_batchnorm((keys["batch"], keys["eval_batch"]), n, n_test)
         size = data.config.image_side if data.images else 0
         shape = (3, size, size) if data.images else (0,)
