@@ -71,9 +71,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "draw.pt"
         for name, setting in SETTINGS.items():
-            record = resolve(setting)
-            times = timed(lambda record=record: draw(y, record, seed=1), args.repeats)
-            result, meta = draw(y, record, seed=1), {"setting": name}
+            spec = resolve(setting)
+            times = timed(lambda spec=spec: draw(y, spec, seed=1), args.repeats)
+            result, meta = draw(y, spec, seed=1), {"setting": name}
             save = min(timed(lambda r=result, m=meta: save_draw(path, r, m), 2))
             best = min(times)
             print(

@@ -39,8 +39,8 @@ def write_job(work: Path) -> list[str]:
         "startup", {"kind": "synthetic", "n_train": 40, "n_test": 10, "seed": 0}, work / "data.pt"
     )
     y = torch.load(work / "data.pt", weights_only=True)["y_train"]
-    record = resolve({"mode": "boundaries", "components": [{"a": 0, "b": 1}]})
-    save_draw(work / "noise.pt", draw(y, record, seed=0), {"record": record})
+    setting = resolve({"mode": "boundaries", "components": [{"a": 0, "b": 1}]})
+    save_draw(work / "noise.pt", draw(y, setting, seed=0), {"record": setting.to_dict()})
     params = {
         "experiment": "startup",
         "loss_name": "biv",

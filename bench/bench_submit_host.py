@@ -82,15 +82,15 @@ def snakemake(root: Path, env: dict, *args: str) -> tuple[float, str]:
 
 
 def write_run(plan, job: dict) -> tuple[int, int, float]:
-    """A train job's run folder, written by training's own ``_finish`` from made-up metrics of
-    the run's real length; returns (steps, test evaluations, wall s)."""
+    """A train job's run folder, written by training's own ``write_run_folder`` from made-up
+    metrics of the run's real length; returns (steps, test evaluations, wall s)."""
     import torch
 
     from biv import workflow as wf
     from biv.checkpoints import Progress, plain_params
     from biv.metrics import RunMetrics
     from biv.run_data import RunData
-    from biv.train import _finish
+    from biv.train import write_run_folder
 
     w = dict(item.split("=", 1) for item in job["wildcards"])
     dataset_file, *noise = job["input"]  # the train rule's inputs: dataset, noise draw
@@ -99,7 +99,7 @@ def write_run(plan, job: dict) -> tuple[int, int, float]:
     )
     exp, tr = plan.experiments[run.experiment], run.training
     dataset = plan.datasets[exp.dataset]
-    kind, n_test = dataset.config["kind"], int(dataset.config["test_size"])
+    kind, n_test = dataset.config.kind, int(dataset.config.test_size)
     per_epoch = tr.steps_per_epoch(dataset.n_train)
     total = per_epoch * tr.epochs
     rng = np.random.default_rng(zlib.crc32(repr(sorted(w.items())).encode()))
@@ -126,7 +126,7 @@ def write_run(plan, job: dict) -> tuple[int, int, float]:
     pred = (z + float(np.sqrt(mse[-1])) * torch.randn(n_test)).unsqueeze(1)  # model units
     out, record = Path(job["output"][0]).parent, plain_params(run)
     done = Progress(total, None, total / STEPS_PER_S[kind])
-    _finish(run, record, out, torch.nn.Identity(), data, [pred], metrics, per_epoch, done)
+    write_run_folder(run, record, out, torch.nn.Identity(), data, [pred], metrics, per_epoch, done)
     return total, len(steps), done.wall_time_s
 
 

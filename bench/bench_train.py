@@ -54,7 +54,7 @@ def prepare_bike(work: Path) -> tuple[Path, str]:
 
 
 def bike_params(work: Path, data: Path, device: str, epochs: int) -> dict:
-    record = resolve(
+    setting = resolve(
         {
             "mode": "alphabeta",
             "distribution": "gamma",
@@ -62,7 +62,7 @@ def bike_params(work: Path, data: Path, device: str, epochs: int) -> dict:
         }
     )
     y_train = torch.load(data, mmap=True, weights_only=True)["y_train"]
-    save_draw(work / "noise.pt", draw(y_train, record, seed=1), {"record": record})
+    save_draw(work / "noise.pt", draw(y_train, setting, seed=1), {"record": setting.to_dict()})
     return {
         "experiment": "bench_bike",
         "loss_name": "biv",

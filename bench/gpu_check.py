@@ -256,7 +256,6 @@ def paper_estimate(rates: dict[str, float]) -> None:
     import yaml
 
     from biv.spec import build_plan
-    from biv.spec.dataset import train_size
 
     config = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
     with contextlib.chdir(ROOT):  # the config names its reference file relative to the root
@@ -265,7 +264,7 @@ def paper_estimate(rates: dict[str, float]) -> None:
     for run in plan.runs:
         exp = plan.experiments[run.experiment]
         images = exp.model.name != "mlp"
-        n = train_size(plan.datasets[exp.dataset].config)
+        n = plan.datasets[exp.dataset].n_train
         steps = exp.training.steps_per_epoch(n) * exp.training.epochs
         model = "cnn" if exp.model.name == "cnn" else "resnet18"
         seconds = steps * 5e-3  # Bike: a step with its test evaluation (README, H100)

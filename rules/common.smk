@@ -46,7 +46,7 @@ def run_files(name, runs=PLAN.runs):
 
 
 def dataset_config(wildcards):
-    return PLAN.datasets[wildcards.dataset].config
+    return PLAN.datasets[wildcards.dataset].config.to_dict()
 
 
 def dataset_inputs(wildcards):
@@ -54,7 +54,7 @@ def dataset_inputs(wildcards):
 
 
 def noise_record(wildcards):
-    return PLAN.noise[wildcards.noise].record
+    return PLAN.noise[wildcards.noise].to_dict()
 
 
 def train_dataset_file(wildcards):

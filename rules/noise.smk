@@ -1,7 +1,3 @@
-localrules:
-    estimate_noise,
-
-
 rule estimate_noise:
     input:
         stats=rules.prepare_dataset.output.stats,

@@ -2,10 +2,10 @@
 model units (torch-free: the dataset's label statistics come from its JSON beside the tensors)."""
 
 from biv import atomic, logs
-from biv.spec.noise import in_model_units
+from biv.spec.noise import NoiseSpec
 
 logs.setup(snakemake.log[0])
-record = snakemake.params.record
+setting = NoiseSpec.from_dict(snakemake.params.record)
 stats = atomic.read_json(snakemake.input.stats)
 atomic.write_json(
     snakemake.output[0],
@@ -13,7 +13,7 @@ atomic.write_json(
         "dataset": snakemake.wildcards.dataset,
         "noise": snakemake.wildcards.noise,
         "y_std": stats["y_std"],
-        "label_units": record,
-        "model_units": in_model_units(record, stats["y_std"]),
+        "label_units": setting.to_dict(),
+        "model_units": setting.in_model_units(stats["y_std"]),
     },
 )

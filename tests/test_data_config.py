@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from biv.data import prepare, validate
+from biv.data import prepare
+from biv.spec.dataset import (
+    BikeConfig,
+    SyntheticConfig,
+    TableConfig,
+    UTKFaceConfig,
+    WineConfig,
+    parse,
+)
 
 BIKE = {"kind": "bike", "path": "/nonexistent", "train_size": 10, "test_size": 5}
 UTK = {"kind": "utkface", "path": "/nonexistent", "train_size": 10, "test_size": 5}
@@ -51,12 +61,77 @@ def test_bad_config_fails_before_writing(tmp_path, cfg, needles):
 
 
 def test_defaults_filled_and_nothing_coerced():
-    cfg = validate("b", {**BIKE, "sha256": {"hour.csv": HEX.upper()}})
-    assert cfg["split_seed"] == 0 and cfg["url"] is None
-    assert cfg["sha256"] == {"hour.csv": HEX}
-    assert validate("s", SYN)["n_features"] == 8
-    assert validate("u", UTK)["image_size"] is None
-    assert validate("u", {**UTK, "sha256": "~/list.txt"})["sha256"] == "~/list.txt"
+    cfg = parse("b", {**BIKE, "sha256": {"hour.csv": HEX.upper()}})
+    assert cfg.split_seed == 0 and cfg.url is None
+    assert cfg.sha256 == {"hour.csv": HEX}
+    assert parse("s", SYN).n_features == 8
+    assert parse("u", UTK).image_size is None
+    assert parse("u", {**UTK, "sha256": "~/list.txt"}).sha256 == "~/list.txt"
+
+
+TABLE = {"kind": "table", "path": "t.csv", "target": "y", "test_size": 0.25}
+
+
+@pytest.mark.parametrize(
+    ("cfg", "cls", "keys"),
+    [
+        (SYN, SyntheticConfig, ["kind", "n_train", "n_test", "seed", "n_features", "split_seed"]),
+        (
+            BIKE,
+            BikeConfig,
+            ["kind", "train_size", "test_size", "split_seed", "sha256", "path", "url"],
+        ),
+        (
+            {**BIKE, "kind": "wine"},
+            WineConfig,
+            ["kind", "train_size", "test_size", "split_seed", "sha256", "path", "url"],
+        ),
+        (
+            UTK,
+            UTKFaceConfig,
+            ["kind", "train_size", "test_size", "split_seed", "sha256", "path", "image_size"],
+        ),
+        (
+            {**TABLE, "features": ["a", "b"], "categorical": ["c"]},
+            TableConfig,
+            [
+                "kind",
+                "path",
+                "target",
+                "variance",
+                "clean_target",
+                "features",
+                "categorical",
+                "test_size",
+                "split",
+                "split_seed",
+                "sha256",
+            ],
+        ),
+    ],
+)
+def test_each_kind_parses_into_its_typed_config_and_back(cfg, cls, keys):
+    """One frozen class per kind; to_dict gives every key of the kind in a fixed order (the
+    prepare rule's params), and parsing that (or its JSON) gives the same config again."""
+    typed = parse("ds", cfg)
+    assert type(typed) is cls and typed.kind == cfg["kind"]
+    plain = typed.to_dict()
+    assert list(plain) == keys
+    assert {k: v for k, v in plain.items() if k in cfg} == cfg
+    assert parse("ds", plain) == typed and parse("ds", json.loads(json.dumps(plain))) == typed
+    with pytest.raises(AttributeError):
+        typed.kind = "other"
+
+
+def test_table_lists_are_tuples_in_the_config_and_lists_in_its_dict():
+    typed = parse("t", {**TABLE, "features": ["a", "b"]})
+    assert (typed.features, typed.categorical) == (("a", "b"), ())
+    assert (typed.to_dict()["features"], typed.to_dict()["categorical"]) == (["a", "b"], [])
+
+
+def test_image_side_is_the_native_size_unless_resized():
+    assert parse("u", UTK).image_side == 200
+    assert parse("u", {**UTK, "image_size": 64}).image_side == 64
 
 
 def test_utkface_url_names_project_page(tmp_path):

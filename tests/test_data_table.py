@@ -223,7 +223,7 @@ def test_missing_pyarrow_is_named(tmp_path, monkeypatch):
 def plan_and_prepare(tmp_path, dataset: dict, noise: bool = False):
     plan = build_plan(config(dataset, noise))
     out = tmp_path / "mine.pt"
-    prepare("mine", plan.datasets["mine"].config, out)
+    prepare("mine", plan.datasets["mine"].config.to_dict(), out)
     return plan, torch.load(out, weights_only=True)
 
 

@@ -140,9 +140,9 @@ def test_bad_age_sizes_and_folders(copies, tmp_path):
     (copies / "abc_0_0_20170101000000000.jpg.chip.jpg").write_bytes(b"")
     assert_fails(tmp_path, cfg, r"abc_0_0_2017\S+: age 'abc' does not parse")
     page = r"susanqq\.github\.io/UTKFace.*datasets\.faces\.path"
-    assert_fails(tmp_path, {"path": str(tmp_path / "none")}, page, FileNotFoundError)
+    assert_fails(tmp_path, {"path": str(tmp_path / "none")}, "none' is not a folder; .*" + page)
     (tmp_path / "empty").mkdir()
-    assert_fails(tmp_path, {"path": str(tmp_path / "empty")}, "no .jpg files.*" + page, OSError)
+    assert_fails(tmp_path, {"path": str(tmp_path / "empty")}, "no .jpg files.*" + page)
 
 
 def test_checksums(copies, tmp_path):

@@ -101,7 +101,7 @@ def test_seed_era_example_field_by_field(data_root):
     assert m["cache_dir"] == "results/legacy/_prepared"
     # p = 1: the average mean 5000 does not override mu2 (as in the original)
     assert any("average_mean is ignored" in n for n in m["notes"])
-    record = resolve(m["noise"])
+    record = resolve(m["noise"]).to_dict()
     assert record["components"][1]["params"] == {"a": 500.0, "b": 500.0}
 
 
@@ -133,7 +133,7 @@ def test_final_utkf_cutoff_example_field_by_field(data_root):
     assert m["loss"] == {"type": "cutoff", "threshold": None}
     assert m["model"] == {"name": "cnn"}
     assert m["training"] == training(0.01, 20)  # --extra_exp default 256,0,True,0.01
-    record = resolve(m["noise"])
+    record = resolve(m["noise"]).to_dict()
     assert record["components"][1]["mean"] == pytest.approx((3000 - 0.5 * 0.5) / 0.5)
     assert record["mean"] == pytest.approx(3000.0)
 
@@ -163,7 +163,7 @@ def test_final_bike_gamma_example_field_by_field(data_root):
     assert m["model"] == BIKE_MLP
     assert m["training"] == training(0.001, 100)
     assert m["notes"] == []
-    assert resolve(m["noise"])["mean"] == pytest.approx(20000.0)
+    assert resolve(m["noise"]).mixture.mean == pytest.approx(20000.0)
 
 
 def test_seed_readme_eight_field_example(data_root):
@@ -250,7 +250,7 @@ def test_seed_era_average_mean_overrides_mu2_when_p_below_one(data_root):
         "average_mean": 2000.0,
         "variance_disturbance": 0.0,
     }
-    assert resolve(m["noise"])["components"][1]["mean"] == pytest.approx(3999.5)
+    assert resolve(m["noise"]).mixture.components[1].mean == pytest.approx(3999.5)
 
 
 def test_seed_era_max_heteroscedasticity_scales_every_distribution(data_root):
@@ -540,10 +540,10 @@ def test_every_final_noise_combination_parses_resolves_and_draws(
     if want_mode == "meanvar_avg":
         expected["average_mean"] = 3000.0
     assert m["noise"] == expected
-    record = resolve(m["noise"])
+    setting = resolve(m["noise"])
     if want_mode == "meanvar_avg":
-        assert record["mean"] == pytest.approx(3000.0)
-    draw = noise.draw(torch.linspace(0, 100, 64), record, seed=5)
+        assert setting.mixture.mean == pytest.approx(3000.0)
+    draw = noise.draw(torch.linspace(0, 100, 64), setting, seed=5)
     assert bool((draw.var >= 0).all())
 
 
@@ -665,7 +665,7 @@ def test_data_config_by_name_or_kind(tmp_path):
 def test_workflow_config_gives_the_same_run_parameters(data_root):
     """The equivalent workflow config validates and plans to exactly our run parameters."""
     snakemake_utils = pytest.importorskip("snakemake.utils")
-    from biv.spec.dataset import validate
+    from biv.spec.dataset import parse
     from biv.workflow import build_plan, run_spec
 
     root = Path(__file__).resolve().parents[1]
@@ -681,7 +681,7 @@ def test_workflow_config_gives_the_same_run_parameters(data_root):
         training = {k: v for k, v in m["training"].items() if k != "device"}
         assert {k: got["training"][k] for k in training} == training
         assert (plan.noise[exp].setting if exp in plan.noise else None) == m["noise"]
-        assert plan.datasets[m["dataset"]["name"]].config == validate(
+        assert plan.datasets[m["dataset"]["name"]].config == parse(
             m["dataset"]["name"], m["dataset"]["config"]
         )
 

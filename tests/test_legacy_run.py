@@ -18,7 +18,7 @@ from biv import noise
 from biv.data import load_prepared
 from biv.legacy import main, map_command
 from biv.spec.model import ModelSpec
-from biv.spec.noise import resolve
+from biv.spec.noise import NoiseSpec, resolve
 from biv.spec.training import TrainingSpec
 
 SMALL = ["--epochs=1", "--image-size=64", "--device=cpu"]
@@ -63,9 +63,10 @@ def run_legacy(
     else:
         # the noise is drawn with the original seed from the resolved setting
         draw, meta = noise.load_draw(run_params["noise"]["file"])
-        record = resolve(mapped["noise"])
-        assert meta["record"] == record and meta["seed"] == mapped["seed"]
-        expected = noise.draw(torch.as_tensor(data["y_train"]), record, seed=mapped["seed"])
+        setting = resolve(mapped["noise"])
+        assert meta["record"] == setting.to_dict() and meta["seed"] == mapped["seed"]
+        assert NoiseSpec.from_dict(meta["record"]) == setting
+        expected = noise.draw(torch.as_tensor(data["y_train"]), setting, seed=mapped["seed"])
         assert torch.equal(draw.var, expected.var.float())
         assert torch.equal(draw.y_noisy, expected.y_noisy.float())
     return {"mapped": mapped, "params": run_params, "summary": summary, "data": data}

@@ -9,9 +9,10 @@ import math
 import pytest
 import torch
 
-from biv.distributions import Gamma, Mixture, Uniform
+from biv.distributions import Gamma, Uniform
 from biv.noise import NoiseDraw, draw, load_draw, sample, save_draw
-from biv.spec.noise import resolve
+from biv.spec.errors import ConfigError
+from biv.spec.noise import NoiseSpec, resolve
 
 Z999 = 3.2905  # two-sided 99.9 % normal quantile
 
@@ -66,9 +67,9 @@ MOMENT_SETTINGS = {
 }
 
 
-def with_vd(record: dict, vd: float) -> dict:
-    """The same record with variance disturbance ``vd``."""
-    return {**record, "variance_disturbance": vd}
+def with_vd(spec: NoiseSpec, vd: float) -> NoiseSpec:
+    """The same setting with variance disturbance ``vd``."""
+    return resolve({**spec.setting, "variance_disturbance": vd})
 
 
 def raw_moments(component: dict) -> list[float]:
@@ -104,14 +105,14 @@ def test_variance_moments_match_the_record(name):
     the fourth central moment m4 computed analytically (gamma shape 0.5 has kurtosis 15, so
     it needs 2.24e6 draws). The check is then seed-independent up to a 4-sigma event.
     """
-    record = resolve(MOMENT_SETTINGS[name])
-    mean, var, m4 = central_moments(record)
-    assert mean == pytest.approx(record["mean"], rel=1e-9)
-    assert var == pytest.approx(record["var"], rel=1e-6, abs=1e-9)
+    spec = resolve(MOMENT_SETTINGS[name])
+    mean, var, m4 = central_moments(spec.to_dict())
+    assert mean == pytest.approx(spec.mixture.mean, rel=1e-9)
+    assert var == pytest.approx(spec.mixture.var, rel=1e-6, abs=1e-9)
     need = 0 if var == 0 else (4 / 0.01) ** 2 * max(var / mean**2, m4 / var**2 - 1)
     n = max(10**6, math.ceil(need))
     assert n <= 3 * 10**6  # keeps the test fast; pick settings accordingly
-    variates = draw(torch.zeros(n), record, seed=11).var
+    variates = draw(torch.zeros(n), spec, seed=11).var
     if var == 0:
         assert torch.all(variates == mean)
         return
@@ -147,7 +148,7 @@ def test_uniform_sampler_matches_the_cdf():
     assert torch.all((empirical - cdf).abs() <= 4 * torch.sqrt(cdf * (1 - cdf) / n))
 
 
-def two_uniforms(p: float) -> dict:
+def two_uniforms(p: float) -> NoiseSpec:
     return resolve(
         {"mode": "boundaries", "p": p, "components": [{"a": 0, "b": 1}, {"a": 10, "b": 12}]}
     )
@@ -171,10 +172,10 @@ def test_degenerate_mixture_fractions(p, component):
 
 def test_label_noise_has_the_drawn_conditional_variance():
     """delta / sigma is N(0, 1) overall, per component and per sigma^2 quartile."""
-    record = resolve(MOMENT_SETTINGS["meanvar_two_families"])
+    spec = resolve(MOMENT_SETTINGS["meanvar_two_families"])
     n = 400_000
     y = torch.linspace(-5, 5, n)
-    d = draw(y, record, seed=4)
+    d = draw(y, spec, seed=4)
     assert d.y_noisy.dtype == torch.float64 and d.var.dtype == torch.float64
     z = (d.y_noisy - y.double()) / d.var.sqrt()
     quartiles = torch.quantile(
@@ -192,15 +193,15 @@ def test_label_noise_has_the_drawn_conditional_variance():
 
 
 def test_point_mass_at_zero_gives_clean_labels():
-    record = resolve({"mode": "boundaries", "components": [{"a": 0, "b": 0}]})
+    spec = resolve({"mode": "boundaries", "components": [{"a": 0, "b": 0}]})
     y = torch.randn(1000)
-    d = draw(y, record, seed=0)
+    d = draw(y, spec, seed=0)
     assert torch.equal(d.y_noisy, y.double()) and torch.all(d.var_seen == 0)
 
 
 def test_without_disturbance_the_seen_variance_is_exact():
-    record = resolve(MOMENT_SETTINGS["meanvar_avg_gamma_uniform"])
-    d = draw(torch.zeros(10_000), record, seed=1)
+    spec = resolve(MOMENT_SETTINGS["meanvar_avg_gamma_uniform"])
+    d = draw(torch.zeros(10_000), spec, seed=1)
     assert torch.equal(d.var_seen, d.var)
 
 
@@ -208,8 +209,8 @@ def test_disturbance_has_the_documented_conditional_spread():
     """eta / (sigma^2/3 * sqrt(vd)) is N(0, 1); with vd = 0.25, |sigma^2 + eta| never folds."""
     n = 10**6
     vd = 0.25
-    record = resolve({"mode": "boundaries", "components": [{"a": 1, "b": 30}]})
-    d = draw(torch.zeros(n), with_vd(record, vd), seed=2)
+    spec = resolve({"mode": "boundaries", "components": [{"a": 1, "b": 30}]})
+    d = draw(torch.zeros(n), with_vd(spec, vd), seed=2)
     z = (d.var_seen - d.var) / (d.var / 3 * math.sqrt(vd))
     assert abs(z.mean().item()) <= 4 / math.sqrt(n)
     assert abs(z.var().item() - 1) <= 4 * math.sqrt(2 / n)
@@ -220,8 +221,8 @@ def test_disturbance_has_the_documented_conditional_spread():
 def test_disturbance_folds_with_absolute_value():
     """sigma^2 = 1, vd = 9: eta ~ N(0, 1) and the seen variance is |1 + eta| (folded normal)."""
     n = 10**6
-    record = resolve({"mode": "boundaries", "components": [{"a": 1, "b": 1}]})
-    d = draw(torch.zeros(n), with_vd(record, 9.0), seed=2)
+    spec = resolve({"mode": "boundaries", "components": [{"a": 1, "b": 1}]})
+    d = draw(torch.zeros(n), with_vd(spec, 9.0), seed=2)
     assert torch.all(d.var_seen >= 0)
     folded_mean = (
         1 - 2 * 0.5 * math.erfc(1 / math.sqrt(2)) + math.sqrt(2 / math.pi) * math.exp(-0.5)
@@ -232,80 +233,75 @@ def test_disturbance_folds_with_absolute_value():
 
 def test_disturbance_changes_only_the_seen_variance():
     """Records that differ only in vd give the same noisy labels, variances and components."""
-    record = resolve({**MOMENT_SETTINGS["meanvar_gamma"], "variance_disturbance": 0.5})
+    spec = resolve({**MOMENT_SETTINGS["meanvar_gamma"], "variance_disturbance": 0.5})
     y = torch.zeros(10_000)
-    base, disturbed = draw(y, with_vd(record, 0.0), 9), draw(y, record, 9)
-    other = draw(y, with_vd(record, 2.0), 9)
+    base, disturbed = draw(y, with_vd(spec, 0.0), 9), draw(y, spec, 9)
+    other = draw(y, with_vd(spec, 2.0), 9)
     for a, b in [(base, disturbed), (base, other)]:
         assert torch.equal(a.y_noisy, b.y_noisy) and torch.equal(a.var, b.var)
         assert torch.equal(a.component, b.component)
     assert torch.equal(base.var_seen, base.var)
     assert not torch.equal(disturbed.var_seen, disturbed.var)
     assert not torch.equal(disturbed.var_seen, other.var_seen)
-    without = {k: v for k, v in record.items() if k != "variance_disturbance"}
-    assert torch.equal(draw(y, without, 9).var_seen, base.var)  # no vd in the record: vd = 0
 
 
 def test_same_seed_same_draws_different_seed_different_draws():
-    record = resolve(MOMENT_SETTINGS["meanvar_avg_gamma_uniform"])
+    spec = resolve(MOMENT_SETTINGS["meanvar_avg_gamma_uniform"])
     y = torch.arange(5000.0)
-    record = with_vd(record, 1.0)
-    a, b, c = draw(y, record, 7), draw(y, record, 7), draw(y, record, 8)
+    spec = with_vd(spec, 1.0)
+    a, b, c = draw(y, spec, 7), draw(y, spec, 7), draw(y, spec, 8)
     for key in NoiseDraw._fields:
         assert torch.equal(getattr(a, key), getattr(b, key))
         if key != "component":
             assert torch.all(getattr(a, key) != getattr(c, key))  # continuous draws
     assert not torch.equal(a.component, c.component)
-    stored = json.loads(json.dumps(record))  # a record read back from a file's meta
+    stored = NoiseSpec.from_dict(json.loads(json.dumps(spec.to_dict())))  # read from a file
     assert all(torch.equal(x, z) for x, z in zip(draw(y, stored, 7), a, strict=True))
 
 
-def test_mixture_from_record():
-    record = resolve(MOMENT_SETTINGS["meanvar_avg_gamma_uniform"])
-    mixture = Mixture.from_record(record)
+def test_spec_holds_the_mixture_and_round_trips_through_its_record():
+    spec = resolve(MOMENT_SETTINGS["meanvar_avg_gamma_uniform"])
+    mixture = spec.mixture
     assert mixture.p == 0.8 and len(mixture.components) == 2
     assert isinstance(mixture.components[0], Gamma) and isinstance(mixture.components[1], Uniform)
-    assert mixture.mean == record["mean"] and mixture.var == record["var"]
     assert mixture.mean == pytest.approx(100)  # the average mean
+    assert (spec.mode, spec.variance_disturbance) == ("meanvar_avg", 0.0)
+    record = spec.to_dict()
+    assert (record["mean"], record["var"]) == (mixture.mean, mixture.var)
+    assert NoiseSpec.from_dict(json.loads(json.dumps(record))) == spec
     with pytest.raises(dataclasses.FrozenInstanceError):
-        mixture.p = 0.5
+        spec.mixture = mixture
+
+
+def _edited(change) -> dict:
+    record = resolve(MOMENT_SETTINGS["meanvar_avg_gamma_uniform"]).to_dict()
+    change(record)
+    return record
 
 
 @pytest.mark.parametrize(
     ("record", "message"),
     [
-        ({"p": 1.0}, "keys 'components' and 'p'"),
-        ({"p": 1.0, "components": "uniform"}, "'components' must be a list"),
-        (
-            {"p": 1.0, "components": [{"distribution": "normal", "params": {}}]},
-            "components[0].distribution='normal' not allowed",
-        ),
-        (
-            {"p": 1.0, "components": [{"distribution": "uniform", "params": {"a": 0}}]},
-            "needs exactly the keys ['a', 'b']",
-        ),
-        (
-            {
-                "p": 1.0,
-                "components": [{"distribution": "gamma", "params": {"shape": 1, "rate": 0}}],
-            },
-            "gamma rate=0.0 not allowed: must be > 0",
-        ),
-        (
-            {"p": 1.0, "components": [{"distribution": "uniform", "params": {"a": 2, "b": 1}}]},
-            "uniform a=2.0, b=1.0 not allowed: need 0 <= a <= b",
-        ),
-        (
-            {"p": 0.5, "components": [{"distribution": "uniform", "params": {"a": 0, "b": 1}}]},
-            "mixture p=0.5 not allowed",
-        ),
-        ({"p": 1.0, "components": []}, "mixture needs 1 or 2 components, got 0"),
+        ([1], "a mapping with the key 'setting'"),
+        ({"p": 1.0}, "a mapping with the key 'setting'"),
+        (_edited(lambda r: r["components"][1]["params"].update(b=1.0)), "not the resolution"),
+        (_edited(lambda r: r.update(mean=1.0)), "not the resolution"),
+        (_edited(lambda r: r.update(variance_disturbance=0.5)), "not the resolution"),
+        (_edited(lambda r: r.update(extra=1)), "not the resolution"),
+        (_edited(lambda r: r["setting"].update(p=0.5)), "not the resolution"),
     ],
 )
 def test_bad_records(record, message):
     with pytest.raises(ValueError) as err:
-        Mixture.from_record(record)
+        NoiseSpec.from_dict(record)
     assert message in str(err.value)
+
+
+def test_a_record_with_an_impossible_setting_names_the_key():
+    record = _edited(lambda r: r["setting"].update(variance_disturbance=-0.5))
+    with pytest.raises(ConfigError) as err:
+        NoiseSpec.from_dict(record)
+    assert err.value.key == "variance_disturbance" and "-0.5 is not allowed" in str(err.value)
 
 
 @pytest.mark.parametrize(
@@ -316,28 +312,21 @@ def test_bad_records(record, message):
         ({"seed": -1}, "seed=-1 not allowed: must be an int in [0, 2**64)"),
         ({"seed": 1.0}, "seed=1.0 not allowed"),
         ({"seed": True}, "seed=True not allowed"),
-        (
-            {"record": with_vd(two_uniforms(0.5), -0.5)},
-            "variance_disturbance=-0.5 not allowed: must be >= 0",
-        ),
-        ({"record": with_vd(two_uniforms(0.5), math.nan)}, "variance_disturbance=nan not allowed"),
-        ({"record": with_vd(two_uniforms(0.5), "1")}, "variance_disturbance='1' not allowed"),
-        ({"record": {"p": 1.0}}, "keys 'components' and 'p'"),
     ],
 )
 def test_bad_draw_arguments(kwargs, message):
-    args = {"y": torch.zeros(3), "record": two_uniforms(0.5), "seed": 0, **kwargs}
+    args = {"y": torch.zeros(3), "setting": two_uniforms(0.5), "seed": 0, **kwargs}
     with pytest.raises(ValueError) as err:
         draw(**args)
     assert message in str(err.value)
 
 
 def test_save_and_load_round_trip(tmp_path):
-    record = resolve(MOMENT_SETTINGS["meanvar_avg_uniform"])
+    spec = resolve(MOMENT_SETTINGS["meanvar_avg_uniform"])
     y = torch.linspace(0, 100, 1000)
-    d = draw(y, with_vd(record, 0.5), 1)
+    d = draw(y, with_vd(spec, 0.5), 1)
     path = tmp_path / "noise" / "seed1.pt"
-    meta = {"record": record, "seed": 1, "dataset": "bike"}
+    meta = {"record": spec.to_dict(), "seed": 1, "dataset": "bike"}
     save_draw(path, d, meta)
     loaded, loaded_meta = load_draw(path)
     assert loaded_meta == meta

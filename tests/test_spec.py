@@ -17,6 +17,7 @@ from snakemake.utils import validate
 
 from biv import workflow as wf
 from biv.check import main as check_main
+from biv.data import prepare
 from biv.data.sources import fetch
 from biv.spec import (
     LOSS_PARAMETERS,
@@ -26,7 +27,7 @@ from biv.spec import (
     RunSpec,
     build_plan,
 )
-from biv.spec.dataset import FILES
+from biv.spec.dataset import FILES, parse
 from biv.spec.naming import canonical
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,8 +59,8 @@ def run_content(plan, run) -> str:
     """Everything a training depends on, with the run's own names left out."""
     exp = plan.experiments[run.experiment]
     spec = wf.run_spec(plan, run.experiment, run.loss_name, run.seed, **files(exp)).to_dict()
-    spec["dataset"] = plan.datasets[exp.dataset].config
-    spec["noise"] = None if exp.noise is None else plan.noise[exp.noise].record
+    spec["dataset"] = plan.datasets[exp.dataset].config.to_dict()
+    spec["noise"] = None if exp.noise is None else plan.noise[exp.noise].to_dict()
     del spec["experiment"], spec["loss_name"]
     return canonical(spec)
 
@@ -79,13 +80,11 @@ def test_every_point_of_the_paper_studies_trains_distinct_parameters(paper_plan)
 def test_batch_size_and_mu_p_study_trains_three_noise_settings(paper_plan):
     sweep = paper_plan.sweeps["bike-batch-size"]
     noises = {paper_plan.experiments[p.experiment].noise for p in sweep.points}
-    means = sorted(paper_plan.noise[n].record["mean"] for n in noises)
+    means = sorted(paper_plan.noise[n].mixture.mean for n in noises)
     assert means == pytest.approx([5000, 10000, 20000])
     shapes = paper_plan.sweeps["bike-gamma-shape"].points
     shape = sorted(
-        paper_plan.noise[paper_plan.experiments[p.experiment].noise].record["components"][0][
-            "params"
-        ]["shape"]
+        paper_plan.noise[paper_plan.experiments[p.experiment].noise].mixture.components[0].shape
         for p in shapes
     )
     assert shape == pytest.approx([0.5, 1.0])
@@ -316,7 +315,7 @@ def test_damaged_zip_and_missing_checksum_listing_are_found_before_any_job(demo,
     with pytest.raises(ConfigError, match=r"^datasets\.wine\.path: '.*" + damaged):
         build_plan(demo)
     with pytest.raises(ValueError, match=r"^datasets\.wine\.path: .*" + damaged):
-        fetch("wine", {**wine, "sha256": None}, FILES["wine"], None)
+        fetch("wine", parse("wine", wine), FILES["wine"], None)
 
     (tmp_path / "faces").mkdir()
     (tmp_path / "faces" / "30_0_0_1.jpg").write_bytes(b"")
@@ -334,6 +333,66 @@ def test_damaged_zip_and_missing_checksum_listing_are_found_before_any_job(demo,
     missing = r"^datasets\.faces\.sha256: '.*absent\.SHA256SUMS' is not a file; expected a"
     with pytest.raises(ConfigError, match=missing):
         build_plan(demo)
+
+
+def _bad_locations(root: Path) -> dict[str, dict]:
+    """One dataset entry per problem with a local location (files made under ``root``)."""
+    (root / "empty").mkdir()
+    (root / "hidden").mkdir()
+    (root / "hidden" / ".30_0_0_1.jpg").write_bytes(b"")  # hidden files are not images
+    (root / "faces").mkdir()
+    (root / "faces" / "30_0_0_1.jpg").write_bytes(b"")
+    (root / "red.csv").write_text("fixed acidity;quality\n7.4;5\n")
+    whole = root / "whole.zip"
+    with zipfile.ZipFile(whole, "w") as zf:
+        zf.writestr("hour.csv", "cnt\n1\n" * 500)
+    (root / "cut.zip").write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    sizes = {"train_size": 4, "test_size": 1}
+    uci = {"kind": "bike", **sizes}
+    faces = {"kind": "utkface", **sizes}
+    return {
+        "absent": {**uci, "path": str(root / "absent")},
+        "no file": {**uci, "path": str(root / "empty")},
+        "cut zip": {**uci, "path": str(root / "cut.zip")},
+        "one of two files": {**uci, "kind": "wine", "path": str(root / "red.csv")},
+        "unset variable": {**uci, "path": "$BIV_TEST_UNSET_VARIABLE/bike"},
+        "no folder": {**faces, "path": str(root / "absent")},
+        "no images": {**faces, "path": str(root / "hidden")},
+        "no listing": {**faces, "path": str(root / "faces"), "sha256": str(root / "no.txt")},
+    }
+
+
+@pytest.mark.parametrize(
+    "problem",
+    [
+        "absent",
+        "no file",
+        "cut zip",
+        "one of two files",
+        "unset variable",
+        "no folder",
+        "no images",
+        "no listing",
+    ],
+)
+def test_loaders_report_a_bad_location_as_the_plan_does(demo, tmp_path, problem):
+    """One check, one message: the job's loader (also under a sweep's derived name) raises the
+    very error the plan raises before any job."""
+    cfg = _bad_locations(tmp_path)[problem]
+    demo["datasets"] = {"ds": cfg}
+    for exp in demo["experiments"].values():
+        exp["dataset"] = "ds"
+        exp["training"]["batch_size"] = 2
+    if cfg["kind"] == "utkface":
+        demo["models"]["mlp"] = {"name": "cnn"}
+    with pytest.raises(ConfigError) as planned:
+        build_plan(demo)
+    assert planned.value.key.startswith("datasets.ds.")
+    for name in ("ds", "ds__trainsize-4"):
+        with pytest.raises(ConfigError) as loaded:
+            prepare(name, cfg, tmp_path / "out.pt", tmp_path / "downloads")
+        assert str(loaded.value) == str(planned.value)
+    assert not (tmp_path / "out.pt").exists()
 
 
 def test_reproduction_panels_are_checked_against_the_reference_file(demo, tmp_path, monkeypatch):

@@ -8,9 +8,9 @@ import math
 
 import pytest
 
-from biv.distributions import Mixture
+from biv.distributions import Gamma, Mixture, Uniform
 from biv.spec.errors import ConfigError
-from biv.spec.noise import in_model_units, resolve
+from biv.spec.noise import NoiseSpec, resolve
 
 
 def uniform(a, b):
@@ -153,7 +153,8 @@ GOOD = {
 @pytest.mark.parametrize("name", sorted(GOOD))
 def test_resolve_hand_computed(name):
     setting, components, p, mean, var = GOOD[name]
-    record = resolve(setting)
+    spec = resolve(setting)
+    record = spec.to_dict()
     assert set(record) == {
         "mode",
         "p",
@@ -173,15 +174,15 @@ def test_resolve_hand_computed(name):
         assert got["distribution"] == want["distribution"]
         assert got["params"] == pytest.approx(want["params"], rel=1e-12, abs=1e-15)
         assert set(got) == {"distribution", "params", "mean", "var"}
-    mixture = Mixture.from_record(record)
-    assert (mixture.mean, mixture.var) == (record["mean"], record["var"])
+    assert (spec.mixture.mean, spec.mixture.var) == (record["mean"], record["var"])
+    assert NoiseSpec.from_dict(json.loads(json.dumps(record))) == spec
 
 
 @pytest.mark.parametrize("name", sorted(GOOD))
 def test_resolve_is_pure_and_json_serializable(name):
     setting = GOOD[name][0]
     before = copy.deepcopy(setting)
-    record = resolve(setting)
+    record = resolve(setting).to_dict()
     assert setting == before
     text = json.dumps(record, allow_nan=False)
     assert json.loads(text) == record
@@ -191,7 +192,7 @@ def test_resolve_is_pure_and_json_serializable(name):
         for value in [*c["params"].values(), c["mean"], c["var"]]
     )
     assert all(type(record[key]) is float for key in ("p", "variance_disturbance", "mean", "var"))
-    again = resolve(copy.deepcopy(setting))
+    again = resolve(copy.deepcopy(setting)).to_dict()
     assert json.dumps(again, sort_keys=True) == json.dumps(record, sort_keys=True)
     record["setting"]["mode"] = "changed"  # the record holds a copy
     assert setting == before
@@ -203,7 +204,7 @@ def test_tuple_components_give_the_same_record():
 
 
 def test_component_mean_and_var_per_family():
-    record = resolve(GOOD["meanvar_two_families"][0])
+    record = resolve(GOOD["meanvar_two_families"][0]).to_dict()
     (g, u) = record["components"]
     assert (g["mean"], g["var"]) == (1.0, 1.0)
     assert u["mean"] == 2.0 and u["var"] == pytest.approx(16 / 12)
@@ -471,9 +472,14 @@ def test_bad_settings_name_key_value_and_range(setting, key, parts):
 def test_record_in_model_units_is_the_distribution_of_sigma2_over_y_std2(setting):
     """sigma^2 / s^2 for labels divided by s: the rebuilt mixture's moments are the label-unit
     moments / s^2 and / s^4, each component's too; p and the disturbance stay."""
-    record, s = resolve(setting), 7.5
-    scaled = in_model_units(record, s)
-    mixture, original = Mixture.from_record(scaled), Mixture.from_record(record)
+    spec, s = resolve(setting), 7.5
+    record, scaled = spec.to_dict(), spec.in_model_units(s)
+    families = {"uniform": Uniform, "gamma": Gamma}
+    mixture = Mixture(
+        tuple(families[c["distribution"]](**c["params"]) for c in scaled["components"]),
+        scaled["p"],
+    )
+    original = spec.mixture
     assert mixture.mean == pytest.approx(original.mean / s**2, rel=1e-12)
     assert mixture.var == pytest.approx(original.var / s**4, rel=1e-12)
     assert scaled["mean"] == pytest.approx(mixture.mean, rel=1e-12)

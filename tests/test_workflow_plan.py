@@ -99,8 +99,8 @@ def test_sweep_over_dataset_derives_dataset(demo):
     plan = wf.build_plan(config)
     exp = plan.experiments["s__ntrain-500"]
     assert exp.dataset == "synthetic__ntrain-500"
-    assert plan.datasets["synthetic__ntrain-500"].config["n_train"] == 500
-    assert plan.datasets["synthetic"].config["n_train"] == 2000
+    assert plan.datasets["synthetic__ntrain-500"].config.n_train == 500
+    assert plan.datasets["synthetic"].config.n_train == 2000
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,12 @@
 """The noise-variance distributions as numbers: uniform, gamma and their two-component mixture.
 
-Pure arithmetic (means, variances, records); drawing from them is :mod:`biv.noise`.
+Pure arithmetic (means, variances); drawing from them is :mod:`biv.noise`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import ClassVar
 
 
@@ -70,9 +70,6 @@ class Gamma:
         return {"shape": self.shape, "rate": self.rate}
 
 
-_FAMILIES = {"uniform": Uniform, "gamma": Gamma}
-
-
 @dataclass(frozen=True)
 class Mixture:
     """Component 1 with probability p, component 2 (if any) with 1 - p; one component: p = 1."""
@@ -104,29 +101,3 @@ class Mixture:
     def var(self) -> float:
         mean, pairs = self.mean, zip(self.weights, self.components, strict=True)
         return sum(w * (c.var + (c.mean - mean) ** 2) for w, c in pairs)
-
-    @classmethod
-    def from_record(cls, record: dict) -> Mixture:
-        """Rebuild the mixture from a :func:`biv.spec.noise.resolve` record."""
-        if not isinstance(record, dict) or "components" not in record or "p" not in record:
-            raise ValueError("noise record must be a dict with keys 'components' and 'p'")
-        items = record["components"]
-        if not isinstance(items, list | tuple):
-            raise ValueError(f"noise record 'components' must be a list, got {items!r}")
-        components = []
-        for i, item in enumerate(items):
-            family = item.get("distribution") if isinstance(item, dict) else None
-            if family not in _FAMILIES:
-                raise ValueError(
-                    f"noise record components[{i}].distribution={family!r} not allowed: "
-                    f"one of {sorted(_FAMILIES)}"
-                )
-            params = item.get("params")
-            expected = {f.name for f in fields(_FAMILIES[family])}
-            if not isinstance(params, dict) or set(params) != expected:
-                raise ValueError(
-                    f"noise record components[{i}].params={params!r} not allowed: "
-                    f"{family} needs exactly the keys {sorted(expected)}"
-                )
-            components.append(_FAMILIES[family](**params))
-        return cls(tuple(components), record["p"])

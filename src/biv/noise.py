@@ -4,8 +4,8 @@ A noise model is a :class:`Mixture` of one or two components (:class:`Uniform`,
 :class:`Gamma`) over the per-label variance sigma^2 (raw label units^2): component 1 with
 probability p, component 2 with 1 - p. :func:`draw` samples, for every label, the component,
 sigma^2, the label noise delta ~ N(0, sigma^2) and the variance the learner sees,
-|sigma^2 + eta| with eta ~ N(0, (sigma^2 / 3)^2 * vd). Records come from
-:func:`biv.spec.noise.resolve`.
+|sigma^2 + eta| with eta ~ N(0, (sigma^2 / 3)^2 * vd). The setting is a
+:class:`biv.spec.noise.NoiseSpec` (checked by :func:`biv.spec.noise.resolve`).
 
 All draws use one CPU ``torch.Generator`` seeded with the given seed and float64 arithmetic;
 gamma variates use the Marsaglia-Tsang method on that generator (torch's own gamma sampler
@@ -19,13 +19,16 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from torch import Tensor
 
 from biv.atomic import torch_save
-from biv.distributions import Gamma, Mixture, Uniform, finite
+from biv.distributions import Gamma, Uniform
+
+if TYPE_CHECKING:
+    from biv.spec.noise import NoiseSpec
 
 _FILE_KEYS = ("y_noisy", "var", "var_seen", "component", "meta")
 _FILE_DTYPES = {
@@ -86,13 +89,10 @@ def sample(dist: Uniform | Gamma, n: int, gen: torch.Generator) -> Tensor:
     return u.mul_(dist.b - dist.a).add_(dist.a)
 
 
-def draw(y: Tensor, record: dict, seed: int) -> NoiseDraw:
+def draw(y: Tensor, setting: NoiseSpec, seed: int) -> NoiseDraw:
     """Draw noisy labels for the clean labels ``y`` (N,) (raw units), reproducibly from ``seed``,
-    from a noise record (:meth:`biv.spec.NoiseSpec.record`)."""
-    mixture = Mixture.from_record(record)
-    vd = finite("variance_disturbance", record.get("variance_disturbance", 0.0))
-    if vd < 0:
-        raise ValueError(f"variance_disturbance={vd!r} not allowed: must be >= 0")
+    from a resolved noise setting."""
+    mixture, vd = setting.mixture, setting.variance_disturbance
     if not isinstance(y, Tensor) or y.ndim != 1 or not y.is_floating_point():
         raise ValueError(f"y must be a 1-D floating-point tensor (N,), got {y!r:.80}")
     gen = torch.Generator().manual_seed(_check_seed(seed))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -96,211 +97,275 @@ def _format_duration(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def _start(run: RunSpec, data: RunData, loss_type: str, device: torch.device):
-    """The model, optimizer and batch-order generator of the run's step 0."""
-    tr = run.training
-    torch.manual_seed(run.seed)
-    model = build_model(run.model, tuple(data.x_train.shape[1:])).to(device)
-    cuda_graphs = use_cuda_graphs(tr.cuda_graphs, device, model, loss_type)
-    optimizer = Adam(model.parameters(), lr=tr.lr, capturable=cuda_graphs)
-    generator = torch.Generator().manual_seed(run.seed)
-    return model, cuda_graphs, optimizer, generator
-
-
 def train(run: RunSpec | dict, out_dir: str | Path, *, discard_unusable_checkpoint=False) -> dict:
     """Run (or resume) one training and write its run folder; returns the summary dict.
 
     A checkpoint in ``out_dir`` that cannot be resumed from (other parameters, damaged, another
     version) raises ``CheckpointError``; with ``discard_unusable_checkpoint`` (workflow jobs,
     where the config is the user's intent) it is logged, deleted, and training starts afresh."""
-    if not isinstance(run, RunSpec):
-        run = RunSpec.from_dict(run)
+    # setup: the run's data on its device, checked; the loss in model units
+    run = run if isinstance(run, RunSpec) else RunSpec.from_dict(run)
     tr = run.training
     device = resolve_device(tr.device)
     data = load_run_data(run, device)
-    n_train, bs = len(data.y_train), tr.batch_size
-    steps_per_epoch = tr.steps_per_epoch(n_train)
-    if steps_per_epoch == 0:
-        raise fail(
-            "training.batch_size", bs, f"at most {n_train} (the training set) with drop_last"
-        )
-    if run.model.has_batchnorm and tr.smallest_batch(n_train) < 2:
-        raise fail(
-            "training.batch_size",
-            bs,
-            f"a size leaving no batch of 1 sample with BatchNorm ({n_train} training samples)",
-        )
-    n_test = len(data.y_test)
-    if run.model.has_batchnorm and tr.test_batch_of_one(n_test):
-        raise fail(
-            "training.eval_batch_size",
-            tr.eval_batch_size,
-            f"a size leaving no test batch of 1 sample with BatchNorm ({n_test} test samples)",
-        )
-    total = steps_per_epoch * tr.epochs
+    _check_batches(run, data)
     loss_spec = loss_in_model_units(run.loss, data.y_std, tr.normalize)
-    loss_fn = make_loss(loss_spec)
     check_variances(loss_spec, data.var_train)  # once: the loss skips its per-step checks
-    adaptive = loss_spec["type"] == "biv_adaptive"
-
     determinism = _determinism(device)
-    model, cuda_graphs, optimizer, generator = _start(run, data, loss_spec["type"], device)
-    out = Path(out_dir)
-    checkpoint = out / CHECKPOINT
-    progress, metrics = Progress(), RunMetrics()
-    if checkpoint.is_file():
-        try:
-            progress, metrics = load_checkpoint(
-                checkpoint, run, model, optimizer, generator, device
-            )
-        except CheckpointError as err:
-            if not discard_unusable_checkpoint:
-                raise CheckpointError(f"{err}; delete it or use another output folder") from err
-            log.warning("%s: deleted, training starts from step 0", err)
-            checkpoint.unlink()
-            model, cuda_graphs, optimizer, generator = _start(run, data, loss_spec["type"], device)
 
+    # state at step 0, or where the checkpoint left it
+    out, checkpoint = Path(out_dir), Path(out_dir) / CHECKPOINT
+    state = _State.resume(run, data, loss_spec["type"], device, checkpoint)
+    if isinstance(state, CheckpointError):
+        if not discard_unusable_checkpoint:
+            raise CheckpointError(f"{state}; delete it or use another output folder") from state
+        log.warning("%s: deleted, training starts from step 0", state)
+        checkpoint.unlink()
+        state = _State.fresh(run, data, loss_spec["type"], device)
     out.mkdir(parents=True, exist_ok=True)
     _clean(out)
-    record = {
+    batches = Batches(data, tr, state, loss_spec)
+    record = _record(run, data, device, determinism, loss_spec, batches, state.progress)
+    log.info("%s/%s seed %d: %s", run.experiment, run.loss_name, run.seed, batches.describe(device))
+
+    # the loop: a step, the test evaluation every eval_every steps, a checkpoint every
+    # checkpoint_every steps (never at the end: the run's files are written instead)
+    chunks = list(data.x_test.split(tr.eval_batch_size))
+    steps = make_steps(
+        state.model,
+        state.optimizer,
+        make_loss(loss_spec),
+        data,
+        chunks,
+        cuda_graphs=state.cuda_graphs,
+        eval_bf16=tr.eval_bf16,
+        eval_protocol=tr.eval_protocol,
+    )
+    metrics, clock = state.metrics, _Clock(state.progress)
+    state.model.train()
+    for step, batch in batches:
+        _record_step(metrics, step, steps.train_step(*batch), loss_spec["type"], device)
+        if step % tr.eval_every == 0 or step == batches.total:
+            metrics.test_sums.append(steps.evaluate())
+            metrics.eval_steps.append(step)
+        if step % FINITE_CHECK_EVERY == 0:
+            _check_finite(metrics)
+        if tr.checkpoint_every and step % tr.checkpoint_every == 0 and step < batches.total:
+            _check_finite(metrics)
+            clock.stop_at(step)
+            state.save(checkpoint, run, device)
+        clock.tick(step, lambda rate, step=step: _log_progress(metrics, data, step, batches, rate))
+    _check_finite(metrics)
+    record["run"]["cuda_graphs"] = {"requested": tr.cuda_graphs, **steps.record()}
+    record["run"]["eval_bf16"] = {
+        "requested": tr.eval_bf16,
+        "used": use_bf16(tr.eval_bf16, chunks[0]),
+    }
+    clock.stop_at(batches.total)
+    return write_run_folder(
+        run, record, out, state.model, data, chunks, metrics, batches.per_epoch, state.progress
+    )
+
+
+def _check_batches(run: RunSpec, data: RunData) -> None:
+    """The batch sizes must fit the data (checked at plan time too, for hand-written params)."""
+    tr, n_train, n_test = run.training, len(data.y_train), len(data.y_test)
+    if tr.steps_per_epoch(n_train) == 0:
+        raise fail(
+            "training.batch_size",
+            tr.batch_size,
+            f"at most {n_train} (the training set) with drop_last",
+        )
+    if run.model.has_batchnorm:
+        tr.check_batchnorm(("training.batch_size", "training.eval_batch_size"), n_train, n_test)
+
+
+@dataclass
+class _State:
+    """What a checkpoint holds: model, optimizer, batch-order generator, progress and metrics."""
+
+    model: nn.Module
+    cuda_graphs: bool
+    optimizer: Adam
+    generator: torch.Generator
+    progress: Progress
+    metrics: RunMetrics
+
+    @classmethod
+    def fresh(cls, run: RunSpec, data: RunData, loss_type: str, device: torch.device) -> _State:
+        """The state of step 0 (the model initialised from the run's seed)."""
+        tr = run.training
+        torch.manual_seed(run.seed)
+        model = build_model(run.model, tuple(data.x_train.shape[1:])).to(device)
+        cuda_graphs = use_cuda_graphs(tr.cuda_graphs, device, model, loss_type)
+        optimizer = Adam(model.parameters(), lr=tr.lr, capturable=cuda_graphs)
+        generator = torch.Generator().manual_seed(run.seed)
+        return cls(model, cuda_graphs, optimizer, generator, Progress(), RunMetrics())
+
+    @classmethod
+    def resume(cls, run, data, loss_type, device, checkpoint: Path) -> _State | CheckpointError:
+        """The state of ``checkpoint`` if there is one, else of step 0; the error if the
+        checkpoint cannot be resumed from."""
+        state = cls.fresh(run, data, loss_type, device)
+        if checkpoint.is_file():
+            try:
+                state.progress, state.metrics = load_checkpoint(
+                    checkpoint, run, state.model, state.optimizer, state.generator, device
+                )
+            except CheckpointError as err:
+                return err
+        return state
+
+    def save(self, checkpoint: Path, run: RunSpec, device: torch.device) -> None:
+        save_checkpoint(
+            checkpoint,
+            run,
+            self.progress,
+            self.model,
+            self.optimizer,
+            self.generator,
+            self.metrics,
+            device,
+        )
+
+
+class Batches:
+    """The run's steps from where the state's progress stands: (step, (inputs, labels,
+    variances, empty, host variances)), steps counted from 1. Batches are slices of a per-epoch
+    permutation of the training set drawn from the state's generator (kept in ``progress.perm``
+    for checkpoints), or sequential without ``shuffle``; ``empty``: a cutoff batch with no
+    sample under the threshold."""
+
+    def __init__(self, data: RunData, tr: TrainingSpec, state: _State, loss_spec: dict):
+        self.data, self.tr, self.generator, self.progress = (
+            data,
+            tr,
+            state.generator,
+            state.progress,
+        )
+        self.kept = cutoff_kept(loss_spec, data.var_train)  # cutoff: empty batches, on the CPU
+        self.n_train = len(data.y_train)
+        self.per_epoch = tr.steps_per_epoch(self.n_train)
+        self.total = self.per_epoch * tr.epochs
+        # biv_adaptive: its epsilon search reads the batch's variances from this host copy
+        adaptive = loss_spec["type"] == "biv_adaptive"
+        self.var_host = data.var_train.to("cpu", torch.float64).numpy() if adaptive else None
+        self.device = data.y_train.device
+
+    def describe(self, device: torch.device) -> str:
+        resumed = f", resuming after step {self.progress.step}" if self.progress.step else ""
+        return (
+            f"{self.total} steps ({self.tr.epochs} epochs x {self.per_epoch}) on {device}{resumed}"
+        )
+
+    def __iter__(self):
+        x, y, var, bs, shuffle = (
+            self.data.x_train,
+            self.data.y_train,
+            self.data.var_train,
+            self.tr.batch_size,
+            self.tr.shuffle,
+        )
+        perm = None if self.progress.perm is None else self.progress.perm.to(self.device)
+        for step in range(self.progress.step, self.total):
+            batch = step % self.per_epoch
+            if batch == 0 and shuffle:
+                self.progress.perm = torch.randperm(self.n_train, generator=self.generator)
+                perm = self.progress.perm.to(self.device, non_blocking=True)
+            lo, hi = batch * bs, min(batch * bs + bs, self.n_train)
+            index = perm[lo:hi] if shuffle else slice(lo, hi)
+            rows = self.progress.perm[lo:hi] if shuffle else slice(lo, hi)
+            empty = self.kept is not None and not bool(self.kept[rows].any())
+            host = None
+            if self.var_host is not None:
+                host = self.var_host[rows.numpy() if shuffle else rows]
+            yield step + 1, (x[index], y[index], var[index], empty, host)
+
+
+class _Clock:
+    """Wall time of the run across resumes, and a progress log line every LOG_EVERY_S seconds."""
+
+    def __init__(self, progress: Progress):
+        self.progress, self.first_step = progress, progress.step
+        self.prior, self.start = progress.wall_time_s, time.perf_counter()
+        self.next_log = self.start + LOG_EVERY_S
+
+    def stop_at(self, step: int) -> None:
+        """Record the step reached and the wall time so far in ``progress``."""
+        self.progress.step = step
+        self.progress.wall_time_s = self.prior + time.perf_counter() - self.start
+
+    def tick(self, step: int, log_line) -> None:
+        now = time.perf_counter()
+        if now >= self.next_log:
+            self.next_log = now + LOG_EVERY_S
+            log_line((step - self.first_step) / (now - self.start))
+
+
+def _record_step(metrics: RunMetrics, step: int, result, loss_type: str, device) -> None:
+    if result.value is None:
+        metrics.skipped.append(step)
+        metrics.losses.append(torch.zeros((), device=device))
+    else:
+        metrics.losses.append(result.value)
+        if loss_type == "biv_adaptive":
+            metrics.epsilon.append((step, result.epsilon))
+
+
+def _check_finite(metrics: RunMetrics) -> None:
+    bad = metrics.first_nonfinite()
+    if bad is not None:
+        raise NonFiniteLossError(f"training loss is {bad[1]} at step {bad[0]}")
+
+
+def _record(run, data, device, determinism, loss_spec, batches, progress) -> dict:
+    """The run record (run.json), written when the run ends."""
+    return {
         **plain_params(run),
         "device": {"type": device.type, "name": device_name(device)},
         "provenance": provenance(),
         "run": {
             "determinism": determinism,
-            "evaluation": tr.eval_text(),
+            "evaluation": run.training.eval_text(),
             "loss_in_model_units": loss_spec,
-            "n_train": n_train,
+            "n_train": len(data.y_train),
             "n_test": len(data.y_test),
             "y_mean": data.y_mean,
             "y_std": data.y_std,
-            "steps_per_epoch": steps_per_epoch,
-            "total_steps": total,
+            "steps_per_epoch": batches.per_epoch,
+            "total_steps": batches.total,
             "resumed_from_step": progress.step,
             # the image file list stays in the prepared file (UTKFace: ~1 MB of names)
             "dataset_meta": {k: v for k, v in data.meta.items() if k != "files"},
             "noise_meta": data.noise_meta,
         },
     }
-    log.info(
-        "%s/%s seed %d: %d steps (%d epochs x %d) on %s%s",
-        run.experiment,
-        run.loss_name,
-        run.seed,
-        total,
-        tr.epochs,
-        steps_per_epoch,
-        device,
-        f", resuming after step {progress.step}" if progress.step else "",
-    )
-
-    chunks = list(data.x_test.split(tr.eval_batch_size))
-    steps = make_steps(
-        model,
-        optimizer,
-        loss_fn,
-        data,
-        chunks,
-        cuda_graphs=cuda_graphs,
-        eval_bf16=tr.eval_bf16,
-        eval_protocol=tr.eval_protocol,
-    )
-    kept = cutoff_kept(loss_spec, data.var_train)  # cutoff: empty batches found on the CPU
-    # biv_adaptive: its epsilon search reads the batch's variances from this host copy
-    var_host = data.var_train.to("cpu", torch.float64).numpy() if adaptive else None
-    x, y, var = data.x_train, data.y_train, data.var_train
-    eval_every, ckpt_every, shuffle = tr.eval_every, tr.checkpoint_every, tr.shuffle
-    zero = torch.zeros((), device=device)
-    perm = None if progress.perm is None else progress.perm.to(device)
-    start_step, prior_wall = progress.step, progress.wall_time_s
-    session_start = time.perf_counter()
-    next_log = session_start + LOG_EVERY_S
-    model.train()
-
-    def check_finite() -> None:
-        bad = metrics.first_nonfinite()
-        if bad is not None:
-            raise NonFiniteLossError(f"training loss is {bad[1]} at step {bad[0]}")
-
-    step = progress.step
-    while step < total:
-        batch = step % steps_per_epoch
-        if batch == 0 and shuffle:
-            progress.perm = torch.randperm(n_train, generator=generator)
-            perm = progress.perm.to(device, non_blocking=True)
-        lo, hi = batch * bs, min(batch * bs + bs, n_train)
-        if shuffle:
-            idx = perm[lo:hi]
-            xb, yb, vb = x[idx], y[idx], var[idx]
-        else:
-            xb, yb, vb = x[lo:hi], y[lo:hi], var[lo:hi]
-        step += 1
-        rows = progress.perm[lo:hi] if shuffle else slice(lo, hi)
-        empty = kept is not None and not bool(kept[rows].any())
-        vb_host = None if var_host is None else var_host[rows.numpy() if shuffle else rows]
-        result = steps.train_step(xb, yb, vb, empty, vb_host)
-        if result.value is None:
-            metrics.skipped.append(step)
-            metrics.losses.append(zero)
-        else:
-            metrics.losses.append(result.value)
-            if adaptive:
-                metrics.epsilon.append((step, result.epsilon))
-        if step % eval_every == 0 or step == total:
-            metrics.test_sums.append(steps.evaluate())
-            metrics.eval_steps.append(step)
-        if step % FINITE_CHECK_EVERY == 0:
-            check_finite()
-        if ckpt_every and step % ckpt_every == 0 and step < total:
-            check_finite()
-            progress.step = step
-            progress.wall_time_s = prior_wall + time.perf_counter() - session_start
-            save_checkpoint(checkpoint, run, progress, model, optimizer, generator, metrics, device)
-        now = time.perf_counter()
-        if now >= next_log:
-            next_log = now + LOG_EVERY_S
-            rate = (step - start_step) / (now - session_start)
-            _log_progress(metrics, data, tr, step, total, steps_per_epoch, rate)
-    check_finite()
-    record["run"]["cuda_graphs"] = {"requested": tr.cuda_graphs, **steps.record()}
-    record["run"]["eval_bf16"] = {
-        "requested": tr.eval_bf16,
-        "used": use_bf16(tr.eval_bf16, chunks[0]),
-    }
-    progress.step = step
-    progress.wall_time_s = prior_wall + time.perf_counter() - session_start
-    return _finish(run, record, out, model, data, chunks, metrics, steps_per_epoch, progress)
 
 
 def _log_progress(
-    metrics: RunMetrics,
-    data: RunData,
-    training: TrainingSpec,
-    step: int,
-    total: int,
-    steps_per_epoch: int,
-    rate: float,
+    metrics: RunMetrics, data: RunData, step: int, batches: Batches, rate: float
 ) -> None:
+    tr = batches.tr
     loss = "skipped" if metrics.skipped[-1:] == [step] else f"{float(metrics.losses[-1]):.5g}"
     test = "n/a"
     if metrics.test_sums:
         mse = float(metrics.test_sums[-1][0]) / len(data.y_test)
-        test = f"{mse if training.normalize else mse / data.y_std**2:.5g}"
+        test = f"{mse if tr.normalize else mse / data.y_std**2:.5g}"
     log.info(
         "epoch %d/%d step %d/%d loss %s test_mse %s skipped %d | %.1f steps/s, %s left",
-        (step - 1) // steps_per_epoch + 1,
-        training.epochs,
+        (step - 1) // batches.per_epoch + 1,
+        tr.epochs,
         step,
-        total,
+        batches.total,
         loss,
         test,
         len(metrics.skipped),
         rate,
-        _format_duration((total - step) / rate),
+        _format_duration((batches.total - step) / rate),
     )
 
 
-def _finish(
+def write_run_folder(
     run: RunSpec,
     record: dict,
     out: Path,
@@ -317,11 +382,8 @@ def _finish(
     errors = eval_errors(metrics, len(data.y_test), data.y_std, normalize, data.var_test)
     atomic.write_text(out / "metrics.csv", metrics_csv(metrics, errors, total, steps_per_epoch))
     # as the logged test errors were computed (bf16 and the protocol too)
-    pred = (
-        predict(model, data, chunks, run.training.eval_bf16, run.training.eval_protocol)
-        .double()
-        .cpu()
-    )
+    tr = run.training
+    pred = predict(model, data, chunks, tr.eval_bf16, protocol=tr.eval_protocol).double().cpu()
     if normalize:
         pred = pred * data.y_std + data.y_mean
     atomic.write_text(

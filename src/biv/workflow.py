@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from biv.spec import ConfigError, FileRef, Plan, RunSpec, build_plan
+from biv.spec.dataset import TableConfig
 
 __all__ = ["ConfigError", "build_plan"]
 
@@ -42,9 +43,9 @@ def dataset_inputs(plan: Plan, dataset: str) -> list[str]:
     """Input files of preparing ``dataset``: a table's file (so that editing it reruns the
     preparation); none for the other kinds, whose files are checked by sha256."""
     cfg = plan.datasets[dataset].config
-    if cfg["kind"] != "table":
+    if not isinstance(cfg, TableConfig):
         return []
-    return [os.path.expandvars(os.path.expanduser(cfg["path"]))]
+    return [os.path.expandvars(os.path.expanduser(cfg.path))]
 
 
 def experiment_table(plan: Plan) -> dict[str, dict]:

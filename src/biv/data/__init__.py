@@ -9,9 +9,9 @@ from biv import atomic
 from biv.data import bike, synthetic, table, utkface, wine
 from biv.data.prepared import label_stats, load_prepared, write
 from biv.data.sources import expand
-from biv.spec.dataset import validate
+from biv.spec.dataset import BikeConfig, SyntheticConfig, TableConfig, WineConfig, parse
 
-__all__ = ["load_prepared", "prepare", "validate"]
+__all__ = ["load_prepared", "prepare"]
 
 
 def prepare(
@@ -23,7 +23,8 @@ def prepare(
     workers: int | None = None,
     stats_path: str | os.PathLike | None = None,
 ) -> dict:
-    """Validate ``cfg``, build dataset ``name`` and write it atomically to ``out_path``.
+    """Parse ``cfg`` (a ``datasets`` entry, as the prepare rule's params give it) with
+    :func:`biv.spec.dataset.parse`, build dataset ``name`` and write it atomically to ``out_path``.
 
     ``download_dir`` caches publisher zips (needed only for ``url``); ``workers`` is the number
     of image-decoding threads (default: available CPUs, at most 8); ``stats_path``, if given,
@@ -31,23 +32,22 @@ def prepare(
     need them without torch. Every check runs before anything is written. Returns the written
     file's ``meta``.
     """
-    cfg = validate(name, cfg)
-    kind = cfg["kind"]
-    if kind == "synthetic":
-        prepared = synthetic.prepare(name, cfg)
-    elif kind == "bike":
-        prepared = bike.prepare(name, cfg, download_dir)
-    elif kind == "wine":
-        prepared = wine.prepare(name, cfg, download_dir)
-    elif kind == "table":
-        prepared = table.prepare(name, cfg)
+    spec = parse(name, cfg)
+    if isinstance(spec, SyntheticConfig):
+        prepared = synthetic.prepare(name, spec)
+    elif isinstance(spec, BikeConfig):
+        prepared = bike.prepare(name, spec, download_dir)
+    elif isinstance(spec, WineConfig):
+        prepared = wine.prepare(name, spec, download_dir)
+    elif isinstance(spec, TableConfig):
+        prepared = table.prepare(name, spec)
     else:
         if workers is None:
             cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
             workers = min(8, len(cpus) if cpus else os.cpu_count() or 1)
         elif not (isinstance(workers, int) and workers >= 1):
             raise ValueError(f"workers: {workers!r} is not allowed; expected an integer >= 1")
-        prepared = utkface.prepare(name, cfg, workers)
+        prepared = utkface.prepare(name, spec, workers)
     write(expand(out_path), prepared)
     if stats_path is not None:
         atomic.write_json(expand(stats_path), label_stats(prepared))

@@ -22,6 +22,7 @@ import pandas as pd
 from biv.data.prepared import assemble, split_indices
 from biv.data.sources import fetch
 from biv.data.tabular import integer_codes, read_table
+from biv.spec.dataset import BikeConfig
 
 FILE = "hour.csv"
 FEATURE_NAMES = [
@@ -72,23 +73,23 @@ def features(columns: dict[str, np.ndarray], where: str) -> np.ndarray:
     return np.concatenate(parts, axis=1, dtype=np.float64).astype(np.float32)
 
 
-def prepare(name: str, cfg: dict, download_dir) -> dict:
-    """Read, check and split hour.csv per the validated ``cfg``; return the prepared dict."""
+def prepare(name: str, cfg: BikeConfig, download_dir) -> dict:
+    """Read, check and split hour.csv per ``cfg``; return the prepared dict."""
     raw = fetch(name, cfg, (FILE,), download_dir)[FILE]
     columns = read_table(raw, ",", [*_NUMERIC, *_PASSTHROUGH, TARGET], text=("dteday",))
     x = features(columns, raw.origin)
     y = columns[TARGET]
     train, test = split_indices(
-        name, len(y), cfg["train_size"], cfg["test_size"], cfg["split_seed"], raw.origin
+        name, len(y), cfg.train_size, cfg.test_size, cfg.split_seed, raw.origin
     )
     meta = {
         "dataset": name,
         "kind": "bike",
         "sources": [{"file": FILE, "sha256": raw.sha256, "origin": raw.origin}],
-        "split_seed": cfg["split_seed"],
+        "split_seed": cfg.split_seed,
         "feature_names": FEATURE_NAMES,
         "target": TARGET,
         "index": "row of hour.csv (0-based, header excluded)",
-        "config": cfg,
+        "config": cfg.to_dict(),
     }
     return assemble(x[train], y[train], x[test], y[test], train, test, meta)

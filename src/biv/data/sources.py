@@ -22,7 +22,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from biv.spec.dataset import expand, local_hint, zip_problem
+from biv.spec.dataset import UCIConfig, expand, local_hint, uci_location
 
 log = logging.getLogger(__name__)
 
@@ -51,34 +51,23 @@ def sha256_bytes(data: bytes) -> str:
 
 def fetch(
     name: str,
-    cfg: dict,
+    cfg: UCIConfig,
     files: tuple[str, ...],
     download_dir: str | os.PathLike | None,
 ) -> dict[str, RawFile]:
-    """Read ``files`` from the validated config's ``path`` (which wins) or else its ``url``, and
+    """Read ``files`` from the config's ``path`` (which wins) or else its ``url``, and
     verify their sha256."""
-    if cfg["path"] is not None:
-        raw = _read_local(name, expand(cfg["path"]), files)
-        _verify(name, raw, cfg["sha256"])
+    if cfg.path is not None:
+        raw = _read_local(name, uci_location(name, cfg), files)
+        _verify(name, raw, cfg.sha256)
         return raw
-    return _download(name, cfg["url"], files, download_dir, cfg["sha256"])
+    return _download(name, cfg.url, files, download_dir, cfg.sha256)
 
 
 def _read_local(name: str, path: Path, files: tuple[str, ...]) -> dict[str, RawFile]:
-    key, hint = f"datasets.{name}.path", local_hint(f"datasets.{name}", files)
-    if not path.exists():
-        raise FileNotFoundError(f"{key}: {path} does not exist; {hint}")
+    """``files`` from a location checked by :func:`biv.spec.dataset.uci_location`."""
     if path.is_dir():
-        missing = [f for f in files if not (path / f).is_file()]
-        if missing:
-            found = sorted(p.name for p in path.iterdir())[:20]
-            raise FileNotFoundError(
-                f"{key}: {path / missing[0]} is missing (the folder holds {found}); {hint}"
-            )
         return {f: _raw(f, str(path / f), (path / f).read_bytes()) for f in files}
-    problem = zip_problem(path, single_file_ok=len(files) == 1)
-    if problem:
-        raise ValueError(f"{key}: {path} {problem}; {hint}")
     if zipfile.is_zipfile(path):
         return _read_zip(name, path, str(path), files)
     return {files[0]: _raw(files[0], str(path), path.read_bytes())}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from biv.data.prepared import assemble
+from biv.spec.dataset import SyntheticConfig
 
 FUNCTION = (
     "sin(pi*x0*x1) + 1.5*x2**2 - 0.5 + x3*x4 + tanh(2*x5) + 0.5*cos(pi*x6) + 0.5*x7, "
@@ -42,20 +43,20 @@ def sample(seed: int, stream: int, n: int, n_features: int) -> tuple[np.ndarray,
     return x.astype(np.float32), target(x).astype(np.float32)
 
 
-def prepare(name: str, cfg: dict) -> dict:
-    """Generate train and test sets per the validated ``cfg``; return the prepared dict."""
-    x_train, y_train = sample(cfg["seed"], 0, cfg["n_train"], cfg["n_features"])
-    x_test, y_test = sample(cfg["seed"], 1, cfg["n_test"], cfg["n_features"])
+def prepare(name: str, cfg: SyntheticConfig) -> dict:
+    """Generate train and test sets per ``cfg``; return the prepared dict."""
+    x_train, y_train = sample(cfg.seed, 0, cfg.n_train, cfg.n_features)
+    x_test, y_test = sample(cfg.seed, 1, cfg.n_test, cfg.n_features)
     meta = {
         "dataset": name,
         "kind": "synthetic",
         "sources": [],
-        "split_seed": cfg["split_seed"],
-        "feature_names": [f"x{i}" for i in range(cfg["n_features"])],
+        "split_seed": cfg.split_seed,
+        "feature_names": [f"x{i}" for i in range(cfg.n_features)],
         "target": "f(x)",
         "function": FUNCTION,
         "index": "draw number within the train (stream 0) or test (stream 1) stream",
-        "config": cfg,
+        "config": cfg.to_dict(),
     }
     return assemble(
         x_train,

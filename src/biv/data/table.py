@@ -16,11 +16,12 @@ import torch
 
 from biv.data.prepared import assemble
 from biv.spec import table as table_spec
+from biv.spec.dataset import TableConfig
 from biv.spec.naming import SWEEP_SEP
 
 
-def prepare(name: str, cfg: dict) -> dict:
-    """Read, check and split the table per the validated ``cfg``; return the prepared dict."""
+def prepare(name: str, cfg: TableConfig) -> dict:
+    """Read, check and split the table per ``cfg``; return the prepared dict."""
     table = table_spec.load(f"datasets.{name.split(SWEEP_SEP, 1)[0]}", cfg)
     train, test = table.train, table.test
     labels = table.y if table.clean is None else table.clean
@@ -28,14 +29,14 @@ def prepare(name: str, cfg: dict) -> dict:
     meta = {
         "dataset": name,
         "kind": "table",
-        "sources": [{"file": table.file, "sha256": table.sha256, "origin": cfg["path"]}],
-        "split_seed": cfg["split_seed"],
+        "sources": [{"file": table.file, "sha256": table.sha256, "origin": cfg.path}],
+        "split_seed": cfg.split_seed,
         "feature_names": table.feature_names,
         "unused_columns": table.unused,
-        "target": cfg["clean_target"] or cfg["target"],
+        "target": cfg.clean_target or cfg.target,
         "test_labels": "noisy" if table.variance is not None and table.clean is None else "clean",
         "index": "row of the table (0-based, header excluded)",
-        "config": cfg,
+        "config": cfg.to_dict(),
     }
     prepared = assemble(x[train], labels[train], x[test], labels[test], train, test, meta)
     if table.variance is not None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -35,8 +34,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from biv.data.prepared import assemble, split_indices
-from biv.data.sources import expand
-from biv.spec.dataset import utkface_hint
+from biv.spec.dataset import UTKFaceConfig, checksum_listing, image_files
 
 log = logging.getLogger(__name__)
 
@@ -45,23 +43,9 @@ PUBLISHED_LISTING_SHA256 = "4dc3c71f1592a21d5d336ea21422b385ccb6552df7e15b820667
 CHUNK = 128
 
 
-def list_images(name: str, folder: Path) -> tuple[list[str], np.ndarray]:
-    """Sorted ``*.jpg`` names of ``folder`` and their ages; ValueError for an unparsable age."""
-    if not folder.is_dir():
-        raise FileNotFoundError(
-            f"datasets.{name}.path: {folder} does not exist or is not a folder; "
-            f"{utkface_hint(name)}"
-        )
-    with os.scandir(folder) as entries:
-        names = [
-            e.name
-            for e in entries
-            if e.name.lower().endswith(".jpg") and not e.name.startswith(".") and e.is_file()
-        ]
-    if not names:
-        raise FileNotFoundError(
-            f"datasets.{name}.path: {folder} holds no .jpg files; {utkface_hint(name)}"
-        )
+def list_images(name: str, cfg: UTKFaceConfig) -> tuple[Path, list[str], np.ndarray]:
+    """The folder, its sorted ``*.jpg`` names and their ages; ValueError for an unparsable age."""
+    folder, names = image_files(name, cfg)
     names.sort(key=lambda n: n.encode())
     fields = pd.Series(names).str.split("_", n=1).str[0]
     bad = ~fields.str.fullmatch(r"\d+").to_numpy(dtype=bool)
@@ -71,12 +55,11 @@ def list_images(name: str, folder: Path) -> tuple[list[str], np.ndarray]:
             f"{folder / file}: age {file.split('_')[0]!r} does not parse; expected file names "
             "'<age>_<gender>_<race>_<datetime>.jpg...' with an integer age"
         )
-    return names, fields.astype(np.int64).to_numpy()
+    return folder, names, fields.astype(np.int64).to_numpy()
 
 
-def read_listing(name: str, path: str) -> dict[str, str]:
+def read_listing(name: str, listing: Path) -> dict[str, str]:
     """{file name: sha256} from a sha256sum-format file (folder prefixes are dropped)."""
-    listing = expand(path)
     try:
         lines = listing.read_text().splitlines()
     except OSError as err:
@@ -208,22 +191,20 @@ def _channel_stats(counts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
 
 
-def prepare(name: str, cfg: dict, workers: int) -> dict:
-    """Decode and split the images per the validated ``cfg`` (``workers`` threads)."""
-    folder = expand(cfg["path"])
-    names, ages = list_images(name, folder)
-    expected = cfg["sha256"]
-    if isinstance(expected, str):
-        expected = read_listing(name, expected)
+def prepare(name: str, cfg: UTKFaceConfig, workers: int) -> dict:
+    """Decode and split the images per ``cfg`` (``workers`` threads)."""
+    folder, names, ages = list_images(name, cfg)
+    listing = checksum_listing(name, cfg)
+    expected = read_listing(name, listing) if listing is not None else cfg.sha256
     train, test = split_indices(
         name,
         len(names),
-        cfg["train_size"],
-        cfg["test_size"],
-        cfg["split_seed"],
+        cfg.train_size,
+        cfg.test_size,
+        cfg.split_seed,
         f"{len(names)} images in {folder}",
     )
-    size = cfg["image_size"]
+    size = cfg.image_size
     reference = folder / names[int(train[0])]
     if size is None:
         height, width = _native_size(reference)
@@ -250,13 +231,13 @@ def prepare(name: str, cfg: dict, workers: int) -> dict:
         ],
         "listing_matches_published_set": listing_sha == PUBLISHED_LISTING_SHA256,
         "per_file_sha256_checked": expected is not None,
-        "split_seed": cfg["split_seed"],
+        "split_seed": cfg.split_seed,
         "image_size": height,
         "resize": "none" if size is None else "PIL draft + antialiased bilinear resize",
         "target": "age",
         "files": "\n".join(names),
         "index": "position in meta['files'] (sorted names, newline-separated)",
-        "config": cfg,
+        "config": cfg.to_dict(),
     }
     return assemble(
         outputs[0],

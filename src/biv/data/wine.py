@@ -13,6 +13,7 @@ import numpy as np
 from biv.data.prepared import assemble, split_indices
 from biv.data.sources import fetch
 from biv.data.tabular import read_table
+from biv.spec.dataset import WineConfig
 
 FILES = ("winequality-red.csv", "winequality-white.csv")
 FEATURE_NAMES = [
@@ -31,22 +32,22 @@ FEATURE_NAMES = [
 TARGET = "quality"
 
 
-def prepare(name: str, cfg: dict, download_dir) -> dict:
-    """Read, check, concatenate and split both files per the validated ``cfg``."""
+def prepare(name: str, cfg: WineConfig, download_dir) -> dict:
+    """Read, check, concatenate and split both files per ``cfg``."""
     raw = fetch(name, cfg, FILES, download_dir)
     tables = [read_table(raw[f], ";", [*FEATURE_NAMES, TARGET]) for f in FILES]
     x = np.concatenate([np.stack([t[c] for c in FEATURE_NAMES], axis=1) for t in tables])
     y = np.concatenate([t[TARGET] for t in tables])
     counts = [len(t[TARGET]) for t in tables]
     train, test = split_indices(
-        name, len(y), cfg["train_size"], cfg["test_size"], cfg["split_seed"], " + ".join(FILES)
+        name, len(y), cfg.train_size, cfg.test_size, cfg.split_seed, " + ".join(FILES)
     )
     x = x.astype(np.float32)
     meta = {
         "dataset": name,
         "kind": "wine",
         "sources": [{"file": f, "sha256": raw[f].sha256, "origin": raw[f].origin} for f in FILES],
-        "split_seed": cfg["split_seed"],
+        "split_seed": cfg.split_seed,
         "feature_names": FEATURE_NAMES,
         "target": TARGET,
         "records": [
@@ -54,6 +55,6 @@ def prepare(name: str, cfg: dict, download_dir) -> dict:
             for i, f in enumerate(FILES)
         ],
         "index": "row of the red+white concatenation (0-based; see records)",
-        "config": cfg,
+        "config": cfg.to_dict(),
     }
     return assemble(x[train], y[train], x[test], y[test], train, test, meta)

@@ -6,7 +6,7 @@ import hashlib
 import json
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import yaml
 
@@ -14,6 +14,9 @@ import biv
 from biv.atomic import read_json, write_json
 from biv.legacy.fields import LegacyArgError
 from biv.legacy.mapping import workflow_config
+
+if TYPE_CHECKING:
+    from biv.spec.noise import NoiseSpec
 
 #: Keys of the mapping that define the experiment (a run folder holds exactly one).
 IDENTITY_KEYS = ("experiment", "seed", "loss_name", "dataset", "noise", "loss", "model", "training")
@@ -67,7 +70,7 @@ def config_text(mapped: dict) -> str:
 def _validate(mapped: dict) -> None:
     """Check the run parameters and the model's input size before anything is written."""
     from biv.spec import RunSpec
-    from biv.spec.dataset import image_side
+    from biv.spec.dataset import UTKFaceConfig, parse
     from biv.spec.model import check_input
 
     loss = mapped["loss"]
@@ -86,16 +89,16 @@ def _validate(mapped: dict) -> None:
             "training": mapped["training"],
         }
     )
-    cfg = mapped["dataset"]["config"]
-    if cfg["kind"] == "utkface":
-        size = image_side(cfg)
+    cfg = parse(mapped["dataset"]["name"], mapped["dataset"]["config"])
+    if isinstance(cfg, UTKFaceConfig):
+        size = cfg.image_side
         try:
             check_input("model.name", run.model, (3, size, size))
         except ValueError as e:
             raise ValueError(f"{e} (the images are {size}x{size}: see --image-size)") from e
 
 
-def _noise_record(mapped: dict) -> dict | None:
+def _noise_spec(mapped: dict) -> NoiseSpec | None:
     """The resolved noise setting (torch-free), or None without noise."""
     from biv.spec.noise import resolve
 
@@ -117,7 +120,7 @@ def run(mapped: dict, stream: TextIO | None = None) -> int:
         print(config_text(mapped), file=stream, end="", flush=True)
         return 0
     print(describe(mapped), file=stream, flush=True)
-    record = _noise_record(mapped)  # checked by a dry run too, as everything below
+    setting = _noise_spec(mapped)  # checked by a dry run too, as everything below
     _validate(mapped)
     if mapped["dry_run"]:
         return 0
@@ -141,10 +144,11 @@ def run(mapped: dict, stream: TextIO | None = None) -> int:
         print(f"cutoff threshold: {loss['threshold']:g} raw units^2", file=stream)
 
     noise_ref = None
-    if record is not None:
-        draw = noise.draw(torch.as_tensor(data["y_train"]), record, seed=mapped["seed"])
+    if setting is not None:
+        draw = noise.draw(torch.as_tensor(data["y_train"]), setting, seed=mapped["seed"])
         noise_file = out_dir / "noise.pt"
         meta = {"dataset": name, "noise": mapped["experiment"], "seed": mapped["seed"]}
+        record = setting.to_dict()
         noise.save_draw(noise_file, draw, meta | {"record": record, "argv": mapped["argv"]})
         write_json(out_dir / "noise_record.json", record)
         noise_ref = {"name": mapped["experiment"], "file": str(noise_file.resolve())}

@@ -4,9 +4,10 @@ The config keys are documented in config/README.md. Nothing here imports torch.
 """
 
 from biv.spec.errors import ConfigError
-from biv.spec.experiment import DatasetSpec, Experiment, NoiseSpec, Run
+from biv.spec.experiment import DatasetSpec, Experiment, Run
 from biv.spec.loss import LOSS_PARAMETERS, LossSpec
 from biv.spec.model import ModelSpec
+from biv.spec.noise import NoiseSpec
 from biv.spec.plan import Plan, build_plan
 from biv.spec.run import FileRef, RunSpec
 from biv.spec.sweeps import Sweep, SweepPoint

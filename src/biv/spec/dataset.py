@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from biv.spec.errors import ConfigError, fail
+from biv.spec.naming import SWEEP_SEP
 from biv.spec.values import MAX_SEED
 
 DATASET_KINDS = ("synthetic", "bike", "wine", "utkface", "table")
@@ -36,32 +38,99 @@ def utkface_hint(name: str) -> str:
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
+
+class _Entry:
+    """A validated ``datasets.<name>`` entry: its keys as typed fields, ``kind`` first."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as a mapping with every default filled in (the prepare rule's params and
+        the prepared file's ``meta["config"]``); lists as lists."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    return dict(value) if isinstance(value, dict) else value
+
+
+@dataclass(frozen=True)
+class SyntheticConfig(_Entry):
+    kind: str
+    n_train: int
+    n_test: int
+    seed: int
+    n_features: int = 8
+    split_seed: int = 0  # accepted (a workflow schema default) but only 0: there is no split
+
+
+@dataclass(frozen=True)
+class _SplitConfig(_Entry):
+    """Published data split by a seeded permutation (``split_seed``)."""
+
+    kind: str
+    train_size: int
+    test_size: int
+    split_seed: int = 0
+
+
+@dataclass(frozen=True)
+class UCIConfig(_SplitConfig):
+    """A published UCI table (bike, wine): a local ``path`` (which wins) or the zip's ``url``."""
+
+    sha256: dict[str, str] | None = None  # file name -> digest (lower-case hex)
+    path: str | None = None
+    url: str | None = None
+
+
+class BikeConfig(UCIConfig):
+    """UCI Bike Sharing (hour.csv)."""
+
+
+class WineConfig(UCIConfig):
+    """UCI Wine Quality (red and white)."""
+
+
+@dataclass(frozen=True)
+class UTKFaceConfig(_SplitConfig):
+    sha256: dict[str, str] | str | None = None  # digests by file name, or a listing's path
+    path: str | None = None  # always given once validated (UTKFace has no URL)
+    image_size: int | None = None
+
+    @property
+    def image_side(self) -> int:
+        """Side length of the prepared images."""
+        return self.image_size or UTKFACE_NATIVE_SIZE
+
+
+@dataclass(frozen=True)
+class TableConfig(_Entry):
+    kind: str
+    path: str
+    target: str
+    variance: str | None = None
+    clean_target: str | None = None
+    features: tuple[str, ...] | None = None
+    categorical: tuple[str, ...] = ()
+    test_size: int | float | None = None
+    split: str | None = None
+    split_seed: int = 0
+    sha256: dict[str, str] | None = None
+
+
+DatasetConfig = SyntheticConfig | BikeConfig | WineConfig | UTKFaceConfig | TableConfig
+_CLASSES: dict[str, type] = {
+    "synthetic": SyntheticConfig,
+    "bike": BikeConfig,
+    "wine": WineConfig,
+    "utkface": UTKFaceConfig,
+    "table": TableConfig,
+}
 # Per kind: key -> default (_REQUIRED: must be given). path/url are checked by _check_source.
 _REQUIRED = object()
-_SPLIT = {"train_size": _REQUIRED, "test_size": _REQUIRED, "split_seed": 0, "sha256": None}
 _KEYS: dict[str, dict[str, Any]] = {
-    "bike": {**_SPLIT, "path": None, "url": None},
-    "wine": {**_SPLIT, "path": None, "url": None},
-    "utkface": {**_SPLIT, "path": None, "image_size": None},
-    "synthetic": {
-        "n_train": _REQUIRED,
-        "n_test": _REQUIRED,
-        "seed": _REQUIRED,
-        "n_features": 8,
-        "split_seed": 0,  # accepted (a workflow schema default) but only 0: there is no split
-    },
-    "table": {
-        "path": _REQUIRED,
-        "target": _REQUIRED,
-        "variance": None,
-        "clean_target": None,
-        "features": None,
-        "categorical": [],
-        "test_size": None,
-        "split": None,
-        "split_seed": 0,
-        "sha256": None,
-    },
+    kind: {f.name: _REQUIRED if f.default is MISSING else f.default for f in fields(cls)[1:]}
+    for kind, cls in _CLASSES.items()
 }
 _POSITIVE_INTS = ("train_size", "n_train", "n_test", "image_size")
 #: Most samples of each split of a synthetic dataset (held in memory: n x n_features floats).
@@ -76,14 +145,22 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def validate(name: str, cfg: Any, prefix: str | None = None) -> dict[str, Any]:
-    """Return ``cfg`` with defaults filled in, or raise ConfigError naming the key and value
-    (under ``prefix``, default ``datasets.<name>``).
+def parse(name: str, cfg: Any, prefix: str | None = None) -> DatasetConfig:
+    """The typed entry of ``cfg``, or a ConfigError naming the key and value (under ``prefix``,
+    default ``datasets.<name>``).
 
     Checks unknown and missing keys, types and ranges; nothing is clipped or coerced except
     that sha256 hex digests are lower-cased.
     """
-    prefix = prefix or f"datasets.{name}"
+    out = _validated(name, cfg, prefix or f"datasets.{name}")
+    for key in ("features", "categorical"):
+        if out.get(key) is not None:
+            out[key] = tuple(out[key])
+    return _CLASSES[out["kind"]](**out)
+
+
+def _validated(name: str, cfg: Any, prefix: str) -> dict[str, Any]:
+    """``cfg`` checked, with defaults filled in."""
     if not isinstance(cfg, dict):
         raise fail(prefix, cfg, "a mapping of keys")
     kind = cfg.get("kind")
@@ -217,20 +294,6 @@ def _check_sha256(prefix: str, kind: str, value: Any) -> dict[str, str] | str | 
     return {file: digest.lower() for file, digest in value.items()}
 
 
-def image_side(cfg: dict[str, Any]) -> int:
-    """Side length of a UTKFace dataset's prepared images."""
-    return cfg.get("image_size") or UTKFACE_NATIVE_SIZE
-
-
-def train_size(cfg: dict[str, Any], prefix: str) -> int:
-    """Number of training samples of a validated dataset config (a table is read for it)."""
-    if cfg["kind"] == "table":
-        from biv.spec import table  # pandas, imported only for tables
-
-        return len(table.load(prefix, cfg).train)
-    return cfg["n_train"] if cfg["kind"] == "synthetic" else cfg["train_size"]
-
-
 def expand(path: str | os.PathLike) -> Path:
     """``path`` with ``~`` and ``$VARS`` expanded (as the loaders read it)."""
     return Path(os.path.expandvars(os.path.expanduser(os.fspath(path))))
@@ -244,42 +307,27 @@ def local_path(key: str, value: str) -> Path:
     return path
 
 
-def test_size(cfg: dict[str, Any], prefix: str) -> int:
-    """Number of test samples of a validated dataset config (a table is read for it)."""
-    if cfg["kind"] == "table":
-        from biv.spec import table  # pandas, imported only for tables
-
-        return len(table.load(prefix, cfg).test)
-    return cfg["n_test"] if cfg["kind"] == "synthetic" else cfg["test_size"]
+def prefix_of(name: str) -> str:
+    """``datasets.<name>`` as the user wrote it (a sweep's derived name without its suffix)."""
+    return f"datasets.{name.split(SWEEP_SEP, 1)[0]}"
 
 
-def check_local_files(prefix: str, name: str, cfg: dict[str, Any]) -> None:
-    """A local ``path`` must exist and hold what its kind reads (checked before any job)."""
-    if cfg["kind"] == "table":
-        train_size(cfg, prefix)  # reads and checks the whole table
-        return
-    if cfg["kind"] == "synthetic" or cfg.get("path") is None:
-        return
-    path = local_path(f"{prefix}.path", cfg["path"])
-    if cfg["kind"] == "utkface":
-        if isinstance(cfg["sha256"], str):
-            listing = local_path(f"{prefix}.sha256", cfg["sha256"])
-            if not listing.is_file():
-                raise ConfigError(
-                    f"{prefix}.sha256",
-                    f"{str(listing)!r} is not a file; expected a sha256sum-format listing of the "
-                    "images ('<sha256>  <file>' per line)",
-                )
-        if not path.is_dir():
-            raise ConfigError(
-                f"{prefix}.path", f"{str(path)!r} is not a folder; {utkface_hint(name)}"
-            )
-        if not any(p.suffix.lower() == ".jpg" for p in path.iterdir()):
-            raise ConfigError(
-                f"{prefix}.path", f"{str(path)!r} holds no .jpg files; {utkface_hint(name)}"
-            )
-        return
-    files = FILES[cfg["kind"]]
+def check_local_files(name: str, cfg: DatasetConfig) -> None:
+    """A local ``path`` must exist and hold what its kind reads (checked before any job, and by
+    the loaders with the same functions; a table is read and checked by biv.spec.table)."""
+    if isinstance(cfg, UTKFaceConfig):
+        checksum_listing(name, cfg)
+        image_files(name, cfg)
+    elif isinstance(cfg, UCIConfig) and cfg.path is not None:
+        uci_location(name, cfg)
+
+
+def uci_location(name: str, cfg: UCIConfig) -> Path:
+    """The local ``path`` of a UCI dataset, expanded: a folder holding the files its kind reads,
+    a zip (not damaged or truncated), or the one file it reads."""
+    prefix = prefix_of(name)
+    path = local_path(f"{prefix}.path", cfg.path)
+    files = FILES[cfg.kind]
     hint = local_hint(prefix, files)
     if not path.exists():
         raise ConfigError(f"{prefix}.path", f"{str(path)!r} does not exist; {hint}")
@@ -288,10 +336,42 @@ def check_local_files(prefix: str, name: str, cfg: dict[str, Any]) -> None:
     if path.is_dir():
         missing = [f for f in files if not (path / f).is_file()]
         if missing:
-            raise ConfigError(
-                f"{prefix}.path",
-                f"{str(path)!r} holds no {missing[0]}; {hint}",
-            )
+            raise ConfigError(f"{prefix}.path", f"{str(path)!r} holds no {missing[0]}; {hint}")
+    return path
+
+
+def image_files(name: str, cfg: UTKFaceConfig) -> tuple[Path, list[str]]:
+    """The UTKFace folder (``path`` expanded) and the names of its ``*.jpg`` files (not hidden,
+    not recursive, in listing order)."""
+    prefix = prefix_of(name)
+    folder = local_path(f"{prefix}.path", cfg.path)
+    hint = utkface_hint(name.split(SWEEP_SEP, 1)[0])
+    if not folder.is_dir():
+        raise ConfigError(f"{prefix}.path", f"{str(folder)!r} is not a folder; {hint}")
+    with os.scandir(folder) as entries:
+        names = [
+            e.name
+            for e in entries
+            if e.name.lower().endswith(".jpg") and not e.name.startswith(".") and e.is_file()
+        ]
+    if not names:
+        raise ConfigError(f"{prefix}.path", f"{str(folder)!r} holds no .jpg files; {hint}")
+    return folder, names
+
+
+def checksum_listing(name: str, cfg: UTKFaceConfig) -> Path | None:
+    """The sha256sum-format listing that ``sha256`` names (expanded), or None."""
+    if not isinstance(cfg.sha256, str):
+        return None
+    key = f"{prefix_of(name)}.sha256"
+    listing = local_path(key, cfg.sha256)
+    if not listing.is_file():
+        raise ConfigError(
+            key,
+            f"{str(listing)!r} is not a file; expected a sha256sum-format listing of the "
+            "images ('<sha256>  <file>' per line)",
+        )
+    return listing
 
 
 def local_hint(prefix: str, files: tuple[str, ...]) -> str:

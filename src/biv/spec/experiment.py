@@ -1,11 +1,12 @@
-"""The named things of a plan: datasets, noise settings, experiments and their runs."""
+"""The named things of a plan: datasets, experiments and their runs (noise settings:
+:mod:`biv.spec.noise`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from biv.spec import dataset as datasets_spec
 from biv.spec import values as v
+from biv.spec.dataset import DatasetConfig, SyntheticConfig, TableConfig, UTKFaceConfig
 from biv.spec.errors import ConfigError, fail
 from biv.spec.loss import LossSpec
 from biv.spec.model import ModelSpec
@@ -16,15 +17,38 @@ from biv.spec.training import TrainingSpec
 @dataclass(frozen=True)
 class DatasetSpec:
     name: str
-    config: dict  # validated, defaults filled (biv.spec.dataset.validate)
+    config: DatasetConfig  # the typed datasets entry (biv.spec.dataset.parse)
 
     @property
     def images(self) -> bool:
-        return self.config["kind"] == "utkface"
+        return isinstance(self.config, UTKFaceConfig)
 
     @property
     def n_train(self) -> int:
-        return datasets_spec.train_size(self.config, f"datasets.{self.base}")
+        """Training samples (a table is read and checked for it, once per file version)."""
+        if isinstance(self.config, TableConfig):
+            return len(self.table().train)
+        return (
+            self.config.n_train
+            if isinstance(self.config, SyntheticConfig)
+            else self.config.train_size
+        )
+
+    @property
+    def n_test(self) -> int:
+        if isinstance(self.config, TableConfig):
+            return len(self.table().test)
+        return (
+            self.config.n_test
+            if isinstance(self.config, SyntheticConfig)
+            else self.config.test_size
+        )
+
+    def table(self):
+        """The checked table of a ``table`` dataset (:func:`biv.spec.table.load`)."""
+        from biv.spec import table  # pandas, imported only for tables
+
+        return table.load(f"datasets.{self.base}", self.config)
 
     @property
     def base(self) -> str:
@@ -34,19 +58,12 @@ class DatasetSpec:
     @property
     def file_noise(self) -> bool:
         """A table with a variance column: its labels come with their own noise."""
-        return self.config["kind"] == "table" and self.config["variance"] is not None
+        return isinstance(self.config, TableConfig) and self.config.variance is not None
 
     @property
     def clean_test_labels(self) -> bool:
         """Whether the test labels are noise-free (else they carry the file's variances)."""
-        return not self.file_noise or self.config["clean_target"] is not None
-
-
-@dataclass(frozen=True)
-class NoiseSpec:
-    name: str
-    setting: dict  # as the user wrote it (sweep values applied)
-    record: dict  # the resolved distributions (biv.spec.noise.resolve)
+        return not self.file_noise or self.config.clean_target is not None
 
 
 @dataclass(frozen=True)

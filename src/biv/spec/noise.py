@@ -6,8 +6,10 @@ Torch-free arithmetic; errors are ConfigErrors keyed relative to the setting (e.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+from dataclasses import dataclass
 
 from biv.distributions import Gamma, Mixture, Uniform
 from biv.spec.errors import ConfigError
@@ -169,12 +171,81 @@ def _derived_mean(setting: dict, mean1: float, p: float) -> float:
     return mean2
 
 
-def resolve(setting: dict) -> dict:
-    """Validate ``setting`` and return its JSON-serializable record.
+@dataclass(frozen=True)
+class NoiseSpec:
+    """A noise setting resolved: the mixture of sigma^2 (raw label units^2) it describes.
 
-    Record: {"mode", "p", "variance_disturbance", "mean", "var" (of the mixture),
-    "components": [{"distribution", "params", "mean", "var"}, ...], "setting": a copy}.
+    ``setting`` is the setting as the user wrote it (sweep values applied), in JSON types.
     """
+
+    mode: str
+    mixture: Mixture
+    variance_disturbance: float
+    setting: dict
+
+    def to_dict(self) -> dict:
+        """The JSON record (rule params, ``label_units`` of params.json, the draws' meta):
+        {"mode", "p", "variance_disturbance", "mean", "var" (of the mixture),
+        "components": [{"distribution", "params", "mean", "var"}, ...], "setting"}."""
+        m = self.mixture
+        return {
+            "mode": self.mode,
+            "p": m.p,
+            "variance_disturbance": self.variance_disturbance,
+            "mean": m.mean,
+            "var": m.var,
+            "components": [
+                {"distribution": c.distribution, "params": c.params(), "mean": c.mean, "var": c.var}
+                for c in m.components
+            ],
+            "setting": copy.deepcopy(self.setting),
+        }
+
+    @classmethod
+    def from_dict(cls, record: object) -> NoiseSpec:
+        """The spec of a record written by :meth:`to_dict`: its setting resolved again, the rest
+        of the record checked equal to that resolution (ValueError if edited or stale)."""
+        setting = record.get("setting") if isinstance(record, dict) else None
+        if not isinstance(setting, dict):
+            raise ValueError(
+                f"noise record {record!r:.80} is not allowed: a mapping with the key 'setting'"
+            )
+        spec = resolve(setting)
+        if spec.to_dict() != record:
+            raise ValueError(
+                f"noise record {record!r:.80} is not the resolution of its setting (edited, or "
+                "written by another version?); delete it to have it written again"
+            )
+        return spec
+
+    def in_model_units(self, y_std: float) -> dict:
+        """The record for labels divided by ``y_std`` (the model's units when
+        ``training.normalize``): every sigma^2 divided by y_std^2, so uniform bounds and means
+        by y_std^2, variances by y_std^4, gamma rates multiplied by y_std^2; p and the variance
+        disturbance (a relative factor) unchanged. The user's ``setting`` is left out."""
+        s2 = y_std**2
+
+        def params(component: dict) -> dict:
+            if component["distribution"] == "gamma":
+                return {**component["params"], "rate": component["params"]["rate"] * s2}
+            return {k: v / s2 for k, v in component["params"].items()}
+
+        record = self.to_dict()
+        return {
+            "mode": record["mode"],
+            "p": record["p"],
+            "variance_disturbance": record["variance_disturbance"],
+            "mean": record["mean"] / s2,
+            "var": record["var"] / s2**2,
+            "components": [
+                {**c, "params": params(c), "mean": c["mean"] / s2, "var": c["var"] / s2**2}
+                for c in record["components"]
+            ],
+        }
+
+
+def resolve(setting: dict) -> NoiseSpec:
+    """Validate ``setting`` (a ``noise.<name>`` mapping) and return the spec it describes."""
     if not isinstance(setting, dict):
         raise ConfigError("", f"{setting!r} is not allowed: a noise setting is a mapping")
     mode = setting.get("mode", _MISSING)
@@ -201,41 +272,4 @@ def resolve(setting: dict) -> dict:
         if mode == "meanvar_avg" and i == 1:  # component 0 is validated by now
             derived = _derived_mean(setting, float(components[0]["mean"]), p)
         dists.append(_component(comp, f"components[{i}]", mode, default_family, derived))
-    mixture = Mixture(tuple(dists), p)
-    return {
-        "mode": mode,
-        "p": mixture.p,
-        "variance_disturbance": vd,
-        "mean": mixture.mean,
-        "var": mixture.var,
-        "components": [
-            {"distribution": c.distribution, "params": c.params(), "mean": c.mean, "var": c.var}
-            for c in mixture.components
-        ],
-        "setting": json.loads(json.dumps(setting)),
-    }
-
-
-def in_model_units(record: dict, y_std: float) -> dict:
-    """The resolved ``record`` for labels divided by ``y_std`` (the model's units when
-    ``training.normalize``): every sigma^2 divided by y_std^2, so uniform bounds and means by
-    y_std^2, variances by y_std^4, gamma rates multiplied by y_std^2; p and the variance
-    disturbance (a relative factor) unchanged. The user's ``setting`` is left out."""
-    s2 = y_std**2
-
-    def params(component: dict) -> dict:
-        if component["distribution"] == "gamma":
-            return {**component["params"], "rate": component["params"]["rate"] * s2}
-        return {k: v / s2 for k, v in component["params"].items()}
-
-    return {
-        "mode": record["mode"],
-        "p": record["p"],
-        "variance_disturbance": record["variance_disturbance"],
-        "mean": record["mean"] / s2,
-        "var": record["var"] / s2**2,
-        "components": [
-            {**c, "params": params(c), "mean": c["mean"] / s2, "var": c["var"] / s2**2}
-            for c in record["components"]
-        ],
-    }
+    return NoiseSpec(mode, Mixture(tuple(dists), p), vd, json.loads(json.dumps(setting)))

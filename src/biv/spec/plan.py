@@ -6,7 +6,6 @@ Every error is a ConfigError naming the key as the user wrote it, sweep values i
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -14,11 +13,12 @@ from typing import Any
 from biv.spec import dataset as datasets_spec
 from biv.spec import noise as noise_spec
 from biv.spec.errors import ConfigError, fail
-from biv.spec.experiment import DatasetSpec, Experiment, NoiseSpec, Run, check_seeds
+from biv.spec.experiment import DatasetSpec, Experiment, Run, check_seeds
 from biv.spec.figures import Figure, build_figure, check_reproduction
 from biv.spec.loss import LossSpec
 from biv.spec.model import ModelSpec, check_input
-from biv.spec.naming import SWEEP_SEP, Registry
+from biv.spec.naming import Registry
+from biv.spec.noise import NoiseSpec
 from biv.spec.sweeps import Sweep, expand_sweep
 from biv.spec.training import TrainingSpec
 
@@ -69,9 +69,7 @@ def build_plan(config: dict, check_files: bool = True) -> Plan:
     plan = builder.build()
     used = {exp.dataset for exp in plan.experiments.values()} if check_files else set()
     for name in sorted(used):
-        spec = plan.datasets[name]
-        base = name.split(SWEEP_SEP, 1)[0]
-        datasets_spec.check_local_files(f"datasets.{base}", base, spec.config)
+        datasets_spec.check_local_files(name, plan.datasets[name].config)
     return plan
 
 
@@ -91,7 +89,7 @@ class Builder:
         self.config = config
         self.registry = Registry()
         self.datasets = {
-            name: DatasetSpec(name, datasets_spec.validate(name, cfg))
+            name: DatasetSpec(name, datasets_spec.parse(name, cfg))
             for name, cfg in self.block("datasets").items()
         }
         self.noise = {
@@ -115,10 +113,9 @@ class Builder:
     @staticmethod
     def resolve_noise(name: str, setting: dict, key: str | None = None) -> NoiseSpec:
         try:
-            record = noise_spec.resolve(setting)
+            return noise_spec.resolve(setting)
         except ConfigError as err:
             raise err.under(key or f"noise.{name}") from None
-        return NoiseSpec(name, copy.deepcopy(setting), record)
 
     def build(self) -> Plan:
         experiments = {
@@ -214,20 +211,9 @@ class Builder:
                 f"{bs} is larger than the training set of dataset {exp.dataset!r} ({n} samples); "
                 f"allowed: 1 to {n}",
             )
-        if exp.model.has_batchnorm and exp.training.smallest_batch(n) < 2:
-            raise ConfigError(
-                keys["batch"],
-                f"{bs} leaves a last batch of 1 sample of the {n} training samples, which "
-                "BatchNorm cannot train on; choose another batch size or drop_last: true",
-            )
-        tr, n_test = exp.training, datasets_spec.test_size(data.config, f"datasets.{data.base}")
-        if exp.model.has_batchnorm and tr.test_batch_of_one(n_test):
-            raise ConfigError(
-                keys["eval_batch"],
-                f"{tr.eval_batch_size} leaves a last test batch of 1 sample of the {n_test} test "
-                "samples, which BatchNorm cannot normalise with eval_protocol: original; choose "
-                "another eval_batch_size",
-            )
-        size = datasets_spec.image_side(data.config)
+        if exp.model.has_batchnorm:
+            n_test = data.n_test
+            exp.training.check_batchnorm((keys["batch"], keys["eval_batch"]), n, n_test)
+        size = data.config.image_side if data.images else 0
         shape = (3, size, size) if data.images else (0,)
         check_input(keys["model"], exp.model, shape)

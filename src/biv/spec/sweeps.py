@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from biv.spec import dataset as datasets_spec
 from biv.spec.errors import ConfigError, fail
-from biv.spec.experiment import DatasetSpec, Experiment, NoiseSpec, check_seeds
+from biv.spec.experiment import DatasetSpec, Experiment, check_seeds
 from biv.spec.loss import LossSpec
 from biv.spec.model import ModelSpec
 from biv.spec.naming import canonical
+from biv.spec.noise import NoiseSpec
 from biv.spec.training import TrainingSpec
 
 if TYPE_CHECKING:
@@ -216,7 +217,7 @@ def _dataset(b: Builder, p: _Point, base: Experiment) -> tuple[str, DatasetSpec 
     cfg = p.applied(b.block("datasets")[base.dataset], "dataset", own)
     derived = b.registry.name(base.dataset, _values(own), cfg)
     spec = p.parsed(
-        lambda prefix, cfg: datasets_spec.validate(base.dataset, cfg, prefix),
+        lambda prefix, cfg: datasets_spec.parse(base.dataset, cfg, prefix),
         prefix,
         "dataset",
         own,

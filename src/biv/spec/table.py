@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from biv.spec.dataset import TABLE_SUFFIXES, local_path
+from biv.spec.dataset import TABLE_SUFFIXES, TableConfig, local_path, parse
 from biv.spec.errors import ConfigError
 
 ROLES = ("target", "variance", "clean_target", "split")
@@ -48,26 +48,26 @@ def suffix(path: str) -> str | None:
     return next((s for s in TABLE_SUFFIXES if lower.endswith(s)), None)
 
 
-def load(prefix: str, cfg: dict) -> Table:
-    """The table of the validated config ``cfg`` (keys under ``prefix``), read once per
-    process and file version."""
-    path = local_path(f"{prefix}.path", cfg["path"])
+def load(prefix: str, cfg: TableConfig) -> Table:
+    """The table of ``cfg`` (keys under ``prefix``), read once per process and file version."""
+    path = local_path(f"{prefix}.path", cfg.path)
     if not path.is_file():
         raise ConfigError(
             f"{prefix}.path",
             f"{str(path)!r} does not exist or is not a file (a .csv, .csv.gz or .parquet table)",
         )
     stat = path.stat()
-    return _load(prefix, json.dumps(cfg, sort_keys=True), str(path), stat.st_mtime_ns, stat.st_size)
+    cfg_text = json.dumps(cfg.to_dict(), sort_keys=True)  # hashable, for the cache
+    return _load(prefix, cfg_text, str(path), stat.st_mtime_ns, stat.st_size)
 
 
 @functools.lru_cache(maxsize=16)
 def _load(prefix: str, cfg_text: str, path: str, _mtime: int, _size: int) -> Table:
-    cfg = json.loads(cfg_text)
+    name = Path(path).name
+    cfg = parse(name, json.loads(cfg_text), prefix)
     data = Path(path).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    name = Path(path).name
-    want = (cfg.get("sha256") or {}).get(name)
+    want = (cfg.sha256 or {}).get(name)
     if want is not None and want != digest:
         raise ConfigError(
             f"{prefix}.sha256.{name}",
@@ -162,38 +162,40 @@ def _texts(key: str, column: str, values: pd.Series, path: str) -> np.ndarray:
     return values.astype(str).str.strip().to_numpy(dtype=object)
 
 
-def _columns(prefix: str, cfg: dict, frame: pd.DataFrame, path: str) -> tuple[list, list, list]:
+def _columns(
+    prefix: str, cfg: TableConfig, frame: pd.DataFrame, path: str
+) -> tuple[list, list, list]:
     """(features, categorical, unused) column names; each role's column must exist once."""
     where: dict[str, str] = {}
     for role in ROLES:
-        if cfg.get(role) is not None:
-            where.setdefault(cfg[role], f"{prefix}.{role}")
+        if getattr(cfg, role) is not None:
+            where.setdefault(getattr(cfg, role), f"{prefix}.{role}")
     for key in ("features", "categorical"):
-        for i, column in enumerate(cfg.get(key) or []):
+        for i, column in enumerate(getattr(cfg, key) or ()):
             where.setdefault(column, f"{prefix}.{key}[{i}]")
     for column, key in where.items():
         if column not in frame.columns:
             raise ConfigError(
                 key, f"column {column!r} is not in {path} (its columns: {list(frame.columns)})"
             )
-    roles = [r for r in ROLES if cfg.get(r) is not None]
-    used = [cfg[r] for r in roles]
+    roles = [r for r in ROLES if getattr(cfg, r) is not None]
+    used = [getattr(cfg, r) for r in roles]
     for i, role in enumerate(roles):
         if used.index(used[i]) != i:
             raise ConfigError(
                 f"{prefix}.{role}",
                 f"column {used[i]!r} is also {prefix}.{roles[used.index(used[i])]}",
             )
-    listed = [*(cfg.get("features") or []), *cfg["categorical"]]
+    listed = [*(cfg.features or []), *cfg.categorical]
     for i, column in enumerate(listed):
         key = _listed_key(prefix, cfg, i)
         if column in used or listed.index(column) != i:
             raise ConfigError(key, f"column {column!r} already has another role in {prefix}")
-    if cfg.get("features") is not None:
-        return list(cfg["features"]), list(cfg["categorical"]), []
+    if cfg.features is not None:
+        return list(cfg.features), list(cfg.categorical), []
     features, unused = [], []
     for column in frame.columns:
-        if column in used or column in cfg["categorical"]:
+        if column in used or column in cfg.categorical:
             continue
         values = frame[column]
         if not _is_text(values):
@@ -214,20 +216,22 @@ def _columns(prefix: str, cfg: dict, frame: pd.DataFrame, path: str) -> tuple[li
             )
         else:
             features.append(column)
-    if not features and not cfg["categorical"]:
+    if not features and not cfg.categorical:
         raise ConfigError(f"{prefix}.features", f"{path} has no numeric column besides the labels")
-    return features, list(cfg["categorical"]), unused
+    return features, list(cfg.categorical), unused
 
 
-def _listed_key(prefix: str, cfg: dict, i: int) -> str:
-    n = len(cfg.get("features") or [])
+def _listed_key(prefix: str, cfg: TableConfig, i: int) -> str:
+    n = len(cfg.features or [])
     return f"{prefix}.features[{i}]" if i < n else f"{prefix}.categorical[{i - n}]"
 
 
-def _split(prefix: str, cfg: dict, frame: pd.DataFrame, path: str) -> tuple[np.ndarray, np.ndarray]:
+def _split(
+    prefix: str, cfg: TableConfig, frame: pd.DataFrame, path: str
+) -> tuple[np.ndarray, np.ndarray]:
     n = len(frame)
-    if cfg.get("split") is not None:
-        key, column = f"{prefix}.split", cfg["split"]
+    if cfg.split is not None:
+        key, column = f"{prefix}.split", cfg.split
         values = _texts(key, column, frame[column], path)
         bad = ~np.isin(values, SPLIT_VALUES)
         if bad.any():
@@ -242,7 +246,7 @@ def _split(prefix: str, cfg: dict, frame: pd.DataFrame, path: str) -> tuple[np.n
             if not len(rows):
                 raise ConfigError(key, f"column {column!r} of {path} leaves the {part} split empty")
         return train, test
-    size = cfg["test_size"]
+    size = cfg.test_size
     n_test = size if isinstance(size, int) else int(round(size * n))
     for part, count in (("test", n_test), ("training", n - n_test)):
         if count < 1:
@@ -250,7 +254,7 @@ def _split(prefix: str, cfg: dict, frame: pd.DataFrame, path: str) -> tuple[np.n
                 f"{prefix}.test_size",
                 f"{size!r} leaves the {part} split of the {n} rows of {path} empty",
             )
-    perm = np.random.default_rng(cfg["split_seed"]).permutation(n)
+    perm = np.random.default_rng(cfg.split_seed).permutation(n)
     return perm[: n - n_test], perm[n - n_test :]
 
 
@@ -267,15 +271,15 @@ def _check_constant(
         )
 
 
-def _check(prefix: str, cfg: dict, frame: pd.DataFrame, path: str, digest: str) -> Table:
+def _check(prefix: str, cfg: TableConfig, frame: pd.DataFrame, path: str, digest: str) -> Table:
     features, categorical, unused = _columns(prefix, cfg, frame, path)
     train, test = _split(prefix, cfg, frame, path)
-    target = cfg["target"]
+    target = cfg.target
     y = _numbers(f"{prefix}.target", target, frame[target], path)
     _check_constant(f"{prefix}.target", target, y, train, path)
     variance = clean = None
-    if cfg.get("variance") is not None:
-        column = cfg["variance"]
+    if cfg.variance is not None:
+        column = cfg.variance
         variance = _numbers(f"{prefix}.variance", column, frame[column], path)
         if (variance < 0).any():
             row = int(np.argmax(variance < 0))
@@ -284,13 +288,13 @@ def _check(prefix: str, cfg: dict, frame: pd.DataFrame, path: str, digest: str) 
                 f"column {column!r}, {_row(path, row)} of {path}: {float(variance[row])!r} is "
                 "negative; a label variance is >= 0",
             )
-    if cfg.get("clean_target") is not None:
-        column = cfg["clean_target"]
+    if cfg.clean_target is not None:
+        column = cfg.clean_target
         clean = _numbers(f"{prefix}.clean_target", column, frame[column], path)
     parts, names = [], []
     hint = f"; a text column must be listed in {prefix}.categorical"
     for i, column in enumerate(features):
-        key = f"{prefix}.features" + (f"[{i}]" if cfg.get("features") is not None else "")
+        key = f"{prefix}.features" + (f"[{i}]" if cfg.features is not None else "")
         values = _numbers(key, column, frame[column], path, hint)
         _check_constant(key, column, values, train, path)
         parts.append(values[:, None])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from biv.spec import values as v
-from biv.spec.errors import fail
+from biv.spec.errors import ConfigError, fail
 
 DEVICES = ("auto", "cpu", "cuda")
 #: How the clean test set is evaluated (``biv.evaluation``): ``standard`` is eval mode (BatchNorm
@@ -106,3 +106,21 @@ class TrainingSpec:
         if self.drop_last:
             return self.batch_size
         return n_train - (self.steps_per_epoch(n_train) - 1) * self.batch_size
+
+    def check_batchnorm(self, keys: tuple[str, str], n_train: int, n_test: int) -> None:
+        """A model with BatchNorm cannot train on a batch of 1 sample, nor evaluate one with the
+        original protocol (``keys``: where batch_size and eval_batch_size are written)."""
+        if self.smallest_batch(n_train) < 2:
+            raise ConfigError(
+                keys[0],
+                f"{self.batch_size} leaves a last batch of 1 sample of the {n_train} training "
+                "samples, which BatchNorm cannot train on; choose another batch size or "
+                "drop_last: true",
+            )
+        if self.test_batch_of_one(n_test):
+            raise ConfigError(
+                keys[1],
+                f"{self.eval_batch_size} leaves a last test batch of 1 sample of the {n_test} "
+                "test samples, which BatchNorm cannot normalise with eval_protocol: original; "
+                "choose another eval_batch_size",
+            )
