@@ -86,17 +86,15 @@ def write_run(plan, job: dict) -> tuple[int, int, float]:
     metrics of the run's real length; returns (steps, test evaluations, wall s)."""
     import torch
 
-    from biv import workflow as wf
     from biv.checkpoints import Progress, plain_params
+    from biv.jobs import run_spec
     from biv.metrics import RunMetrics
     from biv.run_data import RunData
     from biv.train import write_run_folder
 
     w = dict(item.split("=", 1) for item in job["wildcards"])
     dataset_file, *noise = job["input"]  # the train rule's inputs: dataset, noise draw
-    run = wf.run_spec(
-        plan, w["experiment"], w["loss"], int(w["seed"]), dataset_file, *noise or [None]
-    )
+    run = run_spec(plan, w["experiment"], w["loss"], int(w["seed"]), dataset_file, *noise or [None])
     exp, tr = plan.experiments[run.experiment], run.training
     dataset = plan.datasets[exp.dataset]
     kind, n_test = dataset.config.kind, int(dataset.config.test_size)
@@ -170,7 +168,7 @@ def main() -> None:
         import yaml
         from snakemake.utils import validate
 
-        from biv import workflow as wf
+        from biv.spec import build_plan
 
         os.chdir(root)
         config = yaml.safe_load(Path(CONFIG).read_text())
@@ -182,7 +180,7 @@ def main() -> None:
             raise SystemExit(f"no {TRAINING} job found in snakemake -n's listing:\n{listing}")
         local = [job for i, job in enumerate(jobs) if i not in depth]
         start = time.perf_counter()
-        sizes = make_up(wf.build_plan(config), jobs, depth)
+        sizes = make_up(build_plan(config), jobs, depth)
         print(f"made up {len(depth)} jobs in {time.perf_counter() - start:.0f} s; runs: {sizes}")
         times["snakemake -n, results in place"], listing = snakemake(root, env, "-n")
         if sorted(map(repr, planned_jobs(listing))) != sorted(map(repr, local)):

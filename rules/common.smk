@@ -4,7 +4,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from biv import figure_text
-from biv import workflow as wf
+from biv import jobs
 from biv.check import schema_error
 
 try:  # one line naming the key, as `biv check` prints it (not Snakemake's schema dump)
@@ -12,9 +12,9 @@ try:  # one line naming the key, as `biv check` prints it (not Snakemake's schem
     if error is not None:
         raise error
     validate(config, schema="../config/schema.yaml")  # fills in the schema's defaults
-    PLAN = wf.build_plan(config)
-except wf.ConfigError as err:
-    raise wf.ConfigError(
+    PLAN = jobs.build_plan(config)
+except jobs.ConfigError as err:
+    raise jobs.ConfigError(
         err.key, f"{err.problem} (biv check CONFIG checks a config file)"
     )
 
@@ -50,7 +50,7 @@ def dataset_config(wildcards):
 
 
 def dataset_inputs(wildcards):
-    return wf.dataset_inputs(PLAN, wildcards.dataset)
+    return jobs.dataset_inputs(PLAN, wildcards.dataset)
 
 
 def noise_record(wildcards):
@@ -77,7 +77,7 @@ def train_noise_file(wildcards):
 def run_parameters(wildcards):
     """The run's spec, with its input files. Not a function of `input`: Snakemake's params
     rerun trigger ignores such derived params."""
-    run = wf.run_spec(
+    run = jobs.run_spec(
         PLAN,
         wildcards.experiment,
         wildcards.loss,
@@ -89,11 +89,11 @@ def run_parameters(wildcards):
 
 
 def train_group(wildcards):
-    return wf.train_group(PLAN, wildcards.experiment)
+    return jobs.train_group(PLAN, wildcards.experiment)
 
 
 def train_gpus(wildcards):
-    return wf.train_gpus(PLAN, wildcards.experiment)
+    return jobs.train_gpus(PLAN, wildcards.experiment)
 
 
 def all_targets():
@@ -105,7 +105,7 @@ def all_targets():
     ]
     targets += expand(rules.plot_learning_curves.output.png, figure=PLAN.figures)
     targets += expand(rules.plot_sweep.output.png, sweep=PLAN.sweeps)
-    if "reproduction" in config:
+    if PLAN.reproduction is not None:
         targets.append(rules.reproduction.output.md)
     return targets
 
@@ -146,7 +146,7 @@ def benchmark_files(wildcards):
     files += [rules.aggregate.benchmark, rules.provenance.benchmark]
     files += expand(rules.plot_learning_curves.benchmark, figure=PLAN.figures)
     files += expand(rules.plot_sweep.benchmark, sweep=PLAN.sweeps)
-    if "reproduction" in config:
+    if PLAN.reproduction is not None:
         files.append(rules.reproduction.benchmark)
     return files
 
@@ -158,7 +158,7 @@ def benchmarks_root(wildcards):
 
 def figure_caption(wildcards):
     figure = PLAN.figures[wildcards.figure]
-    metrics = wf.test_metrics(PLAN, figure.experiments)
+    metrics = jobs.test_metrics(PLAN, figure.experiments)
     evaluation = {
         name: exp.training.eval_text() for name, exp in PLAN.experiments.items()
     }
@@ -168,7 +168,7 @@ def figure_caption(wildcards):
 def sweep_caption(wildcards):
     sweep = PLAN.sweeps[wildcards.sweep]
     baseline = PLAN.experiments[sweep.experiment].baseline
-    metrics = wf.test_metrics(PLAN, [p.experiment for p in sweep.points])
+    metrics = jobs.test_metrics(PLAN, [p.experiment for p in sweep.points])
     return figure_text.sweep_caption(sweep.as_dict(), baseline, metrics)
 
 

@@ -19,7 +19,7 @@ rule provenance:
         "../scripts/provenance.py"
 
 
-if "reproduction" in config:
+if PLAN.reproduction is not None:
 
     localrules:
         reproduction,
@@ -27,10 +27,10 @@ if "reproduction" in config:
     rule reproduction:
         input:
             summary=rules.aggregate.output.summary,
-            reference=config["reproduction"]["reference"],
+            reference=PLAN.reproduction["reference"],
             figure=expand(
                 rules.plot_learning_curves.output.png,
-                figure=config["reproduction"]["figure"],
+                figure=PLAN.reproduction["figure"],
             )[0],
         output:
             md="results/reproduction.md",
@@ -46,6 +46,6 @@ if "reproduction" in config:
         conda:
             "../envs/biv.yaml"
         params:
-            block=config["reproduction"],
+            block=PLAN.reproduction,
         script:
             "../scripts/reproduction.py"

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from biv.data import prepare
+from biv.jobs import run_spec
 from biv.run_data import load_run_data
 from biv.spec import RunSpec, build_plan
 from biv.spec.errors import ConfigError
-from biv.workflow import run_spec
 
 ROWS = 40
 

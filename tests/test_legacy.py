@@ -665,8 +665,8 @@ def test_data_config_by_name_or_kind(tmp_path):
 def test_workflow_config_gives_the_same_run_parameters(data_root):
     """The equivalent workflow config validates and plans to exactly our run parameters."""
     snakemake_utils = pytest.importorskip("snakemake.utils")
+    from biv.jobs import build_plan, run_spec
     from biv.spec.dataset import parse
-    from biv.workflow import build_plan, run_spec
 
     root = Path(__file__).resolve().parents[1]
     for command in (BIKE_EXAMPLE, SEED_EXAMPLE, UTKF_EXAMPLE.replace("cutoffMSE", "mse")):

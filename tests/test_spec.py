@@ -15,7 +15,7 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from biv import workflow as wf
+from biv import jobs
 from biv.check import main as check_main
 from biv.data import prepare
 from biv.data.sources import fetch
@@ -58,7 +58,7 @@ def files(exp) -> dict:
 def run_content(plan, run) -> str:
     """Everything a training depends on, with the run's own names left out."""
     exp = plan.experiments[run.experiment]
-    spec = wf.run_spec(plan, run.experiment, run.loss_name, run.seed, **files(exp)).to_dict()
+    spec = jobs.run_spec(plan, run.experiment, run.loss_name, run.seed, **files(exp)).to_dict()
     spec["dataset"] = plan.datasets[exp.dataset].config.to_dict()
     spec["noise"] = None if exp.noise is None else plan.noise[exp.noise].to_dict()
     del spec["experiment"], spec["loss_name"]
@@ -419,7 +419,7 @@ def test_reproduction_panels_are_checked_against_the_reference_file(demo, tmp_pa
 
 def test_run_parameters_round_trip_with_defaults_filled(demo):
     plan = build_plan(demo)
-    run = wf.run_spec(plan, "demo", "biv", 2, **files(plan.experiments["demo"]))
+    run = jobs.run_spec(plan, "demo", "biv", 2, **files(plan.experiments["demo"]))
     params = run.to_dict()
     assert RunSpec.from_dict(params) == run
     assert params["training"] == {**TRAINING_DEFAULTS, **demo["experiments"]["demo"]["training"]}
@@ -472,11 +472,11 @@ def test_planning_imports_no_torch():
     code = (
         "import sys, yaml\n"
         "from snakemake.utils import validate\n"
-        "from biv import workflow as wf\n"
+        "from biv import jobs\n"
         f"c = yaml.safe_load(open({str(ROOT / 'config' / 'paper.yaml')!r}))\n"
         f"validate(c, {str(ROOT / 'config' / 'schema.yaml')!r})\n"
-        "plan = wf.build_plan(c, check_files=False)\n"
-        "[wf.run_spec(plan, r.experiment, r.loss_name, r.seed, 'd', None) for r in plan.runs\n"
+        "plan = jobs.build_plan(c, check_files=False)\n"
+        "[jobs.run_spec(plan, r.experiment, r.loss_name, r.seed, 'd', None) for r in plan.runs\n"
         " if plan.experiments[r.experiment].noise is None]\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from biv import workflow as wf
+from biv import jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +34,7 @@ def with_sweep(config: dict, sweep: dict) -> dict:
 
 
 def test_demo_plan_runs_every_loss_and_seed(demo):
-    plan = wf.build_plan(demo)
+    plan = jobs.build_plan(demo)
     assert len(plan.runs) == 4 * 3 + 1 * 3
     assert plan.noise_draws() == [("synthetic", "mixture", s) for s in (1, 2, 3)]
     assert plan.experiments["demo"].baseline == "l2"
@@ -41,10 +42,10 @@ def test_demo_plan_runs_every_loss_and_seed(demo):
 
 
 def test_run_params_of_one_run(demo):
-    plan = wf.build_plan(demo)
+    plan = jobs.build_plan(demo)
     files = {"dataset_file": "results/data/synthetic.pt"}
     noise_file = "results/noise/synthetic/mixture/seed2.pt"
-    params = wf.run_spec(plan, "demo", "biv", 2, **files, noise_file=noise_file).to_dict()
+    params = jobs.run_spec(plan, "demo", "biv", 2, **files, noise_file=noise_file).to_dict()
     assert params["experiment"] == "demo" and params["loss_name"] == "biv" and params["seed"] == 2
     assert params["dataset"] == {"name": "synthetic", "file": "results/data/synthetic.pt"}
     assert params["noise"] == {
@@ -53,7 +54,7 @@ def test_run_params_of_one_run(demo):
     }
     assert params["loss"] == {"type": "biv", "epsilon": 0.5}
     assert params["training"]["batch_size"] == 256
-    clean = wf.run_spec(plan, "demo-clean", "l2", 1, **files, noise_file=None).to_dict()
+    clean = jobs.run_spec(plan, "demo-clean", "l2", 1, **files, noise_file=None).to_dict()
     assert clean["noise"] is None
 
 
@@ -61,7 +62,7 @@ def test_sweep_over_loss_parameter_shares_noise_draws(demo):
     config = with_sweep(
         demo, {"experiment": "demo", "vary": {"losses.biv.epsilon": [0.01, 1]}, "losses": ["biv"]}
     )
-    plan = wf.build_plan(config)
+    plan = jobs.build_plan(config)
     names = [n for n in plan.experiments if n.startswith("s__")]
     assert names == ["s__epsilon-0p01", "s__epsilon-1"]
     assert plan.experiments["s__epsilon-0p01"].losses["biv"].to_dict() == {
@@ -71,7 +72,7 @@ def test_sweep_over_loss_parameter_shares_noise_draws(demo):
     assert plan.experiments["s__epsilon-1"].noise == "mixture"
     # the base experiment is untouched and no new noise draws appear
     assert plan.experiments["demo"].losses["biv"].epsilon == 0.5
-    assert plan.noise_draws() == wf.build_plan(demo).noise_draws()
+    assert plan.noise_draws() == jobs.build_plan(demo).noise_draws()
 
 
 def test_grid_sweep_derives_noise_settings(demo):
@@ -83,7 +84,7 @@ def test_grid_sweep_derives_noise_settings(demo):
             "losses": ["l2", "biv"],
         },
     )
-    plan = wf.build_plan(config)
+    plan = jobs.build_plan(config)
     points = plan.sweeps["s"].points
     assert len(points) == 4
     exp = plan.experiments["s__batchsize-16_mean-20"]
@@ -96,7 +97,7 @@ def test_grid_sweep_derives_noise_settings(demo):
 
 def test_sweep_over_dataset_derives_dataset(demo):
     config = with_sweep(demo, {"experiment": "demo", "vary": {"dataset.n_train": [500]}})
-    plan = wf.build_plan(config)
+    plan = jobs.build_plan(config)
     exp = plan.experiments["s__ntrain-500"]
     assert exp.dataset == "synthetic__ntrain-500"
     assert plan.datasets["synthetic__ntrain-500"].config.n_train == 500
@@ -142,8 +143,8 @@ def test_sweep_over_dataset_derives_dataset(demo):
 )
 def test_bad_references_name_the_key(demo, edit, message):
     edit(demo)
-    with pytest.raises(wf.ConfigError, match=_escape(message)):
-        wf.build_plan(demo)
+    with pytest.raises(jobs.ConfigError, match=_escape(message)):
+        jobs.build_plan(demo)
 
 
 def _escape(text: str) -> str:
@@ -167,24 +168,24 @@ def test_schema_rejects_unsafe_names_and_unknown_keys(demo):
 
 def test_impossible_noise_setting_fails_with_its_key(demo):
     demo["noise"]["mixture"]["components"][0] = {"mean": 1.0, "var": 5.0}
-    with pytest.raises(wf.ConfigError, match=r"noise\.mixture\.components\[0\]\.var: 5\.0"):
-        wf.build_plan(demo)
+    with pytest.raises(jobs.ConfigError, match=r"noise\.mixture\.components\[0\]\.var: 5\.0"):
+        jobs.build_plan(demo)
 
 
 def test_impossible_swept_noise_names_the_sweep_point(demo):
     config = with_sweep(demo, {"experiment": "demo", "vary": {"noise.p": [0.5, 1.5]}})
     with pytest.raises(
-        wf.ConfigError, match=r"^sweeps\.s\.vary\.noise\.p\[1\]: 1\.5 is not allowed"
+        jobs.ConfigError, match=r"^sweeps\.s\.vary\.noise\.p\[1\]: 1\.5 is not allowed"
     ):
-        wf.build_plan(config)
+        jobs.build_plan(config)
 
 
 def test_only_mlp_trainings_are_grouped_for_clusters():
     config = load(ROOT / "config" / "paper.yaml")
-    plan = wf.build_plan(config, check_files=False)
-    assert wf.train_group(plan, "bike") == "train-mlp"
-    assert wf.train_group(plan, "bike-epsilon__epsilon-0p01") == "train-mlp"
-    assert wf.train_group(plan, "utkf") is None
+    plan = jobs.build_plan(config, check_files=False)
+    assert jobs.train_group(plan, "bike") == "train-mlp"
+    assert jobs.train_group(plan, "bike-epsilon__epsilon-0p01") == "train-mlp"
+    assert jobs.train_group(plan, "utkf") is None
 
 
 @pytest.mark.parametrize(("device", "gpus"), [("auto", 1), ("cuda", 1), ("cpu", 0)])
@@ -192,7 +193,15 @@ def test_the_training_device_decides_the_gpu_request(device, gpus):
     config = load(ROOT / "config" / "paper.yaml")
     for name in ("bike", "utkf"):
         config["experiments"][name].setdefault("training", {})["device"] = device
-    plan = wf.build_plan(config, check_files=False)
-    assert wf.train_gpus(plan, "bike") == wf.train_gpus(plan, "utkf") == gpus
-    assert wf.train_group(plan, "bike") == ("train-cpu" if device == "cpu" else "train-mlp")
-    assert wf.train_group(plan, "utkf") is None
+    plan = jobs.build_plan(config, check_files=False)
+    assert jobs.train_gpus(plan, "bike") == jobs.train_gpus(plan, "utkf") == gpus
+    assert jobs.train_group(plan, "bike") == ("train-cpu" if device == "cpu" else "train-mlp")
+    assert jobs.train_group(plan, "utkf") is None
+
+
+def test_the_plan_says_whether_there_is_a_reproduction():
+    demo = jobs.build_plan(load(ROOT / "config" / "config.yaml"))
+    assert demo.reproduction is None
+    with contextlib.chdir(ROOT):  # the reference file is named relative to the root
+        paper = jobs.build_plan(load(ROOT / "config" / "paper.yaml"), check_files=False)
+    assert paper.reproduction["reference"] == "config/paper-reference.yaml"

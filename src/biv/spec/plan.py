@@ -42,6 +42,7 @@ class Plan:
     sweeps: dict[str, Sweep]
     figures: dict[str, Figure]
     runs: list[Run]
+    reproduction: dict | None  # the checked reproduction block, or None: no reproduction report
 
     def noise_draws(self) -> list[tuple[str, str, int]]:
         """Every (dataset, noise, seed) whose noisy labels some run reads, in a stable order."""
@@ -129,15 +130,16 @@ class Builder:
             name: build_figure(name, fig, experiments)
             for name, fig in self.block("figures").items()
         }
-        if self.config.get("reproduction") is not None:
-            check_reproduction(self.config["reproduction"], experiments, figures)
+        reproduction = self.config.get("reproduction")
+        if reproduction is not None:
+            check_reproduction(reproduction, experiments, figures)
         runs = [
             Run(name, loss, seed)
             for name, exp in experiments.items()
             for loss in exp.losses
             for seed in exp.seeds
         ]
-        return Plan(self.datasets, self.noise, experiments, sweeps, figures, runs)
+        return Plan(self.datasets, self.noise, experiments, sweeps, figures, runs, reproduction)
 
     # ------------------------------------------------------------------------ experiments
 

@@ -1,4 +1,5 @@
-"""Rule helpers: what the rules' params need from the plan (torch-free). Paths belong to the rules.
+"""What each job of the workflow gets from the plan: its run parameters, inputs, group and GPU
+request, and what the tables and captions need to know (torch-free). Paths belong to the rules.
 
 The plan itself is :mod:`biv.spec`; the config keys are documented in config/README.md.
 """
