@@ -90,7 +90,7 @@ def test_cpu_evaluation_is_unchanged(bf16):
         assert pred.dtype == torch.float32 and torch.equal(pred, expected)
         assert model.training
         err = expected - data.y_test
-        sums = evaluate(model, data, chunks, bf16)
+        sums = evaluate(model, data, chunks, bf16=bf16)
         assert sums.dtype == torch.float64 and not sums.requires_grad
         assert torch.equal(
             sums,

@@ -86,7 +86,9 @@ class Steps:
     def evaluate(self) -> Tensor:
         """(sum of squared, sum of absolute errors) on the test set, float64, on the device, in
         the run's protocol (``biv.evaluation.evaluate``)."""
-        return evaluate(self.model, self.data, self.chunks, self.eval_bf16, self.eval_protocol)
+        return evaluate(
+            self.model, self.data, self.chunks, bf16=self.eval_bf16, protocol=self.eval_protocol
+        )
 
     def record(self) -> dict:
         """What ran, for the run record: CUDA graphs, and if they were given up, why."""

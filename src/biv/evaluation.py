@@ -91,6 +91,7 @@ def evaluate(
     model: nn.Module,
     data: EvalData,
     chunks: list[Tensor],
+    *,
     bf16: bool = False,
     protocol: str = "standard",
 ) -> Tensor:

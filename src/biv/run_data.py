@@ -68,15 +68,11 @@ def load_run_data(run: RunSpec, device: torch.device) -> RunData:
     y_train, y_test = data["y_train"].float(), data["y_test"].float()
     images = x_train.dtype == torch.uint8
     if images and (x_train.ndim != 4 or x_train.shape[1] != 3):
-        raise fail(
-            "dataset.file", data_file, f"uint8 images (N, 3, H, W), got {tuple(x_train.shape)}"
-        )
+        raise bad_data(f"uint8 images (N, 3, H, W), got {tuple(x_train.shape)}")
     if not images and (x_train.ndim != 2 or not x_train.is_floating_point()):
         raise bad_data(f"float features (N, F), got {tuple(x_train.shape)}")
     if x_test.dtype != x_train.dtype or x_test.shape[1:] != x_train.shape[1:]:
-        raise fail(
-            "dataset.file", data_file, "x_test of the same dtype and sample shape as x_train"
-        )
+        raise bad_data("x_test of the same dtype and sample shape as x_train")
     if len(x_train) != len(y_train) or len(x_test) != len(y_test) or not len(y_test):
         raise bad_data("matching, non-empty x/y train and test lengths")
     stats_shape = (3,) if images else tuple(x_train.shape[1:])

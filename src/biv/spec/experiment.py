@@ -26,23 +26,17 @@ class DatasetSpec:
     @property
     def n_train(self) -> int:
         """Training samples (a table is read and checked for it, once per file version)."""
-        if isinstance(self.config, TableConfig):
-            return len(self.table().train)
-        return (
-            self.config.n_train
-            if isinstance(self.config, SyntheticConfig)
-            else self.config.train_size
-        )
+        return self._size("train")
 
     @property
     def n_test(self) -> int:
-        if isinstance(self.config, TableConfig):
-            return len(self.table().test)
-        return (
-            self.config.n_test
-            if isinstance(self.config, SyntheticConfig)
-            else self.config.test_size
-        )
+        return self._size("test")
+
+    def _size(self, split: str) -> int:
+        cfg = self.config
+        if isinstance(cfg, TableConfig):
+            return len(getattr(self.table(), split))
+        return getattr(cfg, f"n_{split}" if isinstance(cfg, SyntheticConfig) else f"{split}_size")
 
     def table(self):
         """The checked table of a ``table`` dataset (:func:`biv.spec.table.load`)."""
