@@ -204,7 +204,7 @@ def test_bad_keys_fail_before_reading(tmp_path):
 
 def test_noise_key_needs_clean_labels(tmp_path):
     message = error(tmp_path, frame(), noise=True, variance="y_var")
-    assert message.startswith("experiments.e.noise: 'n' is not allowed: dataset 'mine' has its")
+    assert message.startswith("experiments.e.noise: 'n' is not allowed; dataset 'mine' has its")
     assert "datasets.mine.clean_target" in message
 
 

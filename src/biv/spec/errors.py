@@ -22,6 +22,11 @@ class ConfigError(ValueError):
         return ConfigError(key, self.problem)
 
 
+def not_allowed(key: str, value: object, why: str) -> ConfigError:
+    """The one format of a bad value: ``key: <value> is not allowed; <why>``."""
+    return ConfigError(key, f"{value!r} is not allowed; {why}")
+
+
 def fail(key: str, value: object, allowed: str) -> ConfigError:
     """``key: <value> is not allowed; expected <allowed>``."""
-    return ConfigError(key, f"{value!r} is not allowed; expected {allowed}")
+    return not_allowed(key, value, f"expected {allowed}")

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from biv.distributions import Gamma, Mixture, Uniform
-from biv.spec.errors import ConfigError
+from biv.spec.errors import ConfigError, not_allowed
 
 MODES = ("boundaries", "alphabeta", "meanvar", "meanvar_avg")
 DISTRIBUTIONS = ("uniform", "gamma")
@@ -28,7 +28,7 @@ _MISSING = object()
 
 
 def _error(where: str, value: object, allowed: str) -> ConfigError:
-    return ConfigError(where, f"{value!r} is not allowed: {allowed}")
+    return not_allowed(where, value, allowed)
 
 
 def _check_keys(d: dict, allowed: tuple[str, ...], where: str) -> None:
@@ -208,7 +208,8 @@ class NoiseSpec:
         setting = record.get("setting") if isinstance(record, dict) else None
         if not isinstance(setting, dict):
             raise ValueError(
-                f"noise record {record!r:.80} is not allowed: a mapping with the key 'setting'"
+                f"noise record {record!r:.80} is not allowed; expected a mapping with the key "
+                "'setting'"
             )
         spec = resolve(setting)
         if spec.to_dict() != record:
@@ -247,11 +248,11 @@ class NoiseSpec:
 def resolve(setting: dict) -> NoiseSpec:
     """Validate ``setting`` (a ``noise.<name>`` mapping) and return the spec it describes."""
     if not isinstance(setting, dict):
-        raise ConfigError("", f"{setting!r} is not allowed: a noise setting is a mapping")
+        raise not_allowed("", setting, "a noise setting is a mapping")
     mode = setting.get("mode", _MISSING)
     if mode not in MODES:
         shown = "missing" if mode is _MISSING else repr(mode)
-        raise ConfigError("mode", f"{shown} is not allowed: one of {', '.join(MODES)}")
+        raise ConfigError("mode", f"{shown} is not allowed; expected one of {', '.join(MODES)}")
     allowed = (*_SETTING_KEYS, "average_mean") if mode == "meanvar_avg" else _SETTING_KEYS
     _check_keys(setting, allowed, "")
     default_family = _MODE_FAMILY.get(mode)

@@ -201,7 +201,7 @@ class Builder:
         if exp.noise is not None and not data.clean_test_labels:
             raise ConfigError(
                 keys.get("noise", f"experiments.{exp.name}.noise"),
-                f"{exp.noise!r} is not allowed: dataset {data.base!r} has its own noisy labels "
+                f"{exp.noise!r} is not allowed; dataset {data.base!r} has its own noisy labels "
                 f"(datasets.{data.base}.variance) and no clean_target to draw synthetic noise "
                 f"onto; remove the noise key to train on the file's labels, or set "
                 f"datasets.{data.base}.clean_target",
