@@ -159,7 +159,7 @@ def test_sweep_with_two_keys_one_line_per_loss_and_value_of_the_second_key(tmp_p
         for j, m in enumerate(MAPPINGS)
     ]
     sweep = {"name": "s", "title": "Batch x muP", "experiment": "base", "losses": ["l2", "biv"]}
-    sweep |= {"vary": vary, "points": points}
+    sweep |= {"vary": vary, "points": points, "loss_types": {"l2": "mse", "biv": "biv"}}
     summary = sweep_summary([(n, 0.1 * (k + 1)) for k, n in enumerate(names)], ("l2", "biv"))
     table = plots.sweep_table(sweep, summary)
     biv = table[table["loss"] == "biv"].set_index(["x", "series"])
@@ -190,6 +190,7 @@ def test_sweep_with_two_keys_one_line_per_loss_and_value_of_the_second_key(tmp_p
 def test_sweep_of_mappings_on_the_x_axis_and_without_l2_has_one_panel():
     sweep = {"name": "s", "title": "Adaptive", "experiment": "base", "losses": ["biv"]}
     sweep |= {
+        "loss_types": {"biv": "biv"},
         "vary": {"losses.biv": [{"type": "biv", "epsilon": 0.5}, {"type": "biv_adaptive"}]},
         "points": [
             {"experiment": "s__v0", "values": {"losses.biv": {"type": "biv", "epsilon": 0.5}}},
@@ -215,6 +216,7 @@ def test_sweep_without_rows_is_an_error():
 def test_sweep_interval_ending_a_round_off_below_its_estimate_draws(tmp_path):
     sweep = {"name": "s", "title": "eps", "experiment": "base", "losses": ["biv"]}
     sweep |= {
+        "loss_types": {"biv": "biv"},
         "vary": {"losses.biv.epsilon": [0.1, 1]},
         "points": [
             {"experiment": "s__a", "values": {"losses.biv.epsilon": 0.1}},
@@ -225,3 +227,19 @@ def test_sweep_interval_ending_a_round_off_below_its_estimate_draws(tmp_path):
     summary["min_of_mean_curve_ci_high"] = summary["min_of_mean_curve"] - 5.6e-17
     plots.sweep_plot(sweep, summary, tmp_path / "s.png", tmp_path / "s.pdf")
     assert (tmp_path / "s.png").stat().st_size > 1000
+
+
+def test_sweep_colours_come_from_the_loss_types_not_the_names():
+    """A loss named 'ours' of type biv is drawn in BIV's colour, one named 'biv' of type mse in
+    L2's (types are known to the plan, and travel with the sweep)."""
+    sweep = {"name": "s", "title": "t", "experiment": "base", "losses": ["ours", "biv"]}
+    sweep |= {
+        "vary": {"training.batch_size": [16]},
+        "points": [{"experiment": "s__a", "values": {"training.batch_size": 16}}],
+        "loss_types": {"ours": "biv", "biv": "mse"},
+    }
+    summary = sweep_summary([("s__a", 0.1)], ("ours", "biv"))
+    left = plots.draw_sweep(sweep, summary).axes[0]
+    lines = [line for line in left.get_lines() if not line.get_label().startswith("_")]
+    colours = {line.get_label(): line.get_color() for line in lines}
+    assert colours == {"ours": plots.TYPE_COLORS["biv"], "biv": plots.TYPE_COLORS["mse"]}

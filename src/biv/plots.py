@@ -16,7 +16,6 @@ from biv.spec.figures import BANDS, PALETTE, TYPE_COLORS, Figure, Panel
 
 THICK, THIN, REFERENCE_WIDTH = 2.6, 1.1, 1.8
 #: Sweep figures: loss types taken from the loss names (the sweep's rule params carry no types).
-SWEEP_NAME_TYPES = {"l2": "mse", "biv": "biv"}
 LINE_STYLES = ("-", "--", ":", "-.")
 #: Learning curves: the first curve drawn is solid, each later one gets the next of these dash
 #: patterns (cycled), so a curve lying exactly on an earlier one still shows through its gaps.
@@ -251,7 +250,7 @@ def draw_sweep(sweep: Mapping, summary: pd.DataFrame):
         if len(series) > 1:
             color = f"C{series.index(name) % 10}"
         else:
-            default = TYPE_COLORS.get(SWEEP_NAME_TYPES.get(loss, ""))
+            default = TYPE_COLORS.get(sweep["loss_types"][loss])
             color = default or PALETTE[losses.index(loss) % len(PALETTE)]
         label = ", ".join(part for part in (loss, name) if part)
         return {"color": color, "ls": LINE_STYLES[losses.index(loss) % 4], "label": label}

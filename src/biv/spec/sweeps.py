@@ -39,6 +39,7 @@ class Sweep:
     losses: tuple[str, ...]
     vary: dict
     points: tuple[SweepPoint, ...]
+    loss_types: dict  # loss name -> its type (mse, biv, ...), for the figure's colours
 
     def as_dict(self) -> dict:
         return asdict(self) | {
@@ -91,7 +92,8 @@ def expand_sweep(b: Builder, name: str, sweep: dict, experiments: dict) -> tuple
         experiments_out[exp_name] = exp
         points.append(SweepPoint(exp_name, assignment))
     title = sweep.get("title") or name
-    result = Sweep(name, title, base_name, tuple(losses), copy.deepcopy(vary), tuple(points))
+    types = {loss: base.losses[loss].type for loss in losses}
+    result = Sweep(name, title, base_name, tuple(losses), copy.deepcopy(vary), tuple(points), types)
     return result, experiments_out
 
 
