@@ -33,6 +33,8 @@ class SweepPoint:
 
 @dataclass(frozen=True)
 class Sweep:
+    """A sweep of an experiment: one derived experiment per point of the grid of ``vary``."""
+
     name: str
     title: str
     experiment: str
