@@ -167,5 +167,5 @@ def test_rules_without_tensor_work_import_no_torch(script):
 
 
 def test_planning_a_workflow_imports_no_torch():
-    code = "import sys\nfrom biv import check, workflow\nassert 'torch' not in sys.modules"
+    code = "import sys\nfrom biv import check, jobs\nassert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
