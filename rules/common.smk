@@ -1,17 +1,19 @@
 import os
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from biv import figure_text
 from biv import jobs
 from biv.check import schema_error
 
-try:  # one line naming the key, as `biv check` prints it (not Snakemake's schema dump)
-    error = schema_error(config, Path(workflow.basedir) / "config" / "schema.yaml")
-    if error is not None:
-        raise error
-    validate(config, schema="../config/schema.yaml")  # fills in the schema's defaults
+try:
+    try:  # validate() also fills in the schema's defaults
+        validate(config, schema="../config/schema.yaml")
+    except WorkflowError as err:  # one line naming the key, as `biv check` prints it
+        schema = Path(workflow.basedir) / "config" / "schema.yaml"
+        raise (schema_error(config, schema) or err) from None
     PLAN = jobs.build_plan(config)
 except jobs.ConfigError as err:
     raise jobs.ConfigError(
