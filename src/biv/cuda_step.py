@@ -103,7 +103,6 @@ class GraphedSteps(Steps):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.failed = False
         self.fallback: str | None = None  # why the plain step is used, once it is
         self.graphs: dict[int, tuple[torch.cuda.CUDAGraph, tuple[Tensor, ...], Tensor]] = {}
         self.eval_graph: tuple[torch.cuda.CUDAGraph, Tensor] | None = None
@@ -134,6 +133,11 @@ class GraphedSteps(Steps):
         graph.replay()
         return sums.clone()
 
+    @property
+    def failed(self) -> bool:
+        """Whether the run has given the graphs up for the plain step."""
+        return self.fallback is not None
+
     def record(self) -> dict:
         return {"used": not self.failed, "fallback": self.fallback}
 
@@ -155,7 +159,6 @@ class GraphedSteps(Steps):
         ]
 
     def _fail(self, what: str, why: str) -> None:
-        self.failed = True
         self.fallback = f"CUDA graph of the {what}: {why}"
         log.warning("%s; using the plain step", self.fallback)
 

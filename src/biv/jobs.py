@@ -6,10 +6,8 @@ The plan itself is :mod:`biv.spec`; the config keys are documented in config/REA
 
 from __future__ import annotations
 
-import os
-
 from biv.spec import ConfigError, FileRef, Plan, RunSpec, build_plan
-from biv.spec.dataset import TableConfig
+from biv.spec.dataset import TableConfig, expand_text
 
 __all__ = ["ConfigError", "build_plan"]
 
@@ -46,7 +44,7 @@ def dataset_inputs(plan: Plan, dataset: str) -> list[str]:
     cfg = plan.datasets[dataset].config
     if not isinstance(cfg, TableConfig):
         return []
-    return [os.path.expandvars(os.path.expanduser(cfg.path))]
+    return [expand_text(cfg.path)]  # as written: a normalised path would be a changed input
 
 
 def experiment_table(plan: Plan) -> dict[str, dict]:

@@ -115,11 +115,12 @@ def train(run: RunSpec | dict, out_dir: str | Path, *, discard_unusable_checkpoi
 
     # state at step 0, or where the checkpoint left it
     out, checkpoint = Path(out_dir), Path(out_dir) / CHECKPOINT
-    state = _State.resume(run, data, loss_spec["type"], device, checkpoint)
-    if isinstance(state, CheckpointError):
+    try:
+        state = _State.resume(run, data, loss_spec["type"], device, checkpoint)
+    except CheckpointError as err:
         if not discard_unusable_checkpoint:
-            raise CheckpointError(f"{state}; delete it or use another output folder") from state
-        log.warning("%s: deleted, training starts from step 0", state)
+            raise CheckpointError(f"{err}; delete it or use another output folder") from err
+        log.warning("%s: deleted, training starts from step 0", err)
         checkpoint.unlink()
         state = _State.fresh(run, data, loss_spec["type"], device)
     out.mkdir(parents=True, exist_ok=True)
@@ -142,9 +143,10 @@ def train(run: RunSpec | dict, out_dir: str | Path, *, discard_unusable_checkpoi
         eval_protocol=tr.eval_protocol,
     )
     metrics, clock = state.metrics, _Clock(state.progress)
+    zero = torch.zeros((), device=device)  # the training loss logged at a skipped step
     state.model.train()
     for step, batch in batches:
-        _record_step(metrics, step, steps.train_step(*batch), loss_spec["type"], device)
+        _record_step(metrics, step, steps.train_step(*batch), loss_spec["type"], zero)
         if step % tr.eval_every == 0 or step == batches.total:
             metrics.test_sums.append(steps.evaluate())
             metrics.eval_steps.append(step)
@@ -203,17 +205,14 @@ class _State:
         return cls(model, cuda_graphs, optimizer, generator, Progress(), RunMetrics())
 
     @classmethod
-    def resume(cls, run, data, loss_type, device, checkpoint: Path) -> _State | CheckpointError:
-        """The state of ``checkpoint`` if there is one, else of step 0; the error if the
-        checkpoint cannot be resumed from."""
+    def resume(cls, run, data, loss_type, device, checkpoint: Path) -> _State:
+        """The state of ``checkpoint`` if there is one, else of step 0; ``CheckpointError`` if
+        the checkpoint cannot be resumed from."""
         state = cls.fresh(run, data, loss_type, device)
         if checkpoint.is_file():
-            try:
-                state.progress, state.metrics = load_checkpoint(
-                    checkpoint, run, state.model, state.optimizer, state.generator, device
-                )
-            except CheckpointError as err:
-                return err
+            state.progress, state.metrics = load_checkpoint(
+                checkpoint, run, state.model, state.optimizer, state.generator, device
+            )
         return state
 
     def save(self, checkpoint: Path, run: RunSpec, device: torch.device) -> None:
@@ -302,10 +301,10 @@ class _Clock:
             log_line((step - self.first_step) / (now - self.start))
 
 
-def _record_step(metrics: RunMetrics, step: int, result, loss_type: str, device) -> None:
+def _record_step(metrics: RunMetrics, step: int, result, loss_type: str, zero) -> None:
     if result.value is None:
         metrics.skipped.append(step)
-        metrics.losses.append(torch.zeros((), device=device))
+        metrics.losses.append(zero)
     else:
         metrics.losses.append(result.value)
         if loss_type == "biv_adaptive":

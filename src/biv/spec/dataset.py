@@ -294,9 +294,14 @@ def _check_sha256(prefix: str, kind: str, value: Any) -> dict[str, str] | str | 
     return {file: digest.lower() for file, digest in value.items()}
 
 
+def expand_text(path: str | os.PathLike) -> str:
+    """``path`` with ``~`` and ``$VARS`` expanded, as text (not normalised as a Path is)."""
+    return os.path.expandvars(os.path.expanduser(os.fspath(path)))
+
+
 def expand(path: str | os.PathLike) -> Path:
     """``path`` with ``~`` and ``$VARS`` expanded (as the loaders read it)."""
-    return Path(os.path.expandvars(os.path.expanduser(os.fspath(path))))
+    return Path(expand_text(path))
 
 
 def local_path(key: str, value: str) -> Path:
