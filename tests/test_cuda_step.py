@@ -6,19 +6,23 @@ from __future__ import annotations
 import contextlib
 import logging
 
+import numpy as np
 import pytest
 import torch
 
 from biv import cuda_step
-from biv.cuda_step import SKIPPED, GraphedSteps, Steps, make_steps, use_cuda_graphs
+from biv.cuda_step import GraphedSteps, Steps, make_steps, use_cuda_graphs
 from biv.losses import cutoff_kept, make_loss
-from biv.models import MLP, AgeCNN
-from biv.optim import Adam
+from biv.optim import PackAdam
+from biv.pack_model import build_pack_model
+from biv.spec.model import ModelSpec
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 CUTOFF = {"type": "cutoff", "threshold": 1.0}
 N_TRAIN, BATCH = 22, 4  # six batches per epoch, the last one of 2 samples
+MLP_BN = ModelSpec.from_config("model", {"name": "mlp", "hidden": [8, 4], "batchnorm": True})
+NO_SKIPS = np.zeros(2, dtype=bool)
 
 
 class Data:
@@ -31,75 +35,90 @@ class Data:
         return x
 
 
-def run(steps_class, device="cpu", n_steps=14, loss_fn=None, capturable=None, protocol="standard"):
-    """Losses (None when skipped), test sums and final state of a short cutoff run with
-    BatchNorm, evaluated after every step in ``protocol`` (test batches of 4, 4, 2); batch 3 of
-    each epoch has no sample under the threshold."""
+def pack(device="cpu", spec=MLP_BN, members=2):
+    """A pack model of ``members`` (seeds 0, 1, ...) and its optimizer."""
+    model = build_pack_model(spec, (3,), list(range(members)), torch.device(device))
+    return model, PackAdam(model.stacked(), members, lr=0.05)
+
+
+def run(steps_class, device="cpu", n_steps=14, loss_fn=None, protocol="standard"):
+    """Losses and skip flags, test sums and final state of a short run of a pack of two with
+    BatchNorm, a cutoff member and an L2 member, evaluated after every step in ``protocol``
+    (test batches of 4, 4, 2); batch 3 of each epoch has no sample under the threshold."""
     gen = torch.Generator().manual_seed(0)
     x, y = torch.randn(N_TRAIN, 3, generator=gen), torch.randn(N_TRAIN, generator=gen)
     var = torch.rand(N_TRAIN, generator=gen) * 2
     var[8:12] = 5.0
     var[20] = 0.5  # the short last batch keeps a sample
     x_test, y_test = torch.randn(10, 3, generator=gen), torch.randn(10, generator=gen)
-    torch.manual_seed(0)
-    model = MLP(3, (8, 4), batchnorm=True).to(device)
-    capturable = device == "cuda" if capturable is None else capturable
-    optimizer = Adam(model.parameters(), lr=0.05, capturable=capturable)
+    model, optimizer = pack(device)
     steps = steps_class(
         model,
         optimizer,
-        loss_fn or make_loss(CUTOFF),
+        [loss_fn or make_loss(CUTOFF), make_loss({"type": "mse"})],
         Data(y_test.to(device)),
         list(x_test.to(device).split(4)),
         eval_bf16=True,
         eval_protocol=protocol,
     )
     kept = cutoff_kept(CUTOFF, var)
-    x, y, var = x.to(device), y.to(device), var.to(device)
+    x, y, var = x.to(device), y.to(device).expand(2, -1), var.to(device).expand(2, -1)
     losses, sums = [], []
     for step in range(n_steps):
         lo = step % 6 * BATCH
         rows = slice(lo, min(lo + BATCH, N_TRAIN))
-        result = steps.train_step(x[rows], y[rows], var[rows], not kept[rows].any())
-        losses.append(None if result.value is None else result.value.cpu())
+        empty = np.array([not kept[rows].any(), False])
+        result = steps.train_step(x[rows], y[:, rows], var[:, rows], empty, [None, None])
+        losses.append((result.values.cpu(), tuple(empty)))
         sums.append(steps.evaluate().cpu())
     state = [t.detach().cpu().clone() for t in (*model.parameters(), *model.buffers())]
     return losses, sums, state
 
 
 def assert_same_run(a, b) -> None:
-    assert [v is None for v in a[0]] == [v is None for v in b[0]]
-    assert all(u is None or torch.equal(u, v) for u, v in zip(a[0], b[0], strict=True))
+    assert [e for _, e in a[0]] == [e for _, e in b[0]]
+    assert all(torch.equal(u, v) for (u, _), (v, _) in zip(a[0], b[0], strict=True))
     assert all(torch.equal(u, v) for u, v in zip(a[1], b[1], strict=True))
     assert all(torch.equal(u, v) for u, v in zip(a[2], b[2], strict=True))
 
 
 def test_which_runs_use_cuda_graphs():
-    mlp, cnn = MLP(4, (8,)), AgeCNN(64, 64)
+    mlp = pack()[0]
+    cnn = build_pack_model(
+        ModelSpec.from_config("model", {"name": "cnn"}), (3, 64, 64), [0], torch.device("cpu")
+    )
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
     for loss in ("mse", "iv", "biv", "cutoff"):
-        assert use_cuda_graphs(True, cuda, mlp, loss)
-    assert not use_cuda_graphs(False, cuda, mlp, "biv")  # training.cuda_graphs: false
-    assert not use_cuda_graphs(True, cpu, mlp, "biv")
-    assert not use_cuda_graphs(True, cuda, cnn, "biv")
-    assert not use_cuda_graphs(True, cuda, mlp, "biv_adaptive")  # epsilon chosen on the host
-    args = (mlp, Adam(mlp.parameters(), lr=0.1), make_loss(CUTOFF), Data(torch.zeros(1)), [])
+        assert use_cuda_graphs(True, cuda, mlp, [loss, "mse"])
+    assert not use_cuda_graphs(False, cuda, mlp, ["biv"])  # training.cuda_graphs: false
+    assert not use_cuda_graphs(True, cpu, mlp, ["biv"])
+    assert not use_cuda_graphs(True, cuda, cnn, ["biv"])
+    assert not use_cuda_graphs(True, cuda, mlp, ["biv", "biv_adaptive"])  # host epsilon
+    args = (*pack(), [make_loss(CUTOFF)] * 2, Data(torch.zeros(1)), [])
     assert type(make_steps(*args, cuda_graphs=False, eval_bf16=True)) is Steps
     assert type(make_steps(*args, cuda_graphs=True, eval_bf16=True)) is GraphedSteps
 
 
 def test_an_empty_batch_runs_only_the_forward_pass():
+    """A member whose cutoff batch is empty is skipped: loss 0, its weights and Adam state
+    untouched; its packmate trains; BatchNorm saw the batch."""
     losses, _, _ = run(Steps)
-    assert [i for i, v in enumerate(losses) if v is None] == [2, 8]
-    torch.manual_seed(0)
-    model = MLP(3, (8,), batchnorm=True)
-    params = [p.detach().clone() for p in model.parameters()]
-    optimizer = Adam(model.parameters(), lr=0.1)
-    steps = Steps(model, optimizer, make_loss(CUTOFF), Data(torch.zeros(1)), [], False)
-    x = torch.randn(4, 3)
-    assert steps.train_step(x, torch.zeros(4), torch.full((4,), 5.0), True) is SKIPPED
-    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), params, strict=True))
-    assert int(model[1].num_batches_tracked) == 1  # BatchNorm saw the batch, as before
+    assert [i for i, (_, empty) in enumerate(losses) if empty[0]] == [2, 8]
+    assert all(float(values[0]) == 0 for values, empty in losses if empty[0])
+    model, optimizer = pack()
+    before = [p.detach().clone() for p in model.stacked()]
+    steps = Steps(model, optimizer, [make_loss(CUTOFF)] * 2, Data(torch.zeros(1)), [], False)
+    var = torch.stack([torch.full((4,), 5.0), torch.full((4,), 0.5)])
+    result = steps.train_step(
+        torch.randn(4, 3), torch.zeros(2, 4), var, np.array([True, False]), [None, None]
+    )
+    assert float(result.values[0]) == 0 and float(result.values[1]) > 0
+    for p, q in zip(model.stacked(), before, strict=True):
+        members = p.detach().view(2, -1), q.view(2, -1)
+        assert torch.equal(members[0][0], members[1][0])
+        assert not torch.equal(members[0][1], members[1][1])
+    assert optimizer.steps.tolist() == [0.0, 1.0]
+    assert int(model.layers[1].num_batches_tracked) == 1  # BatchNorm saw the batch
 
 
 def test_failed_capture_falls_back_to_the_plain_step(caplog):
@@ -174,7 +193,7 @@ def test_warmup_failure_rejoins_the_side_stream_before_the_state_is_restored(mon
     cuda = FakeCuda(monkeypatch)
     loss, calls = make_loss(CUTOFF), []
 
-    def failing_second_call(pred, target, var):
+    def failing_second_call(pred, target, var, *host):
         calls.append(1)
         if len(calls) == 2:
             cuda.events.append("warm-up raises")
@@ -183,15 +202,15 @@ def test_warmup_failure_rejoins_the_side_stream_before_the_state_is_restored(mon
 
     steps = GraphedSteps(*_parts(failing_second_call), eval_bf16=False)
     before = [t.clone() for t in steps.model.state_dict().values()]
-    x, y, var = torch.randn(4, 3), torch.randn(4), torch.rand(4)
-    steps.train_step(x, y, var, False)
+    x, y, var = torch.randn(4, 3), torch.randn(2, 4), torch.rand(2, 4)
+    steps.train_step(x, y, var, NO_SKIPS, [None, None])
     assert cuda.events[:3] == ["side waits for main", "warm-up raises", "main waits for side"]
     assert cuda.current is cuda.main
     assert steps.failed and "warm-up failed" in steps.record()["fallback"]
     # the plain step from the restored state, nothing else: one update of the initial state
     plain = Steps(*_parts(loss), eval_bf16=False)
     plain.model.load_state_dict(dict(zip(plain.model.state_dict(), before, strict=True)))
-    plain.train_step(x, y, var, False)
+    plain.train_step(x, y, var, NO_SKIPS, [None, None])
     for a, b in zip(
         steps.model.state_dict().values(), plain.model.state_dict().values(), strict=True
     ):
@@ -202,7 +221,7 @@ def test_failed_capture_end_leaves_the_callers_stream_current(monkeypatch):
     cuda = FakeCuda(monkeypatch)
     cuda.capture_end_fails = True
     steps = GraphedSteps(*_parts(make_loss(CUTOFF)), eval_bf16=False)
-    steps.train_step(torch.randn(4, 3), torch.randn(4), torch.rand(4), False)
+    steps.train_step(torch.randn(4, 3), torch.randn(2, 4), torch.rand(2, 4), NO_SKIPS, [None] * 2)
     assert "capture_end" in cuda.events and cuda.events[-1] == "main waits for side"
     assert cuda.current is cuda.main
     assert steps.record() == {
@@ -224,9 +243,7 @@ def test_a_replay_that_differs_from_the_plain_step_is_not_used(monkeypatch, capl
 
 
 def _parts(loss_fn):
-    torch.manual_seed(0)
-    model = MLP(3, (8,), batchnorm=True)
-    return model, Adam(model.parameters(), lr=0.1), loss_fn, Data(torch.zeros(5)), []
+    return (*pack(), [loss_fn, make_loss(CUTOFF)], Data(torch.zeros(5)), [])
 
 
 def test_state_is_restored_when_a_capture_fails_after_its_warmup(monkeypatch, caplog):
@@ -243,7 +260,7 @@ def test_state_is_restored_when_a_capture_fails_after_its_warmup(monkeypatch, ca
     loss = make_loss(CUTOFF)
     seen = []
 
-    def counting(pred, target, var):
+    def counting(pred, target, var, *host):
         seen.append(len(target))
         return loss(pred, target, var)
 
@@ -255,8 +272,8 @@ def test_state_is_restored_when_a_capture_fails_after_its_warmup(monkeypatch, ca
     assert_same_run(graphed, run(Steps))
 
     # the evaluation graph fails after its warm-up: evaluation leaves the state alone
-    model = MLP(3, (4,), batchnorm=True)
-    steps = GraphedSteps(model, None, loss, Data(torch.zeros(5)), [torch.randn(5, 3)], True)
+    model = pack()[0]
+    steps = GraphedSteps(model, None, [loss] * 2, Data(torch.zeros(5)), [torch.randn(5, 3)], True)
     before = [t.clone() for t in model.state_dict().values()]
     assert torch.equal(steps.evaluate(), Steps.evaluate(steps))
     assert steps.failed and calls == [1, 1] and model.training
@@ -289,13 +306,11 @@ def test_cuda_graphs_capture_and_replay(caplog):
         first = run(GraphedSteps, device="cuda")
     assert not caplog.records  # every capture succeeded
     assert_same_run(first, run(GraphedSteps, device="cuda"))  # same seed, same GPU
-    # against the plain step as production runs it without graphs (capturable=False) too
-    for plain in (run(Steps, device="cuda"), run(Steps, device="cuda", capturable=False)):
-        assert [v is None for v in first[0]] == [v is None for v in plain[0]]
-        for a, b in zip(first[2], plain[2], strict=True):
-            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
-        for a, b in zip(first[1], plain[1], strict=True):
-            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    # against the plain step as production runs it without graphs
+    plain = run(Steps, device="cuda")
+    assert [e for _, e in first[0]] == [e for _, e in plain[0]]
+    for a, b in zip(first[2] + first[1], plain[2] + plain[1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_cuda_evaluates_in_exact_float32_by_default(monkeypatch):

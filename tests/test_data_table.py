@@ -258,23 +258,21 @@ def test_prepared_table_one_hot_train_statistics_and_file_noise(tmp_path):
     run = RunSpec.from_dict(
         run_spec(plan, "e", "biv", 1, str(tmp_path / "mine.pt"), None).to_dict()
     )
-    loaded = load_run_data(run, torch.device("cpu"))
-    y_std, y_mean = data["y_std"], data["y_mean"]
-    np.testing.assert_allclose(
-        loaded.y_train, (table["y"].to_numpy()[train] - y_mean) / y_std, rtol=1e-5, atol=1e-6
-    )
-    np.testing.assert_allclose(
-        loaded.var_train, table["y_var"].to_numpy()[train] / y_std**2, rtol=1e-5, atol=1e-6
-    )
-    assert not loaded.clean_test_labels
-    # every loss of the seed: the same labels and variances
     other = RunSpec.from_dict(
         run_spec(plan, "e", "l2", 1, str(tmp_path / "mine.pt"), None).to_dict()
     )
-    same = load_run_data(other, torch.device("cpu"))
-    assert torch.equal(same.y_train, loaded.y_train) and torch.equal(
-        same.var_train, loaded.var_train
+    loaded = load_run_data([run, other], torch.device("cpu"))
+    y_std, y_mean = data["y_std"], data["y_mean"]
+    np.testing.assert_allclose(
+        loaded.y_train[0], (table["y"].to_numpy()[train] - y_mean) / y_std, rtol=1e-5, atol=1e-6
     )
+    np.testing.assert_allclose(
+        loaded.var_train[0], table["y_var"].to_numpy()[train] / y_std**2, rtol=1e-5, atol=1e-6
+    )
+    assert not loaded.clean_test_labels
+    # every loss of the seed: the same labels and variances
+    assert torch.equal(loaded.y_train[1], loaded.y_train[0])
+    assert torch.equal(loaded.var_train[1], loaded.var_train[0])
 
 
 def test_clean_target_is_scored_and_takes_the_noise(tmp_path):

@@ -9,8 +9,10 @@ from copy import deepcopy
 import pytest
 import torch
 
-from biv.evaluation import evaluate, predict, use_bf16
+from biv import evaluation
+from biv.evaluation import use_bf16
 from biv.models import MLP, AgeCNN
+from biv.pack_model import ModulePack, StackedMLP
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -39,6 +41,21 @@ class Data:
         if self.mean is None:
             return x
         return x.float().div_(255.0).sub_(self.mean).div_(self.std)
+
+
+def predict(model, data, chunks, *args, **kwargs):
+    """``biv.evaluation.predict`` of ``model`` as a pack of one: its predictions."""
+    return evaluation.predict(pack(model, chunks), data, chunks, *args, **kwargs)[0]
+
+
+def evaluate(model, data, chunks, **kwargs):
+    """``biv.evaluation.evaluate`` of ``model`` as a pack of one: its error sums."""
+    return evaluation.evaluate(pack(model, chunks), data, chunks, **kwargs)[0]
+
+
+def pack(model, chunks):
+    """A pack of one around ``model``, its parameters replaced by views of the same values."""
+    return ModulePack([model], chunks[0].ndim - 1)
 
 
 def reference_predict(model, data, chunks):
@@ -203,3 +220,23 @@ def test_original_protocol_without_batchnorm_weights_every_batch_alike():
     sums = evaluate(model, data, chunks, protocol="original")
     assert float(sums[0]) / 41 == pytest.approx(sum(per_batch) / 3, rel=1e-6)
     assert float(sums[0]) / 41 != pytest.approx(float(err.square().mean()), rel=1e-3)
+
+
+def test_a_stacked_mlp_evaluates_each_member_as_its_own_mlp():
+    """Members of a StackedMLP (BatchNorm included) predict, under both protocols, what each
+    member's own MLP predicts: the same float64 numbers up to summation order."""
+    mlps = []
+    for seed in (1, 2, 3):
+        torch.manual_seed(seed)
+        mlps.append(MLP(4, (16, 8), batchnorm=True).double())
+        mlps[-1](torch.randn(50, 4, dtype=torch.float64) * 2 + 1)  # running statistics moved
+    stacked = StackedMLP(mlps)
+    data = Data(torch.randn(41, dtype=torch.float64), images=False)
+    chunks = list((torch.randn(41, 4, dtype=torch.float64) * 3).split(16))
+    for protocol in ("standard", "original"):
+        pred = evaluation.predict(stacked, data, chunks, protocol=protocol)
+        sums = evaluation.evaluate(stacked, data, chunks, protocol=protocol)
+        assert pred.shape == (3, 41) and sums.shape == (3, 2)
+        for m, mlp in enumerate(mlps):
+            torch.testing.assert_close(pred[m], predict(mlp, data, chunks, protocol=protocol))
+            torch.testing.assert_close(sums[m], evaluate(mlp, data, chunks, protocol=protocol))

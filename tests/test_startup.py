@@ -1,5 +1,5 @@
 """Start-up: a training job imports torch and nothing avoidable beyond it (no ``torch._dynamo``,
-which ``torch.optim.Optimizer`` pulls in); ``biv.optim.Adam`` equals ``torch.optim.Adam``."""
+which ``torch.optim.Optimizer`` pulls in)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
-
-from biv.optim import Adam
 
 # A training that checkpoints, crashes after its second checkpoint and resumes: the optimizer is
 # built, steps, zeroes gradients, saves and loads its state; evaluation and prediction run too.
@@ -82,68 +79,6 @@ def test_training_does_not_import_torch_dynamo(tmp_path):
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"dynamo": [], "resumed_from_step": 4, "steps": 10}
-
-
-def _model() -> torch.nn.Module:
-    torch.manual_seed(0)
-    return torch.nn.Sequential(
-        torch.nn.Linear(4, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(), torch.nn.Linear(16, 1)
-    )
-
-
-def _train(make_optimizer, steps: int = 20, reload_at: int = 10):
-    """Losses, final parameters and optimizer state of a short run; at ``reload_at`` the
-    optimizer is rebuilt from its ``state_dict`` (as a resumed run does)."""
-    model = _model()
-    optimizer = make_optimizer(model.parameters())
-    gen = torch.Generator().manual_seed(1)
-    losses = []
-    for step in range(steps):
-        x, y = torch.randn(8, 4, generator=gen), torch.randn(8, generator=gen)
-        loss = (model(x).squeeze(1) - y).square().mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if step % 7 == 3:
-            model[0].bias.grad = None  # a parameter without gradient is left alone
-        optimizer.step()
-        losses.append(loss.detach())
-        if step == reload_at:
-            state = optimizer.state_dict()
-            optimizer = make_optimizer(model.parameters())
-            optimizer.load_state_dict(state)
-    return torch.stack(losses), [p.detach().clone() for p in model.parameters()], optimizer
-
-
-def test_adam_is_torch_adam_bit_for_bit_on_the_cpu():
-    ours = _train(lambda p: Adam(p, lr=0.01))
-    theirs = _train(lambda p: torch.optim.Adam(p, lr=0.01))
-    assert torch.equal(ours[0], theirs[0])
-    assert all(torch.equal(a, b) for a, b in zip(ours[1], theirs[1], strict=True))
-    a, b = ours[2].state_dict(), theirs[2].state_dict()
-    assert a["param_groups"] == b["param_groups"]
-    assert a["state"].keys() == b["state"].keys()
-    for i, state in b["state"].items():
-        for key, value in state.items():
-            assert a["state"][i][key].dtype == value.dtype
-            assert a["state"][i][key].device == value.device
-            assert torch.equal(a["state"][i][key], value), (i, key)
-
-
-def test_adam_state_dict_loads_into_torch_adam_and_back():
-    _, _, ours = _train(lambda p: Adam(p, lr=0.01))
-    _, _, theirs = _train(lambda p: torch.optim.Adam(p, lr=0.01))
-    model = _model()
-    torch.optim.Adam(model.parameters(), lr=0.01).load_state_dict(ours.state_dict())
-    mine = Adam(model.parameters(), lr=0.5)
-    mine.load_state_dict(theirs.state_dict())
-    assert mine.lr == 0.01
-    assert torch.equal(mine.state[0]["exp_avg"], theirs.state_dict()["state"][0]["exp_avg"])
-
-
-def test_adam_refuses_a_state_of_other_parameters():
-    _, _, ours = _train(lambda p: Adam(p, lr=0.01), steps=2, reload_at=-1)
-    with pytest.raises(ValueError, match="does not fit one group of 2"):
-        Adam(torch.nn.Linear(2, 2).parameters(), lr=0.01).load_state_dict(ours.state_dict())
 
 
 TORCH_FREE_SCRIPTS = (

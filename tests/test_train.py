@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import biv.models
 import biv.train
 from biv.cli import train_from_file
 from biv.losses import LossResult, make_loss
@@ -333,6 +334,7 @@ def test_run_folder_outputs(tmp_path):
         "steps",
         "wall_time_s",
         "steps_per_s",
+        "pack_size",
     }
     assert (summary["steps"], summary["skipped_steps"], summary["seed"]) == (12, 0, 3)
     mses = {int(r["step"]): float(r["value"]) for r in test_rows if r["metric"] == "mse"}
@@ -370,7 +372,7 @@ def test_shuffle_false_uses_sequential_batches_and_clean_labels_without_noise(tm
     x = (prepared["x_train"] - prepared["x_mean"]) / prepared["x_std"]
     y = ((prepared["y_train"].double() - Y_MEAN) / Y_STD).float()
     torch.manual_seed(3)
-    model = biv.train.build_model(RunSpec.from_dict(params).model, (4,))
+    model = biv.models.build_model(RunSpec.from_dict(params).model, (4,))
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     expected = []
     for _ in range(2):

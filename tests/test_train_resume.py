@@ -210,7 +210,7 @@ def test_checkpoint_holds_plain_types_whatever_the_caller_passed(tmp_path, monke
     train(params, tmp_path / "reference")
     _crash_after_first_checkpoint(params, tmp_path / "run", monkeypatch)
     state = torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)
-    assert type(state["params"]["dataset"]["file"]) is str
+    assert type(state["params"][0]["dataset"]["file"]) is str
     train(params, tmp_path / "run")
     assert json.loads((tmp_path / "run/run.json").read_text())["run"]["resumed_from_step"] == 2
     assert_same_outputs(tmp_path / "reference", tmp_path / "run")

@@ -1,4 +1,5 @@
-"""Atomic, resumable checkpoints of a training run: model, optimizer, RNG states and metrics.
+"""Atomic, resumable checkpoints of a pack of runs: model, optimizer, batch-order generators and
+metrics.
 
 A checkpoint holds plain data only (JSON types, numbers, tensors), so that it loads with
 ``torch.load(weights_only=True)`` whatever types the caller's parameters came in. One that
@@ -16,8 +17,8 @@ import torch
 from torch import nn
 
 from biv import atomic
-from biv.metrics import RunMetrics
-from biv.optim import Adam
+from biv.metrics import PackMetrics
+from biv.optim import PackAdam
 from biv.spec import RunSpec
 
 
@@ -27,7 +28,8 @@ class CheckpointError(ValueError):
 
 @dataclass
 class Progress:
-    """Where the loop stands: completed steps, the current epoch's permutation, elapsed time."""
+    """Where the loop stands: completed steps, the current epoch's permutations (P, N),
+    elapsed time."""
 
     step: int = 0
     perm: torch.Tensor | None = None
@@ -41,32 +43,30 @@ def plain_params(run: RunSpec) -> dict:
 
 def save_checkpoint(
     path: Path,
-    run: RunSpec,
+    runs: list[RunSpec],
     progress: Progress,
     model: nn.Module,
-    optimizer: Adam,
-    generator: torch.Generator,
-    metrics: RunMetrics,
-    device: torch.device,
+    optimizer: PackAdam,
+    generators: list[torch.Generator],
+    metrics: PackMetrics,
 ) -> None:
-    cuda = torch.cuda.get_rng_state_all() if device.type == "cuda" else None
     atomic.torch_save(
         path,
         {
-            "params": plain_params(run),
+            "params": [plain_params(run) for run in runs],
             "step": progress.step,
             "perm": progress.perm,
             "wall_time_s": progress.wall_time_s,
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "cuda": cuda, "shuffle": generator.get_state()},
+            "shuffle": [g.get_state() for g in generators],
             "metrics": metrics.state_dict(),
         },
     )
 
 
-def _read(path: Path, run: RunSpec) -> dict:
-    """The checkpoint's content, if it was written for exactly these parameters."""
+def _read(path: Path, runs: list[RunSpec]) -> dict:
+    """The checkpoint's content, if it was written for exactly these runs' parameters."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         written_for = state["params"]
@@ -74,9 +74,12 @@ def _read(path: Path, run: RunSpec) -> dict:
         raise CheckpointError(
             f"checkpoint {str(path)!r} cannot be read ({type(err).__name__}: {err})"
         ) from err
-    params = plain_params(run)
-    if written_for != params:
-        differing = sorted(k for k in params if written_for.get(k) != params[k])
+    params = [plain_params(run) for run in runs]
+    if not isinstance(written_for, list) or len(written_for) != len(params):
+        raise CheckpointError(f"checkpoint {str(path)!r} was written for other runs")
+    pairs = zip(written_for, params, strict=True)
+    differing = sorted({k for old, new in pairs for k in new if old.get(k) != new[k]})
+    if differing:
         raise CheckpointError(
             f"checkpoint {str(path)!r} was written for other run parameters "
             f"(differing: {differing})"
@@ -86,25 +89,23 @@ def _read(path: Path, run: RunSpec) -> dict:
 
 def load_checkpoint(
     path: Path,
-    run: RunSpec,
+    runs: list[RunSpec],
     model: nn.Module,
-    optimizer: Adam,
-    generator: torch.Generator,
+    optimizer: PackAdam,
+    generators: list[torch.Generator],
     device: torch.device,
-) -> tuple[Progress, RunMetrics]:
-    """Restore model, optimizer and RNG states from a checkpoint of the same parameters.
+) -> tuple[Progress, PackMetrics]:
+    """Restore model, optimizer and generator states from a checkpoint of the same runs.
 
     On ``CheckpointError`` the objects may be partly restored: start them afresh."""
-    state = _read(path, run)
+    state = _read(path, runs)
     try:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if device.type == "cuda" and state["rng"]["cuda"] is not None:
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        generator.set_state(state["rng"]["shuffle"])
+        for generator, saved in zip(generators, state["shuffle"], strict=True):
+            generator.set_state(saved)
         progress = Progress(state["step"], state["perm"], state["wall_time_s"])
-        metrics = RunMetrics.from_state_dict(state["metrics"], device)
+        metrics = PackMetrics.from_state_dict(state["metrics"], device)
     except Exception as err:
         raise CheckpointError(
             f"checkpoint {str(path)!r} does not fit this run ({type(err).__name__}: {err})"

@@ -1,11 +1,15 @@
-"""The training step and the test evaluation of a run: plain, or replayed as CUDA graphs.
+"""The training step and the test evaluation of a pack: plain, or replayed as CUDA graphs.
+
+A step trains the P members at once: the pack model's forward pass, each member's loss on its
+own batch, one backward pass of their sum (members share no parameter, so each gets its own
+gradient) and one :class:`biv.optim.PackAdam` update of the members whose batch is not empty.
 
 A Bike step on a GPU is about 60 tiny kernels, each launched from Python: launch-bound. With
-``cuda_graphs`` (CUDA, an MLP, a loss without host-side work), the step (forward, loss,
-backward, Adam) is captured once per batch length and the test evaluation once, then replayed
-with one launch each; only the batch is copied into the graph's input buffers. This needs an
-optimizer built with ``capturable=True`` (``biv.optim.Adam``) and a loss called inside
-``biv.losses.trusted_variances`` (no host synchronisation). If a capture fails, a warning is
+``cuda_graphs`` (CUDA, an MLP, no loss with host-side work), the step (forward, losses,
+backward, Adam) is captured once per batch shape and the test evaluation once, then replayed
+with one launch each; only the batch and the mask of active members are copied into the
+graph's input buffers. The losses are called inside ``biv.losses.trusted_variances`` and
+:class:`biv.optim.PackAdam` reads nothing back to the host. If a capture fails, a warning is
 logged and the run goes on with the plain step from the same state. Each training capture is
 checked once against the plain step from the same state (``VERIFY_RTOL``/``VERIFY_ATOL``), and a
 graph that differs beyond float32 round-off is not used either; ``fallback`` says why, for the
@@ -15,77 +19,114 @@ run record. The CPU path is the plain step, unchanged.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from biv.evaluation import EvalData, evaluate
 from biv.losses import LossResult, trusted_variances
-from biv.models import MLP
+from biv.optim import PackAdam
+from biv.pack_model import ModulePack, StackedMLP
 
 log = logging.getLogger("biv.cuda_step")
 
 #: Eager steps run on the capture stream before each capture (as the PyTorch CUDA-graph docs).
 WARMUP_STEPS = 3
-#: A replayed step may differ from the plain one by float32 round-off only: the same kernels run,
-#: but captured Adam reads its step count from the device.
+#: A replayed step may differ from the plain one by float32 round-off only: the same kernels run.
 VERIFY_RTOL, VERIFY_ATOL = 1e-5, 1e-7
-SKIPPED = LossResult(None, None)
 
-LossFn = Callable[[Tensor, Tensor, Tensor], LossResult]
+LossFn = Callable[..., LossResult]
+PackModel = StackedMLP | ModulePack
 
 
-def use_cuda_graphs(enabled: bool, device: torch.device, model: nn.Module, loss_type: str) -> bool:
-    """Whether the run's step is captured: asked for, on CUDA, an MLP, and not ``biv_adaptive``
-    (its epsilon is chosen on the host at every step). Decide before building the optimizer:
-    a captured step needs ``capturable=True``."""
+class StepResult:
+    """The members' training losses (P,), detached, 0 where skipped; the epsilon each loss
+    used (None where it has none, or in a replayed graph)."""
+
+    def __init__(self, values: Tensor, epsilon: Sequence[float | None]):
+        self.values, self.epsilon = values, list(epsilon)
+
+
+def use_cuda_graphs(
+    enabled: bool, device: torch.device, model: PackModel, loss_types: Sequence[str]
+) -> bool:
+    """Whether the pack's step is captured: asked for, on CUDA, an MLP, and no ``biv_adaptive``
+    member (its epsilon is chosen on the host at every step)."""
     return (
-        enabled and device.type == "cuda" and isinstance(model, MLP) and loss_type != "biv_adaptive"
+        enabled
+        and device.type == "cuda"
+        and isinstance(model, StackedMLP)
+        and "biv_adaptive" not in loss_types
     )
 
 
 class Steps:
-    """The plain step: forward, then (unless the batch is empty) loss, backward, Adam."""
+    """The plain step: forward, the members' losses, backward and the update of the members
+    whose batch is not empty."""
 
     def __init__(
         self,
-        model: nn.Module,
-        optimizer,
-        loss_fn: LossFn,
+        model: PackModel,
+        optimizer: PackAdam,
+        loss_fns: Sequence[LossFn],
         data: EvalData,
         chunks: list[Tensor],
         eval_bf16: bool,
         eval_protocol: str = "standard",
     ):
-        self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
+        self.model, self.optimizer, self.loss_fns = model, optimizer, list(loss_fns)
         self.data, self.chunks, self.eval_bf16 = data, chunks, eval_bf16
         self.eval_protocol = eval_protocol
+        device = data.y_test.device
+        self.all_active = torch.ones(len(self.loss_fns), dtype=torch.bool, device=device)
+
+    def active(self, empty: np.ndarray) -> Tensor:
+        """The device mask of the members that train at this step (``empty``: host booleans)."""
+        if not empty.any():
+            return self.all_active
+        return torch.from_numpy(~empty).to(self.all_active.device, non_blocking=True)
 
     def train_step(
-        self, xb: Tensor, yb: Tensor, vb: Tensor, empty: bool, vb_host: np.ndarray | None = None
-    ) -> LossResult:
-        """One step on a batch (model inputs before ``data.inputs``). ``empty``: no sample is
-        kept by the loss (``biv.losses.cutoff_kept``), so the step only runs the forward pass
-        (BatchNorm statistics) and is skipped. ``vb_host``: the batch's variances on the host,
-        for ``biv_adaptive``'s epsilon search. Returns the detached loss, or ``SKIPPED``."""
-        pred = self.model(self.data.inputs(xb)).squeeze(1)
-        if empty:
-            return SKIPPED
+        self,
+        xb: Tensor,
+        yb: Tensor,
+        vb: Tensor,
+        empty: np.ndarray,
+        vb_host: Sequence[np.ndarray | None],
+    ) -> StepResult:
+        """One step on a batch: inputs (B, ...) shared by the members or (P, B, ...) (before
+        ``data.inputs``), labels and variances (P, B). ``empty[m]``: member m's loss keeps no
+        sample of its batch (``biv.losses.cutoff_kept``): it runs the forward pass only
+        (BatchNorm statistics) and is skipped. ``vb_host[m]``: member m's variances on the
+        host, for ``biv_adaptive``'s epsilon search."""
+        active = self.active(empty)
+        values, epsilon = self._losses(xb, yb, vb, active, vb_host)
+        if not empty.all():
+            self._update(values, active)
+        return StepResult(values.detach(), epsilon)
+
+    def _losses(self, xb, yb, vb, active: Tensor, vb_host=None):
+        """The members' losses (P,), 0 where not ``active``, and their epsilons."""
+        pred = self.model(self.data.inputs(xb))
+        results = []
         with trusted_variances():
-            host = () if vb_host is None else (vb_host,)
-            result = self.loss_fn(pred, yb, vb, *host)
-        if result.value is None:
-            return SKIPPED
-        self.optimizer.zero_grad(set_to_none=True)
-        result.value.backward()
-        self.optimizer.step()
-        return LossResult(result.value.detach(), result.epsilon)
+            for m, loss_fn in enumerate(self.loss_fns):
+                host = () if vb_host is None or vb_host[m] is None else (vb_host[m],)
+                results.append(loss_fn(pred[m], yb[m], vb[m], *host))
+        values = torch.stack([r.value for r in results]).where(active, 0.0)
+        return values, [r.epsilon for r in results]
+
+    def _update(self, values: Tensor, active: Tensor) -> None:
+        for p in self.model.parameters():
+            p.grad = None
+        values.sum().backward()
+        self.optimizer.step(self.model.gradients(), active)
 
     def evaluate(self) -> Tensor:
-        """(sum of squared, sum of absolute errors) on the test set, float64, on the device, in
-        the run's protocol (``biv.evaluation.evaluate``)."""
+        """(P, 2): the members' sums of squared and of absolute errors on the test set, float64,
+        on the device, in the run's protocol (``biv.evaluation.evaluate``)."""
         return evaluate(
             self.model, self.data, self.chunks, bf16=self.eval_bf16, protocol=self.eval_protocol
         )
@@ -96,33 +137,33 @@ class Steps:
 
 
 class GraphedSteps(Steps):
-    """:class:`Steps` replayed as CUDA graphs: one per batch length (the last batch of an epoch
-    may be shorter), one for the evaluation. Each training capture runs ``WARMUP_STEPS`` real
-    steps first; the parameters, buffers and optimizer state are restored afterwards, so the
-    run's trajectory does not depend on when captures happen."""
+    """:class:`Steps` replayed as CUDA graphs: one per batch shape (the last batch of an epoch
+    may be shorter), one for the evaluation; the mask of active members is an input. Each
+    training capture runs ``WARMUP_STEPS`` real steps first; the parameters, buffers and
+    optimizer state are restored afterwards, so the run's trajectory does not depend on when
+    captures happen."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fallback: str | None = None  # why the plain step is used, once it is
-        self.graphs: dict[int, tuple[torch.cuda.CUDAGraph, tuple[Tensor, ...], Tensor]] = {}
+        self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, tuple[Tensor, ...], Tensor]] = {}
         self.eval_graph: tuple[torch.cuda.CUDAGraph, Tensor] | None = None
 
-    def train_step(
-        self, xb: Tensor, yb: Tensor, vb: Tensor, empty: bool, vb_host: np.ndarray | None = None
-    ) -> LossResult:
-        if self.failed or empty:
+    def train_step(self, xb, yb, vb, empty: np.ndarray, vb_host) -> StepResult:
+        if self.failed:
             return super().train_step(xb, yb, vb, empty, vb_host)
-        captured = self.graphs.get(len(yb))
+        active = self.active(empty)
+        captured = self.graphs.get(tuple(xb.shape))
         if captured is None:
-            captured = self._capture(xb, yb, vb)
+            captured = self._capture(xb, yb, vb, active)
             if captured is None:
-                return super().train_step(xb, yb, vb, empty)
-            self.graphs[len(yb)] = captured
-        graph, static, loss = captured
-        for buffer, value in zip(static, (xb, yb, vb), strict=True):
+                return super().train_step(xb, yb, vb, empty, vb_host)
+            self.graphs[tuple(xb.shape)] = captured
+        graph, static, values = captured
+        for buffer, value in zip(static, (xb, yb, vb, active), strict=True):
             buffer.copy_(value)
         graph.replay()
-        return LossResult(loss.clone(), None)
+        return StepResult(values.clone(), [None] * len(self.loss_fns))
 
     def evaluate(self) -> Tensor:
         if self.eval_graph is None and not self.failed:
@@ -141,21 +182,20 @@ class GraphedSteps(Steps):
     def record(self) -> dict:
         return {"used": not self.failed, "fallback": self.fallback}
 
-    def _update(self, xb: Tensor, yb: Tensor, vb: Tensor) -> Tensor:
-        with trusted_variances():
-            loss = self.loss_fn(self.model(self.data.inputs(xb)).squeeze(1), yb, vb).value
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return loss.detach()
+    def _masked_step(self, xb: Tensor, yb: Tensor, vb: Tensor, active: Tensor) -> Tensor:
+        """The step with the mask on the device (no host decision): what is captured."""
+        values, _ = self._losses(xb, yb, vb, active)
+        self._update(values, active)
+        return values.detach()
 
     def _state_tensors(self) -> list[Tensor]:
-        self.optimizer.init_state()
-        optimizer_state = self.optimizer.state_dict()["state"].values()
+        optimizer = self.optimizer.state_dict()
         return [
-            *self.model.parameters(),
+            *self.model.stacked(),
             *self.model.buffers(),
-            *(t for state in optimizer_state for t in state.values()),
+            optimizer["steps"],
+            *optimizer["exp_avg"],
+            *optimizer["exp_avg_sq"],
         ]
 
     def _fail(self, what: str, why: str) -> None:
@@ -182,28 +222,29 @@ class GraphedSteps(Steps):
             main.wait_stream(side)
         return graph, out
 
-    def _capture(self, xb: Tensor, yb: Tensor, vb: Tensor):
-        """Capture the step for batches of ``len(yb)`` and check one replay against the plain
-        step; None (and plain steps from now on) if either fails. The model and optimizer state
-        are the same afterwards as before."""
-        what = f"training step (batch of {len(yb)})"
+    def _capture(self, xb: Tensor, yb: Tensor, vb: Tensor, active: Tensor):
+        """Capture the step for batches of ``xb``'s shape and check one replay against the
+        plain step; None (and plain steps from now on) if either fails. The model and optimizer
+        state are the same afterwards as before."""
+        what = f"training step (batch of {yb.shape[1]})"
         tensors = self._state_tensors()
         saved = [t.detach().clone() for t in tensors]
-        static = tuple(t.clone() for t in (xb, yb, vb))
+        static = tuple(t.clone() for t in (xb, yb, vb, active))
 
         def restore() -> None:
-            self.optimizer.zero_grad(set_to_none=True)
+            for p in self.model.parameters():
+                p.grad = None
             with torch.no_grad():
                 for tensor, value in zip(tensors, saved, strict=True):
                     tensor.copy_(value)
 
         try:
-            graph, loss = self._record(lambda: self._update(*static), WARMUP_STEPS)
+            graph, values = self._record(lambda: self._masked_step(*static), WARMUP_STEPS)
             restore()
             graph.replay()
-            replayed = [loss.clone(), *(t.detach().clone() for t in tensors)]
+            replayed = [values.clone(), *(t.detach().clone() for t in tensors)]
             restore()
-            plain = [self._update(*static), *tensors]
+            plain = [self._masked_step(*static), *tensors]
             differs = _difference(replayed, plain)
         except Exception as err:  # any failure: fall back, never stop the run
             self._fail(what, f"capture failed: {err!r}")
@@ -213,7 +254,7 @@ class GraphedSteps(Steps):
         if differs is not None:
             self._fail(what, f"a replay differs from the plain step ({differs})")
             return None
-        return graph, static, loss
+        return graph, static, values
 
     def _capture_eval(self):
         try:
@@ -233,9 +274,9 @@ def _difference(got: list[Tensor], expected: list[Tensor]) -> str | None:
 
 
 def make_steps(
-    model: nn.Module,
-    optimizer,
-    loss_fn: LossFn,
+    model: PackModel,
+    optimizer: PackAdam,
+    loss_fns: Sequence[LossFn],
     data: EvalData,
     chunks: list[Tensor],
     *,
@@ -243,7 +284,7 @@ def make_steps(
     eval_bf16: bool,
     eval_protocol: str = "standard",
 ) -> Steps:
-    """The run's steps: :class:`GraphedSteps` when ``cuda_graphs`` (see
+    """The pack's steps: :class:`GraphedSteps` when ``cuda_graphs`` (see
     :func:`use_cuda_graphs`), else :class:`Steps`."""
     cls = GraphedSteps if cuda_graphs else Steps
-    return cls(model, optimizer, loss_fn, data, chunks, eval_bf16, eval_protocol)
+    return cls(model, optimizer, loss_fns, data, chunks, eval_bf16, eval_protocol)

@@ -1,4 +1,5 @@
-"""Test-set predictions and error sums of a training run, under inference_mode.
+"""Test-set predictions and error sums of a pack of P runs (``biv.pack_model``), under
+inference_mode; every test chunk is shared by the members, results have a leading P.
 
 Two protocols (``training.eval_protocol``): ``standard``, eval mode (BatchNorm with its running
 statistics) and the errors summed over all test samples; ``original``, as the original code
@@ -66,8 +67,9 @@ def predict(
     bf16: bool = False,
     protocol: str = "standard",
 ) -> Tensor:
-    """Predictions (model units, float32) for the test chunks without autograd, in eval mode;
-    ``protocol="original"``: BatchNorm with each chunk's own statistics."""
+    """Predictions (P, M) (model units, the model's dtype) for the test chunks without
+    autograd, in eval mode; ``protocol="original"``: BatchNorm with each chunk's own
+    statistics."""
     channels_last = chunks[0].is_cuda and chunks[0].ndim == 4
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16)
@@ -81,8 +83,9 @@ def predict(
         for x in chunks:
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            outputs.append(model(data.inputs(x)).float())
-        pred = (outputs[0] if len(outputs) == 1 else torch.cat(outputs)).squeeze(1)
+            outputs.append(model(data.inputs(x)))
+        dtype = data.y_test.dtype
+        pred = (outputs[0] if len(outputs) == 1 else torch.cat(outputs, 1)).to(dtype)
     model.train()
     return pred
 
@@ -95,16 +98,17 @@ def evaluate(
     bf16: bool = False,
     protocol: str = "standard",
 ) -> Tensor:
-    """(sum of squared errors, sum of absolute errors) on the clean test labels, float64.
+    """(P, 2): each member's sum of squared and of absolute errors on the test labels, float64.
     ``protocol="original"``: n_test x (the mean over chunks of each chunk's mean squared and
     absolute error), so that dividing by n_test gives the original's logged test loss."""
     with torch.inference_mode():
         err = predict(model, data, chunks, bf16, protocol) - data.y_test
         if protocol == "standard":
             return _sums(err)
-        per_chunk = [_sums(e) / len(e) for e in err.split([len(x) for x in chunks])]
-        return torch.stack(per_chunk).mean(0) * len(err)
+        per_chunk = [_sums(e) / e.shape[1] for e in err.split([len(x) for x in chunks], 1)]
+        return torch.stack(per_chunk).mean(0) * err.shape[1]
 
 
 def _sums(err: Tensor) -> Tensor:
-    return torch.stack((err.square().sum(dtype=torch.float64), err.abs().sum(dtype=torch.float64)))
+    squared = err.square().sum(1, dtype=torch.float64)
+    return torch.stack((squared, err.abs().sum(1, dtype=torch.float64)), 1)

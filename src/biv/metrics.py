@@ -17,16 +17,16 @@ def _stack(values: list[torch.Tensor], shape: tuple[int, ...], dtype: torch.dtyp
 
 @dataclass
 class RunMetrics:
-    """Training loss of every step (model units; 0 at skipped steps), test error sums (sum of
-    squared and of absolute errors, model units) at ``eval_steps``, the skipped steps and, for the
-    adaptive BIV loss, the epsilon chosen at each step."""
+    """One run's metrics, as its files are written: the training loss of every step (model
+    units; 0 at skipped steps), test error sums (sum of squared and of absolute errors, model
+    units) at ``eval_steps``, the skipped steps and, for the adaptive BIV loss, the epsilon
+    chosen at each step."""
 
     losses: list[torch.Tensor] = field(default_factory=list)
     test_sums: list[torch.Tensor] = field(default_factory=list)
     eval_steps: list[int] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
     epsilon: list[tuple[int, float]] = field(default_factory=list)
-    checked: int = 0
 
     def loss_tensor(self) -> torch.Tensor:
         return _stack(self.losses, (0,), torch.float32)
@@ -34,8 +34,38 @@ class RunMetrics:
     def sums_tensor(self) -> torch.Tensor:
         return _stack(self.test_sums, (0, 2), torch.float64)
 
-    def first_nonfinite(self) -> tuple[int, float] | None:
-        """(step, loss) of the first non-finite training loss not checked yet, or None."""
+
+@dataclass
+class PackMetrics:
+    """The metrics of a pack of P runs, accumulated on the device without per-step host syncs:
+    per step the members' training losses (P,), per evaluation their error sums (P, 2); per
+    member its skipped steps and chosen epsilons. :meth:`member` is one run's view."""
+
+    members: int
+    losses: list[torch.Tensor] = field(default_factory=list)
+    test_sums: list[torch.Tensor] = field(default_factory=list)
+    eval_steps: list[int] = field(default_factory=list)
+    skipped: list[list[int]] = field(default_factory=list)
+    epsilon: list[list[tuple[int, float]]] = field(default_factory=list)
+    checked: int = 0
+
+    def __post_init__(self):
+        self.skipped = self.skipped or [[] for _ in range(self.members)]
+        self.epsilon = self.epsilon or [[] for _ in range(self.members)]
+
+    def member(self, m: int) -> RunMetrics:
+        losses = _stack(self.losses, (0, self.members), torch.float32)[:, m]
+        sums = _stack(self.test_sums, (0, self.members, 2), torch.float64)[:, m]
+        return RunMetrics(
+            list(losses.unbind()),
+            list(sums.unbind()),
+            list(self.eval_steps),
+            list(self.skipped[m]),
+            list(self.epsilon[m]),
+        )
+
+    def first_nonfinite(self) -> tuple[int, int, float] | None:
+        """(member, step, loss) of the first non-finite training loss not checked yet."""
         new = self.losses[self.checked :]
         if not new:
             return None
@@ -44,27 +74,29 @@ class RunMetrics:
         if not bool(bad.any()):
             self.checked = len(self.losses)
             return None
-        index = int(bad.nonzero()[0, 0])
-        return self.checked + index + 1, float(values[index])
+        step, member = (int(i) for i in bad.nonzero()[0])
+        return member, self.checked + step + 1, float(values[step, member])
 
     def state_dict(self) -> dict:
         return {
-            "losses": self.loss_tensor().cpu(),
-            "test_sums": self.sums_tensor().cpu(),
+            "members": self.members,
+            "losses": _stack(self.losses, (0, self.members), torch.float32).cpu(),
+            "test_sums": _stack(self.test_sums, (0, self.members, 2), torch.float64).cpu(),
             "eval_steps": list(self.eval_steps),
-            "skipped": list(self.skipped),
-            "epsilon": [list(p) for p in self.epsilon],
+            "skipped": [list(s) for s in self.skipped],
+            "epsilon": [[list(p) for p in e] for e in self.epsilon],
         }
 
     @classmethod
-    def from_state_dict(cls, state: dict, device: torch.device) -> RunMetrics:
+    def from_state_dict(cls, state: dict, device: torch.device) -> PackMetrics:
         losses = list(state["losses"].to(device).unbind())
         return cls(
+            members=int(state["members"]),
             losses=losses,
             test_sums=list(state["test_sums"].to(device).unbind()),
             eval_steps=list(state["eval_steps"]),
-            skipped=list(state["skipped"]),
-            epsilon=[(int(s), float(e)) for s, e in state["epsilon"]],
+            skipped=[list(s) for s in state["skipped"]],
+            epsilon=[[(int(s), float(e)) for s, e in member] for member in state["epsilon"]],
             checked=len(losses),
         )
 

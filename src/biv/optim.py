@@ -1,151 +1,77 @@
-"""Adam without ``torch.optim.Optimizer``, so that training never imports ``torch._dynamo``.
+"""Adam for a pack of runs: each member its own step count, moments and update, and a step may
+leave members out (a cutoff batch with no kept sample), whose state it does not touch.
 
-``torch.optim.Optimizer`` wraps ``add_param_group`` (run by every constructor), ``zero_grad``,
-``state_dict`` and ``load_state_dict`` in ``torch._disable_dynamo``, which imports
-``torch._dynamo`` on the first call, and every ``step`` in ``_use_grad_for_differentiable``,
-which imports it at each call: 1.5 s on an idle 2-core machine (torch 2.14), 3-4 s on a busy
-one, although nothing is compiled. No environment setting avoids that import.
+Written without ``torch.optim.Optimizer``, which imports ``torch._dynamo`` on the first
+``add_param_group``/``zero_grad``/``state_dict`` call and at every ``step`` (1.5 s on an idle
+2-core machine, torch 2.14), although nothing is compiled.
 
-:class:`Adam` keeps the per-parameter state in ``torch.optim.Adam``'s layout and calls the
-public functional ``torch.optim.adam.adam`` with ``torch.optim.Adam``'s defaults, so a step is
-the same computation (single-tensor on the CPU, foreach on CUDA, the capturable variant for CUDA
-graphs) and its ``state_dict`` loads into ``torch.optim.Adam`` and back.
+The update is ``torch.optim.Adam``'s single-tensor one (defaults: no weight decay, no amsgrad)
+with per-member bias corrections computed in float64 from step counts kept on the parameters'
+device: the same numbers as ``torch.optim.Adam(capturable=False)`` up to the rounding of the
+corrections to the parameters' dtype, and no value is read back to the host, so a step can be
+captured in a CUDA graph.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import torch
 from torch import Tensor
-from torch.optim.adam import adam
-
-#: ``torch.optim.Adam``'s param-group keys and defaults, as written into ``state_dict()``.
-_GROUP_DEFAULTS = {
-    "weight_decay": 0,
-    "amsgrad": False,
-    "maximize": False,
-    "foreach": None,
-    "differentiable": False,
-    "fused": None,
-    "decoupled_weight_decay": False,
-}
 
 
-class Adam:
-    """``torch.optim.Adam(params, lr, betas, eps, capturable=capturable)``, one param group.
-
-    ``capturable=True`` keeps the step counts on the parameters' device, so that ``step`` can
-    be captured in a CUDA graph (as ``torch.optim.Adam(capturable=True)``).
-    """
+class PackAdam:
+    """Adam over member-major tensors (member m's values: ``p.view(P, -1)[m]``)."""
 
     def __init__(
         self,
-        params: Iterable[Tensor],
+        params: list[Tensor],
+        members: int,
         lr: float,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
-        capturable: bool = False,
     ):
-        self.params = list(params)
-        if not self.params:
-            raise ValueError("Adam: no parameters to optimize")
-        self.lr, self.betas, self.eps, self.capturable = lr, tuple(betas), eps, capturable
-        self.state: list[dict[str, Tensor]] = [{} for _ in self.params]
-
-    def _state(self, i: int) -> dict[str, Tensor]:
-        state, p = self.state[i], self.params[i]
-        if not state:
-            if self.capturable:
-                state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
-            else:
-                state["step"] = torch.tensor(0.0, dtype=torch.float32)
-            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        return state
-
-    def init_state(self) -> None:
-        """Allocate the state of every parameter now (as the first ``step`` would)."""
-        for i in range(len(self.params)):
-            self._state(i)
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.params:
-            if p.grad is not None:
-                if set_to_none:
-                    p.grad = None
-                else:
-                    p.grad.detach_().zero_()
+        if not params:
+            raise ValueError("PackAdam: no parameters to optimize")
+        self.params, self.members = list(params), members
+        self.lr, self.betas, self.eps = lr, tuple(betas), eps
+        device = self.params[0].device
+        self.steps = torch.zeros(members, dtype=torch.float64, device=device)
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
 
     @torch.no_grad()
-    def step(self) -> None:
-        """One Adam update of every parameter that has a gradient."""
-        params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
-        for i, p in enumerate(self.params):
-            if p.grad is None:
-                continue
-            state = self._state(i)
-            params.append(p)
-            grads.append(p.grad)
-            exp_avgs.append(state["exp_avg"])
-            exp_avg_sqs.append(state["exp_avg_sq"])
-            steps.append(state["step"])
-        if not params:
-            return
-        if not self.capturable and params[0].is_cuda and torch.cuda.is_current_stream_capturing():
-            raise RuntimeError("Adam: capturing a step in a CUDA graph needs capturable=True")
-        adam(
-            params,
-            grads,
-            exp_avgs,
-            exp_avg_sqs,
-            [],
-            steps,
-            foreach=None,
-            capturable=self.capturable,
-            differentiable=False,
-            fused=None,
-            amsgrad=False,
-            beta1=self.betas[0],
-            beta2=self.betas[1],
-            lr=self.lr,
-            weight_decay=0,
-            eps=self.eps,
-            maximize=False,
-        )
+    def step(self, grads: list[Tensor], active: Tensor) -> None:
+        """One update of the members where ``active`` (bool, (P,), on the device) is true."""
+        beta1, beta2 = self.betas
+        self.steps.add_(active.to(self.steps.dtype))
+        dtype = self.params[0].dtype
+        step_size = (self.lr / (1 - beta1**self.steps)).to(dtype)
+        correction2_sqrt = (1 - beta2**self.steps).sqrt().to(dtype)
+        for p, grad, exp_avg, exp_avg_sq in zip(
+            self.params, grads, self.exp_avg, self.exp_avg_sq, strict=True
+        ):
+            p, grad = p.view(self.members, -1), grad.view(self.members, -1)
+            m, v = exp_avg.view(self.members, -1), exp_avg_sq.view(self.members, -1)
+            keep = active.unsqueeze(1)
+            new_m = m.lerp(grad, 1 - beta1)
+            new_v = v.mul(beta2).addcmul_(grad, grad, value=1 - beta2)
+            denom = (new_v.sqrt() / correction2_sqrt.unsqueeze(1)).add_(self.eps)
+            new_p = p.addcdiv(new_m * -step_size.unsqueeze(1), denom)
+            m.copy_(torch.where(keep, new_m, m))
+            v.copy_(torch.where(keep, new_v, v))
+            p.copy_(torch.where(keep, new_p, p))
 
     def state_dict(self) -> dict:
-        """``torch.optim.Adam.state_dict()``'s layout (the tensors themselves, not copies)."""
-        group = {
-            "lr": self.lr,
-            "betas": self.betas,
-            "eps": self.eps,
-            **_GROUP_DEFAULTS,
-            "capturable": self.capturable,
-            "params": list(range(len(self.params))),
-        }
-        state = {i: dict(s) for i, s in enumerate(self.state) if s}
-        return {"state": state, "param_groups": [group]}
+        return {"steps": self.steps, "exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq}
 
-    def load_state_dict(self, state_dict: dict) -> None:
-        """Load a state written by :meth:`state_dict` or by ``torch.optim.Adam`` (one group)."""
-        groups = state_dict["param_groups"]
-        if len(groups) != 1 or len(groups[0]["params"]) != len(self.params):
-            raise ValueError(
-                f"optimizer state of {[len(g['params']) for g in groups]} parameter(s) per group "
-                f"does not fit one group of {len(self.params)}"
-            )
-        group = groups[0]
-        self.lr, self.betas, self.eps = group["lr"], tuple(group["betas"]), group["eps"]
-        self.state = [{} for _ in self.params]
-        for position, index in enumerate(group["params"]):
-            saved = state_dict["state"].get(index)
-            if not saved:
-                continue
-            p = self.params[position]
-            step = saved["step"]
-            self.state[position] = {
-                "step": step.to(p.device, torch.float32) if self.capturable else step,
-                "exp_avg": saved["exp_avg"].to(p.device, p.dtype),
-                "exp_avg_sq": saved["exp_avg_sq"].to(p.device, p.dtype),
-            }
+    def load_state_dict(self, state: dict) -> None:
+        """Load what :meth:`state_dict` wrote for parameters of the same shapes."""
+        shapes = [tuple(p.shape) for p in self.params]
+        for key in ("exp_avg", "exp_avg_sq"):
+            if [tuple(t.shape) for t in state[key]] != shapes:
+                raise ValueError(f"optimizer state {key!r} does not fit parameters {shapes}")
+        if tuple(state["steps"].shape) != (self.members,):
+            raise ValueError(f"optimizer step counts do not fit {self.members} members")
+        self.steps = state["steps"].to(self.steps.device, torch.float64)
+        saved = state["exp_avg"] + state["exp_avg_sq"]
+        for mine, value in zip(self.exp_avg + self.exp_avg_sq, saved, strict=True):
+            mine.copy_(value)

@@ -1,5 +1,6 @@
-"""A run's training and test tensors, loaded from the prepared dataset and the noise draw (or a
-table's own noisy labels and variances), checked, normalized and moved to the device once."""
+"""A pack's training and test tensors, loaded from the prepared dataset (shared by its runs) and
+each run's noise draw (or a table's own noisy labels and variances), checked, normalized and
+moved to the device once."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from biv.spec.errors import fail
 
 @dataclass
 class RunData:
-    """Training and test tensors on the device, in model units (see module docstring)."""
+    """Training and test tensors on the device, in model units (see module docstring); the
+    noisy labels and their variances have a leading dimension of P, one row per run."""
 
     x_train: torch.Tensor  # normalized float (N, F) or uint8 images (N, 3, H, W)
-    y_train: torch.Tensor  # (N,) float32, noisy labels
-    var_train: torch.Tensor  # (N,) float32, the label variances the loss sees
+    y_train: torch.Tensor  # (P, N) noisy labels
+    var_train: torch.Tensor  # (P, N) the label variances the loss sees
     x_test: torch.Tensor
     y_test: torch.Tensor  # (M,) float32, clean labels (noisy ones when var_test is given)
     y_test_raw: torch.Tensor  # (M,) float32 on the CPU
@@ -30,7 +32,7 @@ class RunData:
     pixel_mean: torch.Tensor | None  # (1, 3, 1, 1) for images
     pixel_std: torch.Tensor | None
     meta: dict
-    noise_meta: dict | None
+    noise_meta: list[dict | None]  # per run
     var_test: torch.Tensor | None = None  # (M,) float64 on the CPU, raw units: noisy test labels
 
     @property
@@ -41,7 +43,8 @@ class RunData:
         """Model inputs of a batch already on the device: uint8 -> /255 -> per-channel normalize."""
         if self.pixel_mean is None:
             return x
-        return x.float().div_(255.0).sub_(self.pixel_mean).div_(self.pixel_std)
+        x = x.to(self.pixel_mean.dtype).div_(255.0)
+        return x.sub_(self.pixel_mean).div_(self.pixel_std)
 
 
 def _existing(key: str, path: str) -> Path:
@@ -56,9 +59,12 @@ def _check_finite(key: str, name: str, tensor: torch.Tensor) -> None:
         raise ValueError(f"{key}: {name} contains NaN or infinite values")
 
 
-def load_run_data(run: RunSpec, device: torch.device) -> RunData:
-    """Load the prepared dataset and the noise draw, check them and move them to ``device``."""
-    data_file = run.dataset.file
+def load_run_data(
+    runs: list[RunSpec], device: torch.device, dtype: torch.dtype = torch.float32
+) -> RunData:
+    """Load the prepared dataset of ``runs`` (one file, shared) and each run's noise draw, check
+    them and move them to ``device``; float tensors in ``dtype``."""
+    data_file = runs[0].dataset.file
 
     def bad_data(allowed: str) -> ValueError:
         return fail("dataset.file", data_file, allowed)
@@ -82,42 +88,30 @@ def load_run_data(run: RunSpec, device: torch.device) -> RunData:
     if not math.isfinite(y_mean) or not math.isfinite(y_std) or y_std <= 0:
         raise bad_data(f"finite y_mean and y_std > 0, got {y_mean}, {y_std}")
     _check_finite("dataset.file", "y_train/y_test", torch.cat([y_train, y_test]))
-
-    noise_meta = None
-    var = torch.zeros_like(y_train)
-    if run.noise is not None:
-        noise_file = run.noise.file
-        draw, noise_meta = load_draw(_existing("noise.file", noise_file))
-        if draw.y_noisy.shape != y_train.shape or draw.var_seen.shape != y_train.shape:
-            raise fail("noise.file", noise_file, f"a draw for {len(y_train)} training labels")
-        y_train, var = draw.y_noisy.float(), draw.var_seen.float()
-        _check_finite("noise.file", "y_noisy/var_seen", torch.cat([y_train, var]))
-        if bool((var < 0).any()):
-            raise fail("noise.file", noise_file, "label variances >= 0")
-    elif "var_train" in data:  # a table's own noisy labels and their variances
-        y_train, var = data["y_noisy_train"].float(), data["var_train"].float()
+    noisy = [_noisy_labels(run, data, y_train) for run in runs]
     var_test = data["var_test"].double() if "var_test" in data else None
 
-    normalize = run.training.normalize
+    normalize = runs[0].training.normalize
 
     def labels(y: torch.Tensor) -> torch.Tensor:
         y = y.to(device, torch.float64)
-        return ((y - y_mean) / y_std).float() if normalize else y.float()
+        return ((y - y_mean) / y_std).to(dtype) if normalize else y.to(dtype)
 
     x_mean = data["x_mean"].to(device, torch.float32)
     x_std = data["x_std"].to(device, torch.float32)
     if images:
-        pixel_mean, pixel_std = x_mean.reshape(1, 3, 1, 1), x_std.reshape(1, 3, 1, 1)
+        pixel_mean = x_mean.reshape(1, 3, 1, 1).to(dtype)
+        pixel_std = x_std.reshape(1, 3, 1, 1).to(dtype)
         x_train_dev, x_test_dev = x_train.to(device), x_test.to(device)
     else:
         pixel_mean = pixel_std = None
-        x_train_dev = (x_train.to(device, torch.float32) - x_mean) / x_std
-        x_test_dev = (x_test.to(device, torch.float32) - x_mean) / x_std
-    var_dev = var.to(device, torch.float64)
+        x_train_dev = ((x_train.to(device, torch.float32) - x_mean) / x_std).to(dtype)
+        x_test_dev = ((x_test.to(device, torch.float32) - x_mean) / x_std).to(dtype)
+    var_dev = torch.stack([var for _, var, _ in noisy]).to(device, torch.float64)
     return RunData(
         x_train=x_train_dev,
-        y_train=labels(y_train),
-        var_train=(var_dev / y_std**2 if normalize else var_dev).float(),
+        y_train=labels(torch.stack([y for y, _, _ in noisy])),
+        var_train=(var_dev / y_std**2 if normalize else var_dev).to(dtype),
         x_test=x_test_dev,
         y_test=labels(y_test),
         y_test_raw=y_test.clone(),
@@ -126,6 +120,24 @@ def load_run_data(run: RunSpec, device: torch.device) -> RunData:
         pixel_mean=pixel_mean,
         pixel_std=pixel_std,
         meta=data["meta"],
-        noise_meta=noise_meta,
+        noise_meta=[meta for _, _, meta in noisy],
         var_test=var_test,
     )
+
+
+def _noisy_labels(run: RunSpec, data: dict, y_train: torch.Tensor):
+    """The run's training labels, their variances (float32, CPU) and its noise record: its
+    noise draw; a table's own noisy labels; or the clean labels with variance 0."""
+    if run.noise is not None:
+        noise_file = run.noise.file
+        draw, noise_meta = load_draw(_existing("noise.file", noise_file))
+        if draw.y_noisy.shape != y_train.shape or draw.var_seen.shape != y_train.shape:
+            raise fail("noise.file", noise_file, f"a draw for {len(y_train)} training labels")
+        y, var = draw.y_noisy.float(), draw.var_seen.float()
+        _check_finite("noise.file", "y_noisy/var_seen", torch.cat([y, var]))
+        if bool((var < 0).any()):
+            raise fail("noise.file", noise_file, "label variances >= 0")
+        return y, var, noise_meta
+    if "var_train" in data:  # a table's own noisy labels and their variances
+        return data["y_noisy_train"].float(), data["var_train"].float(), None
+    return y_train, torch.zeros_like(y_train), None

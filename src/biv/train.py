@@ -1,12 +1,16 @@
-"""The training loop of one run: one (dataset, noise draw, loss, seed).
+"""The training loop of a pack: runs (dataset, noise draw, loss, seed) that share the dataset,
+the model and the training block, trained together in one process; a solo run is a pack of one.
 
-Inputs, noisy labels and their variances live on the device as tensors; batches are index slices
-of a per-epoch permutation drawn from a seeded generator (sequential when ``shuffle`` is false).
-Labels and variances are normalized with the train-split label statistics when ``normalize`` is
-true (variances and cutoff thresholds divided by y_std**2; BIV's epsilon is used as given).
-The run checkpoints atomically every ``checkpoint_every`` steps and resumes from its checkpoint,
-ending with the same metrics as an uninterrupted run. Its files (``OUTPUTS``) are written only when
-it ends, so a killed run leaves nothing but its checkpoint behind.
+Each member keeps its own noisy labels and variances, batch order (a generator seeded with its
+seed), initial weights (those of a solo run of that seed), loss and Adam state; nothing couples
+two members (``biv.pack_model``, ``biv.optim.PackAdam``). Inputs, labels and variances live on
+the device as tensors; batches are index slices of a per-epoch permutation of each member
+(sequential when ``shuffle`` is false). Labels and variances are normalized with the train-split
+label statistics when ``normalize`` is true (variances and cutoff thresholds divided by
+y_std**2; BIV's epsilon is used as given). The pack checkpoints atomically every
+``checkpoint_every`` steps and resumes from its checkpoint, ending with the same bytes as an
+uninterrupted run. Each member's files (``OUTPUTS``) are written only when the pack ends, so a
+killed pack leaves nothing but its checkpoint behind.
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
-from torch import nn
 
 from biv import atomic
 from biv.checkpoints import (
@@ -27,11 +31,12 @@ from biv.checkpoints import (
     plain_params,
     save_checkpoint,
 )
-from biv.cuda_step import make_steps, use_cuda_graphs
+from biv.cuda_step import StepResult, make_steps, use_cuda_graphs
 from biv.devices import device_name, exact_float32, resolve_device
 from biv.evaluation import predict, use_bf16
 from biv.losses import check_variances, cutoff_kept, make_loss
 from biv.metrics import (
+    PackMetrics,
     RunMetrics,
     best_index,
     eval_errors,
@@ -39,8 +44,8 @@ from biv.metrics import (
     metrics_csv,
     predictions_csv,
 )
-from biv.models import build_model
-from biv.optim import Adam
+from biv.optim import PackAdam
+from biv.pack_model import ModulePack, StackedMLP, build_pack_model
 from biv.provenance import provenance
 from biv.run_data import RunData, load_run_data
 from biv.spec import LossSpec, RunSpec, TrainingSpec
@@ -49,15 +54,15 @@ from biv.spec.errors import fail
 log = logging.getLogger("biv.train")
 
 CHECKPOINT = "checkpoint.pt"
-# written when the run ends, so that a killed run leaves none of them; params.json too (last, and
-# never deleted: `biv train` may be reading it)
+# written when the pack ends, so that a killed pack leaves none of them; params.json too (last,
+# and never deleted: `biv train` may be reading it)
 OUTPUTS = ("run.json", "metrics.csv", "predictions.csv", "summary.json")
 LOG_EVERY_S = 5.0
 FINITE_CHECK_EVERY = 64
 
 
 class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite."""
+    """A member's training loss became NaN or infinite."""
 
 
 def loss_in_model_units(loss: LossSpec, y_std: float, normalize: bool) -> dict:
@@ -66,6 +71,11 @@ def loss_in_model_units(loss: LossSpec, y_std: float, normalize: bool) -> dict:
     if loss.type == "cutoff" and normalize:
         spec["threshold"] = loss.threshold / y_std**2
     return spec
+
+
+def run_name(run: RunSpec) -> str:
+    """How logs and errors name a run."""
+    return f"{run.experiment}/{run.loss_name}/seed{run.seed}"
 
 
 def _determinism(device: torch.device) -> dict:
@@ -98,44 +108,65 @@ def _format_duration(seconds: float) -> str:
 
 
 def train(run: RunSpec | dict, out_dir: str | Path, *, discard_unusable_checkpoint=False) -> dict:
-    """Run (or resume) one training and write its run folder; returns the summary dict.
+    """Train one run (a pack of one, its checkpoint in ``out_dir``); returns its summary."""
+    summaries = train_pack(
+        [run], [out_dir], out_dir, discard_unusable_checkpoint=discard_unusable_checkpoint
+    )
+    return summaries[0]
 
-    A checkpoint in ``out_dir`` that cannot be resumed from (other parameters, damaged, another
-    version) raises ``CheckpointError``; with ``discard_unusable_checkpoint`` (workflow jobs,
-    where the config is the user's intent) it is logged, deleted, and training starts afresh."""
-    # setup: the run's data on its device, checked; the loss in model units
-    run = run if isinstance(run, RunSpec) else RunSpec.from_dict(run)
-    tr = run.training
+
+def train_pack(
+    runs: list[RunSpec | dict],
+    out_dirs: list[str | Path],
+    pack_dir: str | Path,
+    *,
+    discard_unusable_checkpoint: bool = False,
+    dtype: torch.dtype = torch.float32,
+) -> list[dict]:
+    """Run (or resume) a pack: member i's run folder is ``out_dirs[i]``, the pack's checkpoint
+    ``pack_dir``/checkpoint.pt; returns the members' summaries. ``dtype``: of the model and the
+    float data (float64: to compare against other computations on the CPU).
+
+    A checkpoint that cannot be resumed from (other parameters, damaged, another version)
+    raises ``CheckpointError``; with ``discard_unusable_checkpoint`` (workflow jobs, where the
+    config is the user's intent) it is logged, deleted, and training starts afresh."""
+    # setup: the pack's data on its device, checked; the losses in model units
+    runs = [run if isinstance(run, RunSpec) else RunSpec.from_dict(run) for run in runs]
+    outs = [Path(out) for out in out_dirs]
+    _check_pack(runs, outs)
+    tr = runs[0].training
     device = resolve_device(tr.device)
-    data = load_run_data(run, device)
-    _check_batches(run, data)
-    loss_spec = loss_in_model_units(run.loss, data.y_std, tr.normalize)
-    check_variances(loss_spec, data.var_train)  # once: the loss skips its per-step checks
+    data = load_run_data(runs, device, dtype)
+    _check_batches(runs[0], data)
+    loss_specs = [loss_in_model_units(run.loss, data.y_std, tr.normalize) for run in runs]
+    for spec, var in zip(loss_specs, data.var_train, strict=True):
+        check_variances(spec, var)  # once: the losses skip their per-step checks
     determinism = _determinism(device)
 
     # state at step 0, or where the checkpoint left it
-    out, checkpoint = Path(out_dir), Path(out_dir) / CHECKPOINT
+    checkpoint = Path(pack_dir) / CHECKPOINT
     try:
-        state = _State.resume(run, data, loss_spec["type"], device, checkpoint)
+        state = _State.resume(runs, data, loss_specs, device, dtype, checkpoint)
     except CheckpointError as err:
         if not discard_unusable_checkpoint:
             raise CheckpointError(f"{err}; delete it or use another output folder") from err
         log.warning("%s: deleted, training starts from step 0", err)
         checkpoint.unlink()
-        state = _State.fresh(run, data, loss_spec["type"], device)
-    out.mkdir(parents=True, exist_ok=True)
-    _clean(out)
-    batches = Batches(data, tr, state, loss_spec)
-    record = _record(run, data, device, determinism, loss_spec, batches, state.progress)
-    log.info("%s/%s seed %d: %s", run.experiment, run.loss_name, run.seed, batches.describe(device))
+        state = _State.fresh(runs, data, loss_specs, device, dtype)
+    for out in outs:
+        out.mkdir(parents=True, exist_ok=True)
+        _clean(out)
+    batches = Batches(data, tr, state, loss_specs)
+    names = [run_name(run) for run in runs]
+    log.info("%s: %s", ", ".join(names), batches.describe(device))
 
     # the loop: a step, the test evaluation every eval_every steps, a checkpoint every
-    # checkpoint_every steps (never at the end: the run's files are written instead)
+    # checkpoint_every steps (never at the end: the runs' files are written instead)
     chunks = list(data.x_test.split(tr.eval_batch_size))
     steps = make_steps(
         state.model,
         state.optimizer,
-        make_loss(loss_spec),
+        [make_loss(spec) for spec in loss_specs],
         data,
         chunks,
         cuda_graphs=state.cuda_graphs,
@@ -143,35 +174,72 @@ def train(run: RunSpec | dict, out_dir: str | Path, *, discard_unusable_checkpoi
         eval_protocol=tr.eval_protocol,
     )
     metrics, clock = state.metrics, _Clock(state.progress)
-    zero = torch.zeros((), device=device)  # the training loss logged at a skipped step
+    adaptive = [spec["type"] == "biv_adaptive" for spec in loss_specs]
     state.model.train()
-    for step, batch in batches:
-        _record_step(metrics, step, steps.train_step(*batch), loss_spec["type"], zero)
+    for step, (*batch, empty, host) in batches:
+        _record_step(metrics, step, steps.train_step(*batch, empty, host), empty, adaptive)
         if step % tr.eval_every == 0 or step == batches.total:
             metrics.test_sums.append(steps.evaluate())
             metrics.eval_steps.append(step)
         if step % FINITE_CHECK_EVERY == 0:
-            _check_finite(metrics)
+            _check_finite(metrics, names)
         if tr.checkpoint_every and step % tr.checkpoint_every == 0 and step < batches.total:
-            _check_finite(metrics)
+            _check_finite(metrics, names)
             clock.stop_at(step)
-            state.save(checkpoint, run, device)
+            state.save(checkpoint, runs)
         clock.tick(step, lambda rate, step=step: _log_progress(metrics, data, step, batches, rate))
-    _check_finite(metrics)
-    record["run"]["cuda_graphs"] = {"requested": tr.cuda_graphs, **steps.record()}
-    record["run"]["eval_bf16"] = {
-        "requested": tr.eval_bf16,
-        "used": use_bf16(tr.eval_bf16, chunks[0]),
-    }
+    _check_finite(metrics, names)
     clock.stop_at(batches.total)
-    return write_run_folder(
-        run, record, out, state.model, data, chunks, metrics, batches.per_epoch, state.progress
-    )
+
+    # the members' files, from one evaluation of the final model (as the logged errors were
+    # computed: bf16 and the protocol too)
+    pred = predict(state.model, data, chunks, tr.eval_bf16, protocol=tr.eval_protocol)
+    pred = pred.double().cpu()
+    if tr.normalize:
+        pred = pred * data.y_std + data.y_mean
+    pack = {
+        "determinism": determinism,
+        "cuda_graphs": {"requested": tr.cuda_graphs, **steps.record()},
+        "eval_bf16": {"requested": tr.eval_bf16, "used": use_bf16(tr.eval_bf16, chunks[0])},
+        "pack": {"members": names, "dtype": str(dtype).removeprefix("torch.")},
+    }
+    summaries = [
+        write_run_folder(
+            run,
+            _record(run, m, data, device, pack, batches),
+            out,
+            pred[m],
+            data,
+            metrics.member(m),
+            batches.per_epoch,
+            state.progress,
+        )
+        for m, (run, out) in enumerate(zip(runs, outs, strict=True))
+    ]
+    checkpoint.unlink(missing_ok=True)
+    return summaries
+
+
+def _check_pack(runs: list[RunSpec], outs: list[Path]) -> None:
+    """The members of a pack share the dataset, model and training block, and are distinct."""
+    if not runs or len(outs) != len(runs):
+        raise ValueError(f"a pack needs one output folder per run: {len(runs)} runs, {outs}")
+    first = runs[0]
+    for run in runs[1:]:
+        for field in ("dataset", "model", "training"):
+            if getattr(run, field) != getattr(first, field):
+                raise ValueError(
+                    f"{run_name(run)} cannot train in a pack with {run_name(first)}: "
+                    f"their {field} differ"
+                )
+    names = [run_name(run) for run in runs]
+    if len(set(names)) < len(names) or len(set(outs)) < len(outs):
+        raise ValueError(f"a pack's runs and output folders must be distinct: {names}")
 
 
 def _check_batches(run: RunSpec, data: RunData) -> None:
     """The batch sizes must fit the data (checked at plan time too, for hand-written params)."""
-    tr, n_train, n_test = run.training, len(data.y_train), len(data.y_test)
+    tr, n_train, n_test = run.training, data.y_train.shape[1], len(data.y_test)
     if tr.steps_per_epoch(n_train) == 0:
         raise fail(
             "training.batch_size",
@@ -184,71 +252,81 @@ def _check_batches(run: RunSpec, data: RunData) -> None:
 
 @dataclass
 class _State:
-    """What a checkpoint holds: model, optimizer, batch-order generator, progress and metrics."""
+    """What a checkpoint holds: model, optimizer, batch-order generators, progress, metrics."""
 
-    model: nn.Module
+    model: StackedMLP | ModulePack
     cuda_graphs: bool
-    optimizer: Adam
-    generator: torch.Generator
+    optimizer: PackAdam
+    generators: list[torch.Generator]
     progress: Progress
-    metrics: RunMetrics
+    metrics: PackMetrics
 
     @classmethod
-    def fresh(cls, run: RunSpec, data: RunData, loss_type: str, device: torch.device) -> _State:
-        """The state of step 0 (the model initialised from the run's seed)."""
-        tr = run.training
-        torch.manual_seed(run.seed)
-        model = build_model(run.model, tuple(data.x_train.shape[1:])).to(device)
-        cuda_graphs = use_cuda_graphs(tr.cuda_graphs, device, model, loss_type)
-        optimizer = Adam(model.parameters(), lr=tr.lr, capturable=cuda_graphs)
-        generator = torch.Generator().manual_seed(run.seed)
-        return cls(model, cuda_graphs, optimizer, generator, Progress(), RunMetrics())
+    def fresh(cls, runs, data: RunData, loss_specs, device, dtype) -> _State:
+        """The state of step 0 (member m initialised as a solo run of its seed)."""
+        tr, seeds = runs[0].training, [run.seed for run in runs]
+        shape = tuple(data.x_train.shape[1:])
+        model = build_pack_model(runs[0].model, shape, seeds, device, dtype)
+        loss_types = [spec["type"] for spec in loss_specs]
+        cuda_graphs = use_cuda_graphs(tr.cuda_graphs, device, model, loss_types)
+        optimizer = PackAdam(model.stacked(), len(runs), lr=tr.lr)
+        generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+        return cls(model, cuda_graphs, optimizer, generators, Progress(), PackMetrics(len(runs)))
 
     @classmethod
-    def resume(cls, run, data, loss_type, device, checkpoint: Path) -> _State:
+    def resume(cls, runs, data, loss_specs, device, dtype, checkpoint: Path) -> _State:
         """The state of ``checkpoint`` if there is one, else of step 0; ``CheckpointError`` if
         the checkpoint cannot be resumed from."""
-        state = cls.fresh(run, data, loss_type, device)
+        state = cls.fresh(runs, data, loss_specs, device, dtype)
         if checkpoint.is_file():
             state.progress, state.metrics = load_checkpoint(
-                checkpoint, run, state.model, state.optimizer, state.generator, device
+                checkpoint, runs, state.model, state.optimizer, state.generators, device
             )
         return state
 
-    def save(self, checkpoint: Path, run: RunSpec, device: torch.device) -> None:
+    def save(self, checkpoint: Path, runs: list[RunSpec]) -> None:
         save_checkpoint(
             checkpoint,
-            run,
+            runs,
             self.progress,
             self.model,
             self.optimizer,
-            self.generator,
+            self.generators,
             self.metrics,
-            device,
         )
 
 
 class Batches:
-    """The run's steps from where the state's progress stands: (step, (inputs, labels,
-    variances, empty, host variances)), steps counted from 1. Batches are slices of a per-epoch
-    permutation of the training set drawn from the state's generator (kept in ``progress.perm``
-    for checkpoints), or sequential without ``shuffle``; ``empty``: a cutoff batch with no
-    sample under the threshold."""
+    """The pack's steps from where the state's progress stands: (step, (inputs, labels,
+    variances, empty, host variances)), steps counted from 1. Member m's batches are slices of
+    a per-epoch permutation of the training set drawn from its generator (kept in
+    ``progress.perm``, (P, N), for checkpoints), or sequential without ``shuffle`` (then the
+    inputs (B, ...) are shared, else (P, B, ...)); labels and variances (P, B); ``empty`` (P,)
+    host booleans: a cutoff batch with no sample under the threshold; host variances: per
+    member, for ``biv_adaptive``'s epsilon search (else None)."""
 
-    def __init__(self, data: RunData, tr: TrainingSpec, state: _State, loss_spec: dict):
-        self.data, self.tr, self.generator, self.progress = (
+    def __init__(self, data: RunData, tr: TrainingSpec, state: _State, loss_specs: list[dict]):
+        self.data, self.tr, self.generators, self.progress = (
             data,
             tr,
-            state.generator,
+            state.generators,
             state.progress,
         )
-        self.kept = cutoff_kept(loss_spec, data.var_train)  # cutoff: empty batches, on the CPU
-        self.n_train = len(data.y_train)
+        self.members, self.n_train = data.y_train.shape
+        self.loss_specs, self.first_step = loss_specs, state.progress.step
+        # cutoff: the samples each member keeps, on the CPU (None: a pack without cutoff)
+        pairs = zip(loss_specs, data.var_train, strict=True)
+        kept = [cutoff_kept(spec, var) for spec, var in pairs]
+        self.kept = None
+        if any(k is not None for k in kept):
+            every = torch.ones(self.n_train, dtype=torch.bool)
+            self.kept = torch.stack([every if k is None else k for k in kept])
+        # biv_adaptive: its epsilon search reads the batch's variances from this host copy
+        adaptive = [spec["type"] == "biv_adaptive" for spec in loss_specs]
+        var_host = data.var_train.to("cpu", torch.float64).numpy() if any(adaptive) else None
+        self.var_host = [var_host[m] if a else None for m, a in enumerate(adaptive)]
         self.per_epoch = tr.steps_per_epoch(self.n_train)
         self.total = self.per_epoch * tr.epochs
-        # biv_adaptive: its epsilon search reads the batch's variances from this host copy
-        adaptive = loss_spec["type"] == "biv_adaptive"
-        self.var_host = data.var_train.to("cpu", torch.float64).numpy() if adaptive else None
         self.device = data.y_train.device
 
     def describe(self, device: torch.device) -> str:
@@ -258,31 +336,37 @@ class Batches:
         )
 
     def __iter__(self):
-        x, y, var, bs, shuffle = (
+        x, y, var, bs = (
             self.data.x_train,
             self.data.y_train,
             self.data.var_train,
             self.tr.batch_size,
-            self.tr.shuffle,
         )
+        shuffle, no_skips = self.tr.shuffle, np.zeros(self.members, dtype=bool)
         perm = None if self.progress.perm is None else self.progress.perm.to(self.device)
         for step in range(self.progress.step, self.total):
             batch = step % self.per_epoch
             if batch == 0 and shuffle:
-                self.progress.perm = torch.randperm(self.n_train, generator=self.generator)
+                self.progress.perm = torch.stack(
+                    [torch.randperm(self.n_train, generator=g) for g in self.generators]
+                )
                 perm = self.progress.perm.to(self.device, non_blocking=True)
             lo, hi = batch * bs, min(batch * bs + bs, self.n_train)
-            index = perm[lo:hi] if shuffle else slice(lo, hi)
-            rows = self.progress.perm[lo:hi] if shuffle else slice(lo, hi)
-            empty = self.kept is not None and not bool(self.kept[rows].any())
-            host = None
-            if self.var_host is not None:
-                host = self.var_host[rows.numpy() if shuffle else rows]
-            yield step + 1, (x[index], y[index], var[index], empty, host)
+            if shuffle:
+                index, rows = perm[:, lo:hi], self.progress.perm[:, lo:hi]
+                inputs, labels, variances = x[index], y.gather(1, index), var.gather(1, index)
+            else:
+                rows = torch.arange(lo, hi).expand(self.members, -1)
+                inputs, labels, variances = x[lo:hi], y[:, lo:hi], var[:, lo:hi]
+            empty = no_skips if self.kept is None else ~self.kept.gather(1, rows).any(1).numpy()
+            pairs = zip(self.var_host, rows, strict=True)
+            host = [None if v is None else v[r.numpy()] for v, r in pairs]
+            yield step + 1, (inputs, labels, variances, empty, host)
 
 
 class _Clock:
-    """Wall time of the run across resumes, and a progress log line every LOG_EVERY_S seconds."""
+    """Wall time of the pack across resumes, and a progress log line every LOG_EVERY_S
+    seconds."""
 
     def __init__(self, progress: Progress):
         self.progress, self.first_step = progress, progress.step
@@ -301,90 +385,98 @@ class _Clock:
             log_line((step - self.first_step) / (now - self.start))
 
 
-def _record_step(metrics: RunMetrics, step: int, result, loss_type: str, zero) -> None:
-    if result.value is None:
-        metrics.skipped.append(step)
-        metrics.losses.append(zero)
-    else:
-        metrics.losses.append(result.value)
-        if loss_type == "biv_adaptive":
-            metrics.epsilon.append((step, result.epsilon))
+def _record_step(
+    metrics: PackMetrics, step: int, result: StepResult, empty: np.ndarray, adaptive: list[bool]
+) -> None:
+    metrics.losses.append(result.values)
+    for m in np.flatnonzero(empty):
+        metrics.skipped[m].append(step)
+    for m, is_adaptive in enumerate(adaptive):
+        if is_adaptive:
+            metrics.epsilon[m].append((step, result.epsilon[m]))
 
 
-def _check_finite(metrics: RunMetrics) -> None:
+def _check_finite(metrics: PackMetrics, names: list[str]) -> None:
     bad = metrics.first_nonfinite()
     if bad is not None:
-        raise NonFiniteLossError(f"training loss is {bad[1]} at step {bad[0]}")
+        member, step, value = bad
+        raise NonFiniteLossError(f"{names[member]}: training loss is {value} at step {step}")
 
 
-def _record(run, data, device, determinism, loss_spec, batches, progress) -> dict:
-    """The run record (run.json), written when the run ends."""
+def _record(
+    run: RunSpec, m: int, data: RunData, device: torch.device, pack: dict, batches: Batches
+) -> dict:
+    """The run record (run.json) of member ``m``, written when the pack ends; ``pack``: what
+    the members share (determinism, CUDA graphs, bf16, the pack's members)."""
     return {
         **plain_params(run),
         "device": {"type": device.type, "name": device_name(device)},
         "provenance": provenance(),
         "run": {
-            "determinism": determinism,
+            "determinism": pack["determinism"],
             "evaluation": run.training.eval_text(),
-            "loss_in_model_units": loss_spec,
-            "n_train": len(data.y_train),
+            "loss_in_model_units": batches.loss_specs[m],
+            "n_train": batches.n_train,
             "n_test": len(data.y_test),
             "y_mean": data.y_mean,
             "y_std": data.y_std,
             "steps_per_epoch": batches.per_epoch,
             "total_steps": batches.total,
-            "resumed_from_step": progress.step,
+            "resumed_from_step": batches.first_step,
+            "pack": {**pack["pack"], "member": m},
+            "cuda_graphs": pack["cuda_graphs"],
+            "eval_bf16": pack["eval_bf16"],
             # the image file list stays in the prepared file (UTKFace: ~1 MB of names)
             "dataset_meta": {k: v for k, v in data.meta.items() if k != "files"},
-            "noise_meta": data.noise_meta,
+            "noise_meta": data.noise_meta[m],
         },
     }
 
 
 def _log_progress(
-    metrics: RunMetrics, data: RunData, step: int, batches: Batches, rate: float
+    metrics: PackMetrics, data: RunData, step: int, batches: Batches, rate: float
 ) -> None:
     tr = batches.tr
-    loss = "skipped" if metrics.skipped[-1:] == [step] else f"{float(metrics.losses[-1]):.5g}"
     test = "n/a"
     if metrics.test_sums:
-        mse = float(metrics.test_sums[-1][0]) / len(data.y_test)
-        test = f"{mse if tr.normalize else mse / data.y_std**2:.5g}"
+        mse = metrics.test_sums[-1][:, 0] / len(data.y_test)
+        test = _spread(mse if tr.normalize else mse / data.y_std**2)
     log.info(
         "epoch %d/%d step %d/%d loss %s test_mse %s skipped %d | %.1f steps/s, %s left",
         (step - 1) // batches.per_epoch + 1,
         tr.epochs,
         step,
         batches.total,
-        loss,
+        _spread(metrics.losses[-1]),
         test,
-        len(metrics.skipped),
+        sum(len(s) for s in metrics.skipped),
         rate,
         _format_duration((batches.total - step) / rate),
     )
+
+
+def _spread(values: torch.Tensor) -> str:
+    """A member's value, or the members' range."""
+    low, high = float(values.min()), float(values.max())
+    return f"{low:.5g}" if len(values) == 1 else f"{low:.5g}..{high:.5g}"
 
 
 def write_run_folder(
     run: RunSpec,
     record: dict,
     out: Path,
-    model: nn.Module,
+    pred: torch.Tensor,
     data: RunData,
-    chunks: list[torch.Tensor],
     metrics: RunMetrics,
     steps_per_epoch: int,
     progress: Progress,
 ) -> dict:
-    """Write the run's files (``record`` as run.json), then remove the checkpoint."""
+    """Write the run's files: ``record`` as run.json, ``pred`` (its final test predictions, raw
+    units, float64 on the CPU) as predictions.csv; ``progress``: the pack's."""
     normalize = run.training.normalize
     total = progress.step
     errors = eval_errors(metrics, len(data.y_test), data.y_std, normalize, data.var_test)
     atomic.write_text(out / "metrics.csv", metrics_csv(metrics, errors, total, steps_per_epoch))
-    # as the logged test errors were computed (bf16 and the protocol too)
-    tr = run.training
-    pred = predict(model, data, chunks, tr.eval_bf16, protocol=tr.eval_protocol).double().cpu()
-    if normalize:
-        pred = pred * data.y_std + data.y_mean
     atomic.write_text(
         out / "predictions.csv", predictions_csv(data.y_test_raw, pred, data.var_test)
     )
@@ -396,13 +488,14 @@ def write_run_folder(
         **final_scores(errors, data.y_test_raw, pred, data.var_test),
         "skipped_steps": len(metrics.skipped),
         "steps": total,
+        # of the pack the run trained in, with pack_size - 1 other runs
         "wall_time_s": wall,
         "steps_per_s": total / wall if wall > 0 else None,
+        "pack_size": len(record["run"]["pack"]["members"]),
     }
     atomic.write_json(out / "summary.json", summary)
     atomic.write_json(out / "run.json", record)
     atomic.write_json(out / "params.json", plain_params(run))
-    (out / CHECKPOINT).unlink(missing_ok=True)
     name = "test MSE" if errors.clean_labels else "clean MSE estimate"
     log.info(
         "done: final %s %.5g (raw %.5g), best %.5g at step %d, %d skipped steps, "

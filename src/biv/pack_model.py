@@ -1,0 +1,173 @@
+"""The models of a pack: P runs of one architecture trained together, each with its own weights.
+
+Every parameter tensor is member-major: member m's values are the m-th of P equal chunks
+(``p.view(P, -1)[m]``), which is what :class:`biv.optim.PackAdam` updates. Members are never
+coupled: no layer mixes values of two members.
+
+* :class:`StackedMLP`: the MLP as batched layers, one ``baddbmm`` per layer for the whole pack
+  (BatchNorm over the P x C channels of all members at once: the statistics are per channel,
+  so per member).
+* :class:`ModulePack`: any other model (the image CNN, ResNet-18) as P modules run one after
+  another, whose parameters are views of stacked tensors.
+
+Member m starts from the weights a solo run of its seed gets: ``torch.manual_seed(seed)`` then
+``biv.models.build_model``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from biv.models import MLP, build_model
+from biv.spec.model import ModelSpec
+
+
+class _MemberBias(torch.autograd.Function):
+    """``h + bias.unsqueeze(1)`` for h (P, B, out), bias (P, out), whose bias gradient is
+    summed member by member as ``nn.Linear``'s is (``grad[m].sum(0)``), so that it does not
+    depend on the pack's size. That gradient matters bit for bit: before a BatchNorm its exact
+    value is 0, the computed one is round-off, and Adam, which is scale-free, turns round-off into
+    steps of size lr, which the running statistics then carry into the test metrics."""
+
+    @staticmethod
+    def forward(h: Tensor, bias: Tensor) -> Tensor:
+        return h + bias.unsqueeze(1)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        pass
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:
+        return grad, torch.stack([g.sum(0) for g in grad.unbind(0)])
+
+
+class StackedLinear(nn.Module):
+    """P linear layers: weight (P, out, in), bias (P, out); inputs -> (P, B, out). A member
+    computes what its own ``nn.Linear`` computes, to the bit (the same products and sums)."""
+
+    def __init__(self, layers: Sequence[nn.Linear]):
+        super().__init__()
+        self.weight = nn.Parameter(torch.stack([layer.weight.detach() for layer in layers]))
+        self.bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in layers]))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(P, B, in), or (B, in) shared by the members."""
+        if x.ndim == 2:  # not one product against all members' weights: its sums would
+            x = x.expand(len(self.weight), *x.shape)  # depend on the pack's size
+        return _MemberBias.apply(torch.bmm(x, self.weight.transpose(1, 2)), self.bias)
+
+
+class StackedBatchNorm1d(nn.BatchNorm1d):
+    """P BatchNorm1d layers of C features as one of P*C features (member-major); (P, B, C) ->
+    (P, B, C). A BatchNorm1d, so that ``biv.evaluation.batch_statistics`` applies to it."""
+
+    def __init__(self, layers: Sequence[nn.BatchNorm1d]):
+        first = layers[0]
+        super().__init__(
+            len(layers) * first.num_features,
+            first.eps,
+            first.momentum,
+            device=first.weight.device,
+            dtype=first.weight.dtype,
+        )
+        with torch.no_grad():
+            for name, value in self.state_dict().items():
+                if value.ndim:  # weight, bias, running statistics; not num_batches_tracked
+                    value.copy_(torch.cat([layer.state_dict()[name] for layer in layers]))
+
+    def forward(self, x: Tensor) -> Tensor:
+        members, batch, features = x.shape
+        flat = x.transpose(0, 1).reshape(batch, members * features)
+        return super().forward(flat).reshape(batch, members, features).transpose(0, 1)
+
+
+class StackedMLP(nn.Module):
+    """P :class:`biv.models.MLP` of one shape as batched layers; inputs (B, F), shared by all
+    members, or (P, B, F); outputs (P, B)."""
+
+    def __init__(self, mlps: Sequence[MLP]):
+        super().__init__()
+        self.members = len(mlps)
+        layers: list[nn.Module] = []
+        for position, layer in enumerate(mlps[0]):
+            same = [mlp[position] for mlp in mlps]
+            if isinstance(layer, nn.Linear):
+                layers.append(StackedLinear(same))
+            elif isinstance(layer, nn.BatchNorm1d):
+                layers.append(StackedBatchNorm1d(same))
+            else:
+                layers.append(layer)
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layers(x).squeeze(2)
+
+    def stacked(self) -> list[Tensor]:
+        """The member-major parameter tensors."""
+        return list(self.parameters())
+
+    def gradients(self) -> list[Tensor]:
+        return [_grad(p) for p in self.parameters()]
+
+
+class ModulePack(nn.Module):
+    """P modules of one architecture, run one after another; inputs (B, ...) shared by all
+    members or (P, B, ...); outputs (P, B). Each module's parameters are views of the stacked
+    (P, ...) tensors :meth:`parameters` yields; their gradients are stacked after backward."""
+
+    def __init__(self, modules: Sequence[nn.Module], sample_ndim: int):
+        super().__init__()
+        self.members, self.sample_ndim = len(modules), sample_ndim
+        self.nets = nn.ModuleList(modules)
+        names = [name for name, _ in modules[0].named_parameters()]
+        self._stacked = []
+        for name in names:
+            stacked = torch.stack([m.get_parameter(name).detach() for m in modules])
+            for member, module in enumerate(modules):
+                owner, _, leaf = name.rpartition(".")
+                setattr(module.get_submodule(owner), leaf, nn.Parameter(stacked[member]))
+            self._stacked.append(stacked)
+        self._names = names
+
+    def forward(self, x: Tensor) -> Tensor:
+        shared = x.ndim == self.sample_ndim + 1
+        outputs = [net(x if shared else x[m]).squeeze(1) for m, net in enumerate(self.nets)]
+        return torch.stack(outputs)
+
+    def stacked(self) -> list[Tensor]:
+        """The (P, ...) tensors the members' parameters are views of."""
+        return self._stacked
+
+    def gradients(self) -> list[Tensor]:
+        """Each stacked tensor's gradient: the members' gradients (0 where one has none)."""
+        return [
+            torch.stack([_grad(net.get_parameter(name)) for net in self.nets])
+            for name in self._names
+        ]
+
+
+def _grad(p: Tensor) -> Tensor:
+    return p.grad if p.grad is not None else torch.zeros_like(p)
+
+
+def build_pack_model(
+    spec: ModelSpec,
+    input_shape: Sequence[int],
+    seeds: Sequence[int],
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+) -> StackedMLP | ModulePack:
+    """The pack's model on ``device``: member m initialised as a solo run of ``seeds[m]`` (on
+    the CPU, from ``torch.manual_seed(seed)``). Never move it afterwards (``.to`` would
+    replace the tensors a :class:`ModulePack`'s parameters are views of)."""
+    members = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        members.append(build_model(spec, input_shape).to(device, dtype))
+    if spec.name == "mlp":
+        return StackedMLP(members)
+    return ModulePack(members, len(input_shape))

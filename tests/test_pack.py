@@ -1,0 +1,226 @@
+"""Packs (biv.train.train_pack): on the CPU each member's files are the bytes of its solo run,
+whatever its pack size and packmates (float32 and float64), and float64 members agree with an
+independent plain PyTorch loop to ~1e-12; the same pack gives the same bytes; a killed pack
+resumes to the bytes of an uninterrupted one; a member's failure names it; run.json records the
+pack."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from test_train import read_csv, write_noise, write_prepared
+
+import biv.train
+from biv.losses import make_loss
+from biv.models import build_model
+from biv.run_data import load_run_data
+from biv.spec import RunSpec
+from biv.train import train_pack
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+FILES = ("metrics.csv", "predictions.csv", "params.json")  # summary.json: + wall times
+#: (loss name, loss, seed): a member of every loss type, cutoff with skipped steps, and two
+#: members of one loss and different seeds (own noise draws, weights and batch orders)
+MEMBERS = [
+    ("biv", {"type": "biv", "epsilon": 0.5}, 1),
+    ("cutoff", {"type": "cutoff", "threshold": 2.0}, 2),
+    ("l2", {"type": "mse"}, 3),
+    ("iv", {"type": "iv", "epsilon": 0.5}, 4),
+    ("adaptive", {"type": "biv_adaptive", "ratio": 0.5}, 5),
+    ("biv", {"type": "biv", "epsilon": 0.5}, 6),
+]
+
+
+def runs(tmp_path: Path, batchnorm: bool = False, **training) -> list[dict]:
+    """The members' parameters: toy data with 60 training samples, each seed its noise draw
+    (variances from 0.5 to 40 in raw units: cutoff 2 keeps 4 % of them, and skips about half
+    of the batches of 16)."""
+    data = tmp_path / "data.pt"
+    prepared = write_prepared(data) if not data.exists() else torch.load(data)
+    out = []
+    for name, loss, seed in MEMBERS:
+        noise = tmp_path / f"noise{seed}.pt"
+        gen = torch.Generator().manual_seed(seed)
+        var = torch.linspace(0.5, 40.0, 60)[torch.randperm(60, generator=gen)]
+        write_noise(noise, prepared["y_train"] + seed, var)
+        out.append(
+            {
+                "experiment": "toy",
+                "loss_name": name,
+                "seed": seed,
+                "dataset": {"name": "toy", "file": str(data)},
+                "noise": {"name": "ramp", "file": str(noise)},
+                "loss": loss,
+                "model": {"name": "mlp", "hidden": [16, 8], "batchnorm": batchnorm},
+                "training": {
+                    "lr": 0.01,
+                    "batch_size": 16,
+                    "epochs": 8,
+                    "eval_every": 3,
+                    "checkpoint_every": 0,
+                    **training,
+                },
+            }
+        )
+    return out
+
+
+def folder(out: Path, params: dict) -> Path:
+    return out / f"{params['loss_name']}-{params['seed']}"
+
+
+def train_all(members: list[dict], out: Path, dtype=torch.float32) -> list[Path]:
+    folders = [folder(out, p) for p in members]
+    train_pack(members, folders, out, dtype=dtype)
+    return folders
+
+
+def numbers(path: Path) -> dict[str, np.ndarray]:
+    """A run's per-step training values and test metrics, and its predictions."""
+    rows = read_csv(path / "metrics.csv")
+    values = {}
+    for metric in {r["metric"] for r in rows}:
+        values[metric] = np.array([float(r["value"]) for r in rows if r["metric"] == metric])
+    values["y_pred"] = np.array([float(r["y_pred"]) for r in read_csv(path / "predictions.csv")])
+    return values
+
+
+def assert_same_bytes(a: Path, b: Path, names=("metrics.csv", "predictions.csv")) -> None:
+    for name in names:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), (a, b, name)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("batchnorm", [False, True])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_a_member_trains_as_its_solo_run_to_the_bit(tmp_path, shuffle, batchnorm, dtype):
+    """A member runs the arithmetic of its solo run: per member the same matrix products, loss,
+    sums and Adam update (``biv.pack_model``, ``biv.optim``), so on the CPU its numbers are
+    the solo run's, not merely close (BatchNorm included: see ``_MemberBias``)."""
+    members = runs(tmp_path, batchnorm, shuffle=shuffle)
+    packed = train_all(members, tmp_path / "pack", dtype)
+    # the same members in other packs (other sizes, packmates and order), and each alone
+    for i in (0, 1):
+        train_all(members[i::2][::-1], tmp_path / f"half{i}", dtype)
+    for i, (params, in_pack) in enumerate(zip(members, packed, strict=True)):
+        assert_same_bytes(in_pack, folder(tmp_path / f"half{i % 2}", params))
+        assert_same_bytes(in_pack, train_all([params], tmp_path / "solo", dtype)[0])
+    skipped = json.loads((packed[1] / "summary.json").read_text())["skipped_steps"]
+    assert skipped > 0  # the cutoff member sat steps out while its packmates trained
+
+
+def reference_losses(params: dict) -> tuple[list[float | None], torch.Tensor]:
+    """One member trained by a plain loop in float64: torch.nn modules, torch.optim.Adam, its
+    own permutation generator; skipped (None) where a cutoff batch keeps no sample."""
+    run = RunSpec.from_dict(params)
+    data = load_run_data([run], torch.device("cpu"), torch.float64)
+    x, y, var = data.x_train, data.y_train[0], data.var_train[0]
+    tr, loss_fn = run.training, make_loss(biv.train.loss_in_model_units(run.loss, data.y_std, True))
+    torch.manual_seed(run.seed)
+    model = build_model(run.model, (x.shape[1],)).double()
+    optimizer = torch.optim.Adam(model.parameters(), lr=tr.lr)
+    generator = torch.Generator().manual_seed(run.seed)
+    losses = []
+    for _ in range(tr.epochs):
+        perm = torch.randperm(len(y), generator=generator)
+        for lo in range(0, len(y), tr.batch_size):
+            rows = perm[lo : lo + tr.batch_size]
+            result = loss_fn(model(x[rows]).squeeze(1), y[rows], var[rows])
+            if result.value is None:
+                losses.append(None)
+                continue
+            optimizer.zero_grad()
+            result.value.backward()
+            optimizer.step()
+            losses.append(float(result.value.detach()))
+    model.eval()
+    with torch.no_grad():
+        return losses, model(data.x_test).squeeze(1) * data.y_std + data.y_mean
+
+
+def test_float64_members_equal_an_independent_plain_loop(tmp_path):
+    members = [p for p in runs(tmp_path) if p["loss"]["type"] != "biv_adaptive"]
+    packed = train_all(members, tmp_path / "pack", torch.float64)
+    for params, path in zip(members, packed, strict=True):
+        expected, pred = reference_losses(params)
+        rows = [r for r in read_csv(path / "metrics.csv") if r["split"] == "train"]
+        got = [None if r["metric"] == "skipped" else float(r["value"]) for r in rows]
+        assert [g is None for g in got] == [e is None for e in expected]
+        np.testing.assert_allclose(  # metrics.csv writes training losses to 9 digits
+            [g for g in got if g is not None], [e for e in expected if e is not None], rtol=1e-8
+        )
+        np.testing.assert_allclose(numbers(path)["y_pred"], pred.numpy(), rtol=1e-12)
+
+
+def test_the_same_pack_gives_the_same_bytes(tmp_path):
+    members = runs(tmp_path, batchnorm=True)
+    first, second = train_all(members, tmp_path / "a"), train_all(members, tmp_path / "b")
+    for a, b in zip(first, second, strict=True):
+        assert_same_bytes(a, b, FILES)
+
+
+class Crash(Exception):
+    pass
+
+
+def test_a_killed_pack_resumes_to_the_same_bytes(tmp_path, monkeypatch):
+    members = runs(tmp_path, batchnorm=True, checkpoint_every=7)
+    reference = train_all(members, tmp_path / "reference")
+    real_save = biv.train.save_checkpoint
+
+    def save_then_crash(*args):
+        real_save(*args)
+        raise Crash
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(biv.train, "save_checkpoint", save_then_crash)
+        with pytest.raises(Crash):
+            train_all(members, out)
+    assert (out / "checkpoint.pt").is_file()
+    assert not any((folder(out, p) / "summary.json").exists() for p in members)
+    resumed = train_all(members, out)
+    assert not (out / "checkpoint.pt").exists()
+    for a, b in zip(reference, resumed, strict=True):
+        assert_same_bytes(a, b)
+        assert json.loads((b / "run.json").read_text())["run"]["resumed_from_step"] == 7
+
+
+def test_run_json_names_the_pack(tmp_path):
+    members = runs(tmp_path)[:2]
+    paths = train_all(members, tmp_path / "pack")
+    for m, path in enumerate(paths):
+        pack = json.loads((path / "run.json").read_text())["run"]["pack"]
+        assert pack == {
+            "members": ["toy/biv/seed1", "toy/cutoff/seed2"],
+            "dtype": "float32",
+            "member": m,
+        }
+        assert json.loads((path / "summary.json").read_text())["pack_size"] == 2
+
+
+def test_a_non_finite_member_fails_the_pack_with_its_name(tmp_path):
+    members = runs(tmp_path)[:3]
+    for p in members:
+        p["training"]["lr"] = 1e30
+    with pytest.raises(biv.train.NonFiniteLossError, match=r"^toy/\w+/seed\d: training loss"):
+        train_all(members, tmp_path / "pack")
+
+
+def test_members_must_share_data_model_and_training(tmp_path):
+    members = runs(tmp_path)[:2]
+    other = copy.deepcopy(members[1])
+    other["training"]["lr"] = 0.5
+    with pytest.raises(
+        ValueError,
+        match="toy/cutoff/seed2 cannot train in a pack with toy/biv/seed1: their training differ",
+    ):
+        train_all([members[0], other], tmp_path / "pack")
+    with pytest.raises(ValueError, match="must be distinct"):
+        train_all([members[0], members[0]], tmp_path / "pack")
