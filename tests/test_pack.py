@@ -224,3 +224,26 @@ def test_members_must_share_data_model_and_training(tmp_path):
         train_all([members[0], other], tmp_path / "pack")
     with pytest.raises(ValueError, match="must be distinct"):
         train_all([members[0], members[0]], tmp_path / "pack")
+
+
+def test_an_image_model_pack_trains_each_member_as_its_solo_run(tmp_path):
+    """The age CNN as a ModulePack: modules run one after another on their own batches, their
+    parameters views of the stacked tensors PackAdam updates."""
+    data = tmp_path / "images.pt"
+    write_prepared(data, n_train=24, n_test=8, images=64)
+    members = []
+    for loss, seed in (({"type": "biv", "epsilon": 0.5}, 1), ({"type": "mse"}, 2)):
+        params = runs(tmp_path)[0]
+        params.update(
+            loss_name=loss["type"],
+            seed=seed,
+            loss=loss,
+            noise=None,
+            dataset={"name": "toy", "file": str(data)},
+            model={"name": "cnn"},
+        )
+        params["training"].update(batch_size=8, epochs=2, eval_every=2, eval_batch_size=8)
+        members.append(params)
+    packed = train_all(members, tmp_path / "pack")
+    for params, in_pack in zip(members, packed, strict=True):
+        assert_same_bytes(in_pack, train_all([params], tmp_path / "solo")[0])

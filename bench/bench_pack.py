@@ -1,0 +1,127 @@
+"""Benchmark of packs (biv.train.train_pack) on Bike (not a test).
+
+The paper's Bike MLP (19-100-50-20-10-1) on 14,000 training rows, batch 256 (55 steps per
+epoch), the paper's training block (no shuffling, test MSE after every step with the original's
+protocol: test batches of 256), members cycling through L2, IV, BIV and cutoff (epsilon 0.1,
+C = 20000) over seeds 1, 2, ...; each seed its own gamma noise draw (mean 20000, shape 1).
+
+1. ``--sizes``: per-run cost of packs of each size (a few epochs), to choose the default.
+2. ``--full``: one pack of 5 seeds x 4 losses for 100 epochs (5,500 steps, 5,500 evaluations
+   per run): wall time, and per run amortized against ``--original-s`` (the original code's
+   time for one such run on this machine).
+
+    BIV_DATA_DIR=/path/to/data python bench/bench_pack.py [--threads 1] [--sizes 1,2,5,10,20]
+        [--epochs 3] [--full] [--original-s 336] [--work /tmp/biv_bench_pack]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from biv.data import prepare
+from biv.noise import draw, save_draw
+from biv.spec.noise import resolve
+from biv.train import train_pack
+
+LOSSES = [
+    ("l2", {"type": "mse"}),
+    ("iv", {"type": "iv", "epsilon": 0.1}),
+    ("biv", {"type": "biv", "epsilon": 0.1}),
+    ("cutoff", {"type": "cutoff", "threshold": 20000}),
+]
+NOISE = {"mode": "meanvar", "distribution": "gamma", "components": [{"mean": 20000, "var": 4e8}]}
+
+
+def bike(work: Path) -> Path:
+    path = work / "bike.pt"
+    if not path.exists():
+        folder = Path(os.environ["BIV_DATA_DIR"]) / "bike-sharing"
+        cfg = {"kind": "bike", "path": str(folder), "train_size": 14000, "test_size": 3379}
+        prepare("bike", cfg, path)
+    return path
+
+
+def members(work: Path, data: Path, size: int, epochs: int) -> list[dict]:
+    setting = resolve(NOISE)
+    y_train = torch.load(data, mmap=True, weights_only=True)["y_train"]
+    runs = []
+    for i in range(size):
+        seed = 1 + i // len(LOSSES)
+        noise = work / f"noise{seed}.pt"
+        if not noise.exists():
+            save_draw(noise, draw(y_train, setting, seed=seed), {"record": setting.to_dict()})
+        name, loss = LOSSES[i % len(LOSSES)]
+        runs.append(
+            {
+                "experiment": "bench-bike",
+                "loss_name": name,
+                "seed": seed,
+                "dataset": {"name": "bike", "file": str(data)},
+                "noise": {"name": "bike-gamma", "file": str(noise)},
+                "loss": loss,
+                "model": {"name": "mlp", "hidden": [100, 50, 20, 10], "batchnorm": False},
+                "training": {
+                    "lr": 0.001,
+                    "batch_size": 256,
+                    "epochs": epochs,
+                    "eval_every": 1,
+                    "shuffle": False,
+                    "eval_protocol": "original",
+                    "eval_batch_size": 256,
+                    "device": "cpu",
+                },
+            }
+        )
+    return runs
+
+
+def timed(work: Path, runs: list[dict], label: str) -> dict:
+    out = work / label
+    start = time.perf_counter()
+    summaries = train_pack(runs, [out / f"m{i}" for i in range(len(runs))], out)
+    wall = time.perf_counter() - start
+    steps = summaries[0]["steps"]
+    return {
+        "pack_size": len(runs),
+        "steps": steps,
+        "wall_s": round(wall, 2),
+        "per_run_s": round(wall / len(runs), 3),
+        "per_run_step_ms": round(1000 * wall / len(runs) / steps, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--sizes", default="1,2,5,10,20")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--full", action="store_true")
+    parser.add_argument("--original-s", type=float, default=336.0)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/biv_bench_pack"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    args.work.mkdir(parents=True, exist_ok=True)
+    data = bike(args.work)
+    report = {"threads": args.threads, "load_before": os.getloadavg()[0]}
+    if args.sizes:
+        report["sizes"] = [
+            timed(args.work, members(args.work, data, size, args.epochs), f"size{size}")
+            for size in (int(s) for s in args.sizes.split(","))
+        ]
+    if args.full:
+        full = timed(args.work, members(args.work, data, 20, 100), "full")
+        full["original_per_run_s"] = args.original_s
+        full["fraction_of_original"] = round(full["per_run_s"] / args.original_s, 4)
+        report["full"] = full
+    report["load_after"] = os.getloadavg()[0]
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
