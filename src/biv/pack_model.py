@@ -25,24 +25,25 @@ from biv.models import MLP, build_model
 from biv.spec.model import ModelSpec
 
 
-class _MemberBias(torch.autograd.Function):
-    """``h + bias.unsqueeze(1)`` for h (P, B, out), bias (P, out), whose bias gradient is
-    summed member by member as ``nn.Linear``'s is (``grad[m].sum(0)``), so that it does not
-    depend on the pack's size. That gradient matters bit for bit: before a BatchNorm its exact
-    value is 0, the computed one is round-off, and Adam, which is scale-free, turns round-off into
-    steps of size lr, which the running statistics then carry into the test metrics."""
+class _StackedLinear(torch.autograd.Function):
+    """``baddbmm(bias, x, weight^T)`` with the gradients ``nn.Linear`` computes, member by member:
+    the same products (``grad @ W``, ``x^T @ grad``) and the bias gradient summed per member
+    (``grad[m].sum(0)``), so that no gradient depends on the pack's size. The bias gradient
+    matters bit for bit: before a BatchNorm its exact value is 0, the computed one is round-off,
+    and Adam, which is scale-free, turns round-off into steps of size lr, which the running
+    statistics then carry into the test metrics."""
 
     @staticmethod
-    def forward(h: Tensor, bias: Tensor) -> Tensor:
-        return h + bias.unsqueeze(1)
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
 
     @staticmethod
-    def setup_context(ctx, inputs, output) -> None:
-        pass
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:
-        return grad, torch.stack([g.sum(0) for g in grad.unbind(0)])
+    def backward(ctx, grad: Tensor):
+        x, weight = ctx.saved_tensors
+        grad_x = grad.bmm(weight) if ctx.needs_input_grad[0] else None
+        grad_weight = x.transpose(1, 2).bmm(grad).transpose(1, 2)
+        return grad_x, grad_weight, torch.stack([g.sum(0) for g in grad.unbind(0)])
 
 
 class StackedLinear(nn.Module):
@@ -58,7 +59,9 @@ class StackedLinear(nn.Module):
         """(P, B, in), or (B, in) shared by the members."""
         if x.ndim == 2:  # not one product against all members' weights: its sums would
             x = x.expand(len(self.weight), *x.shape)  # depend on the pack's size
-        return _MemberBias.apply(torch.bmm(x, self.weight.transpose(1, 2)), self.bias)
+        if torch.is_grad_enabled():
+            return _StackedLinear.apply(x, self.weight, self.bias)
+        return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.transpose(1, 2))
 
 
 class StackedBatchNorm1d(nn.BatchNorm1d):
