@@ -233,13 +233,13 @@ def _demo(device: str, pack_size: int | None) -> tuple[float, dict, list[int]]:
         sys.executable,
         "-m",
         "snakemake",
+        "results/tables/runs.csv",  # before the options: --resources takes every word after it
         "--cores",
         "8",
         "--configfile",
         "gpu.yaml",
         "--resources",
         "gpu=1",
-        "results/tables/runs.csv",
     ]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
@@ -427,8 +427,17 @@ def main() -> int:
         print("no CUDA device: nothing to check here")
         return 2
     start = time.perf_counter()
-    sections = [versions, cuda_tests, host_syncs, graphs, demo, bike_pack, utkf_models]
-    for section in [*sections, paper_estimate]:
+    sections = [
+        versions,
+        cuda_tests,
+        host_syncs,
+        graphs,
+        demo,
+        bike_pack,
+        utkf_models,
+        paper_estimate,
+    ]
+    for section in sections:
         print(f"\n== {section.__name__}", flush=True)
         section_start = time.perf_counter()
         try:
