@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import zipfile
+from dataclasses import astuple
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from biv.spec import (
     LossSpec,
     RunSpec,
     build_plan,
+    pack_name,
 )
 from biv.spec.dataset import FILES, parse
 from biv.spec.naming import canonical
@@ -263,6 +265,10 @@ def test_duplicate_points_and_seeds_are_errors_naming_the_sweep(demo):
             "integer >= 0 and <= 9223372036854775807",
         ),
         (
+            lambda c: c["experiments"]["demo"]["training"].update(pack_size=0),
+            "experiments.demo.training.pack_size: 0 is not allowed; expected an integer >= 1",
+        ),
+        (
             lambda c: c["datasets"]["synthetic"].update(n_train=10**12),
             "datasets.synthetic.n_train: 1000000000000 is not allowed; expected at most "
             "10,000,000 (held in memory)",
@@ -429,6 +435,57 @@ def test_run_parameters_round_trip_with_defaults_filled(demo):
     bad["training"]["checkpoint_every"] = -1
     with pytest.raises(ConfigError, match=r"^training\.checkpoint_every: -1 is not allowed"):
         RunSpec.from_dict(bad)
+
+
+def pack_seeds(plan) -> dict[tuple[str, str, str], tuple[int, ...]]:
+    return {key: pack.seeds for key, pack in plan.packs.items()}
+
+
+def test_packs_are_blocks_of_consecutive_seeds_per_experiment_and_loss(demo):
+    demo["experiments"]["demo"]["seeds"] = [12, 1, 2, 7, 5, 6]
+    demo["experiments"]["demo"]["training"]["pack_size"] = 5
+    plan = build_plan(demo)
+    packs = {
+        k: s for k, s in pack_seeds(plan).items() if k[:2] in {("demo", "l2"), ("demo", "biv")}
+    }
+    assert packs == {
+        ("demo", "l2", "seeds11-15"): (12,),
+        ("demo", "l2", "seeds1-5"): (1, 2, 5),
+        ("demo", "l2", "seeds6-10"): (6, 7),
+        ("demo", "biv", "seeds11-15"): (12,),
+        ("demo", "biv", "seeds1-5"): (1, 2, 5),
+        ("demo", "biv", "seeds6-10"): (6, 7),
+    }
+    assert sorted((r for p in plan.packs.values() for r in p.runs), key=astuple) == sorted(
+        plan.runs, key=astuple
+    )
+    assert [pack_name(s, 3) for s in (0, 1, 3, 4)] == [
+        "seeds-2-0",
+        "seeds1-3",
+        "seeds1-3",
+        "seeds4-6",
+    ]
+
+
+def test_adding_a_seed_or_a_loss_changes_only_its_own_packs(demo):
+    before = pack_seeds(build_plan(demo))
+    demo["experiments"]["demo"]["seeds"].append(4)
+    after = pack_seeds(build_plan(demo))
+    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    assert changed == {("demo", loss, "seeds1-5") for loss in demo["experiments"]["demo"]["losses"]}
+    demo["losses"]["mse2"] = {"type": "mse"}
+    demo["experiments"]["demo"]["losses"].append("mse2")
+    added = pack_seeds(build_plan(demo))
+    assert {k: s for k, s in added.items() if k[1] != "mse2"} == after
+    assert {k for k in added if k[1] == "mse2"} == {("demo", "mse2", "seeds1-5")}
+
+
+def test_pack_size_one_trains_one_run_per_pack(demo):
+    for exp in demo["experiments"].values():
+        exp.setdefault("training", {})["pack_size"] = 1
+    plan = build_plan(demo)
+    assert [p.runs for p in plan.packs.values()] == [[r] for r in plan.runs]
+    assert {p.name for p in plan.packs.values()} == {f"seeds{s}-{s}" for s in (1, 2, 3)}
 
 
 def test_loss_defaults_fill_only_their_type():

@@ -8,7 +8,7 @@ from biv.spec.experiment import DatasetSpec, Experiment, Run
 from biv.spec.loss import LOSS_PARAMETERS, LossSpec
 from biv.spec.model import ModelSpec
 from biv.spec.noise import NoiseSpec
-from biv.spec.plan import Plan, build_plan
+from biv.spec.plan import Pack, Plan, build_plan, pack_name
 from biv.spec.run import FileRef, RunSpec
 from biv.spec.sweeps import Sweep, SweepPoint
 from biv.spec.training import TRAINING_DEFAULTS, TrainingSpec
@@ -23,6 +23,7 @@ __all__ = [
     "LossSpec",
     "ModelSpec",
     "NoiseSpec",
+    "Pack",
     "Plan",
     "Run",
     "RunSpec",
@@ -30,4 +31,5 @@ __all__ = [
     "SweepPoint",
     "TrainingSpec",
     "build_plan",
+    "pack_name",
 ]

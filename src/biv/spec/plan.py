@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from biv.spec import dataset as datasets_spec
@@ -34,6 +35,29 @@ BLOCKS = {
 }
 
 
+@dataclass(frozen=True)
+class Pack:
+    """The runs of one (experiment, loss) that one workflow job trains together: those whose
+    seeds lie in one block of ``training.pack_size`` consecutive seed values (:func:`pack_name`),
+    so that adding a seed changes at most one pack and a loss only its own packs."""
+
+    experiment: str
+    loss_name: str
+    name: str
+    seeds: tuple[int, ...]
+
+    @property
+    def runs(self) -> list[Run]:
+        return [Run(self.experiment, self.loss_name, seed) for seed in self.seeds]
+
+
+def pack_name(seed: int, pack_size: int) -> str:
+    """The name of the pack of ``seed``, a function of its seed block alone: ``seeds1-5``,
+    ``seeds6-10``, ... for pack_size 5."""
+    low = (seed - 1) // pack_size * pack_size + 1
+    return f"seeds{low}-{low + pack_size - 1}"
+
+
 @dataclass
 class Plan:
     datasets: dict[str, DatasetSpec]
@@ -43,6 +67,17 @@ class Plan:
     figures: dict[str, Figure]
     runs: list[Run]
     reproduction: dict | None  # the checked reproduction block, or None: no reproduction report
+
+    @cached_property
+    def packs(self) -> dict[tuple[str, str, str], Pack]:
+        """Every pack by (experiment, loss, name), in the order of the runs; a pack's seeds are
+        sorted (reordering the config's seeds changes no pack)."""
+        seeds: dict[tuple[str, str, str], list[int]] = {}
+        for run in self.runs:
+            size = self.experiments[run.experiment].training.pack_size
+            key = (run.experiment, run.loss_name, pack_name(run.seed, size))
+            seeds.setdefault(key, []).append(run.seed)
+        return {key: Pack(*key, tuple(sorted(members))) for key, members in seeds.items()}
 
     def noise_draws(self) -> list[tuple[str, str, int]]:
         """Every (dataset, noise, seed) whose noisy labels some run reads, in a stable order."""

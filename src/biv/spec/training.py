@@ -30,6 +30,7 @@ TRAINING_DEFAULTS = {
     "device": "auto",
     "eval_bf16": False,  # opt-in until measured: the exact float32 path is the default on CUDA
     "cuda_graphs": False,
+    "pack_size": 5,
 }
 #: Upper bounds that catch typos (e.g. epochs: 10**12) before any job starts.
 MAX_EPOCHS = 100_000
@@ -51,6 +52,7 @@ class TrainingSpec:
     device: str
     eval_bf16: bool
     cuda_graphs: bool
+    pack_size: int  # seeds per training job of the workflow (biv.spec.plan.Pack)
 
     @classmethod
     def from_config(cls, key: str, cfg: object) -> TrainingSpec:
@@ -75,6 +77,7 @@ class TrainingSpec:
             device=cfg["device"],
             eval_bf16=v.boolean(f"{key}.eval_bf16", cfg["eval_bf16"]),
             cuda_graphs=v.boolean(f"{key}.cuda_graphs", cfg["cuda_graphs"]),
+            pack_size=v.integer(f"{key}.pack_size", cfg["pack_size"], 1),
         )
 
     def to_dict(self) -> dict:
