@@ -6,6 +6,7 @@ from snakemake.utils import validate
 
 from biv import figure_text
 from biv import jobs
+from biv.spec import pack_name
 from biv.check import schema_error
 
 try:
@@ -27,23 +28,30 @@ wildcard_constraints:
     experiment=r"[A-Za-z0-9_-]+",
     loss=r"[A-Za-z0-9_-]+",
     seed=r"\d+",
+    pack=r"seeds-?\d+-\d+",
     figure=r"[A-Za-z0-9_-]+",
     sweep=r"[A-Za-z0-9_-]+",
 
 
 def run_files(name, runs=PLAN.runs):
-    """One output (e.g. "summary") or the benchmark of the train rule for each run."""
-    pattern = (
-        rules.train.benchmark
-        if name == "benchmark"
-        else getattr(rules.train.output, name)
-    )
+    """One run-folder file (e.g. "summary") of each run."""
     return expand(
-        pattern,
+        getattr(rules.run_folder.output, name),
         zip,
         experiment=[r.experiment for r in runs],
         loss=[r.loss_name for r in runs],
         seed=[r.seed for r in runs],
+    )
+
+
+def pack_files(pattern, packs=PLAN.packs.values()):
+    """``pattern`` (an output or the benchmark of the train rule) for each pack."""
+    return expand(
+        pattern,
+        zip,
+        experiment=[p.experiment for p in packs],
+        loss=[p.loss_name for p in packs],
+        pack=[p.name for p in packs],
     )
 
 
@@ -64,30 +72,51 @@ def train_dataset_file(wildcards):
     return expand(rules.prepare_dataset.output.data, dataset=dataset)[0]
 
 
-def train_noise_file(wildcards):
-    exp = PLAN.experiments[wildcards.experiment]
+def noise_draw(experiment, seed):
+    """The noise draw a run of ``experiment`` reads, or None (clean labels)."""
+    exp = PLAN.experiments[experiment]
     if exp.noise is None:
-        return []
+        return None
     return expand(
-        rules.generate_noise.output[0],
-        dataset=exp.dataset,
-        noise=exp.noise,
-        seed=wildcards.seed,
+        rules.generate_noise.output[0], dataset=exp.dataset, noise=exp.noise, seed=seed
     )[0]
 
 
-def run_parameters(wildcards):
-    """The run's spec, with its input files. Not a function of `input`: Snakemake's params
-    rerun trigger ignores such derived params."""
-    run = jobs.run_spec(
-        PLAN,
-        wildcards.experiment,
-        wildcards.loss,
-        int(wildcards.seed),
-        dataset_file=train_dataset_file(wildcards),
-        noise_file=train_noise_file(wildcards) or None,
+def train_pack(wildcards):
+    return PLAN.packs[wildcards.experiment, wildcards.loss, wildcards.pack]
+
+
+def train_noise_files(wildcards):
+    draws = [noise_draw(wildcards.experiment, s) for s in train_pack(wildcards).seeds]
+    return [draw for draw in draws if draw is not None]
+
+
+def pack_parameters(wildcards):
+    """The members' run specs, with their input files. Not a function of `input`: Snakemake's
+    params rerun trigger ignores such derived params."""
+    dataset_file = train_dataset_file(wildcards)
+    return [
+        jobs.run_spec(
+            PLAN,
+            wildcards.experiment,
+            wildcards.loss,
+            seed,
+            dataset_file=dataset_file,
+            noise_file=noise_draw(wildcards.experiment, seed),
+        ).to_dict()
+        for seed in train_pack(wildcards).seeds
+    ]
+
+
+def run_pack(wildcards):
+    """The runs folder of the pack that trains the run."""
+    pack_size = PLAN.experiments[wildcards.experiment].training.pack_size
+    return expand(
+        rules.train.output.runs,
+        experiment=wildcards.experiment,
+        loss=wildcards.loss,
+        pack=pack_name(int(wildcards.seed), pack_size),
     )
-    return run.to_dict()
 
 
 def train_group(wildcards):
@@ -144,13 +173,19 @@ def benchmark_files(wildcards):
         noise=[n for _, n, _ in draws],
         seed=[s for _, _, s in draws],
     )
-    files += run_files("benchmark")
+    files += pack_files(rules.train.benchmark)
     files += [rules.aggregate.benchmark, rules.provenance.benchmark]
     files += expand(rules.plot_learning_curves.benchmark, figure=PLAN.figures)
     files += expand(rules.plot_sweep.benchmark, sweep=PLAN.sweeps)
     if PLAN.reproduction is not None:
         files.append(rules.reproduction.benchmark)
     return files
+
+
+def pack_sizes(wildcards):
+    """The number of runs each train job trains, by its benchmark file."""
+    sizes = [len(pack.seeds) for pack in PLAN.packs.values()]
+    return dict(zip(pack_files(rules.train.benchmark), sizes))
 
 
 def benchmarks_root(wildcards):

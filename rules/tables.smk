@@ -52,5 +52,6 @@ rule collect_benchmarks:
         "../envs/biv.yaml"
     params:
         root=benchmarks_root,
+        runs=pack_sizes,
     script:
         "../scripts/collect_benchmarks.py"

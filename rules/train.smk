@@ -1,17 +1,20 @@
+localrules:
+    run_folder,
+
+
+# One job trains a pack (biv.spec.Pack: the runs of one experiment and loss in one block of
+# training.pack_size seeds). Its checkpoint lies beside the output folder, which Snakemake
+# deletes before a rerun, so that a killed job resumes.
 rule train:
     input:
         dataset=train_dataset_file,
-        noise=train_noise_file,
+        noise=train_noise_files,
     output:
-        params="results/runs/{experiment}/{loss}/seed{seed}/params.json",
-        summary="results/runs/{experiment}/{loss}/seed{seed}/summary.json",
-        metrics="results/runs/{experiment}/{loss}/seed{seed}/metrics.csv",
-        predictions="results/runs/{experiment}/{loss}/seed{seed}/predictions.csv",
-        run="results/runs/{experiment}/{loss}/seed{seed}/run.json",
+        runs=directory("results/packs/{experiment}/{loss}/{pack}/runs"),
     log:
-        "results/logs/train/{experiment}/{loss}/seed{seed}.log",
+        "results/logs/train/{experiment}/{loss}/{pack}.log",
     benchmark:
-        "results/benchmarks/train/{experiment}/{loss}/seed{seed}.tsv"
+        "results/benchmarks/train/{experiment}/{loss}/{pack}.tsv"
     group:
         train_group
     conda:
@@ -20,6 +23,24 @@ rule train:
     resources:
         gpu=train_gpus,
     params:
-        run=run_parameters,
+        runs=pack_parameters,
     script:
         "../scripts/train.py"
+
+
+# A run's folder, where the tables and figures read it: hard links of its pack's member files.
+rule run_folder:
+    input:
+        run_pack,
+    output:
+        params="results/runs/{experiment}/{loss}/seed{seed}/params.json",
+        summary="results/runs/{experiment}/{loss}/seed{seed}/summary.json",
+        metrics="results/runs/{experiment}/{loss}/seed{seed}/metrics.csv",
+        predictions="results/runs/{experiment}/{loss}/seed{seed}/predictions.csv",
+        run="results/runs/{experiment}/{loss}/seed{seed}/run.json",
+    log:
+        "results/logs/run_folder/{experiment}/{loss}/seed{seed}.log",
+    conda:
+        "../envs/biv.yaml"
+    shell:
+        "python -m biv.packs {input:q} {wildcards.seed} {log:q} {output:q}"

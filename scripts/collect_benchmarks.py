@@ -3,5 +3,5 @@
 from biv import aggregate, atomic, logs
 
 logs.setup(snakemake.log[0])
-table = aggregate.benchmarks_table(snakemake.input, snakemake.params.root)
+table = aggregate.benchmarks_table(snakemake.input, snakemake.params.root, snakemake.params.runs)
 atomic.write_text(snakemake.output[0], table.to_csv(index=False))

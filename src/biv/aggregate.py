@@ -415,12 +415,16 @@ def html_page(title: str, body: str) -> str:
     )
 
 
-def benchmarks_table(files: Iterable[str | Path], root: str | Path) -> pd.DataFrame:
-    """Snakemake ``benchmark:`` files as one table, with rule and job columns."""
+def benchmarks_table(
+    files: Iterable[str | Path], root: str | Path, runs: dict[str, int]
+) -> pd.DataFrame:
+    """Snakemake ``benchmark:`` files as one table, with rule and job columns, and the number of
+    runs a job trained (``runs``, by benchmark file: a train job's pack size; empty elsewhere)."""
     frames = []
     for file in files:
         rel = Path(file).relative_to(root)
         frame = pd.read_csv(file, sep="\t")
+        frame.insert(0, "runs", runs.get(str(file)))
         frame.insert(0, "job", str(rel.with_suffix("").relative_to(rel.parts[0])))
         frame.insert(0, "rule", rel.parts[0])
         frames.append(frame)
