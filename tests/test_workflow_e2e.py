@@ -55,6 +55,13 @@ def jobs_run(output: str) -> dict[str, int]:
     return counts
 
 
+def planned_packs(workdir: Path) -> set[str]:
+    """The packs ('experiment/loss/pack') whose train jobs a dry run lists."""
+    out = snakemake(workdir, "-n")
+    found = re.findall(r"wildcards: experiment=(\S+), loss=(\S+), pack=(\S+)$", out, re.MULTILINE)
+    return {"/".join(match) for match in found}  # only train jobs have a pack wildcard
+
+
 def edit_config(workdir: Path, edit) -> None:
     path = workdir / "tiny.yaml"
     config = yaml.safe_load(path.read_text())
@@ -64,7 +71,7 @@ def edit_config(workdir: Path, edit) -> None:
 
 def test_full_run_writes_tables_figures_and_report(workdir):
     out = snakemake(workdir)
-    assert jobs_run(out)["train"] == 8
+    assert jobs_run(out)["train"] == 4 and jobs_run(out)["run_folder"] == 8  # packs of 2 seeds
     results = workdir / "results"
     for fig in ("curves", "sweeps/eps"):
         for ext in ("png", "pdf"):
@@ -100,7 +107,18 @@ def test_full_run_writes_tables_figures_and_report(workdir):
     assert biv["paired_diff_of_seed_mins_mean"] == pytest.approx(diff, rel=1e-12)
 
     bench = pd.read_csv(results / "tables" / "benchmarks.csv")
-    assert (bench["rule"] == "train").sum() == 8 and (bench["s"] > 0).all()
+    train = bench[bench["rule"] == "train"]
+    assert sorted(train["job"]) == [
+        "clean/l2/seeds1-5",
+        "eps__epsilon-0p1/biv/seeds1-5",
+        "noisy/biv/seeds1-5",
+        "noisy/l2/seeds1-5",
+    ]
+    assert (train["runs"] == 2).all() and bench.loc[bench["rule"] != "train", "runs"].isna().all()
+    assert (bench["s"] > 0).all()
+    # the run folders are the pack members' files
+    member = results / "packs/noisy/biv/seeds1-5/runs/seed2/summary.json"
+    assert member.samefile(results / "runs/noisy/biv/seed2/summary.json")
     prov = json.loads((results / "provenance.json").read_text())
     assert prov["config"]["losses"]["biv"]["epsilon"] == 0.5
     assert "torch" in prov["packages"] and prov["git_commit"]
@@ -139,8 +157,9 @@ def test_rewriting_the_config_with_the_same_content_retrains_nothing(workdir):
 
 def test_changing_one_epsilon_reruns_only_that_loss(workdir):
     edit_config(workdir, lambda c: c["losses"]["biv"].update(epsilon=0.3))
+    assert planned_packs(workdir) == {"noisy/biv/seeds1-5"}  # the sweep's biv has its own epsilon
     jobs = jobs_run(snakemake(workdir))
-    assert jobs.pop("train") == 2
+    assert jobs.pop("train") == 1 and jobs.pop("run_folder") == 2
     assert set(jobs) <= {
         "aggregate",
         "collect_benchmarks",
@@ -153,14 +172,22 @@ def test_changing_one_epsilon_reruns_only_that_loss(workdir):
     assert params["loss"]["epsilon"] == 0.3
 
 
-def test_adding_a_seed_runs_only_that_seed(workdir):
+def test_adding_a_seed_reruns_only_its_pack(workdir):
     edit_config(workdir, lambda c: c["experiments"]["noisy"].update(seeds=[1, 2, 3]))
+    # seed 3 joins the packs of seeds 1-5 of l2 and biv, and of the sweep's biv (sweeps inherit
+    # the seeds)
+    packs = {"noisy/l2/seeds1-5", "noisy/biv/seeds1-5", "eps__epsilon-0p1/biv/seeds1-5"}
+    assert planned_packs(workdir) == packs
     jobs = jobs_run(snakemake(workdir))
-    # seed 3 of l2 and biv, and of the sweep's biv (sweeps inherit the seeds)
     assert jobs.pop("generate_noise") == 1
-    assert jobs.pop("train") == 3
+    assert jobs.pop("train") == 3 and jobs.pop("run_folder") == 3 * 3
     assert "prepare_dataset" not in jobs
     assert (workdir / "results/runs/noisy/l2/seed3/summary.json").exists()
+    # a seed of the next block is a pack of its own: the others stay
+    edit_config(workdir, lambda c: c["experiments"]["clean"].update(seeds=[1, 2, 6]))
+    assert planned_packs(workdir) == {"clean/l2/seeds6-10"}
+    jobs = jobs_run(snakemake(workdir))
+    assert jobs.pop("train") == 1 and jobs.pop("run_folder") == 1
 
 
 def test_changing_a_train_size_reruns_that_dataset_chain_only(workdir):
@@ -175,7 +202,7 @@ def test_editing_a_noise_setting_reruns_its_draws_and_trainings(workdir):
     jobs = jobs_run(snakemake(workdir))
     assert jobs.pop("estimate_noise") == 1  # results/noise/syn/mixture/params.json
     assert jobs.pop("generate_noise") == 3
-    assert jobs.pop("train") == 2 * 3 + 3  # noisy (2 losses x 3 seeds) and the sweep (3 seeds)
+    assert jobs.pop("train") == 3  # the packs of noisy (2 losses) and of the sweep (1 loss)
     assert "prepare_dataset" not in jobs
     estimate = json.loads((workdir / "results/noise/syn/mixture/params.json").read_text())
     assert estimate["label_units"]["components"][1]["mean"] == 8.0
@@ -209,14 +236,13 @@ def test_failed_training_leaves_no_output_and_rerun_continues(workdir):
     edit_config(workdir, lambda c: c["experiments"]["clean"]["training"].update(lr=1e30))
     out = snakemake(workdir, "--keep-going", ok=False)
     assert "train" in out
-    run = workdir / "results/runs/clean/l2/seed1"
-    assert not (run / "summary.json").exists() and not (run / "metrics.csv").exists()
-    log = (workdir / "results/logs/train/clean/l2/seed1.log").read_text()
+    assert not (workdir / "results/packs/clean/l2/seeds1-5/runs").exists()
+    log = (workdir / "results/logs/train/clean/l2/seeds1-5.log").read_text()
     assert re.search(r"step \d+", log) and re.search(r"nan|inf", log, re.IGNORECASE)
     # the job log holds the traceback, not only Snakemake's console
     assert "Traceback (most recent call last)" in log and "NonFiniteLossError" in log
     (workdir / "tiny.yaml").write_text(original)
     jobs = jobs_run(snakemake(workdir))
-    assert jobs["train"] == 2
-    assert (run / "summary.json").exists()
+    assert jobs["train"] == 2  # the packs of seeds 1-5 and 6-10
+    assert (workdir / "results/runs/clean/l2/seed1/summary.json").exists()
     assert jobs_run(snakemake(workdir)) == {}
