@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
+import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import copy_workflow
 from snakemake.utils import validate
 
 from biv import jobs
@@ -205,3 +211,36 @@ def test_the_plan_says_whether_there_is_a_reproduction():
     with contextlib.chdir(ROOT):  # the reference file is named relative to the root
         paper = jobs.build_plan(load(ROOT / "config" / "paper.yaml"), check_files=False)
     assert paper.reproduction["reference"] == "config/paper-reference.yaml"
+
+
+def test_paper_plans_at_most_120_training_jobs_within_5_s(tmp_path, data_dir):
+    """config/paper.yaml's 550 runs train in packs; its dry run (start-up, config checks, DAG)
+    stays quick. The Slurm client tools are shadowed: with the Slurm executor plugin installed
+    and no controller, each Snakemake start waits ~9 s for `scontrol` (bench/README.md)."""
+    shadow = tmp_path / "bin"
+    shadow.mkdir()
+    for tool in ("scontrol", "sacct", "squeue", "sinfo"):
+        (shadow / tool).write_text("#!/bin/sh\nexit 1\n")
+        (shadow / tool).chmod(0o755)
+    env = {
+        **os.environ,
+        "BIV_DATA_DIR": str(data_dir),
+        "PATH": f"{shadow}{os.pathsep}{os.environ['PATH']}",
+    }
+    workdir = copy_workflow(tmp_path / "workflow")
+    command = [sys.executable, "-m", "snakemake", "-n", "--quiet", "rules"]
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [*command, "--configfile", "config/paper.yaml"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    elapsed = time.perf_counter() - start
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:", 1)[1], re.MULTILINE))
+    assert int(counts["run_folder"]) == 550 and int(counts["train"]) <= 120
+    assert elapsed <= 5.0, f"dry run of paper.yaml took {elapsed:.1f} s"
