@@ -5,11 +5,11 @@ or what training needs (goal: <= 2 min on a 2-core machine).
 
 In a scratch ``git worktree`` (HEAD + the working tree's files, removed afterwards): times
 ``snakemake -n`` on a clean ``results/``, whose job listing names every job's rule, files and
-wildcards; makes up the outputs and benchmark records of the train jobs and of every job they
-need (run folders of the paper's real sizes through training's own writer, empty files for what
-no submit-host job reads), in the DAG's mtime order; times ``snakemake -n`` again (it must plan
-exactly the other jobs) and ``snakemake --cores 1``; reads each job's time from its own
-``benchmark:`` file.
+wildcards; makes up the outputs and benchmark records of the train jobs (packs) and of every job
+they need (the packs' member run folders of the paper's real sizes through training's own writer,
+empty files for what no submit-host job reads), in the DAG's mtime order; times ``snakemake -n``
+again (it must plan exactly the other jobs, the run_folder links among them) and
+``snakemake --cores 1``; reads each job's time from its own ``benchmark:`` file.
 """
 
 from __future__ import annotations
@@ -81,8 +81,23 @@ def snakemake(root: Path, env: dict, *args: str) -> tuple[float, str]:
     return seconds, done.stdout + done.stderr
 
 
-def write_run(plan, job: dict) -> tuple[int, int, float]:
-    """A train job's run folder, written by training's own ``write_run_folder`` from made-up
+def write_pack(plan, job: dict) -> np.ndarray:
+    """A train job's member run folders; returns (steps, test evaluations, wall s) summed."""
+    from biv.packs import member_dir
+
+    w = dict(item.split("=", 1) for item in job["wildcards"])
+    pack = plan.packs[w["experiment"], w["loss"], w["pack"]]
+    dataset_file, *noise = job["input"]  # the train rule's inputs: dataset, the seeds' draws
+    draws = noise or [None] * len(pack.seeds)
+    members = [
+        write_run(plan, run, dataset_file, draw, member_dir(job["output"][0], run.seed))
+        for run, draw in zip(pack.runs, draws, strict=True)
+    ]
+    return np.sum(members, axis=0)
+
+
+def write_run(plan, member, dataset_file, noise_file, out: Path) -> tuple[int, int, float]:
+    """A pack member's run folder, written by training's own ``write_run_folder`` from made-up
     metrics of the run's real length; returns (steps, test evaluations, wall s)."""
     import torch
 
@@ -92,15 +107,13 @@ def write_run(plan, job: dict) -> tuple[int, int, float]:
     from biv.run_data import RunData
     from biv.train import write_run_folder
 
-    w = dict(item.split("=", 1) for item in job["wildcards"])
-    dataset_file, *noise = job["input"]  # the train rule's inputs: dataset, noise draw
-    run = run_spec(plan, w["experiment"], w["loss"], int(w["seed"]), dataset_file, *noise or [None])
+    run = run_spec(plan, member.experiment, member.loss_name, member.seed, dataset_file, noise_file)
     exp, tr = plan.experiments[run.experiment], run.training
     dataset = plan.datasets[exp.dataset]
     kind, n_test = dataset.config.kind, int(dataset.config.test_size)
     per_epoch = tr.steps_per_epoch(dataset.n_train)
     total = per_epoch * tr.epochs
-    rng = np.random.default_rng(zlib.crc32(repr(sorted(w.items())).encode()))
+    rng = np.random.default_rng(zlib.crc32(repr(member).encode()))
     floor = FLOOR[kind] * rng.uniform(1.0, 1.5 if exp.noise else 1.05)
     t = np.arange(1, total + 1) / total  # fast decrease, noisy plateau, slight over-fitting
     level = floor + (1.0 - floor) * np.exp(-t * 9.0) + 0.12 * floor * t**2
@@ -122,7 +135,8 @@ def write_run(plan, job: dict) -> tuple[int, int, float]:
         *[none] * 4, none.new_empty(n_test), z * std + mean, mean, std, *[None] * 2, {}, None
     )
     pred = (z + float(np.sqrt(mse[-1])) * torch.randn(n_test)).unsqueeze(1)  # model units
-    out, record = Path(job["output"][0]).parent, plain_params(run)
+    record = plain_params(run)
+    out.mkdir(parents=True, exist_ok=True)
     done = Progress(total, None, total / STEPS_PER_S[kind])
     write_run_folder(run, record, out, torch.nn.Identity(), data, [pred], metrics, per_epoch, done)
     return total, len(steps), done.wall_time_s
@@ -136,11 +150,12 @@ def make_up(plan, jobs: list, depth: dict[int, int]) -> str:
     now = time.time() - 60
     for i, d in depth.items():
         rule, job = jobs[i]
-        run = write_run(plan, job) if rule == TRAINING else (0, 0, 1.0)
+        run = write_pack(plan, job) if rule == TRAINING else (0, 0, 1.0)
         for path in map(Path, job["output"] + job["benchmark"]):
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
-            sizes[3] += path.stat().st_size
+            path.touch()  # a pack's folder: its mtime
+            files = path.rglob("*") if path.is_dir() else [path]
+            sizes[3] += sum(f.stat().st_size for f in files if f.is_file())
         sizes[:3] += run
         record = BenchmarkRecord(running_time=run[2], max_rss=500.0, cpu_time=run[2])
         record.data_collected = True  # written as Snakemake writes a benchmark: file
