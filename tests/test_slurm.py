@@ -26,6 +26,8 @@ import pytest
 import yaml
 from conftest import copy_workflow
 
+from biv.spec import TRAINING_DEFAULTS, pack_name
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = (
     "Snakefile",
@@ -144,11 +146,11 @@ class Run:
     returncode: int
     log: str
     slurm: dict[str, SlurmJob]  # Slurm job id -> sacct record
-    members: dict[str, set[tuple[str, str]]]  # Slurm job id -> {(rule, run or wildcards)}
+    members: dict[str, set[tuple[str, str]]]  # Slurm job id -> {(rule, pack or wildcards)}
     cancelled: str | None = None
 
     def training(self) -> dict[str, set[str]]:
-        """Slurm job id -> the training runs it executed."""
+        """Slurm job id -> the packs ('noisy/biv/seeds1-5') it trained."""
         jobs = {
             jid: {name for rule, name in members if rule == "train"}
             for jid, members in self.members.items()
@@ -227,11 +229,18 @@ def sacct_jobs(workdir: Path, since: datetime) -> dict[str, SlurmJob]:
 RULE_BLOCK = re.compile(r"^\s*(?:localrule|rule) (\w+):\n((?:[ \t]+\w+: .*\n)+)", re.MULTILINE)
 
 
-def run_name(body: str) -> str:
-    """The run folder's name ('noisy/biv/seed1') from the output line of a train job's block
+def pack_name_of(body: str) -> str:
+    """The pack's name ('noisy/biv/seeds1-5') from the output line of a train job's block
     (error summaries of a cancelled job carry the output line but no wildcards line)."""
-    found = re.search(r"^\s+output: .*?results/runs/([^\s,]+)/summary\.json", body, re.MULTILINE)
+    found = re.search(r"^\s+output: .*?results/packs/([^\s,]+)/runs\b", body, re.MULTILINE)
     return found.group(1)
+
+
+def pack_of(run: str) -> str:
+    """The pack of a run folder's name ('noisy/biv/seed1' -> 'noisy/biv/seeds1-5'; the config
+    leaves training.pack_size at its default)."""
+    folder, _, seed = run.rpartition("/seed")
+    return f"{folder}/{pack_name(int(seed), TRAINING_DEFAULTS['pack_size'])}"
 
 
 def plugin_members(workdir: Path, job_ids: set[str]) -> dict[str, set[tuple[str, str]]]:
@@ -244,7 +253,7 @@ def plugin_members(workdir: Path, job_ids: set[str]) -> dict[str, set[tuple[str,
         for rule, body in RULE_BLOCK.findall(logs[jid].read_text(errors="replace")):
             wildcards = re.search(r"^\s+wildcards: (.*)$", body, re.MULTILINE)
             name = wildcards.group(1).strip() if wildcards else ""
-            found.add((rule, run_name(body) if rule == "train" else name))
+            found.add((rule, pack_name_of(body) if rule == "train" else name))
         members[jid] = found
     return members
 
@@ -257,12 +266,12 @@ def slurm_run(workdir: Path, proc: subprocess.Popen, since: datetime, cancel=Non
     return Run(workdir, returncode, log, slurm, plugin_members(workdir, set(slurm)), cancelled)
 
 
-def cancel_after_a_checkpoint(run: str):
-    """A canceller: scancel the Slurm job training `run` once the run has a checkpoint (as a
+def cancel_after_a_checkpoint(pack: str):
+    """A canceller: scancel the Slurm job training `pack` once the pack has a checkpoint (as a
     time limit or preemption would)."""
 
     def cancel(workdir: Path, proc: subprocess.Popen) -> str | None:
-        checkpoint = workdir / "results/runs" / run / "checkpoint.pt"
+        checkpoint = workdir / "results/packs" / pack / "checkpoint.pt"
         while proc.poll() is None and not checkpoint.exists():
             time.sleep(0.02)
         for line in sh("squeue", "-h", "-t", "RUNNING", "-o", "%i|%k|%Z").stdout.splitlines():
@@ -317,7 +326,8 @@ def changed_run(full_runs) -> tuple[Run, str, dict[str, str], dict[str, str]]:
     (workdir / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
     since = datetime.now()
     proc = snakemake(workdir, *PROFILES)
-    run = slurm_run(workdir, proc, since, cancel=cancel_after_a_checkpoint(f"noisy/{loss}/seed1"))
+    pack = pack_of(f"noisy/{loss}/seed1")
+    run = slurm_run(workdir, proc, since, cancel=cancel_after_a_checkpoint(pack))
     return run, loss, before, params_of(workdir)
 
 
@@ -335,10 +345,10 @@ def test_every_training_ran_on_the_device_it_asks_for_grouped_and_matches_local(
     assert runs and runs == run_names(local_dir)
     training = run.training()
 
-    # every training run went through sbatch exactly once, in a job that asked for and got a GPU,
+    # every pack went through sbatch exactly once, in a job that asked for and got a GPU,
     # except those of the experiment trained on the CPU (training.device: cpu): CPU jobs
     placed = [name for names in training.values() for name in names]
-    assert sorted(placed) == sorted(runs)
+    assert sorted(placed) == sorted({pack_of(name) for name in runs})
     on_cpu = {name.startswith("clean/") for names in training.values() for name in names}
     assert on_cpu == {True, False}
     for jid, names in training.items():
@@ -362,7 +372,7 @@ def test_every_training_ran_on_the_device_it_asks_for_grouped_and_matches_local(
     # grouping: training runs shared Slurm jobs (at most group-components per job), the data
     # preparation and noise draws shared one; each Snakemake job ran as one job step
     most = max(load_yaml(ROOT / "profiles/slurm/config.yaml")["group-components"].values())
-    assert len(training) < len(runs)
+    assert len(training) < len(placed)
     assert all(len(names) <= most for names in training.values())
     assert len(set(run.slurm) - set(training)) == 1
     for jid, members in run.members.items():
@@ -387,14 +397,17 @@ def test_a_cancelled_training_job_is_retried_and_leaves_nothing_incomplete(chang
         if names >= lost and int(jid) > int(run.cancelled)
     ]
     assert retried and all(run.slurm[jid].state == "COMPLETED" for jid in retried)
-    for name in lost:
-        json.loads((run.workdir / "results/runs" / name / "summary.json").read_text())
+    for pack in lost:
         # the retry resumed from the cancelled attempt's checkpoint, and its log says from where
-        job_log = (run.workdir / "results/logs/train" / f"{name}.log").read_text()
+        job_log = (run.workdir / "results/logs/train" / f"{pack}.log").read_text()
         resumed = re.findall(r"resuming after step (\d+)", job_log)
         assert resumed and int(resumed[-1]) >= 100, job_log
-        record = json.loads((run.workdir / "results/runs" / name / "run.json").read_text())
-        assert record["run"]["resumed_from_step"] == int(resumed[-1])
+        members = [name for name in run_names(run.workdir) if pack_of(name) == pack]
+        assert members
+        for name in members:
+            json.loads((run.workdir / "results/runs" / name / "summary.json").read_text())
+            record = json.loads((run.workdir / "results/runs" / name / "run.json").read_text())
+            assert record["run"]["resumed_from_step"] == int(resumed[-1])
     assert not [p for p in (run.workdir / ".snakemake/incomplete").rglob("*") if p.is_file()]
     dry = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--configfile", CONFIG],
@@ -413,5 +426,5 @@ def test_changing_one_loss_epsilon_resubmits_only_its_training_runs(changed_run)
     changed = {name for name in after if before.get(name) != after[name]}
     assert changed and all(name.split("/")[1] == loss for name in changed), changed
     submitted = {name for names in run.training().values() for name in names}
-    assert submitted == changed
+    assert submitted == {pack_of(name) for name in changed}
     assert set(run.training()) == set(run.slurm), "jobs other than training were submitted"
