@@ -119,6 +119,7 @@ def test_defaults_are_filled(tmp_path):
         "drop_last": False,
         "eval_bf16": False,
         "cuda_graphs": False,
+        "pack_size": 5,
     }
 
 
