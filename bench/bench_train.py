@@ -86,8 +86,8 @@ def bare_loop(params: dict, device: torch.device) -> tuple[float, float, float]:
     """The same training written as a plain loop; returns (wall s, CPU s, final test MSE)."""
     tr = params["training"]
     run = RunSpec.from_dict(params)
-    data = load_run_data(run, device)  # the same in-memory tensors; not timed
-    x, y, var = data.x_train, data.y_train, data.var_train
+    data = load_run_data([run], device)  # the same in-memory tensors; not timed
+    x, y, var = data.x_train, data.y_train[0], data.var_train[0]
     chunks = data.x_test.split(tr["eval_batch_size"])
     n, bs = len(y), tr["batch_size"]
     start, cpu = time.perf_counter(), time.process_time()
