@@ -219,7 +219,7 @@ def test_members_must_share_data_model_and_training(tmp_path):
     other["training"]["lr"] = 0.5
     with pytest.raises(
         ValueError,
-        match="toy/cutoff/seed2 cannot train in a pack with toy/biv/seed1: their training differ",
+        match="toy/cutoff/seed2 cannot train in a pack with toy/biv/seed1: their training differs",
     ):
         train_all([members[0], other], tmp_path / "pack")
     with pytest.raises(ValueError, match="must be distinct"):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -41,12 +42,12 @@ LossFn = Callable[..., LossResult]
 PackModel = StackedMLP | ModulePack
 
 
-class StepResult:
+class StepResult(NamedTuple):
     """The members' training losses (P,), detached, 0 where skipped; the epsilon each loss
     used (None where it has none, or in a replayed graph)."""
 
-    def __init__(self, values: Tensor, epsilon: Sequence[float | None]):
-        self.values, self.epsilon = values, list(epsilon)
+    values: Tensor
+    epsilon: list[float | None]
 
 
 def use_cuda_graphs(

@@ -145,14 +145,7 @@ def train_pack(
 
     # state at step 0, or where the checkpoint left it
     checkpoint = Path(pack_dir) / CHECKPOINT
-    try:
-        state = _State.resume(runs, data, loss_specs, device, dtype, checkpoint)
-    except CheckpointError as err:
-        if not discard_unusable_checkpoint:
-            raise CheckpointError(f"{err}; delete it or use another output folder") from err
-        log.warning("%s: deleted, training starts from step 0", err)
-        checkpoint.unlink()
-        state = _State.fresh(runs, data, loss_specs, device, dtype)
+    state = _State.start(runs, data, loss_specs, dtype, checkpoint, discard_unusable_checkpoint)
     for out in outs:
         out.mkdir(parents=True, exist_ok=True)
         _clean(out)
@@ -191,33 +184,40 @@ def train_pack(
     _check_finite(metrics, names)
     clock.stop_at(batches.total)
 
-    # the members' files, from one evaluation of the final model (as the logged errors were
-    # computed: bf16 and the protocol too)
-    pred = predict(state.model, data, chunks, tr.eval_bf16, protocol=tr.eval_protocol)
-    pred = pred.double().cpu()
-    if tr.normalize:
-        pred = pred * data.y_std + data.y_mean
     pack = {
         "determinism": determinism,
         "cuda_graphs": {"requested": tr.cuda_graphs, **steps.record()},
         "eval_bf16": {"requested": tr.eval_bf16, "used": use_bf16(tr.eval_bf16, chunks[0])},
         "pack": {"members": names, "dtype": str(dtype).removeprefix("torch.")},
     }
-    summaries = [
+    summaries = _write_members(runs, outs, state, data, chunks, batches, pack)
+    checkpoint.unlink(missing_ok=True)
+    return summaries
+
+
+def _write_members(runs, outs, state: _State, data, chunks, batches, pack: dict) -> list[dict]:
+    """Each member's files, its predictions from one evaluation of the final pack model (as
+    the logged errors were computed: bf16 and the protocol too); ``pack``: what the members'
+    run records share."""
+    tr = runs[0].training
+    pred = predict(state.model, data, chunks, tr.eval_bf16, protocol=tr.eval_protocol)
+    pred = pred.double().cpu()
+    if tr.normalize:
+        pred = pred * data.y_std + data.y_mean
+    device = data.y_test.device
+    return [
         write_run_folder(
             run,
             _record(run, m, data, device, pack, batches),
             out,
             pred[m],
             data,
-            metrics.member(m),
+            state.metrics.member(m),
             batches.per_epoch,
             state.progress,
         )
         for m, (run, out) in enumerate(zip(runs, outs, strict=True))
     ]
-    checkpoint.unlink(missing_ok=True)
-    return summaries
 
 
 def _check_pack(runs: list[RunSpec], outs: list[Path]) -> None:
@@ -230,7 +230,7 @@ def _check_pack(runs: list[RunSpec], outs: list[Path]) -> None:
             if getattr(run, field) != getattr(first, field):
                 raise ValueError(
                     f"{run_name(run)} cannot train in a pack with {run_name(first)}: "
-                    f"their {field} differ"
+                    f"their {field} differs"
                 )
     names = [run_name(run) for run in runs]
     if len(set(names)) < len(names) or len(set(outs)) < len(outs):
@@ -283,6 +283,20 @@ class _State:
                 checkpoint, runs, state.model, state.optimizer, state.generators, device
             )
         return state
+
+    @classmethod
+    def start(cls, runs, data, loss_specs, dtype, checkpoint: Path, discard: bool) -> _State:
+        """:meth:`resume`; a checkpoint it cannot use raises, or with ``discard`` is logged,
+        deleted, and the state is that of step 0."""
+        device = data.y_test.device
+        try:
+            return cls.resume(runs, data, loss_specs, device, dtype, checkpoint)
+        except CheckpointError as err:
+            if not discard:
+                raise CheckpointError(f"{err}; delete it or use another output folder") from err
+            log.warning("%s: deleted, training starts from step 0", err)
+            checkpoint.unlink()
+            return cls.fresh(runs, data, loss_specs, device, dtype)
 
     def save(self, checkpoint: Path, runs: list[RunSpec]) -> None:
         save_checkpoint(
