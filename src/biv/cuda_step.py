@@ -103,27 +103,28 @@ class Steps:
         (BatchNorm statistics) and is skipped. ``vb_host[m]``: member m's variances on the
         host, for ``biv_adaptive``'s epsilon search."""
         active = self.active(empty)
-        values, epsilon = self._losses(xb, yb, vb, active, vb_host)
-        if not empty.all():
-            self._update(values, active)
-        return StepResult(values.detach(), epsilon)
+        train = not empty.all()
+        values, epsilon = self._losses(xb, yb, vb, active, vb_host, backward=train)
+        if train:
+            self.optimizer.step(self.model.gradients(), active)
+        return StepResult(values, epsilon)
 
-    def _losses(self, xb, yb, vb, active: Tensor, vb_host=None):
-        """The members' losses (P,), 0 where not ``active``, and their epsilons."""
-        pred = self.model(self.data.inputs(xb))
-        results = []
-        with trusted_variances():
-            for m, loss_fn in enumerate(self.loss_fns):
-                host = () if vb_host is None or vb_host[m] is None else (vb_host[m],)
-                results.append(loss_fn(pred[m], yb[m], vb[m], *host))
-        values = torch.stack([r.value for r in results]).where(active, 0.0)
-        return values, [r.epsilon for r in results]
-
-    def _update(self, values: Tensor, active: Tensor) -> None:
+    def _losses(self, xb, yb, vb, active: Tensor, vb_host=None, backward: bool = True):
+        """The members' losses (P,), detached, 0 where not ``active``, and their epsilons; with
+        ``backward``, the parameters' gradients of them (the model's ``losses``)."""
         for p in self.model.parameters():
             p.grad = None
-        values.sum().backward()
-        self.optimizer.step(self.model.gradients(), active)
+        epsilon = []
+
+        def loss(pred: Tensor, m: int) -> Tensor:
+            host = () if vb_host is None or vb_host[m] is None else (vb_host[m],)
+            with trusted_variances():
+                result = self.loss_fns[m](pred, yb[m], vb[m], *host)
+            epsilon.append(result.epsilon)
+            return result.value.where(active[m], 0.0)
+
+        values = self.model.losses(self.data.inputs(xb), loss, backward)
+        return values, epsilon
 
     def evaluate(self) -> Tensor:
         """(P, 2): the members' sums of squared and of absolute errors on the test set, float64,
@@ -186,8 +187,8 @@ class GraphedSteps(Steps):
     def _masked_step(self, xb: Tensor, yb: Tensor, vb: Tensor, active: Tensor) -> Tensor:
         """The step with the mask on the device (no host decision): what is captured."""
         values, _ = self._losses(xb, yb, vb, active)
-        self._update(values, active)
-        return values.detach()
+        self.optimizer.step(self.model.gradients(), active)
+        return values
 
     def _state_tensors(self) -> list[Tensor]:
         optimizer = self.optimizer.state_dict()

@@ -16,7 +16,7 @@ Member m starts from the weights a solo run of its seed gets: ``torch.manual_see
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -109,6 +109,16 @@ class StackedMLP(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(x).squeeze(2)
 
+    def losses(self, x: Tensor, loss: Callable[[Tensor, int], Tensor], backward: bool) -> Tensor:
+        """The members' losses ``loss(predictions of member m, m)`` (P,), detached; with
+        ``backward``, their gradients (one backward pass of their sum: members share no
+        parameter, so each gets its own)."""
+        pred = self(x)
+        values = torch.stack([loss(pred[m], m) for m in range(self.members)])
+        if backward:
+            values.sum().backward()
+        return values.detach()
+
     def stacked(self) -> list[Tensor]:
         """The member-major parameter tensors."""
         return list(self.parameters())
@@ -137,9 +147,23 @@ class ModulePack(nn.Module):
         self._names = names
 
     def forward(self, x: Tensor) -> Tensor:
-        shared = x.ndim == self.sample_ndim + 1
-        outputs = [net(x if shared else x[m]).squeeze(1) for m, net in enumerate(self.nets)]
-        return torch.stack(outputs)
+        return torch.stack([net(self._input(x, m)).squeeze(1) for m, net in enumerate(self.nets)])
+
+    def losses(self, x: Tensor, loss: Callable[[Tensor, int], Tensor], backward: bool) -> Tensor:
+        """As :meth:`StackedMLP.losses`, one member after another: each member's backward pass
+        runs before the next one's forward, so that one member's activations are held at a time
+        (as in a solo run: the memory of one run, not P)."""
+        values = []
+        for m, net in enumerate(self.nets):
+            value = loss(net(self._input(x, m)).squeeze(1), m)
+            if backward:
+                value.backward()
+            values.append(value.detach())
+        return torch.stack(values)
+
+    def _input(self, x: Tensor, m: int) -> Tensor:
+        """Member m's inputs: ``x`` itself when shared (B, ...), else ``x[m]``."""
+        return x if x.ndim == self.sample_ndim + 1 else x[m]
 
     def stacked(self) -> list[Tensor]:
         """The (P, ...) tensors the members' parameters are views of."""
