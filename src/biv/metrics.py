@@ -39,7 +39,7 @@ class RunMetrics:
 class PackMetrics:
     """The metrics of a pack of P runs, accumulated on the device without per-step host syncs:
     per step the members' training losses (P,), per evaluation their error sums (P, 2); per
-    member its skipped steps and chosen epsilons. :meth:`member` is one run's view."""
+    member its skipped steps and chosen epsilons. :meth:`runs` are the runs' views."""
 
     members: int
     losses: list[torch.Tensor] = field(default_factory=list)
@@ -53,16 +53,25 @@ class PackMetrics:
         self.skipped = self.skipped or [[] for _ in range(self.members)]
         self.epsilon = self.epsilon or [[] for _ in range(self.members)]
 
-    def member(self, m: int) -> RunMetrics:
-        losses = _stack(self.losses, (0, self.members), torch.float32)[:, m]
-        sums = _stack(self.test_sums, (0, self.members, 2), torch.float64)[:, m]
-        return RunMetrics(
-            list(losses.unbind()),
-            list(sums.unbind()),
-            list(self.eval_steps),
-            list(self.skipped[m]),
-            list(self.epsilon[m]),
-        )
+    def loss_tensor(self) -> torch.Tensor:
+        return _stack(self.losses, (0, self.members), torch.float32)
+
+    def sums_tensor(self) -> torch.Tensor:
+        return _stack(self.test_sums, (0, self.members, 2), torch.float64)
+
+    def runs(self) -> list[RunMetrics]:
+        """Each member's metrics, from one stack of the steps for all members."""
+        losses, sums = self.loss_tensor(), self.sums_tensor()
+        return [
+            RunMetrics(
+                list(losses[:, m].unbind()),
+                list(sums[:, m].unbind()),
+                list(self.eval_steps),
+                list(self.skipped[m]),
+                list(self.epsilon[m]),
+            )
+            for m in range(self.members)
+        ]
 
     def first_nonfinite(self) -> tuple[int, int, float] | None:
         """(member, step, loss) of the first non-finite training loss not checked yet."""
@@ -80,8 +89,8 @@ class PackMetrics:
     def state_dict(self) -> dict:
         return {
             "members": self.members,
-            "losses": _stack(self.losses, (0, self.members), torch.float32).cpu(),
-            "test_sums": _stack(self.test_sums, (0, self.members, 2), torch.float64).cpu(),
+            "losses": self.loss_tensor().cpu(),
+            "test_sums": self.sums_tensor().cpu(),
             "eval_steps": list(self.eval_steps),
             "skipped": [list(s) for s in self.skipped],
             "epsilon": [[list(p) for p in e] for e in self.epsilon],

@@ -46,12 +46,12 @@ class PackAdam:
         dtype = self.params[0].dtype
         step_size = (self.lr / (1 - beta1**self.steps)).to(dtype)
         correction2_sqrt = (1 - beta2**self.steps).sqrt().to(dtype)
+        keep = active.unsqueeze(1)
         for p, grad, exp_avg, exp_avg_sq in zip(
             self.params, grads, self.exp_avg, self.exp_avg_sq, strict=True
         ):
             p, grad = p.view(self.members, -1), grad.view(self.members, -1)
             m, v = exp_avg.view(self.members, -1), exp_avg_sq.view(self.members, -1)
-            keep = active.unsqueeze(1)
             new_m = m.lerp(grad, 1 - beta1)
             new_v = v.mul(beta2).addcmul_(grad, grad, value=1 - beta2)
             denom = (new_v.sqrt() / correction2_sqrt.unsqueeze(1)).add_(self.eps)

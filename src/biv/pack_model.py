@@ -140,8 +140,8 @@ class ModulePack(nn.Module):
         self._stacked = []
         for name in names:
             stacked = torch.stack([m.get_parameter(name).detach() for m in modules])
+            owner, _, leaf = name.rpartition(".")
             for member, module in enumerate(modules):
-                owner, _, leaf = name.rpartition(".")
                 setattr(module.get_submodule(owner), leaf, nn.Parameter(stacked[member]))
             self._stacked.append(stacked)
         self._names = names

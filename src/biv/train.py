@@ -133,7 +133,7 @@ def train_pack(
     # setup: the pack's data on its device, checked; the losses in model units
     runs = [run if isinstance(run, RunSpec) else RunSpec.from_dict(run) for run in runs]
     outs = [Path(out) for out in out_dirs]
-    _check_pack(runs, outs)
+    names = _check_pack(runs, outs)
     tr = runs[0].training
     device = resolve_device(tr.device)
     data = load_run_data(runs, device, dtype)
@@ -150,7 +150,6 @@ def train_pack(
         out.mkdir(parents=True, exist_ok=True)
         _clean(out)
     batches = Batches(data, tr, state, loss_specs)
-    names = [run_name(run) for run in runs]
     log.info("%s: %s", ", ".join(names), batches.describe(device))
 
     # the loop: a step, the test evaluation every eval_every steps, a checkpoint every
@@ -167,10 +166,10 @@ def train_pack(
         eval_protocol=tr.eval_protocol,
     )
     metrics, clock = state.metrics, _Clock(state.progress)
-    adaptive = [spec["type"] == "biv_adaptive" for spec in loss_specs]
     state.model.train()
     for step, (*batch, empty, host) in batches:
-        _record_step(metrics, step, steps.train_step(*batch, empty, host), empty, adaptive)
+        result = steps.train_step(*batch, empty, host)
+        _record_step(metrics, step, result, empty, batches.adaptive)
         if step % tr.eval_every == 0 or step == batches.total:
             metrics.test_sums.append(steps.evaluate())
             metrics.eval_steps.append(step)
@@ -212,16 +211,17 @@ def _write_members(runs, outs, state: _State, data, chunks, batches, pack: dict)
             out,
             pred[m],
             data,
-            state.metrics.member(m),
+            metrics,
             batches.per_epoch,
             state.progress,
         )
-        for m, (run, out) in enumerate(zip(runs, outs, strict=True))
+        for m, (run, out, metrics) in enumerate(zip(runs, outs, state.metrics.runs(), strict=True))
     ]
 
 
-def _check_pack(runs: list[RunSpec], outs: list[Path]) -> None:
-    """The members of a pack share the dataset, model and training block, and are distinct."""
+def _check_pack(runs: list[RunSpec], outs: list[Path]) -> list[str]:
+    """The members' names (:func:`run_name`), once checked: the members of a pack share the
+    dataset, model and training block, and are distinct."""
     if not runs or len(outs) != len(runs):
         raise ValueError(f"a pack needs one output folder per run: {len(runs)} runs, {outs}")
     first = runs[0]
@@ -235,6 +235,7 @@ def _check_pack(runs: list[RunSpec], outs: list[Path]) -> None:
     names = [run_name(run) for run in runs]
     if len(set(names)) < len(names) or len(set(outs)) < len(outs):
         raise ValueError(f"a pack's runs and output folders must be distinct: {names}")
+    return names
 
 
 def _check_batches(run: RunSpec, data: RunData) -> None:
@@ -336,9 +337,10 @@ class Batches:
             every = torch.ones(self.n_train, dtype=torch.bool)
             self.kept = torch.stack([every if k is None else k for k in kept])
         # biv_adaptive: its epsilon search reads the batch's variances from this host copy
-        adaptive = [spec["type"] == "biv_adaptive" for spec in loss_specs]
-        var_host = data.var_train.to("cpu", torch.float64).numpy() if any(adaptive) else None
-        self.var_host = [var_host[m] if a else None for m, a in enumerate(adaptive)]
+        self.adaptive = [spec["type"] == "biv_adaptive" for spec in loss_specs]
+        adaptive = any(self.adaptive)
+        var_host = data.var_train.to("cpu", torch.float64).numpy() if adaptive else None
+        self.var_host = [var_host[m] if a else None for m, a in enumerate(self.adaptive)]
         self.per_epoch = tr.steps_per_epoch(self.n_train)
         self.total = self.per_epoch * tr.epochs
         self.device = data.y_train.device
