@@ -4,6 +4,8 @@ The paper's Bike MLP (19-100-50-20-10-1) on 14,000 training rows, batch 256 (55 
 epoch), the paper's training block (no shuffling, test MSE after every step with the original's
 protocol: test batches of 256), members cycling through L2, IV, BIV and cutoff (epsilon 0.1,
 C = 20000) over seeds 1, 2, ...; each seed its own gamma noise draw (mean 20000, shape 1).
+The data: ``bench_train.prepare_bike`` (real Bike with BIV_DATA_DIR, else random data of its
+shape).
 
 1. ``--sizes``: per-run cost of packs of each size (a few epochs), to choose the default.
 2. ``--full``: one pack of 5 seeds x 4 losses for 100 epochs (5,500 steps, 5,500 evaluations
@@ -23,8 +25,8 @@ import time
 from pathlib import Path
 
 import torch
+from bench_train import BIKE_MLP, prepare_bike
 
-from biv.data import prepare
 from biv.noise import draw, save_draw
 from biv.spec.noise import resolve
 from biv.train import train_pack
@@ -36,15 +38,6 @@ LOSSES = [
     ("cutoff", {"type": "cutoff", "threshold": 20000}),
 ]
 NOISE = {"mode": "meanvar", "distribution": "gamma", "components": [{"mean": 20000, "var": 4e8}]}
-
-
-def bike(work: Path) -> Path:
-    path = work / "bike.pt"
-    if not path.exists():
-        folder = Path(os.environ["BIV_DATA_DIR"]) / "bike-sharing"
-        cfg = {"kind": "bike", "path": str(folder), "train_size": 14000, "test_size": 3379}
-        prepare("bike", cfg, path)
-    return path
 
 
 def members(work: Path, data: Path, size: int, epochs: int) -> list[dict]:
@@ -65,7 +58,7 @@ def members(work: Path, data: Path, size: int, epochs: int) -> list[dict]:
                 "dataset": {"name": "bike", "file": str(data)},
                 "noise": {"name": "bike-gamma", "file": str(noise)},
                 "loss": loss,
-                "model": {"name": "mlp", "hidden": [100, 50, 20, 10], "batchnorm": False},
+                "model": BIKE_MLP,
                 "training": {
                     "lr": 0.001,
                     "batch_size": 256,
@@ -107,8 +100,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
-    data = bike(args.work)
-    report = {"threads": args.threads, "load_before": os.getloadavg()[0]}
+    data, source = prepare_bike(args.work)
+    report = {"data": source, "threads": args.threads, "load_before": os.getloadavg()[0]}
     if args.sizes:
         report["sizes"] = [
             timed(args.work, members(args.work, data, size, args.epochs), f"size{size}")

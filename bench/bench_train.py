@@ -33,6 +33,8 @@ from biv.spec.noise import resolve
 from biv.train import train
 
 EPSILON = 0.5
+#: The paper's Bike MLP (19-100-50-20-10-1).
+BIKE_MLP = {"name": "mlp", "hidden": [100, 50, 20, 10], "batchnorm": False}
 
 
 def prepare_bike(work: Path) -> tuple[Path, str]:
@@ -70,7 +72,7 @@ def bike_params(work: Path, data: Path, device: str, epochs: int) -> dict:
         "dataset": {"name": "bike", "file": str(data)},
         "noise": {"name": "gamma_mu20000", "file": str(work / "noise.pt")},
         "loss": {"type": "biv", "epsilon": EPSILON},
-        "model": {"name": "mlp", "hidden": [100, 50, 20, 10], "batchnorm": False},
+        "model": BIKE_MLP,
         "training": {
             "lr": 0.001,
             "batch_size": 256,

@@ -285,7 +285,8 @@ def demo() -> None:
 
 
 def bike_pack(size: int = 20, epochs: int = 10) -> None:
-    from bench_pack import bike, members
+    from bench_pack import members
+    from bench_train import prepare_bike
 
     from biv.train import train_pack
 
@@ -293,7 +294,7 @@ def bike_pack(size: int = 20, epochs: int = 10) -> None:
         verdict("bike pack", False, "not run: set BIV_DATA_DIR (the folder with bike-sharing/)")
         return
     work = Path(tempfile.mkdtemp(prefix="gpu-check-bike-"))
-    data = bike(work)
+    data, _ = prepare_bike(work)
     finals = {}
     for device in ("cpu", DEVICE.type):
         runs = members(work, data, size, epochs)
