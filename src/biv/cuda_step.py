@@ -123,7 +123,7 @@ class Steps:
             epsilon.append(result.epsilon)
             return result.value.where(active[m], 0.0)
 
-        values = self.model.losses(self.data.inputs(xb), loss, backward)
+        values = self.model.losses(xb, self.data.inputs, loss, backward)
         return values, epsilon
 
     def evaluate(self) -> Tensor:

@@ -24,6 +24,9 @@ from torch import Tensor, nn
 from biv.models import MLP, build_model
 from biv.spec.model import ModelSpec
 
+Inputs = Callable[[Tensor], Tensor]  # raw batch -> model inputs (biv.run_data.RunData.inputs)
+Loss = Callable[[Tensor, int], Tensor]  # (a member's predictions, member) -> its loss
+
 
 class _StackedLinear(torch.autograd.Function):
     """``baddbmm(bias, x, weight^T)`` with the gradients ``nn.Linear`` computes, member by member:
@@ -109,11 +112,11 @@ class StackedMLP(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(x).squeeze(2)
 
-    def losses(self, x: Tensor, loss: Callable[[Tensor, int], Tensor], backward: bool) -> Tensor:
-        """The members' losses ``loss(predictions of member m, m)`` (P,), detached; with
-        ``backward``, their gradients (one backward pass of their sum: members share no
-        parameter, so each gets its own)."""
-        pred = self(x)
+    def losses(self, x: Tensor, inputs: Inputs, loss: Loss, backward: bool) -> Tensor:
+        """The members' losses ``loss(predictions of member m, m)`` (P,) on the batch
+        ``inputs(x)``, detached; with ``backward``, their gradients (one backward pass of their
+        sum: members share no parameter, so each gets its own)."""
+        pred = self(inputs(x))
         values = torch.stack([loss(pred[m], m) for m in range(self.members)])
         if backward:
             values.sum().backward()
@@ -147,23 +150,27 @@ class ModulePack(nn.Module):
         self._names = names
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.stack([net(self._input(x, m)).squeeze(1) for m, net in enumerate(self.nets)])
+        shared = self._shared(x)
+        outputs = [net(x if shared else x[m]).squeeze(1) for m, net in enumerate(self.nets)]
+        return torch.stack(outputs)
 
-    def losses(self, x: Tensor, loss: Callable[[Tensor, int], Tensor], backward: bool) -> Tensor:
-        """As :meth:`StackedMLP.losses`, one member after another: each member's backward pass
-        runs before the next one's forward, so that one member's activations are held at a time
-        (as in a solo run: the memory of one run, not P)."""
+    def losses(self, x: Tensor, inputs: Inputs, loss: Loss, backward: bool) -> Tensor:
+        """As :meth:`StackedMLP.losses`, one member after another: each member's inputs are
+        made and its backward pass runs before the next one's forward, so that one member's
+        batch and activations are held at a time (as in a solo run: the memory of one run)."""
+        shared = self._shared(x)
+        x = inputs(x) if shared else x  # converted once when the members share it
         values = []
         for m, net in enumerate(self.nets):
-            value = loss(net(self._input(x, m)).squeeze(1), m)
+            value = loss(net(x if shared else inputs(x[m])).squeeze(1), m)
             if backward:
                 value.backward()
             values.append(value.detach())
         return torch.stack(values)
 
-    def _input(self, x: Tensor, m: int) -> Tensor:
-        """Member m's inputs: ``x`` itself when shared (B, ...), else ``x[m]``."""
-        return x if x.ndim == self.sample_ndim + 1 else x[m]
+    def _shared(self, x: Tensor) -> bool:
+        """Whether ``x`` is one batch (B, ...) for all members, not one per member (P, B, ...)."""
+        return x.ndim == self.sample_ndim + 1
 
     def stacked(self) -> list[Tensor]:
         """The (P, ...) tensors the members' parameters are views of."""
