@@ -84,21 +84,24 @@ def snakemake(root: Path, env: dict, *args: str) -> tuple[float, str]:
 def write_pack(plan, job: dict) -> np.ndarray:
     """A train job's member run folders; returns (steps, test evaluations, wall s) summed."""
     from biv.packs import member_dir
+    from biv.train import run_name
 
     w = dict(item.split("=", 1) for item in job["wildcards"])
     pack = plan.packs[w["experiment"], w["loss"], w["pack"]]
     dataset_file, *noise = job["input"]  # the train rule's inputs: dataset, the seeds' draws
     draws = noise or [None] * len(pack.seeds)
+    names = [run_name(run) for run in pack.runs]
     members = [
-        write_run(plan, run, dataset_file, draw, member_dir(job["output"][0], run.seed))
+        write_run(plan, run, dataset_file, draw, member_dir(job["output"][0], run.seed), names)
         for run, draw in zip(pack.runs, draws, strict=True)
     ]
     return np.sum(members, axis=0)
 
 
-def write_run(plan, member, dataset_file, noise_file, out: Path) -> tuple[int, int, float]:
+def write_run(plan, member, dataset_file, noise_file, out: Path, pack: list[str]):
     """A pack member's run folder, written by training's own ``write_run_folder`` from made-up
-    metrics of the run's real length; returns (steps, test evaluations, wall s)."""
+    metrics of the run's real length (``pack``: the members' names, for the run record);
+    returns (steps, test evaluations, wall s)."""
     import torch
 
     from biv.checkpoints import Progress, plain_params
@@ -134,11 +137,12 @@ def write_run(plan, member, dataset_file, noise_file, out: Path) -> tuple[int, i
     data = RunData(
         *[none] * 4, none.new_empty(n_test), z * std + mean, mean, std, *[None] * 2, {}, None
     )
-    pred = (z + float(np.sqrt(mse[-1])) * torch.randn(n_test)).unsqueeze(1)  # model units
-    record = plain_params(run)
+    pred = z + float(np.sqrt(mse[-1])) * torch.from_numpy(rng.standard_normal(n_test)).float()
+    record = {**plain_params(run), "run": {"pack": {"members": pack}}}
     out.mkdir(parents=True, exist_ok=True)
     done = Progress(total, None, total / STEPS_PER_S[kind])
-    write_run_folder(run, record, out, torch.nn.Identity(), data, [pred], metrics, per_epoch, done)
+    raw = (pred * std + mean).double()  # raw units, as training hands them over
+    write_run_folder(run, record, out, raw, data, metrics, per_epoch, done)
     return total, len(steps), done.wall_time_s
 
 

@@ -48,7 +48,7 @@ from biv.optim import PackAdam
 from biv.pack_model import ModulePack, StackedMLP, build_pack_model
 from biv.provenance import provenance
 from biv.run_data import RunData, load_run_data
-from biv.spec import LossSpec, RunSpec, TrainingSpec
+from biv.spec import LossSpec, Run, RunSpec, TrainingSpec
 from biv.spec.errors import fail
 
 log = logging.getLogger("biv.train")
@@ -73,8 +73,8 @@ def loss_in_model_units(loss: LossSpec, y_std: float, normalize: bool) -> dict:
     return spec
 
 
-def run_name(run: RunSpec) -> str:
-    """How logs and errors name a run."""
+def run_name(run: RunSpec | Run) -> str:
+    """How logs and errors name a run (``experiment/loss/seedN``)."""
     return f"{run.experiment}/{run.loss_name}/seed{run.seed}"
 
 
