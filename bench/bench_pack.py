@@ -25,10 +25,8 @@ import time
 from pathlib import Path
 
 import torch
-from bench_train import BIKE_MLP, prepare_bike
+from bench_train import BIKE_MLP, prepare_bike, write_noise_setting
 
-from biv.noise import draw, save_draw
-from biv.spec.noise import resolve
 from biv.train import train_pack
 
 LOSSES = [
@@ -41,14 +39,11 @@ NOISE = {"mode": "meanvar", "distribution": "gamma", "components": [{"mean": 200
 
 
 def members(work: Path, data: Path, size: int, epochs: int) -> list[dict]:
-    setting = resolve(NOISE)
-    y_train = torch.load(data, mmap=True, weights_only=True)["y_train"]
+    noise = work / "noise.json"
+    write_noise_setting(noise, NOISE)
     runs = []
     for i in range(size):
         seed = 1 + i // len(LOSSES)
-        noise = work / f"noise{seed}.pt"
-        if not noise.exists():
-            save_draw(noise, draw(y_train, setting, seed=seed), {"record": setting.to_dict()})
         name, loss = LOSSES[i % len(LOSSES)]
         runs.append(
             {

@@ -24,10 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 from biv.data import prepare
-from biv.noise import draw, save_draw
 from biv.spec.noise import resolve
 
 IMPORTS = ("torch", "torch._dynamo", "biv.train")
@@ -38,15 +35,14 @@ def write_job(work: Path) -> list[str]:
     prepare(
         "startup", {"kind": "synthetic", "n_train": 40, "n_test": 10, "seed": 0}, work / "data.pt"
     )
-    y = torch.load(work / "data.pt", weights_only=True)["y_train"]
     setting = resolve({"mode": "boundaries", "components": [{"a": 0, "b": 1}]})
-    save_draw(work / "noise.pt", draw(y, setting, seed=0), {"record": setting.to_dict()})
+    (work / "noise.json").write_text(json.dumps({"label_units": setting.to_dict()}))
     params = {
         "experiment": "startup",
         "loss_name": "biv",
         "seed": 0,
         "dataset": {"name": "startup", "file": str(work / "data.pt")},
-        "noise": {"name": "startup", "file": str(work / "noise.pt")},
+        "noise": {"name": "startup", "file": str(work / "noise.json")},
         "loss": {"type": "biv", "epsilon": 0.5},
         "model": {"name": "mlp", "hidden": [100, 50, 20, 10], "batchnorm": False},
         "training": {"lr": 0.01, "batch_size": 40, "epochs": 1, "device": "cpu"},

@@ -72,23 +72,25 @@ def train_dataset_file(wildcards):
     return expand(rules.prepare_dataset.output.data, dataset=dataset)[0]
 
 
-def noise_draw(experiment, seed):
-    """The noise draw a run of ``experiment`` reads, or None (clean labels)."""
+def noise_setting(experiment):
+    """The resolved noise setting the runs of ``experiment`` draw their noisy labels from (each
+    with its seed), or None (clean labels)."""
     exp = PLAN.experiments[experiment]
     if exp.noise is None:
         return None
-    return expand(
-        rules.generate_noise.output[0], dataset=exp.dataset, noise=exp.noise, seed=seed
-    )[0]
+    (setting,) = expand(
+        rules.estimate_noise.output[0], dataset=exp.dataset, noise=exp.noise
+    )
+    return setting
 
 
 def train_pack(wildcards):
     return PLAN.packs[wildcards.experiment, wildcards.loss, wildcards.pack]
 
 
-def train_noise_files(wildcards):
-    draws = [noise_draw(wildcards.experiment, s) for s in train_pack(wildcards).seeds]
-    return [draw for draw in draws if draw is not None]
+def train_noise_setting(wildcards):
+    setting = noise_setting(wildcards.experiment)
+    return [] if setting is None else [setting]
 
 
 def pack_parameters(wildcards):
@@ -102,7 +104,7 @@ def pack_parameters(wildcards):
             wildcards.loss,
             seed,
             dataset_file=dataset_file,
-            noise_file=noise_draw(wildcards.experiment, seed),
+            noise_file=noise_setting(wildcards.experiment),
         ).to_dict()
         for seed in train_pack(wildcards).seeds
     ]
@@ -158,20 +160,12 @@ def sweep_config(wildcards):
 def benchmark_files(wildcards):
     """Every job's benchmark file, as its rule names it."""
     files = expand(rules.prepare_dataset.benchmark, dataset=used_datasets())
-    draws = PLAN.noise_draws()
-    settings = sorted({(dataset, noise) for dataset, noise, _ in draws})
+    settings = PLAN.noise_settings()
     files += expand(
         rules.estimate_noise.benchmark,
         zip,
         dataset=[d for d, _ in settings],
         noise=[n for _, n in settings],
-    )
-    files += expand(
-        rules.generate_noise.benchmark,
-        zip,
-        dataset=[d for d, _, _ in draws],
-        noise=[n for _, n, _ in draws],
-        seed=[s for _, _, s in draws],
     )
     files += pack_files(rules.train.benchmark)
     files += [rules.aggregate.benchmark, rules.provenance.benchmark]

@@ -13,19 +13,3 @@ rule estimate_noise:
         record=noise_record,
     script:
         "../scripts/estimate_noise.py"
-
-
-rule generate_noise:
-    input:
-        dataset=rules.prepare_dataset.output.data,
-        params=rules.estimate_noise.output[0],
-    output:
-        "results/noise/{dataset}/{noise}/seed{seed}.pt",
-    log:
-        "results/logs/generate_noise/{dataset}/{noise}/seed{seed}.log",
-    benchmark:
-        "results/benchmarks/generate_noise/{dataset}/{noise}/seed{seed}.tsv"
-    conda:
-        "../envs/biv.yaml"
-    script:
-        "../scripts/generate_noise.py"

@@ -8,7 +8,7 @@ localrules:
 rule train:
     input:
         dataset=train_dataset_file,
-        noise=train_noise_files,
+        noise=train_noise_setting,
     output:
         runs=directory("results/packs/{experiment}/{loss}/{pack}/runs"),
     log:

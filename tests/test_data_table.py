@@ -282,7 +282,7 @@ def test_clean_target_is_scored_and_takes_the_noise(tmp_path):
     test = data["test_index"].numpy()
     np.testing.assert_allclose(data["y_test"], frame()["y_true"].to_numpy()[test], rtol=1e-6)
     assert "var_test" not in data and data["meta"]["test_labels"] == "clean"
-    assert plan.noise_draws() == [("mine", "n", 1)]
+    assert plan.noise_settings() == [("mine", "n")]
     # the default features leave the text column out, and say so
     assert data["meta"]["feature_names"] == ["a", "b"]
     assert data["meta"]["unused_columns"] == ["site"]

@@ -11,7 +11,6 @@ import shlex
 from pathlib import Path
 
 import pytest
-import torch
 from test_legacy import BIKE_EXAMPLE, SEED_EXAMPLE, UTKF_EXAMPLE, final_noise_argv
 
 from biv import noise
@@ -59,16 +58,14 @@ def run_legacy(
     assert data["meta"]["split_seed"] == 0
     assert Path(run_params["dataset"]["file"]).parent == cache
     if mapped["noise"] is None:
-        assert run_params["noise"] is None and not (out / "noise.pt").exists()
+        assert run_params["noise"] is None and not (out / "noise.json").exists()
     else:
-        # the noise is drawn with the original seed from the resolved setting
-        draw, meta = noise.load_draw(run_params["noise"]["file"])
+        # the run draws its noise with the original seed from the resolved setting
+        record = json.loads(Path(run_params["noise"]["file"]).read_text())["label_units"]
         setting = resolve(mapped["noise"])
-        assert meta["record"] == setting.to_dict() and meta["seed"] == mapped["seed"]
-        assert NoiseSpec.from_dict(meta["record"]) == setting
-        expected = noise.draw(torch.as_tensor(data["y_train"]), setting, seed=mapped["seed"])
-        assert torch.equal(draw.var, expected.var.float())
-        assert torch.equal(draw.y_noisy, expected.y_noisy.float())
+        assert record == setting.to_dict() and NoiseSpec.from_dict(record) == setting
+        noise_meta = run_json["run"]["noise_meta"]
+        assert noise_meta["params"] == record and noise_meta["seed"] == mapped["seed"]
     return {"mapped": mapped, "params": run_params, "summary": summary, "data": data}
 
 
@@ -86,7 +83,9 @@ def test_final_utkf_cutoff_example_runs_with_the_default_threshold(data_dir, cac
     assert threshold == pytest.approx(got["data"]["y_std"] ** 2)
     assert got["params"]["loss"]["type"] == "cutoff"
     # U(0.23, 0.77) is kept, the other component (mean 5999.5) is cut
-    draw, _ = noise.load_draw(got["params"]["noise"]["file"])
+    record = json.loads(Path(got["params"]["noise"]["file"]).read_text())["label_units"]
+    setting, seed = NoiseSpec.from_dict(record), got["params"]["seed"]
+    draw = noise.draw(got["data"]["y_train"], setting, seed=seed)  # the run's draw
     assert bool(((draw.var < threshold) == (draw.component == 0)).all())
     # both UTKFace commands share one prepared file
     assert len(list(cache_dir.glob("utkf-*.pt"))) == 1

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from biv.distributions import Gamma, Uniform
-from biv.noise import NoiseDraw, draw, load_draw, sample, save_draw
+from biv.noise import NoiseDraw, draw, sample
 from biv.spec.errors import ConfigError
 from biv.spec.noise import NoiseSpec, resolve
 
@@ -319,61 +319,3 @@ def test_bad_draw_arguments(kwargs, message):
     with pytest.raises(ValueError) as err:
         draw(**args)
     assert message in str(err.value)
-
-
-def test_save_and_load_round_trip(tmp_path):
-    spec = resolve(MOMENT_SETTINGS["meanvar_avg_uniform"])
-    y = torch.linspace(0, 100, 1000)
-    d = draw(y, with_vd(spec, 0.5), 1)
-    path = tmp_path / "noise" / "seed1.pt"
-    meta = {"record": spec.to_dict(), "seed": 1, "dataset": "bike"}
-    save_draw(path, d, meta)
-    loaded, loaded_meta = load_draw(path)
-    assert loaded_meta == meta
-    for key, dtype in [
-        ("y_noisy", torch.float32),
-        ("var", torch.float32),
-        ("component", torch.int8),
-    ]:
-        value = getattr(loaded, key)
-        assert value.dtype == dtype
-        assert torch.equal(value, getattr(d, key).to(dtype))
-    assert torch.equal(loaded.var_seen, d.var_seen.float())
-    raw = torch.load(path, weights_only=True)
-    assert sorted(raw) == ["component", "meta", "var", "var_seen", "y_noisy"]
-    assert [p.name for p in path.parent.iterdir()] == ["seed1.pt"]  # no temporary left over
-
-
-def test_save_rejects_bad_meta_before_writing(tmp_path):
-    d = draw(torch.zeros(10), two_uniforms(0.5), 0)
-    path = tmp_path / "x.pt"
-    with pytest.raises(ValueError, match="meta must be JSON-serializable"):
-        save_draw(path, d, {"bad": torch.zeros(1)})
-    with pytest.raises(ValueError, match="draw.var must be a tensor of shape"):
-        save_draw(path, d._replace(var=d.var[:5]), {})
-    assert not path.exists()
-
-
-def test_load_rejects_bad_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match="missing.pt"):
-        load_draw(tmp_path / "missing.pt")
-    d = draw(torch.zeros(10), two_uniforms(0.5), 0)
-    good = {
-        "y_noisy": d.y_noisy.float(),
-        "var": d.var.float(),
-        "var_seen": d.var_seen.float(),
-        "component": d.component,
-        "meta": {},
-    }
-    cases = [
-        ({k: v for k, v in good.items() if k != "meta"}, "keys ['component', 'var'"),
-        ({**good, "var": d.var}, "var must be a torch.float32 tensor of shape (10,)"),
-        ({**good, "component": d.component[:3]}, "component must be a torch.int8 tensor"),
-        ({**good, "meta": [1]}, "meta must be a dict"),
-    ]
-    for i, (data, message) in enumerate(cases):
-        path = tmp_path / f"bad{i}.pt"
-        torch.save(data, path)
-        with pytest.raises(ValueError) as err:
-            load_draw(path)
-        assert message in str(err.value) and f"bad{i}.pt" in str(err.value)

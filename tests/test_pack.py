@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_train import read_csv, write_noise, write_prepared
+from test_train import read_csv, write_noise_setting, write_prepared
 
 import biv.train
 from biv.losses import make_loss
@@ -39,16 +39,14 @@ MEMBERS = [
 
 def runs(tmp_path: Path, batchnorm: bool = False, **training) -> list[dict]:
     """The members' parameters: toy data with 60 training samples, each seed its noise draw
-    (variances from 0.5 to 40 in raw units: cutoff 2 keeps 4 % of them, and skips about half
+    (variances from U(0.5, 40) in raw units: cutoff 2 keeps 4 % of them, and skips about half
     of the batches of 16)."""
-    data = tmp_path / "data.pt"
-    prepared = write_prepared(data) if not data.exists() else torch.load(data)
+    data, noise = tmp_path / "data.pt", tmp_path / "noise.json"
+    if not data.exists():
+        write_prepared(data)
+        write_noise_setting(noise)
     out = []
     for name, loss, seed in MEMBERS:
-        noise = tmp_path / f"noise{seed}.pt"
-        gen = torch.Generator().manual_seed(seed)
-        var = torch.linspace(0.5, 40.0, 60)[torch.randperm(60, generator=gen)]
-        write_noise(noise, prepared["y_train"] + seed, var)
         out.append(
             {
                 "experiment": "toy",

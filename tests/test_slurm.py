@@ -44,7 +44,7 @@ TINY = "tests/configs/tiny.yaml"
 CONFIG = "tests/configs/slurm.yaml"  # the tiny config with one seed per experiment (CI time)
 SUMMARY = "results/tables/summary.csv"
 PROFILES = ("--profile", "profiles/slurm", "--profile", "tests/slurm/profile")
-CLUSTER_RULES = {"prepare_dataset", "estimate_noise", "generate_noise", "train"}
+CLUSTER_RULES = {"prepare_dataset", "estimate_noise", "train"}
 SITE_KEYS = {"slurm_partition", "slurm_account", "gpu_model"}
 RUN_TIMEOUT_S = 480
 USABLE_NODE_STATES = {"idle", "mixed", "allocated", "completing"}
@@ -370,7 +370,7 @@ def test_every_training_ran_on_the_device_it_asks_for_grouped_and_matches_local(
     assert {rule for members in run.members.values() for rule, _ in members} <= CLUSTER_RULES
 
     # grouping: training runs shared Slurm jobs (at most group-components per job), the data
-    # preparation and noise draws shared one; each Snakemake job ran as one job step
+    # preparation and noise estimate shared one; each Snakemake job ran as one job step
     most = max(load_yaml(ROOT / "profiles/slurm/config.yaml")["group-components"].values())
     assert len(training) < len(placed)
     assert all(len(names) <= most for names in training.values())

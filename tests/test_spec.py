@@ -559,7 +559,7 @@ def test_biv_check_reports_files_lines_and_keys(tmp_path, capsys, monkeypatch):
     paths = [ROOT / "config" / "config.yaml", bad_yaml, empty, listing, wrong, typo]
     assert check_main([str(p) for p in paths]) == 2
     out = capsys.readouterr().out.splitlines()
-    assert out[0].endswith("config.yaml: ok (2 experiments, 15 trainings, 3 noise draws)")
+    assert out[0].endswith("config.yaml: ok (2 experiments, 15 trainings, 5 training jobs)")
     assert re.match(rf"error: {re.escape(str(bad_yaml))}:3:\d+: YAML syntax error", out[1])
     assert out[2] == f"error: {empty}: the file is empty; expected a mapping of top-level keys"
     assert out[3].startswith(f"error: {listing}: the top level is a list")

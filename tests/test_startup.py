@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+import biv.spec.noise
 import biv.train
 
 tmp = Path(sys.argv[1])
@@ -30,16 +31,13 @@ torch.save(
      "y_std": float(y[:40].std()), "meta": {"dataset": "toy"}},
     tmp / "data.pt",
 )
-var = torch.rand(40, generator=gen) * 4
-torch.save(
-    {"y_noisy": y[:40] + var.sqrt() * torch.randn(40, generator=gen), "var": var,
-     "var_seen": var, "component": torch.zeros(40, dtype=torch.int8), "meta": {}},
-    tmp / "noise.pt",
-)
+setting = {"mode": "boundaries", "components": [{"a": 0, "b": 4}]}
+label_units = biv.spec.noise.resolve(setting).to_dict()
+(tmp / "noise.json").write_text(json.dumps({"label_units": label_units}))
 params = {
     "experiment": "startup", "loss_name": "cutoff", "seed": 1,
     "dataset": {"name": "toy", "file": str(tmp / "data.pt")},
-    "noise": {"name": "n", "file": str(tmp / "noise.pt")},
+    "noise": {"name": "n", "file": str(tmp / "noise.json")},
     "loss": {"type": "cutoff", "threshold": 2.0},
     "model": {"name": "mlp", "hidden": [8], "batchnorm": True},
     "training": {"lr": 0.01, "batch_size": 8, "epochs": 2, "eval_every": 2,
@@ -84,6 +82,7 @@ def test_training_does_not_import_torch_dynamo(tmp_path):
 TORCH_FREE_SCRIPTS = (
     "aggregate",
     "collect_benchmarks",
+    "estimate_noise",
     "plot_learning_curves",
     "plot_sweep",
     "provenance",

@@ -1,7 +1,7 @@
 """biv.train: run-parameter validation, outputs, units, evaluation, determinism, errors.
 
-Fixtures are tiny prepared-data and noise-draw files written in the layouts of
-biv.data.prepared and biv.noise.
+Fixtures are tiny prepared-data files in the layout of biv.data.prepared, and noise settings in
+the layout of estimate_noise's params.json (the runs draw their noisy labels from them).
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ import biv.models
 import biv.train
 from biv.cli import train_from_file
 from biv.losses import LossResult, make_loss
+from biv.noise import draw
 from biv.spec import RunSpec
+from biv.spec.noise import resolve
 from biv.train import train
 
 Y_MEAN, Y_STD = 50.0, 5.0
@@ -56,32 +58,36 @@ def write_prepared(path: Path, n_train: int = 60, n_test: int = 25, images: int 
     return prepared
 
 
-def write_noise(path: Path, y_train: torch.Tensor, var: torch.Tensor) -> None:
-    """A noise-draw file (biv.noise layout) with the given raw-unit variances."""
+#: sigma^2 ~ U(0.5, 40) in raw label units
+RAMP = {"mode": "boundaries", "components": [{"a": 0.5, "b": 40.0}]}
+
+
+def write_noise_setting(path: Path, setting: dict = RAMP) -> None:
+    """A resolved noise setting in the layout of estimate_noise's params.json."""
+    path.write_text(json.dumps({"label_units": resolve(setting).to_dict()}))
+
+
+def add_own_noise(data: Path, var: torch.Tensor) -> None:
+    """Give the prepared file ``data`` its own noisy labels with raw-unit variances ``var`` (a
+    table's layout: the runs train on them without a noise setting)."""
+    prepared = torch.load(data, weights_only=True)
     gen = torch.Generator().manual_seed(1)
-    noisy = y_train + var.sqrt() * torch.randn(len(var), generator=gen)
-    draw = {
-        "y_noisy": noisy.float(),
-        "var": var.float(),
-        "var_seen": var.float(),
-        "component": torch.zeros(len(var), dtype=torch.int8),
-        "meta": {"toy": True},
-    }
-    torch.save(draw, path)
+    noise = var.sqrt() * torch.randn(len(var), generator=gen)
+    prepared |= {"y_noisy_train": prepared["y_train"] + noise, "var_train": var}
+    torch.save(prepared, data)
 
 
 def make_params(tmp_path: Path, **training) -> dict:
     data = tmp_path / "data.pt"
     if not data.exists():
-        prepared = write_prepared(data)
-        var = torch.linspace(0.5, 40.0, len(prepared["y_train"]))
-        write_noise(tmp_path / "noise.pt", prepared["y_train"], var)
+        write_prepared(data)
+        write_noise_setting(tmp_path / "noise.json")
     return {
         "experiment": "toy",
         "loss_name": "biv",
         "seed": 3,
         "dataset": {"name": "toy", "file": str(data)},
-        "noise": {"name": "ramp", "file": str(tmp_path / "noise.pt")},
+        "noise": {"name": "ramp", "file": str(tmp_path / "noise.json")},
         "loss": {"type": "biv", "epsilon": 0.5},
         "model": {"name": "mlp", "hidden": [16, 8], "batchnorm": False},
         "training": {
@@ -186,9 +192,9 @@ def test_missing_and_mismatched_files_are_named(tmp_path):
         train(_set(params, "dataset.file", str(tmp_path / "nope.pt")), out)
     with pytest.raises(FileNotFoundError, match="noise.file: .*nope.pt"):
         train(_set(params, "noise.file", str(tmp_path / "nope.pt")), out)
-    write_noise(tmp_path / "short.pt", torch.zeros(10), torch.ones(10))
-    with pytest.raises(ValueError, match="noise.file: .*short.pt.*60 training labels"):
-        train(_set(params, "noise.file", str(tmp_path / "short.pt")), out)
+    (tmp_path / "bad.json").write_text(json.dumps({"label_units": {"mode": "boundaries"}}))
+    with pytest.raises(ValueError, match="noise.file: .*bad.json.*'label_units' is a resolved"):
+        train(_set(params, "noise.file", str(tmp_path / "bad.json")), out)
     with pytest.raises(ValueError, match="model.name: 'cnn' needs RGB images"):
         train(_set(params, "model", {"name": "cnn"}), out)
     assert not out.exists()
@@ -393,9 +399,8 @@ def test_cutoff_threshold_is_converted_from_raw_units(tmp_path):
     params = make_params(tmp_path, shuffle=False, eval_every=100)
     var = torch.ones(60)
     var[:16] = 100.0
-    prepared = torch.load(tmp_path / "data.pt", weights_only=True)
-    write_noise(tmp_path / "two.pt", prepared["y_train"], var)
-    params["noise"]["file"] = str(tmp_path / "two.pt")
+    add_own_noise(tmp_path / "data.pt", var)
+    params["noise"] = None
     params["loss"] = {"type": "cutoff", "threshold": 50.0}
     for normalize in (True, False):
         params["training"]["normalize"] = normalize
@@ -429,9 +434,10 @@ def test_loss_sees_normalized_variances_and_raw_epsilon(tmp_path, monkeypatch):
     train(params, tmp_path / "run")
     spec, var, target = seen[-1]
     assert spec == {"type": "biv", "epsilon": 0.5}
-    noise = torch.load(tmp_path / "noise.pt", weights_only=True)
-    assert torch.allclose(var, noise["var_seen"][48:] / Y_STD**2)
-    assert torch.allclose(target, (noise["y_noisy"][48:] - Y_MEAN) / Y_STD)
+    y_train = torch.load(tmp_path / "data.pt", weights_only=True)["y_train"]
+    noise = draw(y_train, resolve(RAMP), seed=params["seed"])
+    assert torch.allclose(var, noise.var_seen[48:].float() / Y_STD**2)
+    assert torch.allclose(target, (noise.y_noisy[48:].float() - Y_MEAN) / Y_STD)
 
 
 def test_adaptive_epsilon_is_recorded(tmp_path):

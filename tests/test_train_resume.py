@@ -16,6 +16,7 @@ import pytest
 import torch
 
 import biv.train
+from biv.spec.noise import resolve
 from biv.train import train
 
 OUTPUTS = ("metrics.csv", "predictions.csv")
@@ -25,8 +26,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def write_inputs(tmp_path: Path, n_train: int, n_test: int, images: int = 0) -> dict:
-    """Prepared-data and noise-draw files (layouts of biv.data.prepared and biv.noise); returns
-    run parameters."""
+    """A prepared-data file (layout of biv.data.prepared) and a noise setting (layout of
+    estimate_noise's params.json: heavy-tailed, gamma of shape 0.5); returns run parameters."""
     gen = torch.Generator().manual_seed(0)
     n = n_train + n_test
     if images:
@@ -52,23 +53,18 @@ def write_inputs(tmp_path: Path, n_train: int, n_test: int, images: int = 0) -> 
         },
         tmp_path / "data.pt",
     )
-    var = torch.rand(n_train, generator=gen) ** 4 * 200
-    torch.save(
-        {
-            "y_noisy": y_train + var.sqrt() * torch.randn(n_train, generator=gen),
-            "var": var,
-            "var_seen": var,
-            "component": torch.zeros(n_train, dtype=torch.int8),
-            "meta": {},
-        },
-        tmp_path / "noise.pt",
-    )
+    setting = {
+        "mode": "meanvar",
+        "components": [{"distribution": "gamma", "mean": 40, "var": 3200}],
+    }
+    label_units = resolve(setting).to_dict()
+    (tmp_path / "noise.json").write_text(json.dumps({"label_units": label_units}))
     return {
         "experiment": "resume",
         "loss_name": "biv",
         "seed": 11,
         "dataset": {"name": "toy", "file": str(tmp_path / "data.pt")},
-        "noise": {"name": "quartic", "file": str(tmp_path / "noise.pt")},
+        "noise": {"name": "gamma", "file": str(tmp_path / "noise.json")},
         "loss": {"type": "biv", "epsilon": 0.1},
         "model": {"name": "mlp", "hidden": [32, 16], "batchnorm": True},
         "training": {"lr": 0.003, "batch_size": 8, "epochs": 4, "eval_every": 3},

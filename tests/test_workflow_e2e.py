@@ -179,7 +179,6 @@ def test_adding_a_seed_reruns_only_its_pack(workdir):
     packs = {"noisy/l2/seeds1-5", "noisy/biv/seeds1-5", "eps__epsilon-0p1/biv/seeds1-5"}
     assert planned_packs(workdir) == packs
     jobs = jobs_run(snakemake(workdir))
-    assert jobs.pop("generate_noise") == 1
     assert jobs.pop("train") == 3 and jobs.pop("run_folder") == 3 * 3
     assert "prepare_dataset" not in jobs
     assert (workdir / "results/runs/noisy/l2/seed3/summary.json").exists()
@@ -194,14 +193,13 @@ def test_changing_a_train_size_reruns_that_dataset_chain_only(workdir):
     edit_config(workdir, lambda c: c["datasets"]["syn-clean"].update(n_train=150))
     jobs = jobs_run(snakemake(workdir))
     assert jobs.pop("prepare_dataset") == 1 and jobs.pop("train") == 2
-    assert "generate_noise" not in jobs
+    assert "estimate_noise" not in jobs
 
 
-def test_editing_a_noise_setting_reruns_its_draws_and_trainings(workdir):
+def test_editing_a_noise_setting_reruns_its_estimate_and_trainings(workdir):
     edit_config(workdir, lambda c: c["noise"]["mixture"]["components"][1].update(mean=8.0))
     jobs = jobs_run(snakemake(workdir))
     assert jobs.pop("estimate_noise") == 1  # results/noise/syn/mixture/params.json
-    assert jobs.pop("generate_noise") == 3
     assert jobs.pop("train") == 3  # the packs of noisy (2 losses) and of the sweep (1 loss)
     assert "prepare_dataset" not in jobs
     estimate = json.loads((workdir / "results/noise/syn/mixture/params.json").read_text())

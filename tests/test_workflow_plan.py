@@ -42,7 +42,7 @@ def with_sweep(config: dict, sweep: dict) -> dict:
 def test_demo_plan_runs_every_loss_and_seed(demo):
     plan = jobs.build_plan(demo)
     assert len(plan.runs) == 4 * 3 + 1 * 3
-    assert plan.noise_draws() == [("synthetic", "mixture", s) for s in (1, 2, 3)]
+    assert plan.noise_settings() == [("synthetic", "mixture")]
     assert plan.experiments["demo"].baseline == "l2"
     assert plan.experiments["demo-clean"].noise is None
 
@@ -50,13 +50,13 @@ def test_demo_plan_runs_every_loss_and_seed(demo):
 def test_run_params_of_one_run(demo):
     plan = jobs.build_plan(demo)
     files = {"dataset_file": "results/data/synthetic.pt"}
-    noise_file = "results/noise/synthetic/mixture/seed2.pt"
+    noise_file = "results/noise/synthetic/mixture/params.json"
     params = jobs.run_spec(plan, "demo", "biv", 2, **files, noise_file=noise_file).to_dict()
     assert params["experiment"] == "demo" and params["loss_name"] == "biv" and params["seed"] == 2
     assert params["dataset"] == {"name": "synthetic", "file": "results/data/synthetic.pt"}
     assert params["noise"] == {
         "name": "mixture",
-        "file": "results/noise/synthetic/mixture/seed2.pt",
+        "file": "results/noise/synthetic/mixture/params.json",
     }
     assert params["loss"] == {"type": "biv", "epsilon": 0.5}
     assert params["training"]["batch_size"] == 256
@@ -64,7 +64,7 @@ def test_run_params_of_one_run(demo):
     assert clean["noise"] is None
 
 
-def test_sweep_over_loss_parameter_shares_noise_draws(demo):
+def test_sweep_over_loss_parameter_shares_noise_settings(demo):
     config = with_sweep(
         demo, {"experiment": "demo", "vary": {"losses.biv.epsilon": [0.01, 1]}, "losses": ["biv"]}
     )
@@ -76,9 +76,9 @@ def test_sweep_over_loss_parameter_shares_noise_draws(demo):
         "epsilon": 0.01,
     }
     assert plan.experiments["s__epsilon-1"].noise == "mixture"
-    # the base experiment is untouched and no new noise draws appear
+    # the base experiment is untouched and no new noise setting appears
     assert plan.experiments["demo"].losses["biv"].epsilon == 0.5
-    assert plan.noise_draws() == jobs.build_plan(demo).noise_draws()
+    assert plan.noise_settings() == jobs.build_plan(demo).noise_settings()
 
 
 def test_grid_sweep_derives_noise_settings(demo):

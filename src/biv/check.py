@@ -61,7 +61,7 @@ def check(path: Path, schema: Path = SCHEMA) -> str:
         raise ValueError(f"{path}: {err}") from None
     return (
         f"{path}: ok ({len(plan.experiments)} experiments, {len(plan.runs)} trainings, "
-        f"{len(plan.noise_draws())} noise draws)"
+        f"{len(plan.packs)} training jobs)"
     )
 
 

@@ -15,28 +15,16 @@ per component in order, delta, then eta (vd > 0 only), so the noisy labels do no
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from torch import Tensor
 
-from biv.atomic import torch_save
 from biv.distributions import Gamma, Uniform
 
 if TYPE_CHECKING:
     from biv.spec.noise import NoiseSpec
-
-_FILE_KEYS = ("y_noisy", "var", "var_seen", "component", "meta")
-_FILE_DTYPES = {
-    "y_noisy": torch.float32,
-    "var": torch.float32,
-    "var_seen": torch.float32,
-    "component": torch.int8,
-}
 
 
 def _standard_gamma(shape: float, n: int, gen: torch.Generator) -> Tensor:
@@ -66,8 +54,8 @@ def _standard_gamma(shape: float, n: int, gen: torch.Generator) -> Tensor:
 
 
 class NoiseDraw(NamedTuple):
-    """One draw for N labels: noisy labels, true and seen variances (float64 from :func:`draw`,
-    float32 from :func:`load_draw`) and the 0-based component index (int8)."""
+    """One draw for N labels: noisy labels, true and seen variances (float64) and the 0-based
+    component index (int8)."""
 
     y_noisy: Tensor
     var: Tensor
@@ -116,43 +104,3 @@ def draw(y: Tensor, setting: NoiseSpec, seed: int) -> NoiseDraw:
     else:
         var_seen = var.clone()
     return NoiseDraw(y_noisy, var, var_seen, component)
-
-
-def save_draw(path: str | os.PathLike, draw: NoiseDraw, meta: dict) -> None:
-    """Write ``draw`` (as float32 / int8) and the JSON-serializable ``meta`` atomically."""
-    if not isinstance(meta, dict):
-        raise ValueError(f"meta must be a dict, got {type(meta).__name__}")
-    try:
-        json.dumps(meta, allow_nan=False)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"meta must be JSON-serializable: {err}") from err
-    n = len(draw.y_noisy)
-    data = {}
-    for key, dtype in _FILE_DTYPES.items():
-        value = getattr(draw, key)
-        if not isinstance(value, Tensor) or value.shape != (n,):
-            raise ValueError(f"draw.{key} must be a tensor of shape ({n},), got {value!r:.80}")
-        data[key] = value.detach().to("cpu", dtype).contiguous().clone()
-    data["meta"] = meta
-    torch_save(path, data)
-
-
-def load_draw(path: str | os.PathLike) -> tuple[NoiseDraw, dict]:
-    """Read a file written by :func:`save_draw`; returns (NoiseDraw, meta)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"noise draw file {str(path)!r} not found")
-    data = torch.load(path, weights_only=True)
-    if not isinstance(data, dict) or set(data) != set(_FILE_KEYS):
-        keys = sorted(data) if isinstance(data, dict) else type(data).__name__
-        raise ValueError(f"noise draw file {str(path)!r}: keys {keys} != {sorted(_FILE_KEYS)}")
-    n = len(data["y_noisy"])
-    for key, dtype in _FILE_DTYPES.items():
-        value = data[key]
-        if not isinstance(value, Tensor) or value.dtype != dtype or value.shape != (n,):
-            raise ValueError(
-                f"noise draw file {str(path)!r}: {key} must be a {dtype} tensor of shape ({n},)"
-            )
-    if not isinstance(data["meta"], dict):
-        raise ValueError(f"noise draw file {str(path)!r}: meta must be a dict")
-    return NoiseDraw(*(data[key] for key in _FILE_DTYPES)), data["meta"]

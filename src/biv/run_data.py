@@ -1,18 +1,19 @@
-"""A pack's training and test tensors, loaded from the prepared dataset (shared by its runs) and
-each run's noise draw (or a table's own noisy labels and variances), checked, normalized and
-moved to the device once."""
+"""A pack's training and test tensors: the prepared dataset (shared by its runs) and each run's
+noisy labels, drawn with the run's seed from its resolved noise setting (or a table's own noisy
+labels and variances), checked, normalized and moved to the device once."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from biv import noise
 from biv.data import load_prepared
-from biv.noise import load_draw
-from biv.spec import RunSpec
+from biv.spec import NoiseSpec, RunSpec
 from biv.spec.errors import fail
 
 
@@ -62,8 +63,8 @@ def _check_finite(key: str, name: str, tensor: torch.Tensor) -> None:
 def load_run_data(
     runs: list[RunSpec], device: torch.device, dtype: torch.dtype = torch.float32
 ) -> RunData:
-    """Load the prepared dataset of ``runs`` (one file, shared) and each run's noise draw, check
-    them and move them to ``device``; float tensors in ``dtype``."""
+    """Load the prepared dataset of ``runs`` (one file, shared), draw each run's noisy labels,
+    check them and move them to ``device``; float tensors in ``dtype``."""
     data_file = runs[0].dataset.file
 
     def bad_data(allowed: str) -> ValueError:
@@ -125,19 +126,27 @@ def load_run_data(
     )
 
 
+def _noise_setting(file: str) -> tuple[NoiseSpec, dict]:
+    """The resolved noise setting in ``file`` (estimate_noise's params.json: its label_units
+    record) and that record."""
+    path = _existing("noise.file", file)
+    try:
+        record = json.loads(path.read_text())["label_units"]
+        return NoiseSpec.from_dict(record), record
+    except (ValueError, KeyError, TypeError) as err:
+        allowed = "a JSON object whose 'label_units' is a resolved noise setting"
+        raise fail("noise.file", file, f"{allowed} ({err})") from None
+
+
 def _noisy_labels(run: RunSpec, data: dict, y_train: torch.Tensor):
-    """The run's training labels, their variances (float32, CPU) and its noise record: its
-    noise draw; a table's own noisy labels; or the clean labels with variance 0."""
+    """The run's training labels, their variances (float32, CPU) and its noise record: drawn
+    from its noise setting with its seed (biv.noise.draw); a table's own noisy labels; or the
+    clean labels with variance 0."""
     if run.noise is not None:
-        noise_file = run.noise.file
-        draw, noise_meta = load_draw(_existing("noise.file", noise_file))
-        if draw.y_noisy.shape != y_train.shape or draw.var_seen.shape != y_train.shape:
-            raise fail("noise.file", noise_file, f"a draw for {len(y_train)} training labels")
-        y, var = draw.y_noisy.float(), draw.var_seen.float()
-        _check_finite("noise.file", "y_noisy/var_seen", torch.cat([y, var]))
-        if bool((var < 0).any()):
-            raise fail("noise.file", noise_file, "label variances >= 0")
-        return y, var, noise_meta
+        setting, record = _noise_setting(run.noise.file)
+        draw = noise.draw(y_train, setting, seed=run.seed)
+        meta = {"dataset": run.dataset.name, "noise": run.noise.name, "seed": run.seed}
+        return draw.y_noisy.float(), draw.var_seen.float(), meta | {"params": record}
     if "var_train" in data:  # a table's own noisy labels and their variances
         return data["y_noisy_train"].float(), data["var_train"].float(), None
     return y_train, torch.zeros_like(y_train), None

@@ -1,4 +1,4 @@
-"""The training loop of a pack: runs (dataset, noise draw, loss, seed) that share the dataset,
+"""The training loop of a pack: runs (dataset, noise setting, loss, seed) that share the dataset,
 the model and the training block, trained together in one process; a solo run is a pack of one.
 
 Each member keeps its own noisy labels and variances, batch order (a generator seeded with its

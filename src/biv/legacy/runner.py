@@ -1,4 +1,5 @@
-"""Run one mapped legacy experiment: prepare data, resolve and draw noise, train."""
+"""Run one mapped legacy experiment: prepare data, resolve the noise setting, train (drawing the
+noisy labels with the run's seed)."""
 
 from __future__ import annotations
 
@@ -124,9 +125,7 @@ def run(mapped: dict, stream: TextIO | None = None) -> int:
     _validate(mapped)
     if mapped["dry_run"]:
         return 0
-    import torch
-
-    from biv import logs, noise
+    from biv import logs
     from biv.data import load_prepared
     from biv.spec import RunSpec
     from biv.train import run_training
@@ -144,13 +143,9 @@ def run(mapped: dict, stream: TextIO | None = None) -> int:
         print(f"cutoff threshold: {loss['threshold']:g} raw units^2", file=stream)
 
     noise_ref = None
-    if setting is not None:
-        draw = noise.draw(torch.as_tensor(data["y_train"]), setting, seed=mapped["seed"])
-        noise_file = out_dir / "noise.pt"
-        meta = {"dataset": name, "noise": mapped["experiment"], "seed": mapped["seed"]}
-        record = setting.to_dict()
-        noise.save_draw(noise_file, draw, meta | {"record": record, "argv": mapped["argv"]})
-        write_json(out_dir / "noise_record.json", record)
+    if setting is not None:  # the run draws its noisy labels from this setting with its seed
+        noise_file = out_dir / "noise.json"
+        write_json(noise_file, {"dataset": name, "label_units": setting.to_dict()})
         noise_ref = {"name": mapped["experiment"], "file": str(noise_file.resolve())}
     run_params = {
         "experiment": mapped["experiment"],

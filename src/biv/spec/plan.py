@@ -79,15 +79,11 @@ class Plan:
             seeds.setdefault(key, []).append(run.seed)
         return {key: Pack(*key, tuple(sorted(members))) for key, members in seeds.items()}
 
-    def noise_draws(self) -> list[tuple[str, str, int]]:
-        """Every (dataset, noise, seed) whose noisy labels some run reads, in a stable order."""
+    def noise_settings(self) -> list[tuple[str, str]]:
+        """Every (dataset, noise) whose resolved setting some run draws its labels from, in a
+        stable order."""
         return sorted(
-            {
-                (exp.dataset, exp.noise, seed)
-                for exp in self.experiments.values()
-                if exp.noise is not None
-                for seed in exp.seeds
-            }
+            {(exp.dataset, exp.noise) for exp in self.experiments.values() if exp.noise is not None}
         )
 
 
