@@ -148,6 +148,12 @@ def figure_metrics(wildcards):
     return run_files("metrics", [r for r in PLAN.runs if r.experiment in shown])
 
 
+def figure_batch_sizes(wildcards):
+    """The batch size of each experiment the figure shows (its x axis is in epochs)."""
+    shown = PLAN.figures[wildcards.figure].experiments
+    return {name: PLAN.experiments[name].training.batch_size for name in sorted(shown)}
+
+
 def figure_config(wildcards):
     """The checked figure as plain data (a stable params trigger); the job rebuilds it."""
     return PLAN.figures[wildcards.figure].to_dict()

@@ -5,7 +5,6 @@ localrules:
 
 rule plot_learning_curves:
     input:
-        runs=rules.aggregate.output.runs,
         metrics=figure_metrics,
     output:
         png=report(
@@ -24,6 +23,7 @@ rule plot_learning_curves:
     params:
         figure=figure_config,
         caption=figure_caption,
+        batch_sizes=figure_batch_sizes,
     script:
         "../scripts/plot_learning_curves.py"
 
