@@ -59,7 +59,7 @@ def main() -> None:
     rows = []
     try:
         for name, cfg in configs(Path(args.data_dir)).items():
-            path = out / f"{name}.pt"
+            path = out / f"{name}.npz"
             start = time.perf_counter()
             meta = prepare(name, cfg, path, out / "downloads", workers=args.workers)
             prepare_s = time.perf_counter() - start

@@ -33,7 +33,7 @@ IMPORTS = ("torch", "torch._dynamo", "biv.train")
 def write_job(work: Path) -> list[str]:
     """Inputs and run parameters of a one-step training; returns the job's argument list."""
     prepare(
-        "startup", {"kind": "synthetic", "n_train": 40, "n_test": 10, "seed": 0}, work / "data.pt"
+        "startup", {"kind": "synthetic", "n_train": 40, "n_test": 10, "seed": 0}, work / "data.npz"
     )
     setting = resolve({"mode": "boundaries", "components": [{"a": 0, "b": 1}]})
     (work / "noise.json").write_text(json.dumps({"label_units": setting.to_dict()}))
@@ -41,7 +41,7 @@ def write_job(work: Path) -> list[str]:
         "experiment": "startup",
         "loss_name": "biv",
         "seed": 0,
-        "dataset": {"name": "startup", "file": str(work / "data.pt")},
+        "dataset": {"name": "startup", "file": str(work / "data.npz")},
         "noise": {"name": "startup", "file": str(work / "noise.json")},
         "loss": {"type": "biv", "epsilon": 0.5},
         "model": {"name": "mlp", "hidden": [100, 50, 20, 10], "batchnorm": False},

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from biv.data import prepare
+from biv.data.prepared import write as write_prepared
 from biv.models import build_model
 from biv.run_data import load_run_data
 from biv.spec import RunSpec
@@ -38,7 +39,7 @@ BIKE_MLP = {"name": "mlp", "hidden": [100, 50, 20, 10], "batchnorm": False}
 
 def prepare_bike(work: Path) -> tuple[Path, str]:
     """The prepared Bike file (real data if possible, else random data of the same shape)."""
-    path = work / "bike.pt"
+    path = work / "bike.npz"
     data_dir = os.environ.get("BIV_DATA_DIR")
     if data_dir:
         cfg = {
@@ -132,8 +133,9 @@ def cnn_steps_per_s(work: Path, size: int, batch: int, steps: int, device: str) 
     n = batch * steps
     x = torch.randint(0, 256, (n + 8, 3, size, size), generator=gen, dtype=torch.uint8)
     y = torch.rand(n + 8, generator=gen) * 80 + 1
-    path = work / f"images{size}.pt"
-    torch.save(
+    path = work / f"images{size}.npz"
+    write_prepared(
+        path,
         {
             "x_train": x[:n].clone(),
             "y_train": y[:n].clone(),
@@ -145,7 +147,6 @@ def cnn_steps_per_s(work: Path, size: int, batch: int, steps: int, device: str) 
             "y_std": float(y[:n].std()),
             "meta": {"dataset": f"random {size}x{size}"},
         },
-        path,
     )
     params = {
         "experiment": "bench_cnn",

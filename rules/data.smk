@@ -2,7 +2,7 @@ rule prepare_dataset:
     input:
         dataset_inputs,
     output:
-        data="results/data/{dataset}.pt",
+        data="results/data/{dataset}.npz",
         stats="results/data/{dataset}.json",
     log:
         "results/logs/prepare_dataset/{dataset}.log",

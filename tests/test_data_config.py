@@ -52,7 +52,7 @@ HEX = "ab" * 32
     ],
 )
 def test_bad_config_fails_before_writing(tmp_path, cfg, needles):
-    out = tmp_path / "out.pt"
+    out = tmp_path / "out.npz"
     with pytest.raises(ValueError) as err:
         prepare("ds", cfg, out, tmp_path / "dl")
     for needle in needles:

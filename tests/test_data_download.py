@@ -54,17 +54,17 @@ def test_bike_download_caches_and_matches_local(data_dir, server, tmp_path):
     make_zip(root / "bike+sharing+dataset.zip", bike_files(data_dir))
     cache = tmp_path / "cache"
     url = f"{base}/bike+sharing+dataset.zip"
-    prepare("bike", {**BIKE, "url": url}, tmp_path / "a.pt", cache)
+    prepare("bike", {**BIKE, "url": url}, tmp_path / "a.npz", cache)
     assert sorted(p.name for p in cache.iterdir()) == ["bike+sharing+dataset.zip"]
     local = {**BIKE, "path": str(data_dir / "bike-sharing")}
-    prepare("bike", local, tmp_path / "b.pt")
-    a, b = load_prepared(tmp_path / "a.pt"), load_prepared(tmp_path / "b.pt")
+    prepare("bike", local, tmp_path / "b.npz")
+    a, b = load_prepared(tmp_path / "a.npz"), load_prepared(tmp_path / "b.npz")
     for key in ("x_train", "y_train", "x_test", "y_test", "x_mean", "x_std"):
         assert torch.equal(a[key], b[key]), key
     assert a["meta"]["sources"][0]["origin"] == f"{url}!hour.csv"
     (root / "bike+sharing+dataset.zip").unlink()  # now only the cache can serve it
-    prepare("bike", {**BIKE, "url": url}, tmp_path / "c.pt", cache)
-    assert torch.equal(load_prepared(tmp_path / "c.pt")["x_train"], a["x_train"])
+    prepare("bike", {**BIKE, "url": url}, tmp_path / "c.npz", cache)
+    assert torch.equal(load_prepared(tmp_path / "c.npz")["x_train"], a["x_train"])
 
 
 def test_wine_download(data_dir, server, tmp_path):
@@ -72,13 +72,13 @@ def test_wine_download(data_dir, server, tmp_path):
     folder = data_dir / "wine-quality"
     files = {f: (folder / f).read_bytes() for f in ("winequality-red.csv", "winequality-white.csv")}
     make_zip(root / "wine+quality.zip", files)
-    prepare("wine", {**WINE, "url": f"{base}/wine+quality.zip"}, tmp_path / "w.pt", tmp_path / "c")
-    assert load_prepared(tmp_path / "w.pt")["x_train"].shape == (400, 11)
+    prepare("wine", {**WINE, "url": f"{base}/wine+quality.zip"}, tmp_path / "w.npz", tmp_path / "c")
+    assert load_prepared(tmp_path / "w.npz")["x_train"].shape == (400, 11)
     assert [p.name for p in (tmp_path / "c").iterdir()] == ["wine+quality.zip"]
 
 
 def expect_failure(tmp_path: Path, url: str, match: str) -> None:
-    cache, out = tmp_path / "cache", tmp_path / "out" / "bike.pt"
+    cache, out = tmp_path / "cache", tmp_path / "out" / "bike.npz"
     with pytest.raises(ValueError, match=match):
         prepare("bike", {**BIKE, "url": url}, out, cache)
     assert list(cache.iterdir()) == []  # no partial download or unverified zip left
@@ -115,4 +115,4 @@ def test_download_http_error_and_offline(server, tmp_path):
 
 def test_download_needs_download_dir(tmp_path):
     with pytest.raises(ValueError, match=r"datasets\.bike\.url: .* download folder"):
-        prepare("bike", {**BIKE, "url": "http://127.0.0.1:9/x.zip"}, tmp_path / "o.pt", None)
+        prepare("bike", {**BIKE, "url": "http://127.0.0.1:9/x.zip"}, tmp_path / "o.npz", None)

@@ -14,7 +14,7 @@ CFG = {"kind": "synthetic", "n_train": 3000, "n_test": 500, "seed": 7}
 
 
 def make(tmp_path, cfg=CFG, name="syn"):
-    out = tmp_path / f"{name}-{len(list(tmp_path.iterdir()))}.pt"
+    out = tmp_path / f"{name}-{len(list(tmp_path.iterdir()))}.npz"
     meta = prepare(name, cfg, out)
     return load_prepared(out), meta, out
 
@@ -30,7 +30,7 @@ def test_layout_and_documented_function(tmp_path):
     assert meta == d["meta"] and meta["kind"] == "synthetic" and meta["dataset"] == "syn"
     assert meta["feature_names"] == [f"x{i}" for i in range(8)] and meta["split_seed"] == 0
     assert meta["config"] == {**CFG, "n_features": 8, "split_seed": 0}
-    assert torch.load(out, mmap=True, weights_only=True)["meta"]["n_test"] == 500
+    assert load_prepared(out)["meta"]["n_test"] == 500
     x = d["x_test"][0].double().tolist()
     expected = (
         math.sin(math.pi * x[0] * x[1]) + 1.5 * x[2] ** 2 - 0.5 + x[3] * x[4]

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from biv.data import prepare
+from biv.data import load_prepared, prepare
 from biv.jobs import run_spec
 from biv.run_data import load_run_data
 from biv.spec import RunSpec, build_plan
@@ -222,9 +222,9 @@ def test_missing_pyarrow_is_named(tmp_path, monkeypatch):
 
 def plan_and_prepare(tmp_path, dataset: dict, noise: bool = False):
     plan = build_plan(config(dataset, noise))
-    out = tmp_path / "mine.pt"
+    out = tmp_path / "mine.npz"
     prepare("mine", plan.datasets["mine"].config.to_dict(), out)
-    return plan, torch.load(out, weights_only=True)
+    return plan, load_prepared(out)
 
 
 def test_prepared_table_one_hot_train_statistics_and_file_noise(tmp_path):
@@ -256,10 +256,10 @@ def test_prepared_table_one_hot_train_statistics_and_file_noise(tmp_path):
 
     # every loss of the seed trains on the file's labels; variances / y_std^2 like the paper's
     run = RunSpec.from_dict(
-        run_spec(plan, "e", "biv", 1, str(tmp_path / "mine.pt"), None).to_dict()
+        run_spec(plan, "e", "biv", 1, str(tmp_path / "mine.npz"), None).to_dict()
     )
     other = RunSpec.from_dict(
-        run_spec(plan, "e", "l2", 1, str(tmp_path / "mine.pt"), None).to_dict()
+        run_spec(plan, "e", "l2", 1, str(tmp_path / "mine.npz"), None).to_dict()
     )
     loaded = load_run_data([run, other], torch.device("cpu"))
     y_std, y_mean = data["y_std"], data["y_mean"]

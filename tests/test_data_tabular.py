@@ -21,7 +21,7 @@ TENSORS = ("x_train", "y_train", "x_test", "y_test", "x_mean", "x_std", "train_i
 
 
 def run(tmp_path: Path, cfg: dict, name: str = "ds") -> dict:
-    out = tmp_path / f"{name}.pt"
+    out = tmp_path / f"{name}.npz"
     prepare(name, cfg, out, tmp_path / "downloads")
     return load_prepared(out)
 
@@ -37,7 +37,7 @@ def by_row(d: dict) -> tuple[np.ndarray, np.ndarray]:
 
 
 def assert_fails(tmp_path, cfg, match, exc=ValueError, name="ds"):
-    out = tmp_path / "out" / "o.pt"
+    out = tmp_path / "out" / "o.npz"
     with pytest.raises(exc, match=match):
         prepare(name, cfg, out, tmp_path / "dl")
     assert not out.parent.exists() or list(out.parent.iterdir()) == []

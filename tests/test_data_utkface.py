@@ -38,7 +38,7 @@ def subset(data_dir, tmp_path_factory) -> Path:
 
 
 def run(tmp_path, cfg, name="faces", **kwargs) -> dict:
-    out = tmp_path / f"{name}-{len(list(tmp_path.iterdir()))}.pt"
+    out = tmp_path / f"{name}-{len(list(tmp_path.iterdir()))}.npz"
     prepare(name, {"kind": "utkface", **cfg}, out, **kwargs)
     return load_prepared(out)
 
@@ -111,7 +111,7 @@ def copies(data_dir, tmp_path) -> Path:
 
 
 def assert_fails(tmp_path, cfg, match, exc=ValueError):
-    out = tmp_path / "out" / "faces.pt"
+    out = tmp_path / "out" / "faces.npz"
     with pytest.raises(exc, match=match):
         prepare("faces", {"kind": "utkface", "train_size": 3, "test_size": 2, **cfg}, out)
     assert not out.parent.exists()
@@ -128,8 +128,8 @@ def test_bad_images(copies, tmp_path):
     Image.new("RGB", (100, 100)).save(copies / "31_0_0_20170101000000000.jpg.chip.jpg")
     assert_fails(tmp_path, cfg, r"images differ in size: .*31_0_0_2017\S+ is 100x100 pixels")
     prepare("faces", {"kind": "utkface", "path": str(copies), "train_size": 6, "test_size": 1,
-                      "image_size": 16}, tmp_path / "ok.pt")  # fmt: skip
-    assert load_prepared(tmp_path / "ok.pt")["x_train"].shape == (6, 3, 16, 16)
+                      "image_size": 16}, tmp_path / "ok.npz")  # fmt: skip
+    assert load_prepared(tmp_path / "ok.npz")["x_train"].shape == (6, 3, 16, 16)
 
 
 def test_bad_age_sizes_and_folders(copies, tmp_path):

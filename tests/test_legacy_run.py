@@ -88,7 +88,7 @@ def test_final_utkf_cutoff_example_runs_with_the_default_threshold(data_dir, cac
     draw = noise.draw(got["data"]["y_train"], setting, seed=seed)  # the run's draw
     assert bool(((draw.var < threshold) == (draw.component == 0)).all())
     # both UTKFace commands share one prepared file
-    assert len(list(cache_dir.glob("utkf-*.pt"))) == 1
+    assert len(list(cache_dir.glob("utkf-*.npz"))) == 1
 
 
 def test_final_bike_gamma_example_runs_and_resumes(data_dir, cache_dir, tmp_path):

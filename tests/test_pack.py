@@ -41,7 +41,7 @@ def runs(tmp_path: Path, batchnorm: bool = False, **training) -> list[dict]:
     """The members' parameters: toy data with 60 training samples, each seed its noise draw
     (variances from U(0.5, 40) in raw units: cutoff 2 keeps 4 % of them, and skips about half
     of the batches of 16)."""
-    data, noise = tmp_path / "data.pt", tmp_path / "noise.json"
+    data, noise = tmp_path / "data.npz", tmp_path / "noise.json"
     if not data.exists():
         write_prepared(data)
         write_noise_setting(noise)
@@ -227,7 +227,7 @@ def test_members_must_share_data_model_and_training(tmp_path):
 def test_an_image_model_pack_trains_each_member_as_its_solo_run(tmp_path):
     """The age CNN as a ModulePack: modules run one after another on their own batches, their
     parameters views of the stacked tensors PackAdam updates."""
-    data = tmp_path / "images.pt"
+    data = tmp_path / "images.npz"
     write_prepared(data, n_train=24, n_test=8, images=64)
     members = []
     for loss, seed in (({"type": "biv", "epsilon": 0.5}, 1), ({"type": "mse"}, 2)):

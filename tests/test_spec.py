@@ -54,7 +54,7 @@ def paper_plan():
 
 def files(exp) -> dict:
     """Input files as the train rule would name them (their names do not matter here)."""
-    return {"dataset_file": "data.pt", "noise_file": None if exp.noise is None else "noise.pt"}
+    return {"dataset_file": "data.npz", "noise_file": None if exp.noise is None else "noise.npz"}
 
 
 def run_content(plan, run) -> str:
@@ -396,9 +396,9 @@ def test_loaders_report_a_bad_location_as_the_plan_does(demo, tmp_path, problem)
     assert planned.value.key.startswith("datasets.ds.")
     for name in ("ds", "ds__trainsize-4"):
         with pytest.raises(ConfigError) as loaded:
-            prepare(name, cfg, tmp_path / "out.pt", tmp_path / "downloads")
+            prepare(name, cfg, tmp_path / "out.npz", tmp_path / "downloads")
         assert str(loaded.value) == str(planned.value)
-    assert not (tmp_path / "out.pt").exists()
+    assert not (tmp_path / "out.npz").exists()
 
 
 def test_reproduction_panels_are_checked_against_the_reference_file(demo, tmp_path, monkeypatch):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+import biv.data.prepared
 import biv.spec.noise
 import biv.train
 
@@ -25,18 +26,18 @@ tmp = Path(sys.argv[1])
 gen = torch.Generator().manual_seed(0)
 x = torch.randn(50, 3, generator=gen)
 y = 10 + x @ torch.tensor([1.0, -2.0, 0.5])
-torch.save(
+biv.data.prepared.write(
+    tmp / "data.npz",
     {"x_train": x[:40], "y_train": y[:40], "x_test": x[40:], "y_test": y[40:],
      "x_mean": x[:40].mean(0), "x_std": x[:40].std(0), "y_mean": float(y[:40].mean()),
      "y_std": float(y[:40].std()), "meta": {"dataset": "toy"}},
-    tmp / "data.pt",
 )
 setting = {"mode": "boundaries", "components": [{"a": 0, "b": 4}]}
 label_units = biv.spec.noise.resolve(setting).to_dict()
 (tmp / "noise.json").write_text(json.dumps({"label_units": label_units}))
 params = {
     "experiment": "startup", "loss_name": "cutoff", "seed": 1,
-    "dataset": {"name": "toy", "file": str(tmp / "data.pt")},
+    "dataset": {"name": "toy", "file": str(tmp / "data.npz")},
     "noise": {"name": "n", "file": str(tmp / "noise.json")},
     "loss": {"type": "cutoff", "threshold": 2.0},
     "model": {"name": "mlp", "hidden": [8], "batchnorm": True},
@@ -84,6 +85,7 @@ TORCH_FREE_SCRIPTS = (
     "collect_benchmarks",
     "estimate_noise",
     "plot_learning_curves",
+    "prepare_dataset",
     "plot_sweep",
     "provenance",
     "reproduction",
@@ -103,3 +105,16 @@ def test_rules_without_tensor_work_import_no_torch(script):
 def test_planning_a_workflow_imports_no_torch():
     code = "import sys\nfrom biv import check, jobs\nassert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_preparing_a_dataset_imports_no_torch(tmp_path):
+    """The prepared file is a numpy archive: the prepare job costs its work, not a torch start."""
+    code = f"""
+import sys
+from biv import data
+cfg = {{"kind": "synthetic", "n_train": 20, "n_test": 10, "seed": 0}}
+data.prepare("s", cfg, {str(tmp_path / "s.npz")!r}, stats_path={str(tmp_path / "s.json")!r})
+assert "torch" not in sys.modules, "torch"
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert (tmp_path / "s.npz").is_file() and (tmp_path / "s.json").is_file()

@@ -18,6 +18,7 @@ import torch
 import biv.models
 import biv.train
 from biv.cli import train_from_file
+from biv.data.prepared import load_prepared, write
 from biv.losses import LossResult, make_loss
 from biv.noise import draw
 from biv.spec import RunSpec
@@ -54,7 +55,7 @@ def write_prepared(path: Path, n_train: int = 60, n_test: int = 25, images: int 
         "y_std": Y_STD,
         "meta": {"dataset": "toy", "kind": "synthetic", "n_train": n_train, "n_test": n_test},
     }
-    torch.save(prepared, path)
+    write(path, prepared)
     return prepared
 
 
@@ -70,15 +71,15 @@ def write_noise_setting(path: Path, setting: dict = RAMP) -> None:
 def add_own_noise(data: Path, var: torch.Tensor) -> None:
     """Give the prepared file ``data`` its own noisy labels with raw-unit variances ``var`` (a
     table's layout: the runs train on them without a noise setting)."""
-    prepared = torch.load(data, weights_only=True)
+    prepared = load_prepared(data)
     gen = torch.Generator().manual_seed(1)
     noise = var.sqrt() * torch.randn(len(var), generator=gen)
     prepared |= {"y_noisy_train": prepared["y_train"] + noise, "var_train": var}
-    torch.save(prepared, data)
+    write(data, prepared)
 
 
 def make_params(tmp_path: Path, **training) -> dict:
-    data = tmp_path / "data.pt"
+    data = tmp_path / "data.npz"
     if not data.exists():
         write_prepared(data)
         write_noise_setting(tmp_path / "noise.json")
@@ -318,7 +319,7 @@ def test_run_folder_outputs(tmp_path):
     assert final["mae_raw"] == pytest.approx(final["mae"] * Y_STD, rel=1e-12)
     pred = read_csv(out / "predictions.csv")
     assert [int(r["index"]) for r in pred] == list(range(25))
-    prepared = torch.load(tmp_path / "data.pt", weights_only=True)
+    prepared = load_prepared(tmp_path / "data.npz")
     y_true = torch.tensor([float(r["y_true"]) for r in pred], dtype=torch.float32)
     assert torch.equal(y_true, prepared["y_test"])  # 9 significant digits: exact float32
     err = torch.tensor([float(r["y_pred"]) - float(r["y_true"]) for r in pred], dtype=torch.float64)
@@ -375,7 +376,7 @@ def test_shuffle_false_uses_sequential_batches_and_clean_labels_without_noise(tm
     params["noise"] = None
     params["loss"] = {"type": "mse"}
     train(params, tmp_path / "run")
-    prepared = torch.load(tmp_path / "data.pt", weights_only=True)
+    prepared = load_prepared(tmp_path / "data.npz")
     x = (prepared["x_train"] - prepared["x_mean"]) / prepared["x_std"]
     y = ((prepared["y_train"].double() - Y_MEAN) / Y_STD).float()
     torch.manual_seed(3)
@@ -399,7 +400,7 @@ def test_cutoff_threshold_is_converted_from_raw_units(tmp_path):
     params = make_params(tmp_path, shuffle=False, eval_every=100)
     var = torch.ones(60)
     var[:16] = 100.0
-    add_own_noise(tmp_path / "data.pt", var)
+    add_own_noise(tmp_path / "data.npz", var)
     params["noise"] = None
     params["loss"] = {"type": "cutoff", "threshold": 50.0}
     for normalize in (True, False):
@@ -434,7 +435,7 @@ def test_loss_sees_normalized_variances_and_raw_epsilon(tmp_path, monkeypatch):
     train(params, tmp_path / "run")
     spec, var, target = seen[-1]
     assert spec == {"type": "biv", "epsilon": 0.5}
-    y_train = torch.load(tmp_path / "data.pt", weights_only=True)["y_train"]
+    y_train = load_prepared(tmp_path / "data.npz")["y_train"]
     noise = draw(y_train, resolve(RAMP), seed=params["seed"])
     assert torch.allclose(var, noise.var_seen[48:].float() / Y_STD**2)
     assert torch.allclose(target, (noise.y_noisy[48:].float() - Y_MEAN) / Y_STD)
@@ -451,7 +452,7 @@ def test_adaptive_epsilon_is_recorded(tmp_path):
 
 
 def test_cnn_on_uint8_images(tmp_path):
-    write_prepared(tmp_path / "data.pt", n_train=6, n_test=3, images=64)
+    write_prepared(tmp_path / "data.npz", n_train=6, n_test=3, images=64)
     params = make_params(tmp_path, batch_size=3, epochs=1, eval_every=1, eval_batch_size=2)
     params["noise"] = None
     params["model"] = {"name": "cnn"}
@@ -485,9 +486,9 @@ def test_real_bike_file_from_biv_data(tmp_path, data_dir):
     from biv.data import prepare
 
     cfg = {"kind": "bike", "path": str(data_dir / "bike-sharing"), "train_size": 512}
-    prepare("bike", {**cfg, "test_size": 300}, tmp_path / "bike.pt")
+    prepare("bike", {**cfg, "test_size": 300}, tmp_path / "bike.npz")
     params = make_params(tmp_path, batch_size=256, epochs=1, eval_every=1, eval_batch_size=128)
-    params["dataset"]["file"] = str(tmp_path / "bike.pt")
+    params["dataset"]["file"] = str(tmp_path / "bike.npz")
     params["noise"] = None
     params["model"] = {"name": "mlp", "hidden": [100, 50, 20, 10], "batchnorm": False}
     summary = train(params, tmp_path / "run")

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 import biv.train
+from biv.data.prepared import write
 from biv.spec.noise import resolve
 from biv.train import train
 
@@ -39,7 +40,8 @@ def write_inputs(tmp_path: Path, n_train: int, n_test: int, images: int = 0) -> 
         y = 100 + 20 * torch.tanh(x @ torch.tensor([1.0, -0.5, 0.3, 0.2, 0.0]))
         x_mean, x_std = x[:n_train].mean(0), x[:n_train].std(0)
     y_train = y[:n_train]
-    torch.save(
+    write(
+        tmp_path / "data.npz",
         {
             "x_train": x[:n_train].clone(),
             "y_train": y_train.clone(),
@@ -51,7 +53,6 @@ def write_inputs(tmp_path: Path, n_train: int, n_test: int, images: int = 0) -> 
             "y_std": float(y_train.std()),
             "meta": {"dataset": "toy"},
         },
-        tmp_path / "data.pt",
     )
     setting = {
         "mode": "meanvar",
@@ -63,7 +64,7 @@ def write_inputs(tmp_path: Path, n_train: int, n_test: int, images: int = 0) -> 
         "experiment": "resume",
         "loss_name": "biv",
         "seed": 11,
-        "dataset": {"name": "toy", "file": str(tmp_path / "data.pt")},
+        "dataset": {"name": "toy", "file": str(tmp_path / "data.npz")},
         "noise": {"name": "gamma", "file": str(tmp_path / "noise.json")},
         "loss": {"type": "biv", "epsilon": 0.1},
         "model": {"name": "mlp", "hidden": [32, 16], "batchnorm": True},

@@ -49,11 +49,11 @@ def test_demo_plan_runs_every_loss_and_seed(demo):
 
 def test_run_params_of_one_run(demo):
     plan = jobs.build_plan(demo)
-    files = {"dataset_file": "results/data/synthetic.pt"}
+    files = {"dataset_file": "results/data/synthetic.npz"}
     noise_file = "results/noise/synthetic/mixture/params.json"
     params = jobs.run_spec(plan, "demo", "biv", 2, **files, noise_file=noise_file).to_dict()
     assert params["experiment"] == "demo" and params["loss_name"] == "biv" and params["seed"] == 2
-    assert params["dataset"] == {"name": "synthetic", "file": "results/data/synthetic.pt"}
+    assert params["dataset"] == {"name": "synthetic", "file": "results/data/synthetic.npz"}
     assert params["noise"] == {
         "name": "mixture",
         "file": "results/noise/synthetic/mixture/params.json",

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import yaml
 from conftest import copy_workflow
+
+from biv.data import load_prepared
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURES = ["temperature", "humidity", "wind", "hour"]
@@ -84,7 +85,7 @@ def test_biv_beats_l2_on_the_clean_test_mse(results):
 
 def true_clean_mse(results: Path, run: Path) -> float:
     """The clean test MSE (raw units) of a run's final predictions, from the table's y_true."""
-    data = torch.load(results / "data" / "noisy.pt", weights_only=True)
+    data = load_prepared(results / "data" / "noisy.npz")
     clean = pd.read_csv(results.parent / "table.csv")["y_true"].to_numpy()
     predictions = pd.read_csv(run / "predictions.csv")
     assert list(predictions.columns) == ["index", "y_noisy", "var", "y_pred"]

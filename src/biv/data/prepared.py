@@ -1,6 +1,7 @@
 """The prepared file: split, train-split statistics, assembly, atomic write and loading.
 
-Layout (one ``torch.save`` dict, loadable with ``torch.load(path, mmap=True, weights_only=True)``):
+Layout: one uncompressed ``numpy.savez`` archive (written without torch, so preparing a dataset
+costs its work, not a torch start), which :func:`load_prepared` returns as a dict of tensors:
 
 - ``x_train``/``x_test``: float32 (N, F) raw features, or uint8 (N, 3, H, W) images;
 - ``y_train``/``y_test``: float32 (N,) clean labels in raw units;
@@ -8,17 +9,18 @@ Layout (one ``torch.save`` dict, loadable with ``torch.load(path, mmap=True, wei
   ``y_mean``/``y_std``: python floats; all from the train split only (population std, 0 -> 1);
 - ``train_index``/``test_index``: int64 (N,), each sample's record number in the source
   (documented per kind in ``meta["index"]``);
-- ``meta``: str/int/float/bool/list/dict only.
+- ``meta``: str/int/float/bool/list/dict only (stored as JSON text);
+- a table with a variance column also ``y_noisy_train``/``var_train`` (and ``var_test``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from biv import atomic
 from biv.provenance import provenance
@@ -41,12 +43,12 @@ def split_indices(
     return perm[:n_train], perm[n_total - n_test :]
 
 
-def feature_stats(x_train: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+def feature_stats(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and population std (float64 sums, stored float32; std 0 -> 1)."""
     mean = x_train.mean(axis=0, dtype=np.float64)
     std = x_train.std(axis=0, dtype=np.float64)
     std[std == 0] = 1.0
-    return torch.from_numpy(mean.astype(np.float32)), torch.from_numpy(std.astype(np.float32))
+    return mean.astype(np.float32), std.astype(np.float32)
 
 
 def assemble(
@@ -57,9 +59,9 @@ def assemble(
     train_index: np.ndarray,
     test_index: np.ndarray,
     meta: dict[str, Any],
-    x_stats: tuple[torch.Tensor, torch.Tensor] | None = None,
+    x_stats: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """The prepared dict. Arrays are wrapped without copying; label stats from the train split.
+    """The prepared dict (numpy arrays); label stats from the train split.
 
     ``meta`` must hold the validated ``config``; its None values are left out (meta holds only
     str/int/float/bool/list/dict)."""
@@ -67,16 +69,16 @@ def assemble(
     y = y_train.astype(np.float64)
     y_std = float(y.std())
     return {
-        "x_train": torch.from_numpy(x_train),
-        "y_train": torch.from_numpy(y_train.astype(np.float32)),
-        "x_test": torch.from_numpy(x_test),
-        "y_test": torch.from_numpy(y_test.astype(np.float32)),
+        "x_train": x_train,
+        "y_train": y_train.astype(np.float32),
+        "x_test": x_test,
+        "y_test": y_test.astype(np.float32),
         "x_mean": x_mean,
         "x_std": x_std,
         "y_mean": float(y.mean()),
         "y_std": y_std if y_std > 0 else 1.0,
-        "train_index": torch.from_numpy(np.asarray(train_index, dtype=np.int64)),
-        "test_index": torch.from_numpy(np.asarray(test_index, dtype=np.int64)),
+        "train_index": np.asarray(train_index, dtype=np.int64),
+        "test_index": np.asarray(test_index, dtype=np.int64),
         "meta": {
             **meta,
             "config": {k: v for k, v in meta["config"].items() if v is not None},
@@ -89,16 +91,31 @@ def assemble(
 
 
 def write(out_path: str | os.PathLike, prepared: dict[str, Any]) -> None:
-    """Write atomically (temporary file beside ``out_path``, renamed on success)."""
-    atomic.torch_save(out_path, prepared)
+    """Write ``prepared`` (arrays or CPU tensors, float ``y_mean``/``y_std``, a ``meta`` dict)
+    atomically (temporary file beside ``out_path``, renamed on success)."""
+    arrays = {k: np.asarray(v) for k, v in prepared.items() if k != "meta"}
+    arrays["meta"] = np.array(json.dumps(prepared["meta"]))
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: savez adds no ".npz" to the name
+            np.savez(f, **arrays)
+
+    atomic.write_atomic(out_path, save)
 
 
-def load_prepared(path: str | os.PathLike, mmap: bool = True) -> dict[str, Any]:
-    """Load a prepared file; with ``mmap`` the tensors are memory-mapped, not read."""
+def load_prepared(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a prepared file: its arrays as CPU tensors, ``y_mean``/``y_std`` as floats, ``meta``
+    as a dict."""
+    import torch  # imported here: preparing a dataset needs no torch
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"prepared data file {path} does not exist")
-    return torch.load(path, mmap=mmap, weights_only=True, map_location="cpu")
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    prepared = {k: torch.from_numpy(v) for k, v in arrays.items() if v.ndim}
+    prepared |= {"y_mean": float(arrays["y_mean"]), "y_std": float(arrays["y_std"])}
+    return prepared | {"meta": json.loads(str(arrays["meta"]))}
 
 
 def label_stats(prepared: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,6 @@ without a ``clean_target``, ``var_test``: the variance of each (noisy) test labe
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from biv.data.prepared import assemble
 from biv.spec import table as table_spec
@@ -40,8 +39,8 @@ def prepare(name: str, cfg: TableConfig) -> dict:
     }
     prepared = assemble(x[train], labels[train], x[test], labels[test], train, test, meta)
     if table.variance is not None:
-        prepared["y_noisy_train"] = torch.from_numpy(table.y[train].astype(np.float32))
-        prepared["var_train"] = torch.from_numpy(table.variance[train].astype(np.float32))
+        prepared["y_noisy_train"] = table.y[train].astype(np.float32)
+        prepared["var_train"] = table.variance[train].astype(np.float32)
         if table.clean is None:
-            prepared["var_test"] = torch.from_numpy(table.variance[test].astype(np.float32))
+            prepared["var_test"] = table.variance[test].astype(np.float32)
     return prepared

@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from PIL import Image
 from tqdm import tqdm
 
@@ -177,7 +176,7 @@ class _Decoder:
             )
 
 
-def _channel_stats(counts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+def _channel_stats(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Exact per-channel mean/std in [0, 1] units from (3, 256) pixel-value counts."""
     levels = np.arange(256, dtype=np.int64)
     n = counts.sum(axis=1)
@@ -188,7 +187,7 @@ def _channel_stats(counts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         for t, q, k in zip(total, squares, n, strict=True)
     ]
     std = [v**0.5 if v > 0 else 1.0 for v in var]
-    return torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
+    return np.array(mean, dtype=np.float32), np.array(std, dtype=np.float32)
 
 
 def prepare(name: str, cfg: UTKFaceConfig, workers: int) -> dict:

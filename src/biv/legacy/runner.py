@@ -37,7 +37,7 @@ def prepared_file(name: str, cfg: dict, cache_dir: Path) -> Path:
     from biv.data import prepare
 
     key = json.dumps({"name": name, "config": cfg, "biv": biv.__version__}, sort_keys=True)
-    path = cache_dir / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.pt"
+    path = cache_dir / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz"
     if not path.exists():
         print(f"biv legacy: preparing {name} into {path}", flush=True)
         prepare(name, cfg, path, cache_dir / "downloads")
