@@ -118,6 +118,12 @@ def load_prepared(path: str | os.PathLike) -> dict[str, Any]:
     return prepared | {"meta": json.loads(str(arrays["meta"]))}
 
 
+def label_std(path: str | os.PathLike) -> float:
+    """The train-split label std of a prepared file, without reading its arrays."""
+    with np.load(path, allow_pickle=False) as archive:
+        return float(archive["y_std"])
+
+
 def label_stats(prepared: dict[str, Any]) -> dict[str, Any]:
     """The label statistics of a prepared dataset (train split), JSON-serializable."""
     return {

@@ -126,7 +126,7 @@ def run(mapped: dict, stream: TextIO | None = None) -> int:
     if mapped["dry_run"]:
         return 0
     from biv import logs
-    from biv.data import load_prepared
+    from biv.data.prepared import label_std
     from biv.spec import RunSpec
     from biv.train import run_training
 
@@ -136,10 +136,10 @@ def run(mapped: dict, stream: TextIO | None = None) -> int:
 
     name, cfg = mapped["dataset"]["name"], mapped["dataset"]["config"]
     data_file = prepared_file(name, cfg, Path(mapped["cache_dir"]))
-    data = load_prepared(data_file)
     if loss["type"] == "cutoff" and loss["threshold"] is None:
         # the original's default: 1 in the loss's (normalized) units
-        loss["threshold"] = data["y_std"] ** 2 if mapped["training"]["normalize"] else 1.0
+        normalize = mapped["training"]["normalize"]
+        loss["threshold"] = label_std(data_file) ** 2 if normalize else 1.0
         print(f"cutoff threshold: {loss['threshold']:g} raw units^2", file=stream)
 
     noise_ref = None
