@@ -88,12 +88,13 @@ def write_pack(plan, job: dict) -> np.ndarray:
 
     w = dict(item.split("=", 1) for item in job["wildcards"])
     pack = plan.packs[w["experiment"], w["loss"], w["pack"]]
-    dataset_file, *noise = job["input"]  # the train rule's inputs: dataset, the seeds' draws
-    draws = noise or [None] * len(pack.seeds)
+    dataset_file, *setting = job["input"]  # the train rule's inputs: dataset, noise setting
+    noise_file = setting[0] if setting else None
     names = [run_name(run) for run in pack.runs]
+    out = job["output"][0]
     members = [
-        write_run(plan, run, dataset_file, draw, member_dir(job["output"][0], run.seed), names)
-        for run, draw in zip(pack.runs, draws, strict=True)
+        write_run(plan, run, dataset_file, noise_file, member_dir(out, run.seed), names)
+        for run in pack.runs
     ]
     return np.sum(members, axis=0)
 

@@ -13,7 +13,8 @@ from biv.spec.training import TrainingSpec
 
 @dataclass(frozen=True)
 class FileRef:
-    """A named input file of a run (a prepared dataset or a noise draw)."""
+    """A named input file of a run: a prepared dataset, or a resolved noise setting (the run
+    draws its noisy labels from it with its seed)."""
 
     name: str
     file: str
