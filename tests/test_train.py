@@ -193,6 +193,9 @@ def test_missing_and_mismatched_files_are_named(tmp_path):
         train(_set(params, "dataset.file", str(tmp_path / "nope.pt")), out)
     with pytest.raises(FileNotFoundError, match="noise.file: .*nope.pt"):
         train(_set(params, "noise.file", str(tmp_path / "nope.pt")), out)
+    torch.save({"y_train": torch.zeros(3)}, tmp_path / "old.pt")  # not a prepared archive
+    with pytest.raises(ValueError, match="dataset.file: .*old.pt.*not an archive of biv.data"):
+        train(_set(params, "dataset.file", str(tmp_path / "old.pt")), out)
     (tmp_path / "bad.json").write_text(json.dumps({"label_units": {"mode": "boundaries"}}))
     with pytest.raises(ValueError, match="noise.file: .*bad.json.*'label_units' is a resolved"):
         train(_set(params, "noise.file", str(tmp_path / "bad.json")), out)

@@ -70,7 +70,10 @@ def load_run_data(
     def bad_data(allowed: str) -> ValueError:
         return fail("dataset.file", data_file, allowed)
 
-    data = load_prepared(_existing("dataset.file", data_file))
+    try:
+        data = load_prepared(_existing("dataset.file", data_file))
+    except ValueError as err:
+        raise bad_data(f"a prepared dataset ({err})") from None
     x_train, x_test = data["x_train"], data["x_test"]
     y_train, y_test = data["y_train"].float(), data["y_test"].float()
     images = x_train.dtype == torch.uint8

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -111,11 +112,19 @@ def load_prepared(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"prepared data file {path} does not exist")
-    with np.load(path, allow_pickle=False) as archive:
-        arrays = {key: archive[key] for key in archive.files}
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+        if not all(isinstance(value, np.ndarray) for value in arrays.values()):
+            raise ValueError("members that are not .npy arrays")
+        scalars = {"y_mean": float(arrays["y_mean"]), "y_std": float(arrays["y_std"])}
+        meta = json.loads(str(arrays["meta"]))
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as err:
+        raise ValueError(
+            f"prepared data file {path} is not an archive of biv.data.prepare ({err!r})"
+        ) from None
     prepared = {k: torch.from_numpy(v) for k, v in arrays.items() if v.ndim}
-    prepared |= {"y_mean": float(arrays["y_mean"]), "y_std": float(arrays["y_std"])}
-    return prepared | {"meta": json.loads(str(arrays["meta"]))}
+    return prepared | scalars | {"meta": meta}
 
 
 def label_std(path: str | os.PathLike) -> float:
