@@ -25,8 +25,9 @@ import time
 from pathlib import Path
 
 import torch
-from bench_train import BIKE_MLP, prepare_bike, write_noise_setting
+from bench_train import BIKE_MLP, prepare_bike
 
+from biv.spec.noise import resolve, write_setting_file
 from biv.train import train_pack
 
 LOSSES = [
@@ -40,7 +41,7 @@ NOISE = {"mode": "meanvar", "distribution": "gamma", "components": [{"mean": 200
 
 def members(work: Path, data: Path, size: int, epochs: int) -> list[dict]:
     noise = work / "noise.json"
-    write_noise_setting(noise, NOISE)
+    write_setting_file(noise, resolve(NOISE))
     runs = []
     for i in range(size):
         seed = 1 + i // len(LOSSES)

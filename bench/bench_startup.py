@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from biv.data import prepare
-from biv.spec.noise import resolve
+from biv.spec.noise import resolve, write_setting_file
 
 IMPORTS = ("torch", "torch._dynamo", "biv.train")
 
@@ -36,7 +36,7 @@ def write_job(work: Path) -> list[str]:
         "startup", {"kind": "synthetic", "n_train": 40, "n_test": 10, "seed": 0}, work / "data.npz"
     )
     setting = resolve({"mode": "boundaries", "components": [{"a": 0, "b": 1}]})
-    (work / "noise.json").write_text(json.dumps({"label_units": setting.to_dict()}))
+    write_setting_file(work / "noise.json", setting)
     params = {
         "experiment": "startup",
         "loss_name": "biv",

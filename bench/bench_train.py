@@ -29,7 +29,7 @@ from biv.data.prepared import write as write_prepared
 from biv.models import build_model
 from biv.run_data import load_run_data
 from biv.spec import RunSpec
-from biv.spec.noise import resolve
+from biv.spec.noise import resolve, write_setting_file
 from biv.train import train
 
 EPSILON = 0.5
@@ -55,16 +55,10 @@ def prepare_bike(work: Path) -> tuple[Path, str]:
     return path, "synthetic data of Bike's shape (BIV_DATA_DIR not set)"
 
 
-def write_noise_setting(path: Path, setting: dict) -> None:
-    """The resolved ``setting`` in the layout of estimate_noise's params.json, which a run draws
-    its noisy labels from."""
-    path.write_text(json.dumps({"label_units": resolve(setting).to_dict()}))
-
-
 def bike_params(work: Path, data: Path, device: str, epochs: int) -> dict:
     gamma = {"shape": 0.5, "rate": 0.5 / 20000}
     setting = {"mode": "alphabeta", "distribution": "gamma", "components": [gamma]}
-    write_noise_setting(work / "noise.json", setting)
+    write_setting_file(work / "noise.json", resolve(setting))
     return {
         "experiment": "bench_bike",
         "loss_name": "biv",

@@ -2,18 +2,16 @@
 model units (torch-free: the dataset's label statistics come from its JSON beside the tensors)."""
 
 from biv import atomic, logs
-from biv.spec.noise import NoiseSpec
+from biv.spec.noise import NoiseSpec, write_setting_file
 
 logs.setup(snakemake.log[0])
 setting = NoiseSpec.from_dict(snakemake.params.record)
 stats = atomic.read_json(snakemake.input.stats)
-atomic.write_json(
+write_setting_file(
     snakemake.output[0],
-    {
-        "dataset": snakemake.wildcards.dataset,
-        "noise": snakemake.wildcards.noise,
-        "y_std": stats["y_std"],
-        "label_units": setting.to_dict(),
-        "model_units": setting.in_model_units(stats["y_std"]),
-    },
+    setting,
+    dataset=snakemake.wildcards.dataset,
+    noise=snakemake.wildcards.noise,
+    y_std=stats["y_std"],
+    model_units=setting.in_model_units(stats["y_std"]),
 )

@@ -17,7 +17,7 @@ from biv import noise
 from biv.data import load_prepared
 from biv.legacy import main, map_command
 from biv.spec.model import ModelSpec
-from biv.spec.noise import NoiseSpec, resolve
+from biv.spec.noise import read_setting_file, resolve
 from biv.spec.training import TrainingSpec
 
 SMALL = ["--epochs=1", "--image-size=64", "--device=cpu"]
@@ -61,9 +61,9 @@ def run_legacy(
         assert run_params["noise"] is None and not (out / "noise.json").exists()
     else:
         # the run draws its noise with the original seed from the resolved setting
-        record = json.loads(Path(run_params["noise"]["file"]).read_text())["label_units"]
+        spec, record = read_setting_file(run_params["noise"]["file"])
         setting = resolve(mapped["noise"])
-        assert record == setting.to_dict() and NoiseSpec.from_dict(record) == setting
+        assert record == setting.to_dict() and spec == setting
         noise_meta = run_json["run"]["noise_meta"]
         assert noise_meta["params"] == record and noise_meta["seed"] == mapped["seed"]
     return {"mapped": mapped, "params": run_params, "summary": summary, "data": data}
@@ -83,9 +83,8 @@ def test_final_utkf_cutoff_example_runs_with_the_default_threshold(data_dir, cac
     assert threshold == pytest.approx(got["data"]["y_std"] ** 2)
     assert got["params"]["loss"]["type"] == "cutoff"
     # U(0.23, 0.77) is kept, the other component (mean 5999.5) is cut
-    record = json.loads(Path(got["params"]["noise"]["file"]).read_text())["label_units"]
-    setting, seed = NoiseSpec.from_dict(record), got["params"]["seed"]
-    draw = noise.draw(got["data"]["y_train"], setting, seed=seed)  # the run's draw
+    setting, _ = read_setting_file(got["params"]["noise"]["file"])
+    draw = noise.draw(got["data"]["y_train"], setting, seed=got["params"]["seed"])  # the run's
     assert bool(((draw.var < threshold) == (draw.component == 0)).all())
     # both UTKFace commands share one prepared file
     assert len(list(cache_dir.glob("utkf-*.npz"))) == 1

@@ -33,8 +33,7 @@ biv.data.prepared.write(
      "y_std": float(y[:40].std()), "meta": {"dataset": "toy"}},
 )
 setting = {"mode": "boundaries", "components": [{"a": 0, "b": 4}]}
-label_units = biv.spec.noise.resolve(setting).to_dict()
-(tmp / "noise.json").write_text(json.dumps({"label_units": label_units}))
+biv.spec.noise.write_setting_file(tmp / "noise.json", biv.spec.noise.resolve(setting))
 params = {
     "experiment": "startup", "loss_name": "cutoff", "seed": 1,
     "dataset": {"name": "toy", "file": str(tmp / "data.npz")},

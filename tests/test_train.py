@@ -22,7 +22,7 @@ from biv.data.prepared import load_prepared, write
 from biv.losses import LossResult, make_loss
 from biv.noise import draw
 from biv.spec import RunSpec
-from biv.spec.noise import resolve
+from biv.spec.noise import resolve, write_setting_file
 from biv.train import train
 
 Y_MEAN, Y_STD = 50.0, 5.0
@@ -65,7 +65,7 @@ RAMP = {"mode": "boundaries", "components": [{"a": 0.5, "b": 40.0}]}
 
 def write_noise_setting(path: Path, setting: dict = RAMP) -> None:
     """A resolved noise setting in the layout of estimate_noise's params.json."""
-    path.write_text(json.dumps({"label_units": resolve(setting).to_dict()}))
+    write_setting_file(path, resolve(setting))
 
 
 def add_own_noise(data: Path, var: torch.Tensor) -> None:

@@ -17,7 +17,7 @@ import torch
 
 import biv.train
 from biv.data.prepared import write
-from biv.spec.noise import resolve
+from biv.spec.noise import resolve, write_setting_file
 from biv.train import train
 
 OUTPUTS = ("metrics.csv", "predictions.csv")
@@ -58,8 +58,7 @@ def write_inputs(tmp_path: Path, n_train: int, n_test: int, images: int = 0) -> 
         "mode": "meanvar",
         "components": [{"distribution": "gamma", "mean": 40, "var": 3200}],
     }
-    label_units = resolve(setting).to_dict()
-    (tmp_path / "noise.json").write_text(json.dumps({"label_units": label_units}))
+    write_setting_file(tmp_path / "noise.json", resolve(setting))
     return {
         "experiment": "resume",
         "loss_name": "biv",

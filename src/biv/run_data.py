@@ -4,7 +4,6 @@ labels and variances), checked, normalized and moved to the device once."""
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from biv import noise
 from biv.data import load_prepared
 from biv.spec import NoiseSpec, RunSpec
 from biv.spec.errors import fail
+from biv.spec.noise import read_setting_file
 
 
 @dataclass
@@ -132,10 +132,8 @@ def load_run_data(
 def _noise_setting(file: str) -> tuple[NoiseSpec, dict]:
     """The resolved noise setting in ``file`` (estimate_noise's params.json: its label_units
     record) and that record."""
-    path = _existing("noise.file", file)
     try:
-        record = json.loads(path.read_text())["label_units"]
-        return NoiseSpec.from_dict(record), record
+        return read_setting_file(_existing("noise.file", file))
     except (ValueError, KeyError, TypeError) as err:
         allowed = "a JSON object whose 'label_units' is a resolved noise setting"
         raise fail("noise.file", file, f"{allowed} ({err})") from None

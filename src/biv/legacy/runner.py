@@ -128,6 +128,7 @@ def run(mapped: dict, stream: TextIO | None = None) -> int:
     from biv import logs
     from biv.data.prepared import label_std
     from biv.spec import RunSpec
+    from biv.spec.noise import write_setting_file
     from biv.train import run_training
 
     loss = dict(mapped["loss"])
@@ -145,7 +146,7 @@ def run(mapped: dict, stream: TextIO | None = None) -> int:
     noise_ref = None
     if setting is not None:  # the run draws its noisy labels from this setting with its seed
         noise_file = out_dir / "noise.json"
-        write_json(noise_file, {"dataset": name, "label_units": setting.to_dict()})
+        write_setting_file(noise_file, setting, dataset=name)
         noise_ref = {"name": mapped["experiment"], "file": str(noise_file.resolve())}
     run_params = {
         "experiment": mapped["experiment"],

@@ -9,8 +9,10 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 from dataclasses import dataclass
 
+from biv import atomic
 from biv.distributions import Gamma, Mixture, Uniform
 from biv.spec.errors import ConfigError, not_allowed
 
@@ -274,3 +276,16 @@ def resolve(setting: dict) -> NoiseSpec:
             derived = _derived_mean(setting, float(components[0]["mean"]), p)
         dists.append(_component(comp, f"components[{i}]", mode, default_family, derived))
     return NoiseSpec(mode, Mixture(tuple(dists), p), vd, json.loads(json.dumps(setting)))
+
+
+def write_setting_file(path: str | os.PathLike, spec: NoiseSpec, **extra: object) -> None:
+    """Write the file a run draws its noisy labels from (estimate_noise's params.json): ``extra``
+    keys beside ``label_units``, the record of ``spec``."""
+    atomic.write_json(path, {**extra, "label_units": spec.to_dict()})
+
+
+def read_setting_file(path: str | os.PathLike) -> tuple[NoiseSpec, dict]:
+    """The spec and ``label_units`` record of a file written by :func:`write_setting_file`
+    (ValueError, KeyError or TypeError when it is not one)."""
+    record = atomic.read_json(path)["label_units"]
+    return NoiseSpec.from_dict(record), record
