@@ -97,6 +97,7 @@ def pack_parameters(wildcards):
     """The members' run specs, with their input files. Not a function of `input`: Snakemake's
     params rerun trigger ignores such derived params."""
     dataset_file = train_dataset_file(wildcards)
+    noise_file = noise_setting(wildcards.experiment)
     return [
         jobs.run_spec(
             PLAN,
@@ -104,7 +105,7 @@ def pack_parameters(wildcards):
             wildcards.loss,
             seed,
             dataset_file=dataset_file,
-            noise_file=noise_setting(wildcards.experiment),
+            noise_file=noise_file,
         ).to_dict()
         for seed in train_pack(wildcards).seeds
     ]
