@@ -53,6 +53,16 @@ def data_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def production_float32():
+    """The tests compute as a training run does on CUDA: float32 without TF32 (PyTorch's
+    default lets cuDNN convolutions use it) and deterministic cuDNN (``biv.train``)."""
+    from biv.devices import exact_float32
+
+    exact_float32(torch.device("cuda"))  # sets flags only: harmless without a GPU
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+
+
 @pytest.fixture
 def one_torch_thread():
     """Tiny models: one intra-op thread avoids OpenMP stalls on a busy shared machine."""

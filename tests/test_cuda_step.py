@@ -121,27 +121,38 @@ def test_an_empty_batch_runs_only_the_forward_pass():
     assert int(model.layers[1].num_batches_tracked) == 1  # BatchNorm saw the batch
 
 
-def test_failed_capture_falls_back_to_the_plain_step(caplog):
-    """Without a GPU the first capture fails: one warning, then the plain step, same numbers."""
-    with caplog.at_level(logging.WARNING, logger="biv.cuda_step"):
-        graphed = run(GraphedSteps)
-    assert_same_run(graphed, run(Steps))
-    warnings = [r.getMessage() for r in caplog.records]
-    assert len(warnings) == 1
-    assert "CUDA graph of the training step (batch of 4): capture failed" in warnings[0]
-
-
 class FakeCuda:
-    """torch.cuda's streams, stream contexts and graphs, on the CPU: the current stream, and
-    what happened to the streams in order. A graph's capture runs its body eagerly; its replay
-    does nothing (so a replay never matches the plain step)."""
+    """torch.cuda's streams, stream contexts, graphs and the allocator's pool calls, on the CPU
+    and on a GPU alike: the current stream, and what happened in order. A graph's capture runs
+    its body eagerly; its replay does nothing (so a replay never matches the plain step).
+    ``fail`` names a capture call that raises ("capture_begin" or "capture_end")."""
 
-    def __init__(self, monkeypatch):
+    POOL = (0, 7)
+
+    def __init__(self, monkeypatch, fail: str | None = None):
         self.events: list[str] = []
         self.main = self.current = self.Stream("main")
         fake = self
 
         class Graph:
+            ended = False
+
+            def capture_begin(self, pool) -> None:
+                fake.events.append(f"capture_begin {pool}")
+                if fail == "capture_begin":
+                    raise RuntimeError("capture_begin failed")
+
+            def capture_end(self) -> None:
+                fake.events.append("capture_end")
+                if fail == "capture_end":  # as cudaStreamEndCapture of an invalidated capture
+                    raise RuntimeError("capture_end failed")
+                self.ended = True
+
+            def pool(self):
+                if not self.ended:
+                    raise RuntimeError("Called CUDAGraph::pool() without a successful capture")
+                return fake.POOL
+
             def replay(self) -> None:
                 fake.events.append("replay")
 
@@ -149,28 +160,30 @@ class FakeCuda:
         def stream(s):
             before = fake.current
             fake.set_stream(s)
-            yield
-            fake.set_stream(before)
+            try:
+                yield
+            finally:
+                fake.set_stream(before)
 
-        @contextlib.contextmanager
-        def graph(g, stream):
-            before = fake.current
-            fake.set_stream(stream)
-            yield
-            fake.events.append("capture_end")
-            if getattr(fake, "capture_end_fails", False):  # as torch: the stream stays current
-                raise RuntimeError("capture_end failed")
-            fake.set_stream(before)
+        def allocator(what):
+            return lambda device, pool: fake.events.append(f"{what} {pool}")
 
         for name, value in {
             "Stream": lambda: self.Stream("side"),
             "current_stream": lambda: self.current,
             "set_stream": self.set_stream,
             "stream": stream,
-            "graph": graph,
             "CUDAGraph": Graph,
+            "graph_pool_handle": lambda: self.POOL,
+            "synchronize": lambda: None,
+            "current_device": lambda: 0,
         }.items():
             monkeypatch.setattr(torch.cuda, name, value)
+        for name, what in {
+            "_cuda_endAllocateToPool": "end allocating to",
+            "_cuda_releasePool": "release",
+        }.items():
+            monkeypatch.setattr(torch._C, name, allocator(what), raising=False)
 
     def Stream(self, name: str):  # noqa: N802 - stands in for torch.cuda.Stream
         fake = self
@@ -185,6 +198,21 @@ class FakeCuda:
 
     def set_stream(self, stream) -> None:
         self.current = stream
+
+
+def test_failed_capture_falls_back_to_the_plain_step(monkeypatch, caplog):
+    """A capture that fails: one warning for the training step and one for the evaluation, then
+    the plain step and evaluation, with the plain run's numbers."""
+    FakeCuda(monkeypatch, fail="capture_end")
+    with caplog.at_level(logging.WARNING, logger="biv.cuda_step"):
+        graphed = run(GraphedSteps)
+    assert_same_run(graphed, run(Steps))
+    assert [r.getMessage() for r in caplog.records] == [
+        "CUDA graph of the training step (batch of 4): capture failed: "
+        "RuntimeError('capture_end failed'); using the plain computation",
+        "CUDA graph of the evaluation: capture failed: RuntimeError('capture_end failed'); "
+        "using the plain computation",
+    ]
 
 
 def test_warmup_failure_rejoins_the_side_stream_before_the_state_is_restored(monkeypatch):
@@ -204,7 +232,7 @@ def test_warmup_failure_rejoins_the_side_stream_before_the_state_is_restored(mon
     before = [t.clone() for t in steps.model.state_dict().values()]
     x, y, var = torch.randn(4, 3), torch.randn(2, 4), torch.rand(2, 4)
     steps.train_step(x, y, var, NO_SKIPS, [None, None])
-    assert cuda.events[:3] == ["side waits for main", "warm-up raises", "main waits for side"]
+    assert cuda.events == ["side waits for main", "warm-up raises", "main waits for side"]
     assert cuda.current is cuda.main
     assert steps.failed and "warm-up failed" in steps.record()["fallback"]
     # the plain step from the restored state, nothing else: one update of the initial state
@@ -217,29 +245,98 @@ def test_warmup_failure_rejoins_the_side_stream_before_the_state_is_restored(mon
         assert torch.equal(a, b)
 
 
-def test_failed_capture_end_leaves_the_callers_stream_current(monkeypatch):
-    cuda = FakeCuda(monkeypatch)
-    cuda.capture_end_fails = True
+@pytest.mark.parametrize("fail", ["capture_begin", "capture_end"])
+def test_a_failed_capture_gives_the_allocator_its_pool_back(monkeypatch, fail):
+    """torch's capture_end raises before it stops routing allocations to the graph's pool when
+    cudaStreamEndCapture fails, and frees the pool only for a capture that ended: the fallback
+    ends the routing and releases the pool itself, on the caller's stream again."""
+    cuda = FakeCuda(monkeypatch, fail=fail)
     steps = GraphedSteps(*_parts(make_loss(CUTOFF)), eval_bf16=False)
     steps.train_step(torch.randn(4, 3), torch.randn(2, 4), torch.rand(2, 4), NO_SKIPS, [None] * 2)
-    assert "capture_end" in cuda.events and cuda.events[-1] == "main waits for side"
+    pool = FakeCuda.POOL
+    ends = ["capture_end"] if fail == "capture_end" else []
+    assert cuda.events == [
+        "side waits for main",
+        f"capture_begin {pool}",
+        *ends,
+        f"end allocating to {pool}",
+        f"release {pool}",
+        "main waits for side",
+    ]
     assert cuda.current is cuda.main
     assert steps.record() == {
         "used": False,
         "fallback": "CUDA graph of the training step (batch of 4): capture failed: "
-        "RuntimeError('capture_end failed')",
+        f"RuntimeError('{fail} failed')",
+        "evaluation": {"used": True, "fallback": None},
     }
 
 
+@pytest.mark.parametrize("capture_end", ["ends", "fails"])
+def test_a_failure_inside_the_capture_is_the_error_reported(monkeypatch, capture_end):
+    """The body raises while capturing (a host sync, say): the capture is ended; if that
+    succeeds the graph owns its pool and frees it, else the pool is given back; either way the
+    body's error is the reason recorded."""
+    cuda = FakeCuda(monkeypatch, fail="capture_end" if capture_end == "fails" else None)
+    loss = make_loss(CUTOFF)
+
+    def fails_when_captured(pred, target, var, *host):
+        if "capture_begin" in cuda.events[-1]:
+            raise RuntimeError("host sync while capturing")
+        return loss(pred, target, var)
+
+    steps = GraphedSteps(*_parts(fails_when_captured), eval_bf16=False)
+    steps.train_step(torch.randn(4, 3), torch.randn(2, 4), torch.rand(2, 4), NO_SKIPS, [None] * 2)
+    released = [e for e in cuda.events if e.startswith(("end allocating", "release"))]
+    assert released == (
+        []
+        if capture_end == "ends"
+        else [f"{w} {FakeCuda.POOL}" for w in ("end allocating to", "release")]
+    )
+    assert "capture_end" in cuda.events and cuda.current is cuda.main
+    assert steps.record()["fallback"].endswith(
+        "capture failed: RuntimeError('host sync while capturing')"
+    )
+
+
 def test_a_replay_that_differs_from_the_plain_step_is_not_used(monkeypatch, caplog):
-    """The captured graph is replayed once against the plain step from the same state; here
-    the replay does nothing, so it differs: the run falls back and equals a plain run."""
+    """Each capture is replayed once against the plain computation from the same state; here
+    the replays write nothing, so they differ: the run falls back, for the training step and
+    for the evaluation, and equals a plain run."""
     cuda = FakeCuda(monkeypatch)
     with caplog.at_level(logging.WARNING, logger="biv.cuda_step"):
         graphed = run(GraphedSteps)
-    assert "replay" in cuda.events
-    assert "a replay differs from the plain step (tensor " in caplog.text
+    assert cuda.events.count("replay") == 2
+    assert "training step (batch of 4): a replay differs from the plain computation (tensor " in (
+        caplog.text
+    )
+    assert "evaluation: a replay differs from the plain computation (tensor " in caplog.text
     assert_same_run(graphed, run(Steps))
+
+
+def test_evaluation_graph_failure_keeps_the_training_graphs(monkeypatch):
+    """A failed evaluation capture gives up the evaluation graph only."""
+    FakeCuda(monkeypatch)
+    steps = GraphedSteps(*_parts(make_loss(CUTOFF)), eval_bf16=False)
+    steps.chunks = [torch.randn(5, 3)]
+    monkeypatch.setattr(cuda_step, "_difference", lambda got, expected: None)  # replays "pass"
+    steps.train_step(torch.randn(4, 3), torch.randn(2, 4), torch.rand(2, 4), NO_SKIPS, [None] * 2)
+    assert len(steps.graphs) == 1
+
+    def no_capture(fn):
+        raise RuntimeError("no evaluation graph")
+
+    monkeypatch.setattr(cuda_step, "_capture", no_capture)
+    steps.evaluate()
+    assert steps.record() == {
+        "used": True,
+        "fallback": None,
+        "evaluation": {
+            "used": False,
+            "fallback": "CUDA graph of the evaluation: capture failed: "
+            "RuntimeError('no evaluation graph')",
+        },
+    }
 
 
 def _parts(loss_fn):
@@ -266,7 +363,7 @@ def test_state_is_restored_when_a_capture_fails_after_its_warmup(monkeypatch, ca
 
     with caplog.at_level(logging.WARNING, logger="biv.cuda_step"):
         graphed = run(GraphedSteps, loss_fn=counting)
-    assert calls == [1]
+    assert calls == [1, 1]  # the training step's capture, then the evaluation's
     assert seen[: cuda_step.WARMUP_STEPS] == [BATCH] * cuda_step.WARMUP_STEPS  # warm-up ran
     assert "no capture here" in caplog.text
     assert_same_run(graphed, run(Steps))
@@ -276,7 +373,7 @@ def test_state_is_restored_when_a_capture_fails_after_its_warmup(monkeypatch, ca
     steps = GraphedSteps(model, None, [loss] * 2, Data(torch.zeros(5)), [torch.randn(5, 3)], True)
     before = [t.clone() for t in model.state_dict().values()]
     assert torch.equal(steps.evaluate(), Steps.evaluate(steps))
-    assert steps.failed and calls == [1, 1] and model.training
+    assert steps.eval_fallback and not steps.failed and calls == [1, 1, 1] and model.training
     after = model.state_dict().values()
     assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
 
@@ -313,24 +410,13 @@ def test_cuda_graphs_capture_and_replay(caplog):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_cuda_evaluates_in_exact_float32_by_default(monkeypatch):
-    """No TF32 on CUDA (PyTorch's default lets cuDNN convolutions use it), bfloat16 evaluation
-    only where asked for and computed natively, CUDA graphs only where asked for."""
-    from biv.devices import exact_float32
+def test_bf16_evaluation_and_cuda_graphs_only_where_asked_for(monkeypatch):
+    """bfloat16 evaluation only where asked for and computed natively, CUDA graphs only where
+    asked for (exact float32 on CUDA: tests/test_devices.py)."""
     from biv.evaluation import use_bf16
     from biv.spec.training import TRAINING_DEFAULTS
 
     assert TRAINING_DEFAULTS["eval_bf16"] is False and TRAINING_DEFAULTS["cuda_graphs"] is False
-    backends = torch.backends
-    saved = (backends.cuda.matmul.fp32_precision, backends.cudnn.conv.fp32_precision)
-    try:
-        backends.cudnn.conv.fp32_precision = "tf32"
-        assert exact_float32(torch.device("cpu"))["cudnn_conv_tf32"]  # the CPU changes nothing
-        flags = exact_float32(torch.device("cuda"))
-        assert flags == {"matmul_tf32": False, "cudnn_conv_tf32": False}
-    finally:
-        backends.cuda.matmul.fp32_precision, backends.cudnn.conv.fp32_precision = saved
-
     emulated = lambda including_emulation=True: including_emulation  # noqa: E731
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", emulated)
     cuda_images = type("CudaImages", (), {"is_cuda": True, "ndim": 4})()

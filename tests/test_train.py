@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import biv.evaluation
 import biv.models
 import biv.train
 from biv.cli import train_from_file
@@ -360,6 +361,38 @@ def test_run_folder_outputs(tmp_path):
     assert run["provenance"]["git_commit"]
     assert run["run"]["steps_per_epoch"] == 4 and run["run"]["total_steps"] == 12
     assert "cudnn_deterministic" in run["run"]["determinism"]
+
+
+def test_a_bf16_evaluation_is_checked_against_float32(tmp_path, monkeypatch, caplog):
+    """Where bfloat16 evaluation is used (CUDA images; here the CPU stands in, with predictions
+    1 % off), each run records its final test MSE against float32's and warns beyond the
+    stated bound; without bf16 the record says only that it was not used."""
+    params = make_params(tmp_path, eval_bf16=True)
+    train(params, tmp_path / "fp32")
+    plain = json.loads((tmp_path / "fp32/run.json").read_text())["run"]["eval_bf16"]
+    assert plain == {"requested": True, "used": False}
+
+    real_predict = biv.train.predict
+
+    def bf16_off_by(scale):
+        def predict(model, data, chunks, bf16, protocol):
+            pred = real_predict(model, data, chunks, False, protocol=protocol)
+            return pred * scale if bf16 else pred
+
+        return predict
+
+    monkeypatch.setattr(biv.train, "use_bf16", lambda bf16, x: bf16)
+    for scale, within in ((1.0, True), (1.3, False)):
+        monkeypatch.setattr(biv.train, "predict", bf16_off_by(scale))
+        out = tmp_path / f"bf16-{scale}"
+        with caplog.at_level("WARNING", logger="biv.train"):
+            train(params, out)
+        check = json.loads((out / "run.json").read_text())["run"]["eval_bf16"]
+        assert check["used"] and check["within_bound"] is within
+        assert check["bound"] == biv.evaluation.BF16_MSE_RTOL
+        assert (check["final_test_mse_rel_diff_vs_float32"] == 0) is within
+        warned = "toy/biv/seed3: the bfloat16 evaluation's final test MSE" in caplog.text
+        assert warned is not within
 
 
 def test_identical_inputs_give_identical_metrics_bytes(tmp_path):

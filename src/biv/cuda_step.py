@@ -9,15 +9,17 @@ A Bike step on a GPU is about 60 tiny kernels, each launched from Python: launch
 backward, Adam) is captured once per batch shape and the test evaluation once, then replayed
 with one launch each; only the batch and the mask of active members are copied into the
 graph's input buffers. The losses are called inside ``biv.losses.trusted_variances`` and
-:class:`biv.optim.PackAdam` reads nothing back to the host. If a capture fails, a warning is
-logged and the run goes on with the plain step from the same state. Each training capture is
-checked once against the plain step from the same state (``VERIFY_RTOL``/``VERIFY_ATOL``), and a
-graph that differs beyond float32 round-off is not used either; ``fallback`` says why, for the
-run record. The CPU path is the plain step, unchanged.
+:class:`biv.optim.PackAdam` reads nothing back to the host. Each capture is checked once against
+the plain computation from the same state (``VERIFY_RTOL``/``VERIFY_ATOL``). If a capture fails
+or its replay differs beyond float32 round-off, a warning is logged and that part (the training
+step or the evaluation) goes on plain from the same state; the run record says which part, and
+why. A failed capture leaves no trace in the caching allocator (:func:`_capture`). The CPU path
+is the plain step, unchanged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -134,20 +136,22 @@ class Steps:
         )
 
     def record(self) -> dict:
-        """What ran, for the run record: CUDA graphs, and if they were given up, why."""
-        return {"used": False, "fallback": None}
+        """What ran, for the run record: CUDA graphs of the training step and of the evaluation,
+        and if they were given up, why."""
+        return {"used": False, "fallback": None, "evaluation": {"used": False, "fallback": None}}
 
 
 class GraphedSteps(Steps):
     """:class:`Steps` replayed as CUDA graphs: one per batch shape (the last batch of an epoch
     may be shorter), one for the evaluation; the mask of active members is an input. Each
-    training capture runs ``WARMUP_STEPS`` real steps first; the parameters, buffers and
+    capture runs ``WARMUP_STEPS`` real steps (or evaluations) first; the parameters, buffers and
     optimizer state are restored afterwards, so the run's trajectory does not depend on when
-    captures happen."""
+    captures happen. The training step and the evaluation fall back independently."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fallback: str | None = None  # why the plain step is used, once it is
+        self.fallback: str | None = None  # why the plain training step is used, once it is
+        self.eval_fallback: str | None = None  # why the plain evaluation is used, once it is
         self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, tuple[Tensor, ...], Tensor]] = {}
         self.eval_graph: tuple[torch.cuda.CUDAGraph, Tensor] | None = None
 
@@ -157,7 +161,7 @@ class GraphedSteps(Steps):
         active = self.active(empty)
         captured = self.graphs.get(tuple(xb.shape))
         if captured is None:
-            captured = self._capture(xb, yb, vb, active)
+            captured = self._capture_step(xb, yb, vb, active)
             if captured is None:
                 return super().train_step(xb, yb, vb, empty, vb_host)
             self.graphs[tuple(xb.shape)] = captured
@@ -168,7 +172,7 @@ class GraphedSteps(Steps):
         return StepResult(values.clone(), [None] * len(self.loss_fns))
 
     def evaluate(self) -> Tensor:
-        if self.eval_graph is None and not self.failed:
+        if self.eval_graph is None and self.eval_fallback is None:
             self.eval_graph = self._capture_eval()
         if self.eval_graph is None:
             return super().evaluate()
@@ -178,11 +182,15 @@ class GraphedSteps(Steps):
 
     @property
     def failed(self) -> bool:
-        """Whether the run has given the graphs up for the plain step."""
+        """Whether the run has given the training graphs up for the plain step."""
         return self.fallback is not None
 
     def record(self) -> dict:
-        return {"used": not self.failed, "fallback": self.fallback}
+        return {
+            "used": not self.failed,
+            "fallback": self.fallback,
+            "evaluation": {"used": self.eval_fallback is None, "fallback": self.eval_fallback},
+        }
 
     def _masked_step(self, xb: Tensor, yb: Tensor, vb: Tensor, active: Tensor) -> Tensor:
         """The step with the mask on the device (no host decision): what is captured."""
@@ -200,31 +208,7 @@ class GraphedSteps(Steps):
             *optimizer["exp_avg_sq"],
         ]
 
-    def _fail(self, what: str, why: str) -> None:
-        self.fallback = f"CUDA graph of the {what}: {why}"
-        log.warning("%s; using the plain step", self.fallback)
-
-    @staticmethod
-    def _record(fn: Callable[[], Tensor], warmup: int) -> tuple[torch.cuda.CUDAGraph, Tensor]:
-        """Run ``fn`` ``warmup`` times on a side stream, then capture it. Whether this succeeds
-        or raises, the caller's stream is current again afterwards and waits for the side
-        stream's work (a failing ``capture_end`` leaves torch's stream context unexited)."""
-        main = torch.cuda.current_stream()
-        side = torch.cuda.Stream()
-        side.wait_stream(main)
-        try:
-            with torch.cuda.stream(side):
-                for _ in range(warmup):
-                    fn()
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, stream=side):
-                out = fn()
-        finally:
-            torch.cuda.set_stream(main)
-            main.wait_stream(side)
-        return graph, out
-
-    def _capture(self, xb: Tensor, yb: Tensor, vb: Tensor, active: Tensor):
+    def _capture_step(self, xb: Tensor, yb: Tensor, vb: Tensor, active: Tensor):
         """Capture the step for batches of ``xb``'s shape and check one replay against the
         plain step; None (and plain steps from now on) if either fails. The model and optimizer
         state are the same afterwards as before."""
@@ -241,29 +225,104 @@ class GraphedSteps(Steps):
                     tensor.copy_(value)
 
         try:
-            graph, values = self._record(lambda: self._masked_step(*static), WARMUP_STEPS)
+            graph, values = _warm_up_and_capture(lambda: self._masked_step(*static))
             restore()
+            values.fill_(float("nan"))  # a replay that writes nothing cannot pass for one
             graph.replay()
             replayed = [values.clone(), *(t.detach().clone() for t in tensors)]
             restore()
             plain = [self._masked_step(*static), *tensors]
             differs = _difference(replayed, plain)
         except Exception as err:  # any failure: fall back, never stop the run
-            self._fail(what, f"capture failed: {err!r}")
-            return None
+            differs = f"capture failed: {err!r}"
         finally:
             restore()
         if differs is not None:
-            self._fail(what, f"a replay differs from the plain step ({differs})")
+            self.fallback = _give_up(what, differs)
             return None
         return graph, static, values
 
     def _capture_eval(self):
+        """Capture the evaluation and check one replay against the plain evaluation; None (and
+        plain evaluations from now on) if either fails. Evaluating changes no state."""
         try:
-            return self._record(super().evaluate, 1)
+            graph, sums = _warm_up_and_capture(super().evaluate)
+            with torch.inference_mode():  # sums is an inference tensor
+                sums.fill_(float("nan"))  # a replay that writes nothing cannot pass for one
+            graph.replay()
+            differs = _difference([sums.clone()], [super().evaluate()])
         except Exception as err:  # any failure: fall back, never stop the run
-            self._fail("evaluation", f"capture failed: {err!r}")
+            differs = f"capture failed: {err!r}"
+        if differs is not None:
+            self.eval_fallback = _give_up("evaluation", differs)
             return None
+        return graph, sums
+
+
+def _give_up(what: str, why: str) -> str:
+    """Log that a CUDA graph is not used; returns the reason, for the run record."""
+    reason = f"CUDA graph of the {what}: {why}"
+    log.warning("%s; using the plain computation", reason)
+    return reason
+
+
+def _warm_up_and_capture(fn: Callable[[], Tensor]) -> tuple[torch.cuda.CUDAGraph, Tensor]:
+    """Run ``fn`` ``WARMUP_STEPS`` times on a side stream, then capture it there (as the
+    PyTorch CUDA-graph docs). Whether this succeeds or raises, the caller's stream is current
+    again afterwards and waits for the side stream's work."""
+    main = torch.cuda.current_stream()
+    side = torch.cuda.Stream()
+    side.wait_stream(main)
+    try:
+        with torch.cuda.stream(side):
+            for _ in range(WARMUP_STEPS):
+                fn()
+            return _capture(fn)
+    finally:
+        main.wait_stream(side)
+
+
+def _capture(fn: Callable[[], Tensor]) -> tuple[torch.cuda.CUDAGraph, Tensor]:
+    """Capture ``fn`` on the current stream into a new graph with a memory pool of its own.
+
+    What ``torch.cuda.graph`` does, except that a failure leaves the caching allocator as it
+    was: when ``cudaStreamEndCapture`` fails (a host sync in the body invalidates the capture),
+    ``CUDAGraph.capture_end`` raises before it stops routing allocations to the pool, and a
+    graph frees its pool only if its capture ended; the rest of the process would run with a
+    capture underway in the allocator (which then never reuses a freed block that had stream
+    uses). A failure in ``fn`` is the error raised, not the capture's end that follows it."""
+    torch.cuda.synchronize()
+    pool = torch.cuda.graph_pool_handle()
+    graph = torch.cuda.CUDAGraph()
+    try:
+        graph.capture_begin(pool=pool)
+        try:
+            out = fn()
+        except Exception:
+            with contextlib.suppress(Exception):
+                graph.capture_end()
+            raise
+        graph.capture_end()
+    except Exception:
+        _free_failed_capture(graph, pool)
+        raise
+    return graph, out
+
+
+def _free_failed_capture(graph: torch.cuda.CUDAGraph, pool) -> None:
+    """After a failed capture whose graph does not own ``pool`` (its capture never ended): stop
+    routing allocations to the pool and let the allocator free it. Each call may find its work
+    done (capture_end failed after it) or the pool never made (capture_begin failed): ignored."""
+    try:
+        graph.pool()  # raises unless the capture ended: then the graph frees the pool
+        return
+    except RuntimeError:
+        pass
+    device = torch.cuda.current_device()
+    with contextlib.suppress(Exception):
+        torch._C._cuda_endAllocateToPool(device, pool)
+    with contextlib.suppress(Exception):
+        torch._C._cuda_releasePool(device, pool)
 
 
 def _difference(got: list[Tensor], expected: list[Tensor]) -> str | None:
@@ -271,7 +330,8 @@ def _difference(got: list[Tensor], expected: list[Tensor]) -> str | None:
     else which one differs and by how much."""
     for i, (a, b) in enumerate(zip(got, expected, strict=True)):
         if not torch.allclose(a, b, rtol=VERIFY_RTOL, atol=VERIFY_ATOL):
-            return f"tensor {i}: max abs difference {float((a - b).abs().max()):.3g}"
+            difference = float((a - b).abs().max())
+            return f"a replay differs from the plain computation (tensor {i}: max abs {difference:.3g})"
     return None
 
 

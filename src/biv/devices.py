@@ -34,23 +34,43 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+#: torch >= 2.9 sets and reads TF32 per backend and operator (``fp32_precision``); once that API
+#: has set a flag, reading a legacy one (``cudnn.allow_tf32``, ``get_float32_matmul_precision``)
+#: may raise ("mixed TF32 flags"), so each torch uses one API for both.
+_NEW_API = hasattr(torch.backends.cuda.matmul, "fp32_precision")
+
+
 def exact_float32(device: torch.device) -> dict:
     """On CUDA, float32 matrix products and convolutions in full float32, not TF32 (PyTorch lets
     cuDNN convolutions use TF32 by default): a GPU run reports the metric a CPU run would, within
-    float32 round-off. Returns the flags in force, for the run record."""
+    float32 round-off. Returns :func:`float32_flags`, for the run record."""
     backends = torch.backends
-    new_api = hasattr(backends.cuda.matmul, "fp32_precision")  # torch >= 2.9
     if device.type == "cuda":
-        if new_api:  # the legacy flags may not be mixed with these
+        if _NEW_API:
             backends.cuda.matmul.fp32_precision = "ieee"
             backends.cudnn.conv.fp32_precision = "ieee"
         else:
             backends.cuda.matmul.allow_tf32 = False
             backends.cudnn.allow_tf32 = False
-    conv_tf32 = (
-        backends.cudnn.conv.fp32_precision == "tf32" if new_api else backends.cudnn.allow_tf32
-    )
-    return {
-        "matmul_tf32": torch.get_float32_matmul_precision() != "highest",
-        "cudnn_conv_tf32": bool(conv_tf32),
-    }
+    return float32_flags()
+
+
+def float32_flags() -> dict:
+    """Whether CUDA float32 matrix products and cuDNN convolutions may use TF32, read through
+    the API that :func:`exact_float32` sets them with."""
+    backends = torch.backends
+    if not _NEW_API:
+        return {
+            "matmul_tf32": bool(backends.cuda.matmul.allow_tf32),
+            "cudnn_conv_tf32": bool(backends.cudnn.allow_tf32),
+        }
+    # an operator's "none" defers to its backend's setting, then to the global one
+    top = backends.fp32_precision
+    matmul = _precision(backends.cuda.matmul.fp32_precision, top)
+    conv = _precision(backends.cudnn.conv.fp32_precision, backends.cudnn.fp32_precision, top)
+    return {"matmul_tf32": matmul == "tf32", "cudnn_conv_tf32": conv == "tf32"}
+
+
+def _precision(*levels: str) -> str:
+    """The first setting that is not "none", from the operator up ("ieee" if all are)."""
+    return next((level for level in levels if level != "none"), "ieee")

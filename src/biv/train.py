@@ -33,7 +33,7 @@ from biv.checkpoints import (
 )
 from biv.cuda_step import StepResult, make_steps, use_cuda_graphs
 from biv.devices import device_name, exact_float32, resolve_device
-from biv.evaluation import predict, use_bf16
+from biv.evaluation import bf16_vs_float32, predict, use_bf16
 from biv.losses import check_variances, cutoff_kept, make_loss
 from biv.metrics import (
     PackMetrics,
@@ -197,9 +197,23 @@ def train_pack(
 def _write_members(runs, outs, state: _State, data, chunks, batches, pack: dict) -> list[dict]:
     """Each member's files, its predictions from one evaluation of the final pack model (as
     the logged errors were computed: bf16 and the protocol too); ``pack``: what the members'
-    run records share."""
+    run records share. A bf16 evaluation is checked against float32 (``run.eval_bf16``)."""
     tr = runs[0].training
     pred = predict(state.model, data, chunks, tr.eval_bf16, protocol=tr.eval_protocol)
+    bf16 = [pack["eval_bf16"]] * len(runs)
+    if pack["eval_bf16"]["used"]:
+        fp32 = predict(state.model, data, chunks, False, protocol=tr.eval_protocol)
+        checks = bf16_vs_float32(pred, fp32, data.y_test)
+        bf16 = [pack["eval_bf16"] | check for check in checks]
+        for run, check in zip(runs, checks, strict=True):
+            if not check["within_bound"]:
+                log.warning(
+                    "%s: the bfloat16 evaluation's final test MSE is %.3g (relative) from "
+                    "float32's, beyond the stated %g: set training.eval_bf16: false",
+                    run_name(run),
+                    check["final_test_mse_rel_diff_vs_float32"],
+                    check["bound"],
+                )
     pred = pred.double().cpu()
     if tr.normalize:
         pred = pred * data.y_std + data.y_mean
@@ -207,7 +221,7 @@ def _write_members(runs, outs, state: _State, data, chunks, batches, pack: dict)
     return [
         write_run_folder(
             run,
-            _record(run, m, data, device, pack, batches),
+            _record(run, m, data, device, pack | {"eval_bf16": bf16[m]}, batches),
             out,
             pred[m],
             data,
