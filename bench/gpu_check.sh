@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The GPU check of bench/gpu_check.py (issue #20), bounded to 8 minutes: run on one GPU from any
-# folder, with the project installed (pip install -e ".[test]") and BIV_DATA_DIR set (the Bike
-# pack section reads BIV_DATA_DIR/bike-sharing).
+# The GPU check (bench/gpu_check.py) from the repository root, on a machine with only python3
+# (torch and the packages the check names) and the working tree: PYTHONPATH=src, nothing
+# installed. Usage: bash bench/gpu_check.sh OUT [--only SECTION ...]. Bounded to 5 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec timeout 480 python bench/gpu_check.py "$@"
+out="${1:?usage: bash bench/gpu_check.sh OUT [--only SECTION ...]}"
+shift
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+exec timeout 300 python3 bench/gpu_check.py --out "$out" "$@"

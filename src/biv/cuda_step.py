@@ -330,8 +330,8 @@ def _difference(got: list[Tensor], expected: list[Tensor]) -> str | None:
     else which one differs and by how much."""
     for i, (a, b) in enumerate(zip(got, expected, strict=True)):
         if not torch.allclose(a, b, rtol=VERIFY_RTOL, atol=VERIFY_ATOL):
-            difference = float((a - b).abs().max())
-            return f"a replay differs from the plain computation (tensor {i}: max abs {difference:.3g})"
+            diff = float((a - b).abs().max())
+            return f"a replay differs from the plain computation (tensor {i}: max abs {diff:.3g})"
     return None
 
 

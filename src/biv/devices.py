@@ -1,4 +1,5 @@
-"""Which device a run trains on, its name for the run record, and exact float32 on CUDA."""
+"""Which device a run trains on, its name for the run record, and deterministic, exact float32
+computation on CUDA."""
 
 from __future__ import annotations
 
@@ -32,6 +33,21 @@ def cpu_name() -> str:
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
+
+
+def determinism(device: torch.device) -> dict:
+    """Deterministic cuDNN and exact float32 (no TF32) on CUDA; the flags, for the run record."""
+    float32 = exact_float32(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    return {
+        "cudnn_deterministic": torch.backends.cudnn.deterministic,
+        "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "torch_num_threads": torch.get_num_threads(),
+        **float32,
+    }
 
 
 #: torch >= 2.9 sets and reads TF32 per backend and operator (``fp32_precision``); once that API

@@ -32,7 +32,7 @@ from biv.checkpoints import (
     save_checkpoint,
 )
 from biv.cuda_step import StepResult, make_steps, use_cuda_graphs
-from biv.devices import device_name, exact_float32, resolve_device
+from biv.devices import determinism, device_name, resolve_device
 from biv.evaluation import bf16_vs_float32, predict, use_bf16
 from biv.losses import check_variances, cutoff_kept, make_loss
 from biv.metrics import (
@@ -76,21 +76,6 @@ def loss_in_model_units(loss: LossSpec, y_std: float, normalize: bool) -> dict:
 def run_name(run: RunSpec | Run) -> str:
     """How logs and errors name a run (``experiment/loss/seedN``)."""
     return f"{run.experiment}/{run.loss_name}/seed{run.seed}"
-
-
-def _determinism(device: torch.device) -> dict:
-    """Deterministic cuDNN and exact float32 (no TF32) on CUDA; the flags, for the run record."""
-    float32 = exact_float32(device)
-    if device.type == "cuda":
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
-    return {
-        "cudnn_deterministic": torch.backends.cudnn.deterministic,
-        "cudnn_benchmark": torch.backends.cudnn.benchmark,
-        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-        "torch_num_threads": torch.get_num_threads(),
-        **float32,
-    }
 
 
 def _clean(out: Path) -> None:
@@ -141,7 +126,7 @@ def train_pack(
     loss_specs = [loss_in_model_units(run.loss, data.y_std, tr.normalize) for run in runs]
     for spec, var in zip(loss_specs, data.var_train, strict=True):
         check_variances(spec, var)  # once: the losses skip their per-step checks
-    determinism = _determinism(device)
+    flags = determinism(device)
 
     # state at step 0, or where the checkpoint left it
     checkpoint = Path(pack_dir) / CHECKPOINT
@@ -184,7 +169,7 @@ def train_pack(
     clock.stop_at(batches.total)
 
     pack = {
-        "determinism": determinism,
+        "determinism": flags,
         "cuda_graphs": {"requested": tr.cuda_graphs, **steps.record()},
         "eval_bf16": {"requested": tr.eval_bf16, "used": use_bf16(tr.eval_bf16, chunks[0])},
         "pack": {"members": names, "dtype": str(dtype).removeprefix("torch.")},
