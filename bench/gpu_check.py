@@ -58,12 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         check = Check(work=work, log=log)
         start = time.perf_counter()
         log(f"GPU check: {'a GPU' if check.cuda else 'no GPU: the CPU rehearsal'}; work {work}")
-        run_sections(check, sections)
+        verdict = args.out / "gpu_check.json"
+        run_sections(check, sections, lambda: write_verdict(verdict, check, sections, None))
         status = exit_status(check)
         counts = {s: sum(i.status == s for i in check.items) for s in ("PASS", "FAIL", "INFO")}
         counts["NOT RUN"] = len(check.items) - sum(counts.values())
         log(f"\n{time.perf_counter() - start:.0f} s; {counts}; exit status {status}")
-        write_verdict(args.out / "gpu_check.json", check, sections, status)
+        write_verdict(verdict, check, sections, status)
     return status
 
 

@@ -105,9 +105,10 @@ class Check:
         self.report(name, INFO, measured, None, note)
 
 
-def run_sections(check: Check, sections: list[Section]) -> None:
-    """Run each section; its items not reported are NOT RUN after :class:`NoGpu`, or FAIL after
-    a crash (a crash is a finding: the other sections still run)."""
+def run_sections(check: Check, sections: list[Section], done: Callable[[], None]) -> None:
+    """Run each section, then call ``done``; its items not reported are NOT RUN after
+    :class:`NoGpu`, or FAIL after a crash (a crash is a finding: the other sections still
+    run)."""
     for sec in sections:
         check.current = sec.name
         check.log(f"\n== {sec.name}")
@@ -130,6 +131,7 @@ def run_sections(check: Check, sections: list[Section]) -> None:
         if unlisted:  # a section must declare its items, or a rehearsal would not list them
             check.report("items declared", FAIL, note=f"not declared: {sorted(unlisted)}")
         check.log(f"({sec.name}: {sec.wall_s:.1f} s, {sec.outcome})")
+        done()
 
 
 def exit_status(check: Check) -> int:
@@ -140,10 +142,13 @@ def exit_status(check: Check) -> int:
     return 0 if check.cuda else 2
 
 
-def write_verdict(path: Path, check: Check, sections: list[Section], status: int) -> None:
+def write_verdict(path: Path, check: Check, sections: list[Section], status: int | None) -> None:
+    """The verdict file; ``status`` None while sections are still to run (a check stopped by
+    its time limit leaves the sections it finished)."""
+    meaning = {0: "passed on a GPU", 1: "failed", 2: "no GPU: rehearsal passed"}
     verdict = {
         "exit_status": status,
-        "meaning": {0: "passed on a GPU", 1: "failed", 2: "no GPU: rehearsal passed"}[status],
+        "meaning": meaning.get(status, "incomplete: the check did not finish"),
         "gpu": check.cuda,
         "versions": check.versions,
         "sections": {s.name: {"wall_s": s.wall_s, "outcome": s.outcome} for s in sections},

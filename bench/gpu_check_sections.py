@@ -473,14 +473,15 @@ def image_runs(check: Check, device: str, **training) -> list[dict]:
         "cpu: predictions.csv recomputes summary.json",
         "cuda vs cpu: test MSE",
         "cuda: predictions.csv recomputes summary.json",
+        "cuda: pack member vs its solo run",
         "bf16 evaluation used",
         "bf16 evaluation within its bound of float32",
     ],
 )
 def cuda_vs_cpu(check: Check) -> None:
     """``train_pack`` of the MLP pack on CUDA against the CPU (test MSE every 10 steps), the
-    CPU's float32 against float64 (the drift round-off causes: the yardstick of DRIFT_RTOL);
-    bf16 evaluation of a CNN pack."""
+    CPU's float32 against float64 (the drift round-off causes: the yardstick of DRIFT_RTOL), a
+    member against its solo run on CUDA; bf16 evaluation of a CNN pack."""
     runs = {"epochs": check.size(3, 2), "eval_every": 10}
     cpu = train(check, "cpu", mlp_runs(check, "cpu", **runs))
     cpu64 = train(check, "cpu64", mlp_runs(check, "cpu", **runs), dtype=torch.float64)
@@ -493,6 +494,9 @@ def cuda_vs_cpu(check: Check) -> None:
     worst, _ = drift(gpu, cpu, "test", "mse")
     check.within("cuda vs cpu: test MSE", worst, DRIFT_RTOL)
     check_predictions(check, "cuda: predictions.csv recomputes summary.json", gpu)
+    solo = train(check, "cuda-solo", mlp_runs(check, "cuda", **runs)[:1])  # cuBLAS: other kernels
+    worst, equal = drift(solo, gpu[:1], "test", "mse")
+    check.within("cuda: pack member vs its solo run", worst, DRIFT_RTOL, f"bitwise equal: {equal}")
     bf16 = [
         read_json(f, "run.json")["run"]["eval_bf16"]
         for f in train(check, "bf16-cuda", image_runs(check, "cuda", eval_bf16=True))
