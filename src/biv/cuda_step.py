@@ -319,8 +319,11 @@ def _free_failed_capture(graph: torch.cuda.CUDAGraph, pool) -> None:
     except RuntimeError:
         pass
     device = torch.cuda.current_device()
+    # torch < 2.8 names the first call _cuda_endAllocateCurrentStreamToPool
+    end = getattr(torch._C, "_cuda_endAllocateToPool", None)
+    end = end or torch._C._cuda_endAllocateCurrentStreamToPool
     with contextlib.suppress(Exception):
-        torch._C._cuda_endAllocateToPool(device, pool)
+        end(device, pool)
     with contextlib.suppress(Exception):
         torch._C._cuda_releasePool(device, pool)
 
