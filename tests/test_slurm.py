@@ -26,6 +26,7 @@ import pytest
 import yaml
 from conftest import copy_workflow
 
+from biv.devices import FAKE_GPUS
 from biv.spec import TRAINING_DEFAULTS, pack_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,7 +175,10 @@ def slurm_workflow(dest: Path) -> Path:
 
 
 def snakemake_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "SNAKEMAKE_PROFILE"}
+    """The environment of the test's snakemake, which Slurm passes on to its jobs: this
+    cluster's GPUs are /dev/null, which the trainings are told (test-only, biv.devices)."""
+    env = {k: v for k, v in os.environ.items() if k != "SNAKEMAKE_PROFILE"}
+    return env | {FAKE_GPUS: "1"}
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.Popen:

@@ -32,7 +32,7 @@ from biv.checkpoints import (
     save_checkpoint,
 )
 from biv.cuda_step import StepResult, make_steps, use_cuda_graphs
-from biv.devices import determinism, device_name, resolve_device
+from biv.devices import GpuUnavailableError, determinism, device_name, resolve_device
 from biv.evaluation import bf16_vs_float32, predict, use_bf16
 from biv.losses import check_variances, cutoff_kept, make_loss
 from biv.metrics import (
@@ -529,13 +529,14 @@ def write_run_folder(
 
 def run_training(run: RunSpec, out_dir: str | Path) -> int:
     """Train ``run`` into ``out_dir`` as a command does (``biv train``, ``biv legacy``), errors
-    logged: 0 on success, 2 for bad input (an unusable checkpoint too), 1 for a non-finite loss."""
+    logged: 0 on success, 2 for bad input (an unusable checkpoint too), 1 for a non-finite loss
+    or GPUs given that CUDA cannot use."""
     try:
         train(run, out_dir)
     except (ValueError, FileNotFoundError) as err:
         log.error("%s", err)
         return 2
-    except NonFiniteLossError as err:
+    except (NonFiniteLossError, GpuUnavailableError) as err:
         log.error("%s", err)
         return 1
     return 0
