@@ -22,8 +22,14 @@ except jobs.ConfigError as err:
     )
 
 
+# Packs of experiments that train on a GPU go to rule train, the others to train_cpu.
+GPU_EXPERIMENTS = jobs.experiments_pattern(PLAN, gpu=True)
+CPU_EXPERIMENTS = jobs.experiments_pattern(PLAN, gpu=False)
+
+
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_-]+",
+    archive=r"[A-Za-z0-9+._-]+\.zip",
     noise=r"[A-Za-z0-9_-]+",
     experiment=r"[A-Za-z0-9_-]+",
     loss=r"[A-Za-z0-9_-]+",
@@ -60,7 +66,21 @@ def dataset_config(wildcards):
 
 
 def dataset_inputs(wildcards):
-    return jobs.dataset_inputs(PLAN, wildcards.dataset)
+    zips = jobs.dataset_downloads(PLAN, wildcards.dataset)
+    downloads = expand(rules.download.output[0], archive=zips)
+    return [*jobs.dataset_inputs(PLAN, wildcards.dataset), *map(ancient, downloads)]
+
+
+def prepare_runtime(wildcards, attempt):
+    return jobs.prepare_runtime(PLAN, wildcards.dataset) * attempt
+
+
+def prepare_mem_mb(wildcards, input):
+    return jobs.prepare_mem_mb(PLAN, wildcards.dataset, input.size_mb)
+
+
+def download_datasets(wildcards):
+    return jobs.downloads(PLAN)[wildcards.archive]
 
 
 def noise_record(wildcards):
@@ -124,10 +144,6 @@ def run_pack(wildcards):
 
 def train_group(wildcards):
     return jobs.train_group(PLAN, wildcards.experiment)
-
-
-def train_gpus(wildcards):
-    return jobs.train_gpus(PLAN, wildcards.experiment)
 
 
 def all_targets():

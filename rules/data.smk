@@ -1,3 +1,25 @@
+localrules:
+    download,
+
+
+# One job per publisher zip, on the submit host (the compute nodes of many clusters have no
+# network): the zip into download_dir, every file read from it checked by sha256. Its record is
+# an ancient() input of prepare_dataset, which reads the zip without network: downloading again
+# (after moving download_dir, say) reruns nothing else.
+rule download:
+    output:
+        "results/downloads/{archive}.json",
+    log:
+        "results/logs/download/{archive}.log",
+    conda:
+        "../envs/biv.yaml"
+    params:
+        datasets=download_datasets,
+        download_dir=config["download_dir"],
+    script:
+        "../scripts/download.py"
+
+
 rule prepare_dataset:
     input:
         dataset_inputs,
@@ -11,6 +33,9 @@ rule prepare_dataset:
     conda:
         "../envs/biv.yaml"
     threads: 2
+    resources:
+        runtime=prepare_runtime,
+        mem_mb=prepare_mem_mb,
     params:
         cfg=dataset_config,
     script:

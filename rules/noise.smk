@@ -9,6 +9,9 @@ rule estimate_noise:
         "results/benchmarks/estimate_noise/{dataset}/{noise}.tsv"
     conda:
         "../envs/biv.yaml"
+    resources:
+        runtime=1,  # minutes: it takes a fraction of a second
+        mem_mb=500,
     params:
         record=noise_record,
     script:

@@ -15,17 +15,28 @@ rule train:
         "results/logs/train/{experiment}/{loss}/{pack}.log",
     benchmark:
         "results/benchmarks/train/{experiment}/{loss}/{pack}.tsv"
+    wildcard_constraints:
+        experiment=GPU_EXPERIMENTS,
     group:
         train_group
     conda:
         "../envs/biv.yaml"
     threads: 1
     resources:
-        gpu=train_gpus,
+        gpu=1,
     params:
         runs=pack_parameters,
     script:
         "../scripts/train.py"
+
+
+# A training on the CPU (training.device: cpu) is a rule of its own: what a profile sets for
+# the GPU trainings of rule train (a GPU partition, gpu_model) never reaches it.
+use rule train as train_cpu with:
+    wildcard_constraints:
+        experiment=CPU_EXPERIMENTS,
+    resources:
+        gpu=0,
 
 
 # A run's folder, where the tables and figures read it: hard links of its pack's member files.

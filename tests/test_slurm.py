@@ -45,7 +45,7 @@ TINY = "tests/configs/tiny.yaml"
 CONFIG = "tests/configs/slurm.yaml"  # the tiny config with one seed per experiment (CI time)
 SUMMARY = "results/tables/summary.csv"
 PROFILES = ("--profile", "profiles/slurm", "--profile", "tests/slurm/profile")
-CLUSTER_RULES = {"prepare_dataset", "estimate_noise", "train"}
+CLUSTER_RULES = {"prepare_dataset", "estimate_noise", "train", "train_cpu"}
 SITE_KEYS = {"slurm_partition", "slurm_account", "gpu_model"}
 RUN_TIMEOUT_S = 480
 USABLE_NODE_STATES = {"idle", "mixed", "allocated", "completing"}
@@ -75,9 +75,12 @@ def without_site_keys(block: dict) -> dict:
 def test_profile_packs_groups_and_leaves_the_gpu_request_to_the_workflow():
     profile = load_yaml(ROOT / "profiles/slurm/config.yaml")
     assert profile["executor"] == "slurm"
-    assert "gpu" not in profile["set-resources"]["train"]  # rules/train.smk: by training.device
-    assert profile["set-resources"]["train"]["cpus_per_gpu"] >= 1
-    assert "slurm_partition" not in profile["set-resources"]["train"]  # a site setting
+    train, train_cpu = profile["set-resources"]["train"], profile["set-resources"]["train_cpu"]
+    assert "gpu" not in train  # rules/train.smk: one GPU for train, none for train_cpu
+    assert train["cpus_per_gpu"] >= 1 and train_cpu["cpus_per_task"] >= 1
+    assert "slurm_partition" not in train  # a site setting
+    assert not {"gpu", "gpu_model", "gres"} & set(train_cpu)
+    assert "prepare_dataset" not in profile["set-resources"]  # the rule sizes it by its data
     groups = set(profile["groups"].values()) | {"train-mlp", "train-cpu"}  # set by the workflow
     assert set(profile["group-components"]) <= groups
     assert profile["cores"] >= 1 and profile["retries"] >= 1
@@ -153,7 +156,7 @@ class Run:
     def training(self) -> dict[str, set[str]]:
         """Slurm job id -> the packs ('noisy/biv/seeds1-5') it trained."""
         jobs = {
-            jid: {name for rule, name in members if rule == "train"}
+            jid: {name for rule, name in members if rule in ("train", "train_cpu")}
             for jid, members in self.members.items()
         }
         return {jid: runs for jid, runs in jobs.items() if runs}

@@ -205,6 +205,46 @@ def test_the_training_device_decides_the_gpu_request(device, gpus):
     assert jobs.train_group(plan, "utkf") is None
 
 
+@pytest.mark.parametrize("device", ["auto", "cpu"])
+def test_the_training_device_sends_packs_to_train_or_train_cpu(device):
+    """The wildcard constraints of rules train and train_cpu split the experiments."""
+    config = load(ROOT / "config" / "paper.yaml")
+    config["experiments"]["bike"].setdefault("training", {})["device"] = device
+    plan = jobs.build_plan(config, check_files=False)
+    gpu, cpu = (re.compile(jobs.experiments_pattern(plan, g)) for g in (True, False))
+    on_cpu = {name: exp.training.device == "cpu" for name, exp in plan.experiments.items()}
+    assert on_cpu["bike"] is (device == "cpu") and not on_cpu["utkf"]
+    for name in plan.experiments:
+        assert bool(gpu.fullmatch(name)) is not on_cpu[name]
+        assert bool(cpu.fullmatch(name)) is on_cpu[name]
+    assert not gpu.fullmatch("utkf-x") and not cpu.fullmatch("bike-x")
+    if device == "auto":
+        assert jobs.experiments_pattern(plan, False) == "(?!)"  # matches nothing
+
+
+def test_downloads_and_preparation_requests_follow_the_data():
+    """One download per publisher zip (two datasets of one zip share it); the preparation asks
+    for what its data need: UTKFace by its images, a table by its file."""
+    config = load(ROOT / "config" / "paper.yaml")
+    config["datasets"]["bike-small"] = {**config["datasets"]["bike"], "train_size": 100}
+    plan = jobs.build_plan(config, check_files=False)
+    url = config["datasets"]["bike"]["url"]
+    assert jobs.downloads(plan) == {
+        "bike+sharing+dataset.zip": {
+            name: plan.datasets[name].config.to_dict() for name in ("bike", "bike-small")
+        }
+    }
+    assert plan.datasets["bike"].config.url == url
+    assert jobs.dataset_downloads(plan, "bike-small") == ["bike+sharing+dataset.zip"]
+    assert jobs.dataset_downloads(plan, "utkf") == []
+    assert jobs.prepare_runtime(plan, "utkf") == 5 + 20000 // 4000
+    assert jobs.prepare_runtime(plan, "bike") == 2
+    images_mb = 20000 * 3 * 200 * 200 / 2**20
+    assert jobs.prepare_mem_mb(plan, "utkf", 0) == 1000 + round(4 * images_mb + 0.5)
+    assert jobs.prepare_mem_mb(plan, "bike", 0) == 2000
+    assert jobs.prepare_mem_mb(plan, "bike", 50) == 3000
+
+
 def test_the_plan_says_whether_there_is_a_reproduction():
     demo = jobs.build_plan(load(ROOT / "config" / "config.yaml"))
     assert demo.reproduction is None

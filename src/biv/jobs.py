@@ -6,8 +6,12 @@ The plan itself is :mod:`biv.spec`; the config keys are documented in config/REA
 
 from __future__ import annotations
 
+import math
+import re
+
+from biv.data.sources import archive_name
 from biv.spec import ConfigError, FileRef, Plan, RunSpec, build_plan
-from biv.spec.dataset import TableConfig, expand_text
+from biv.spec.dataset import TableConfig, UCIConfig, expand_text
 
 __all__ = ["ConfigError", "build_plan"]
 
@@ -47,6 +51,40 @@ def dataset_inputs(plan: Plan, dataset: str) -> list[str]:
     return [expand_text(cfg.path)]  # as written: a normalised path would be a changed input
 
 
+def downloads(plan: Plan) -> dict[str, dict[str, dict]]:
+    """The publisher zips the workflow downloads, one job each on the submit host: zip file
+    name (:func:`biv.data.sources.archive_name`) -> the datasets entries read from it (those
+    with a ``url`` and no ``path``)."""
+    found: dict[str, dict[str, dict]] = {}
+    for name, dataset in plan.datasets.items():
+        cfg = dataset.config
+        if isinstance(cfg, UCIConfig) and cfg.path is None:
+            found.setdefault(archive_name(cfg.url), {})[name] = cfg.to_dict()
+    return found
+
+
+def dataset_downloads(plan: Plan, dataset: str) -> list[str]:
+    """The zips (:func:`downloads`) that preparing ``dataset`` reads."""
+    return [zip_name for zip_name, users in downloads(plan).items() if dataset in users]
+
+
+def prepare_runtime(plan: Plan, dataset: str) -> int:
+    """Minutes to ask for preparing ``dataset``: UTKFace decodes each image (its 23,708 at
+    200x200 took under a minute on 2 cores), a table is read at once (a minute or two)."""
+    data = plan.datasets[dataset]
+    return 5 + math.ceil((data.n_train + data.n_test) / 4000) if data.images else 2
+
+
+def prepare_mem_mb(plan: Plan, dataset: str, input_mb: float) -> int:
+    """Memory to ask for preparing ``dataset``: four times its images as uint8 arrays, or
+    twenty times its table file (``input_mb``, 0 for a download: the UCI tables are small)."""
+    data = plan.datasets[dataset]
+    if data.images:
+        side = data.config.image_side
+        return 1000 + math.ceil(4 * (data.n_train + data.n_test) * 3 * side * side / 2**20)
+    return 2000 + math.ceil(20 * input_mb)
+
+
 def experiment_table(plan: Plan) -> dict[str, dict]:
     """What the tables need to know of each experiment beyond its run files."""
     return {
@@ -66,6 +104,14 @@ def train_gpus(plan: Plan, experiment: str) -> int:
     """GPUs a training job asks for: none where the experiment trains on the CPU
     (``training.device: cpu``), else one (``cuda``, and ``auto`` on a cluster's GPU node)."""
     return 0 if plan.experiments[experiment].training.device == "cpu" else 1
+
+
+def experiments_pattern(plan: Plan, gpu: bool) -> str:
+    """A regular expression of the experiments that train on a GPU (``gpu``) or on the CPU
+    (:func:`train_gpus`): the wildcard constraint that sends each pack to rule ``train`` or
+    ``train_cpu``; one that matches nothing where there are none."""
+    names = [name for name in plan.experiments if train_gpus(plan, name) == int(gpu)]
+    return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
 def test_metrics(plan: Plan, experiments) -> set[str]:

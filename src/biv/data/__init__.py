@@ -7,7 +7,7 @@ import os
 
 from biv import atomic
 from biv.data.prepared import label_stats, load_prepared, write
-from biv.data.sources import expand
+from biv.data.sources import DownloadCache, expand
 from biv.spec.dataset import BikeConfig, SyntheticConfig, TableConfig, WineConfig, parse
 
 __all__ = ["load_prepared", "prepare"]
@@ -21,11 +21,13 @@ def prepare(
     *,
     workers: int | None = None,
     stats_path: str | os.PathLike | None = None,
+    network: bool = True,
 ) -> dict:
     """Parse ``cfg`` (a ``datasets`` entry, as the prepare rule's params give it) with
     :func:`biv.spec.dataset.parse`, build dataset ``name`` and write it atomically to ``out_path``.
 
-    ``download_dir`` caches publisher zips (needed only for ``url``); ``workers`` is the number
+    ``download_dir`` caches publisher zips (needed only for ``url``; without ``network`` a zip
+    must be there already: the workflow's download job fetched it); ``workers`` is the number
     of image-decoding threads (default: available CPUs, at most 8); ``stats_path``, if given,
     receives the label statistics as JSON (:func:`biv.data.prepared.label_stats`), for jobs that
     need them without torch. Every check runs before anything is written. Returns the written
@@ -34,6 +36,7 @@ def prepare(
     # each kind's module is imported when used: pandas (Bike, Wine, tables) and PIL (UTKFace)
     # would add 0.45 s to every job that only loads a prepared file (training, noise draws)
     spec = parse(name, cfg)
+    cache = None if download_dir is None else DownloadCache(download_dir, network)
     if isinstance(spec, SyntheticConfig):
         from biv.data import synthetic
 
@@ -41,11 +44,11 @@ def prepare(
     elif isinstance(spec, BikeConfig):
         from biv.data import bike
 
-        prepared = bike.prepare(name, spec, download_dir)
+        prepared = bike.prepare(name, spec, cache)
     elif isinstance(spec, WineConfig):
         from biv.data import wine
 
-        prepared = wine.prepare(name, spec, download_dir)
+        prepared = wine.prepare(name, spec, cache)
     elif isinstance(spec, TableConfig):
         from biv.data import table
 

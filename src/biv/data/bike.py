@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from biv.data.prepared import assemble, split_indices
-from biv.data.sources import fetch
+from biv.data.sources import DownloadCache, fetch
 from biv.data.tabular import integer_codes, read_table
 from biv.spec.dataset import BikeConfig
 
@@ -73,9 +73,9 @@ def features(columns: dict[str, np.ndarray], where: str) -> np.ndarray:
     return np.concatenate(parts, axis=1, dtype=np.float64).astype(np.float32)
 
 
-def prepare(name: str, cfg: BikeConfig, download_dir) -> dict:
+def prepare(name: str, cfg: BikeConfig, cache: DownloadCache | None) -> dict:
     """Read, check and split hour.csv per ``cfg``; return the prepared dict."""
-    raw = fetch(name, cfg, (FILE,), download_dir)[FILE]
+    raw = fetch(name, cfg, (FILE,), cache)[FILE]
     columns = read_table(raw, ",", [*_NUMERIC, *_PASSTHROUGH, TARGET], text=("dteday",))
     x = features(columns, raw.origin)
     y = columns[TARGET]

@@ -3,8 +3,11 @@
 Paths (``path``, ``download_dir``) have ``~`` and environment variables expanded
 (``os.path.expanduser`` then ``os.path.expandvars``). Every file is checked against its sha256
 before use: the built-in published value, or the one given in the config's ``sha256`` mapping.
-Downloads go to ``download_dir`` under a temporary name and are renamed onto the cached zip only
-after every checksum passes; a valid cached zip is reused without network access.
+Downloads go to ``download_dir`` (as :func:`archive_name` of the URL) under a temporary name and
+are renamed onto the cached zip only after every checksum passes; a valid cached zip is reused
+without network access. The workflow downloads in a job of its own on the submit host
+(:func:`download`); preparing a dataset there reads the cache only (``network=False``), since
+the compute nodes of many clusters have no network.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from biv.spec.dataset import UCIConfig, expand, local_hint, uci_location
+from biv.spec.dataset import FILES, UCIConfig, expand, local_hint, uci_location
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,14 @@ KNOWN_SHA256 = {
     "winequality-white.csv": "76c3f809815c17c07212622f776311faeb31e87610d52c26d87d6e361b169836",
 }
 DOWNLOAD_TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class DownloadCache:
+    """Where publisher zips are cached, and whether a missing one may be downloaded."""
+
+    folder: str | os.PathLike
+    network: bool = True
 
 
 @dataclass(frozen=True)
@@ -50,18 +61,31 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def fetch(
-    name: str,
-    cfg: UCIConfig,
-    files: tuple[str, ...],
-    download_dir: str | os.PathLike | None,
+    name: str, cfg: UCIConfig, files: tuple[str, ...], cache: DownloadCache | None
 ) -> dict[str, RawFile]:
-    """Read ``files`` from the config's ``path`` (which wins) or else its ``url``, and
-    verify their sha256."""
+    """Read ``files`` from the config's ``path`` (which wins) or else its ``url`` (through
+    ``cache``), and verify their sha256."""
     if cfg.path is not None:
         raw = _read_local(name, uci_location(name, cfg), files)
         _verify(name, raw, cfg.sha256)
         return raw
-    return _download(name, cfg.url, files, download_dir, cfg.sha256)
+    return _download(name, cfg.url, files, cache, cfg.sha256)
+
+
+def download(datasets: dict[str, UCIConfig], download_dir: str | os.PathLike) -> dict:
+    """The workflow's download job: the zip of ``datasets`` (entries with the same ``url``)
+    into ``download_dir``, each dataset's files verified; returns the record of what was
+    checked (the job's output)."""
+    urls = {cfg.url for cfg in datasets.values()}
+    if len(urls) != 1:
+        raise ValueError(f"one download is one URL, not {sorted(urls)}")
+    url = urls.pop()
+    checked = {}
+    for name, cfg in datasets.items():
+        raw = _download(name, url, FILES[cfg.kind], DownloadCache(download_dir), cfg.sha256)
+        checked[name] = {f: file.sha256 for f, file in raw.items()}
+    target = expand(download_dir) / archive_name(url)
+    return {"url": url, "archive": str(target), "sha256": checked}
 
 
 def _read_local(name: str, path: Path, files: tuple[str, ...]) -> dict[str, RawFile]:
@@ -110,24 +134,29 @@ def _verify(name: str, raw: dict[str, RawFile], sha256: dict[str, str] | None) -
             )
 
 
-def _zip_name(name: str, url: str) -> str:
+def archive_name(url: str) -> str:
+    """The cached zip's file name: the URL's last path segment (other characters than letters,
+    digits and ``+-_.`` as ``_``), with ``.zip`` and a digest of the URL added where it has no
+    ``.zip`` of its own."""
     base = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
     base = "".join(c if c.isalnum() or c in "+-_." else "_" for c in base).lstrip(".")
-    return base if base.endswith(".zip") else f"{name}-{base or 'download'}.zip"
+    if base.endswith(".zip"):
+        return base
+    return f"{base or 'download'}-{sha256_bytes(url.encode())[:8]}.zip"
 
 
 def _download(
     name: str,
     url: str,
     files: tuple[str, ...],
-    download_dir: str | os.PathLike | None,
+    cache: DownloadCache | None,
     sha256: dict[str, str] | None,
 ) -> dict[str, RawFile]:
-    if download_dir is None:
+    if cache is None:
         raise ValueError(f"datasets.{name}.url: {url} needs a download folder (download_dir)")
-    folder = expand(download_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / _zip_name(name, url)
+    folder = expand(cache.folder)
+    target = folder / archive_name(url)
+    problem = "is not there"
     if target.is_file():
         try:
             raw = _read_zip(name, target, str(target), files)
@@ -135,7 +164,16 @@ def _download(
             log.info("datasets.%s: using cached %s", name, target)
             return raw
         except ValueError as err:
-            log.warning("datasets.%s: cached %s unusable (%s); downloading", name, target, err)
+            problem = f"is unusable ({err})"
+            log.warning("datasets.%s: cached %s %s", name, target, problem)
+    if not cache.network:
+        raise ValueError(
+            f"datasets.{name}.url: the download {target} {problem}, and this job has no "
+            f"network (compute nodes often have none): the workflow's download job on the "
+            f"submit host fetches it; delete results/downloads/{target.name}.json to run that "
+            "job again"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
     tmp = Path(tmp_name)
     hint = local_hint(f"datasets.{name}", files)

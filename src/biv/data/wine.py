@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from biv.data.prepared import assemble, split_indices
-from biv.data.sources import fetch
+from biv.data.sources import DownloadCache, fetch
 from biv.data.tabular import read_table
 from biv.spec.dataset import WineConfig
 
@@ -32,9 +32,9 @@ FEATURE_NAMES = [
 TARGET = "quality"
 
 
-def prepare(name: str, cfg: WineConfig, download_dir) -> dict:
+def prepare(name: str, cfg: WineConfig, cache: DownloadCache | None) -> dict:
     """Read, check, concatenate and split both files per ``cfg``."""
-    raw = fetch(name, cfg, FILES, download_dir)
+    raw = fetch(name, cfg, FILES, cache)
     tables = [read_table(raw[f], ";", [*FEATURE_NAMES, TARGET]) for f in FILES]
     x = np.concatenate([np.stack([t[c] for c in FEATURE_NAMES], axis=1) for t in tables])
     y = np.concatenate([t[TARGET] for t in tables])

@@ -1,0 +1,10 @@
+"""Snakemake glue: download one publisher zip (a local job: the submit host has network) and
+record what was checked."""
+
+from biv import atomic, logs
+from biv.data.sources import download
+from biv.spec.dataset import parse
+
+logs.setup(snakemake.log[0])
+datasets = {name: parse(name, cfg) for name, cfg in snakemake.params.datasets.items()}
+atomic.write_json(snakemake.output[0], download(datasets, snakemake.params.download_dir))
