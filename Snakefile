@@ -1,6 +1,24 @@
+import os
+import sys
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# The workflow's own code is the package in src/, never an installed copy: first on the path
+# of this process (rules/common.smk imports it) and on the PYTHONPATH of every job (local,
+# conda, container; Slurm jobs inherit it and re-run this file; envvars: passes it on where an
+# executor passes variables itself). The conda env and the container hold dependencies only.
+SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [SRC, os.environ.get("PYTHONPATH")])
+)
+
+
+envvars:
+    "PYTHONPATH",
 
 
 # The embedded demo, unless --configfile names another config (which then replaces it

@@ -36,6 +36,7 @@ WORKFLOW = (
     "config",
     "envs",
     "report",
+    "src",
     "profiles",
     "tests/configs",
     "tests/slurm/profile",
