@@ -21,6 +21,12 @@ envvars:
     "PYTHONPATH",
 
 
+# Used with --software-deployment-method apptainer only: the image built from
+# containers/biv.def (profiles/slurm/README.md, "Software on the cluster"), relative to the
+# working directory (Snakemake refuses an image path with a space even when unused).
+container: "containers/biv.sif"
+
+
 # The embedded demo, unless --configfile names another config (which then replaces it
 # instead of being merged into it).
 if not workflow.overwrite_configfiles:

@@ -1,7 +1,7 @@
 """Documentation and environment files stay true to the code: every config key is documented,
 the pinned conda environment lists the same packages as pyproject.toml and installs from the copy
-Snakemake makes of it, every link of the documentation resolves, and the README stays short
-enough to read top to bottom."""
+Snakemake makes of it, the containers install the same pins, every link of the documentation
+resolves, and the README stays short enough to read top to bottom."""
 
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ def test_config_readme_documents_every_schema_key():
 
 
 ENV = ROOT / "envs" / "biv.yaml"
+CONTAINERS = [ROOT / "containers" / "biv.def", ROOT / "containers" / "Dockerfile"]
 
 
 def _name(requirement: str) -> str:
@@ -106,6 +107,24 @@ def test_conda_env_pins_the_packages_of_pyproject():
 )
 def test_a_pip_line_that_breaks_in_snakemakes_copy_is_caught(line):
     assert pip_line_problem(line)
+
+
+def pip_install_words(path: Path) -> list[str]:
+    """The words after `pip install` of a container file (its one pip command), options left out."""
+    lines = path.read_text().replace("\\\n", " ").splitlines()
+    commands = [line for line in lines if "pip install" in line and not line.startswith("#")]
+    assert len(commands) == 1, f"{path.name}: {len(commands)} pip install commands"
+    words = commands[0].split("pip install", 1)[1].split()
+    return [w.strip("\"'") for w in words if not w.startswith("-")]
+
+
+@pytest.mark.parametrize("container", CONTAINERS, ids=lambda p: p.name)
+def test_container_installs_exactly_the_pins_of_the_env(container):
+    words = pip_install_words(container)
+    env_pins = {pin(line) for line in env_pip_lines()}
+    assert sorted(pin(w) for w in words) == sorted(env_pins)  # nothing else, nothing twice
+    base = re.search(r"(?m)^(?:From:|FROM) python:(\d+\.\d+)-slim$", container.read_text())
+    assert base and f"python={base.group(1)}" == env_python()
 
 
 def snakemakes_copy_of_the_env(root: Path) -> Path:
