@@ -15,7 +15,7 @@ import torch
 from biv.spec.figures import Figure, build_figure
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW = ("Snakefile", "rules", "scripts", "config", "report", "envs")
+WORKFLOW = ("Snakefile", "rules", "scripts", "config", "report", "envs", "src")  # src: its code
 
 
 def copy_workflow(dest: Path, names: Iterable[str] = WORKFLOW) -> Path:

@@ -37,6 +37,7 @@ WORKFLOW = (
     "config",
     "envs",
     "report",
+    "src",
     "profiles",
     "tests/configs",
     "tests/slurm/profile",
