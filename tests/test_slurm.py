@@ -261,7 +261,8 @@ def plugin_members(workdir: Path, job_ids: set[str]) -> dict[str, set[tuple[str,
         for rule, body in RULE_BLOCK.findall(logs[jid].read_text(errors="replace")):
             wildcards = re.search(r"^\s+wildcards: (.*)$", body, re.MULTILINE)
             name = wildcards.group(1).strip() if wildcards else ""
-            found.add((rule, pack_name_of(body) if rule == "train" else name))
+            training = rule in ("train", "train_cpu")
+            found.add((rule, pack_name_of(body) if training else name))
         members[jid] = found
     return members
 

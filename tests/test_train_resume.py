@@ -273,3 +273,54 @@ def test_sigkill_at_several_points_resumes_to_identical_bytes(tmp_path):
     assert resumed_from[2] == json.loads((out / "run.json").read_text())["run"]["resumed_from_step"]
     assert_same_outputs(tmp_path / "reference", out)
     assert json.loads((out / "summary.json").read_text())["steps"] == 900
+
+
+@pytest.mark.parametrize("signum", biv.train.STOP_SIGNALS)
+def test_a_stop_signal_checkpoints_the_step_it_came_in(tmp_path, monkeypatch, signum):
+    """SIGTERM (a time limit, preemption) or SIGUSR2 (an early warning) in step 7: the pack
+    checkpoints after step 7, not at its last periodic checkpoint (every 4 steps), and stops;
+    run again, it resumes there and ends with the uninterrupted run's bytes. The process's own
+    handlers are back afterwards."""
+    params = write_inputs(tmp_path, n_train=40, n_test=5)
+    params["training"].update(checkpoint_every=4)
+    train(params, tmp_path / "reference")
+
+    real_record = biv.train._record_step
+
+    def signal_in_step_7(metrics, step, *args):
+        real_record(metrics, step, *args)
+        if step == 7:
+            os.kill(os.getpid(), signum)
+
+    monkeypatch.setattr(biv.train, "_record_step", signal_in_step_7)
+    handlers = [signal.getsignal(s) for s in biv.train.STOP_SIGNALS]
+    with pytest.raises(biv.train.Stopped, match=f"{signal.Signals(signum).name} after step 7"):
+        train(params, tmp_path / "resumed")
+    assert [signal.getsignal(s) for s in biv.train.STOP_SIGNALS] == handlers
+    assert _checkpoint_step(tmp_path / "resumed/checkpoint.pt") == 7
+    monkeypatch.setattr(biv.train, "_record_step", real_record)
+    train(params, tmp_path / "resumed")
+    assert json.loads((tmp_path / "resumed/run.json").read_text())["run"]["resumed_from_step"] == 7
+    assert_same_outputs(tmp_path / "reference", tmp_path / "resumed")
+
+
+def test_biv_train_on_sigterm_loses_no_step(tmp_path):
+    """`biv train` sent SIGTERM (as Slurm does at a time limit, KillWait before SIGKILL) after
+    its first checkpoint exits with 128 + 15 once it has checkpointed the step it was in; run
+    again, it resumes after that step and ends with the uninterrupted run's bytes."""
+    params = write_inputs(tmp_path, n_train=240, n_test=60)
+    params["training"].update(epochs=30, checkpoint_every=200)  # 900 steps
+    params_file = tmp_path / "params.json"
+    params_file.write_text(json.dumps(params))
+    train(params, tmp_path / "reference")
+    out, log = tmp_path / "stopped", tmp_path / "stopped.log"
+    proc = _start(params_file, out, log)
+    first = _wait_for_checkpoint(proc, out / "checkpoint.pt", 200, log)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM, log.read_text()
+    stopped_at = _checkpoint_step(out / "checkpoint.pt")
+    assert f"checkpoint after step {stopped_at}, stopping" in log.read_text()
+    assert stopped_at > first or stopped_at == 900  # the step of the signal: none lost
+    assert _start(params_file, out, log).wait(timeout=300) == 0, log.read_text()
+    assert f"resuming after step {stopped_at}" in log.read_text()
+    assert_same_outputs(tmp_path / "reference", out)

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def train_from_file(params_path: str | Path, out_dir: str | Path) -> int:
     """``biv train PARAMS OUT_DIR``: 0 on success, 2 for bad input, 1 for a non-finite loss or
-    GPUs given that CUDA cannot use."""
+    GPUs given that CUDA cannot use, 128 + its number for a signal that stopped it."""
     import json
     import logging
 

@@ -10,12 +10,18 @@ label statistics when ``normalize`` is true (variances and cutoff thresholds div
 y_std**2; BIV's epsilon is used as given). The pack checkpoints atomically every
 ``checkpoint_every`` steps and resumes from its checkpoint, ending with the same bytes as an
 uninterrupted run. Each member's files (``OUTPUTS``) are written only when the pack ends, so a
-killed pack leaves nothing but its checkpoint behind.
+killed pack leaves nothing but its checkpoint behind. On SIGTERM (a cluster's time limit or
+preemption) or SIGUSR2 (an early warning a job may ask for, ``--signal=USR2@90``) the pack
+finishes its step, checkpoints there and stops (:class:`Stopped`): its retry resumes at that
+step, with no step lost.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +69,19 @@ FINITE_CHECK_EVERY = 64
 
 class NonFiniteLossError(RuntimeError):
     """A member's training loss became NaN or infinite."""
+
+
+#: Signals on which a pack checkpoints at the end of its step and stops.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR2)
+
+
+class Stopped(RuntimeError):
+    """A pack stopped on a signal after checkpointing; ``signum`` says which."""
+
+    def __init__(self, signum: int, step: int):
+        name = signal.Signals(signum).name
+        super().__init__(f"stopped by {name} after step {step}; its checkpoint resumes there")
+        self.signum = signum
 
 
 def loss_in_model_units(loss: LossSpec, y_std: float, normalize: bool) -> dict:
@@ -152,19 +171,24 @@ def train_pack(
     )
     metrics, clock = state.metrics, _Clock(state.progress)
     state.model.train()
-    for step, (*batch, empty, host) in batches:
-        result = steps.train_step(*batch, empty, host)
-        _record_step(metrics, step, result, empty, batches.adaptive)
-        if step % tr.eval_every == 0 or step == batches.total:
-            metrics.test_sums.append(steps.evaluate())
-            metrics.eval_steps.append(step)
-        if step % FINITE_CHECK_EVERY == 0:
-            _check_finite(metrics, names)
-        if tr.checkpoint_every and step % tr.checkpoint_every == 0 and step < batches.total:
-            _check_finite(metrics, names)
-            clock.stop_at(step)
-            state.save(checkpoint, runs)
-        clock.tick(step, lambda rate, step=step: _log_progress(metrics, data, step, batches, rate))
+    with _signals_received(STOP_SIGNALS) as received:
+        for step, (*batch, empty, host) in batches:
+            result = steps.train_step(*batch, empty, host)
+            _record_step(metrics, step, result, empty, batches.adaptive)
+            if step % tr.eval_every == 0 or step == batches.total:
+                metrics.test_sums.append(steps.evaluate())
+                metrics.eval_steps.append(step)
+            if step % FINITE_CHECK_EVERY == 0:
+                _check_finite(metrics, names)
+            periodic = tr.checkpoint_every and step % tr.checkpoint_every == 0
+            if (periodic or received) and step < batches.total:
+                _check_finite(metrics, names)
+                clock.stop_at(step)
+                state.save(checkpoint, runs)
+            if received and step < batches.total:
+                log.warning("%s: checkpoint after step %d, stopping", ", ".join(names), step)
+                raise Stopped(received[0], step)
+            clock.tick(step, lambda rate, s=step: _log_progress(metrics, data, s, batches, rate))
     _check_finite(metrics, names)
     clock.stop_at(batches.total)
 
@@ -177,6 +201,24 @@ def train_pack(
     summaries = _write_members(runs, outs, state, data, chunks, batches, pack)
     checkpoint.unlink(missing_ok=True)
     return summaries
+
+
+@contextlib.contextmanager
+def _signals_received(signums):
+    """The signals of ``signums`` received while inside (a list, in order); their handlers are
+    restored on exit. Signals can be handled in the main thread only: elsewhere, none."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = {
+        signum: signal.signal(signum, lambda n, _: received.append(n)) for signum in signums
+    }
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _write_members(runs, outs, state: _State, data, chunks, batches, pack: dict) -> list[dict]:
@@ -530,7 +572,7 @@ def write_run_folder(
 def run_training(run: RunSpec, out_dir: str | Path) -> int:
     """Train ``run`` into ``out_dir`` as a command does (``biv train``, ``biv legacy``), errors
     logged: 0 on success, 2 for bad input (an unusable checkpoint too), 1 for a non-finite loss
-    or GPUs given that CUDA cannot use."""
+    or GPUs given that CUDA cannot use, 128 + the signal's number when stopped by one."""
     try:
         train(run, out_dir)
     except (ValueError, FileNotFoundError) as err:
@@ -539,4 +581,7 @@ def run_training(run: RunSpec, out_dir: str | Path) -> int:
     except (NonFiniteLossError, GpuUnavailableError) as err:
         log.error("%s", err)
         return 1
+    except Stopped as err:
+        log.error("%s", err)
+        return 128 + err.signum
     return 0
