@@ -3,8 +3,13 @@ BIV_DATA_DIR is set (CI sets it) and are skipped only when it is not."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import os
 import shutil
+import threading
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from types import SimpleNamespace
@@ -70,3 +75,44 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def serving(root: Path):
+    """An HTTP server of the folder ``root`` on this host's loopback (127.0.0.1, an ephemeral
+    port), the tests' stand-in for a publisher: its base URL."""
+    handler = functools.partial(_Quiet, directory=str(root))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def server(tmp_path):
+    """(folder served, base URL) of :func:`serving`."""
+    root = tmp_path / "www"
+    root.mkdir()
+    with serving(root) as base:
+        yield root, base
+
+
+def make_zip(path: Path, files: dict[str, bytes]) -> None:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+
+
+def bike_files(data_dir: Path) -> dict[str, bytes]:
+    folder = data_dir / "bike-sharing"
+    return {f: (folder / f).read_bytes() for f in ("Readme.txt", "day.csv", "hour.csv")}

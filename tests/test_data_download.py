@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import re
 import shutil
 import socket
 import subprocess
 import sys
-import threading
-import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from conftest import ROOT, copy_workflow
+from conftest import ROOT, bike_files, copy_workflow, make_zip
 
 from biv.data import load_prepared, prepare
 from biv.data.sources import KNOWN_SHA256, archive_name, download
@@ -25,37 +21,6 @@ from biv.spec.dataset import parse
 
 BIKE = {"kind": "bike", "train_size": 700, "test_size": 300}
 WINE = {"kind": "wine", "train_size": 400, "test_size": 200}
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server(tmp_path):
-    """(folder served, base URL) of an HTTP server on 127.0.0.1 at an ephemeral port."""
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = functools.partial(_Quiet, directory=str(root))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
-
-
-def make_zip(path: Path, files: dict[str, bytes]) -> None:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-
-
-def bike_files(data_dir: Path) -> dict[str, bytes]:
-    folder = data_dir / "bike-sharing"
-    return {f: (folder / f).read_bytes() for f in ("Readme.txt", "day.csv", "hour.csv")}
 
 
 def test_bike_download_caches_and_matches_local(data_dir, server, tmp_path):

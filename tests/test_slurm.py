@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import copy_workflow
+from conftest import bike_files, copy_workflow, make_zip, serving
 
 from biv.devices import FAKE_GPUS
 from biv.spec import TRAINING_DEFAULTS, pack_name
@@ -275,22 +277,57 @@ def slurm_run(workdir: Path, proc: subprocess.Popen, since: datetime, cancel=Non
     return Run(workdir, returncode, log, slurm, plugin_members(workdir, set(slurm)), cancelled)
 
 
-def cancel_after_a_checkpoint(pack: str):
-    """A canceller: scancel the Slurm job training `pack` once the pack has a checkpoint (as a
-    time limit or preemption would)."""
+def run_ok(*command: str) -> None:
+    done = sh(*command)
+    assert done.returncode == 0, (command, done.stderr)
 
-    def cancel(workdir: Path, proc: subprocess.Popen) -> str | None:
+
+def requeue(jid: str) -> None:
+    """As preemption with PreemptMode=REQUEUE, or an admin: the job is killed and queued again,
+    under its id. Slurm holds a requeued job for two minutes once it is pending again; the test
+    lifts that hold."""
+    run_ok("scontrol", "requeue", jid)
+    deadline = time.monotonic() + 60
+    while sh("squeue", "-h", "-j", jid, "-o", "%T").stdout.strip() != "PENDING":
+        assert time.monotonic() < deadline, f"job {jid} was not requeued"
+        time.sleep(0.2)
+    run_ok("scontrol", "update", f"JobId={jid}", "StartTime=now")
+
+
+def time_limit_now(jid: str) -> None:
+    """The job's time limit cut to now (Slurm enforces it within about 30 s: SIGTERM, then
+    SIGKILL KillWait=10 s later). Slurm refuses an end time before the job's first second."""
+    deadline = time.monotonic() + 10
+    while (done := sh("scontrol", "update", f"JobId={jid}", "EndTime=now")).returncode:
+        assert time.monotonic() < deadline and "Invalid time" in done.stderr, done.stderr
+        time.sleep(0.5)
+
+
+#: What happens to a running training job in the tests, as on a real cluster: scancel (also
+#: preemption with PreemptMode=CANCEL), a requeue, its time limit reached.
+INTERRUPTIONS = {
+    "cancel": lambda jid: run_ok("scancel", jid),
+    "requeue": requeue,
+    "time limit": time_limit_now,
+}
+
+
+def after_a_checkpoint(pack: str, interruption: str):
+    """An interrupter: once `pack` has a checkpoint, do `interruption` to the Slurm job training
+    it; that job's id."""
+
+    def interrupt(workdir: Path, proc: subprocess.Popen) -> str | None:
         checkpoint = workdir / "results/packs" / pack / "checkpoint.pt"
         while proc.poll() is None and not checkpoint.exists():
             time.sleep(0.02)
         for line in sh("squeue", "-h", "-t", "RUNNING", "-o", "%i|%k|%Z").stdout.splitlines():
             jid, comment, wd = line.split("|", 2)
             if wd == str(workdir) and "train" in comment:
-                sh("scancel", jid)
+                INTERRUPTIONS[interruption](jid)
                 return jid
         return None
 
-    return cancel
+    return interrupt
 
 
 def assert_finished(run: Run) -> None:
@@ -336,7 +373,7 @@ def changed_run(full_runs) -> tuple[Run, str, dict[str, str], dict[str, str]]:
     since = datetime.now()
     proc = snakemake(workdir, *PROFILES)
     pack = pack_of(f"noisy/{loss}/seed1")
-    run = slurm_run(workdir, proc, since, cancel=cancel_after_a_checkpoint(pack))
+    run = slurm_run(workdir, proc, since, cancel=after_a_checkpoint(pack, "cancel"))
     return run, loss, before, params_of(workdir)
 
 
@@ -437,3 +474,105 @@ def test_changing_one_loss_epsilon_resubmits_only_its_training_runs(changed_run)
     submitted = {name for names in run.training().values() for name in names}
     assert submitted == {pack_of(name) for name in changed}
     assert set(run.training()) == set(run.slurm), "jobs other than training were submitted"
+
+
+def one_pack_workflow(dest: Path, epochs: int) -> Path:
+    """The workflow of `slurm_workflow` with one pack: the noisy experiment's BIV run, trained
+    for `epochs` epochs (5 steps each, a checkpoint every 100 steps)."""
+    dest = slurm_workflow(dest)
+    config = load_yaml(dest / CONFIG)
+    for key in ("sweeps", "figures"):
+        config.pop(key, None)
+    noisy = config["experiments"]["noisy"]
+    noisy["losses"] = ["biv"]
+    noisy["training"]["epochs"] = epochs
+    config["experiments"] = {"noisy": noisy}
+    (dest / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
+    return dest
+
+
+@pytest.fixture(scope="module", params=[("requeue", 1200), ("time limit", 16000)])
+def interrupted_run(request, cluster, tmp_path_factory) -> tuple[str, Run, Path]:
+    """One pack through Slurm, its job requeued or past its time limit once the pack has a
+    checkpoint, and the same pack uninterrupted, locally, at the same time. Past a time limit
+    the pack must still be training when Slurm enforces it: 80,000 steps (about a minute)."""
+    how, epochs = request.param
+    name = how.replace(" ", "-")
+    slurm_dir = one_pack_workflow(tmp_path_factory.mktemp(f"{name}-slurm"), epochs)
+    local_dir = one_pack_workflow(tmp_path_factory.mktemp(f"{name}-local"), epochs)
+    since = datetime.now()
+    local = snakemake(local_dir, "--cores", "1")
+    remote = snakemake(slurm_dir, *PROFILES)
+    try:
+        run = slurm_run(
+            slurm_dir, remote, since, after_a_checkpoint(pack_of("noisy/biv/seed1"), how)
+        )
+    finally:
+        local_returncode, local_log = finish(local, local_dir)
+    assert local_returncode == 0, f"local run failed:\n{local_log[-6000:]}"
+    return how, run, local_dir
+
+
+def test_a_requeued_or_timed_out_training_resumes_at_the_step_it_stopped(interrupted_run):
+    """SIGTERM (Slurm's, at a requeue or the time limit) stops the pack after the step it came
+    in, with a checkpoint there: the job run again (requeued under its id by Slurm, or retried
+    by Snakemake after a TIMEOUT) resumes after that step, says so, and the runs end with the
+    bytes of the uninterrupted local run."""
+    how, run, local_dir = interrupted_run
+    assert_finished(run)
+    assert run.cancelled is not None, "no running training job was there to interrupt"
+    pack = pack_of("noisy/biv/seed1")  # the pack that was training then
+    assert pack in run.training()[run.cancelled]
+    if how == "time limit":
+        assert run.slurm[run.cancelled].state == "TIMEOUT", run.slurm[run.cancelled]
+    else:  # Slurm ran the job again, under its id: no other job trained the pack
+        assert [jid for jid, names in run.training().items() if pack in names] == [run.cancelled]
+    # the log of the job's last run (Snakemake clears a job's log when the job runs again)
+    job_log = (run.workdir / "results/logs/train" / f"{pack}.log").read_text()
+    resumed = re.findall(r"resuming after step (\d+) \(checkpointed there on SIGTERM\)", job_log)
+    assert resumed and int(resumed[-1]) >= 100, job_log  # after the first periodic checkpoint
+    for name in run_names(run.workdir):
+        for file in ("metrics.csv", "predictions.csv"):
+            ours = (run.workdir / "results/runs" / name / file).read_bytes()
+            assert ours == (local_dir / "results/runs" / name / file).read_bytes(), (name, file)
+
+
+def test_jobs_have_no_network_but_the_submit_host_has(cluster, tmp_path):
+    """A canary job cannot reach a server on the submit host's loopback (the stand-in for a
+    publisher); the submit host can."""
+    (tmp_path / "canary.txt").write_text("reached")
+    with serving(tmp_path) as base:
+        assert urllib.request.urlopen(f"{base}/canary.txt", timeout=10).read() == b"reached"
+        code = f"import urllib.request as u; u.urlopen('{base}/canary.txt', timeout=10)"
+        wrap = f"{sys.executable} -c {shlex.quote(code)}"
+        out = tmp_path / "canary.out"
+        job = sh("sbatch", "--wait", "-o", str(out), "--wrap", wrap, timeout=120)
+    assert job.returncode != 0
+    assert "Connection refused" in out.read_text()
+
+
+def test_a_url_dataset_is_downloaded_on_the_submit_host_and_trained_through_slurm(
+    cluster, data_dir, tmp_path
+):
+    """Bike from a URL (the loopback server): the local download job fetches it; preparation
+    (a Slurm job, without network) reads it from the cache; its runs train through Slurm."""
+    (tmp_path / "www").mkdir()
+    make_zip(tmp_path / "www/bike.zip", bike_files(data_dir))
+    workdir = slurm_workflow(tmp_path / "work")
+    config = load_yaml(workdir / CONFIG)
+    for key in ("sweeps", "figures"):
+        config.pop(key, None)
+    config["experiments"] = {"clean": config["experiments"]["clean"]}
+    config["experiments"]["clean"]["dataset"] = "bike"
+    with serving(tmp_path / "www") as base:
+        config["datasets"] = {"bike": {"kind": "bike", "url": f"{base}/bike.zip"}}
+        config["datasets"]["bike"].update(train_size=700, test_size=300)
+        (workdir / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
+        since = datetime.now()
+        run = slurm_run(workdir, snakemake(workdir, *PROFILES), since)
+    assert_finished(run)
+    assert "localrule download:" in run.log
+    assert json.loads((workdir / "results/downloads/bike.zip.json").read_text())["sha256"]
+    prepared = {name for members in run.members.values() for rule, name in members}
+    assert "dataset=bike" in prepared  # prepared in a Slurm job
+    assert run_names(workdir) == {"clean/l2/seed1"}

@@ -12,11 +12,10 @@ import signal
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import yaml
-from conftest import ROOT, WORKFLOW, copy_workflow
+from conftest import ROOT, WORKFLOW, bike_files, copy_workflow, make_zip
 
 FAKE = ROOT / "tests" / "slurm" / "fake"
 PROFILES = ["--profile", "profiles/slurm", "--profile", "profiles/slurm-site-example"]
@@ -59,17 +58,16 @@ def option(args: list[str], name: str) -> str | None:
 def test_paper_downloads_on_the_submit_host_and_prepares_within_an_hour(data_dir, tmp_path):
     """config/paper.yaml: the Bike zip is a local job (here it is in the download cache
     already, so no network is used); the preparation and noise estimates, one group job, ask
-    for at most an hour, on the CPU partition, with no GPU."""
+    for at most an hour, on the CPU partition, with no GPU, requeueable."""
     workdir = copy_workflow(tmp_path, FILES)
     cache = workdir / "resources" / "downloads"
     cache.mkdir(parents=True)
-    with zipfile.ZipFile(cache / "bike+sharing+dataset.zip", "w") as zf:
-        for name in ("Readme.txt", "day.csv", "hour.csv"):
-            zf.write(data_dir / "bike-sharing" / name, name)
+    make_zip(cache / "bike+sharing+dataset.zip", bike_files(data_dir))
     (prep,) = submit(workdir, "config/paper.yaml", jobs=1)
     assert option(prep, "--comment") == "rule_prep_estimate_noise_prepare_dataset"
     assert int(option(prep, "-t")) <= 60
     assert option(prep, "-p") == "cpu" and option(prep, "--gpus") is None
+    assert "--requeue" in prep  # Slurm may queue a preempted job again
     run_log = (workdir / "snakemake.log").read_text()
     assert "localrule download:" in run_log
     record = yaml.safe_load(

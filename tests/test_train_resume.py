@@ -276,7 +276,7 @@ def test_sigkill_at_several_points_resumes_to_identical_bytes(tmp_path):
 
 
 @pytest.mark.parametrize("signum", biv.train.STOP_SIGNALS)
-def test_a_stop_signal_checkpoints_the_step_it_came_in(tmp_path, monkeypatch, signum):
+def test_a_stop_signal_checkpoints_the_step_it_came_in(tmp_path, monkeypatch, caplog, signum):
     """SIGTERM (a time limit, preemption) or SIGUSR2 (an early warning) in step 7: the pack
     checkpoints after step 7, not at its last periodic checkpoint (every 4 steps), and stops;
     run again, it resumes there and ends with the uninterrupted run's bytes. The process's own
@@ -299,7 +299,10 @@ def test_a_stop_signal_checkpoints_the_step_it_came_in(tmp_path, monkeypatch, si
     assert [signal.getsignal(s) for s in biv.train.STOP_SIGNALS] == handlers
     assert _checkpoint_step(tmp_path / "resumed/checkpoint.pt") == 7
     monkeypatch.setattr(biv.train, "_record_step", real_record)
-    train(params, tmp_path / "resumed")
+    with caplog.at_level("INFO", logger="biv.train"):
+        train(params, tmp_path / "resumed")
+    name = signal.Signals(signum).name
+    assert f"resuming after step 7 (checkpointed there on {name})" in caplog.text
     assert json.loads((tmp_path / "resumed/run.json").read_text())["run"]["resumed_from_step"] == 7
     assert_same_outputs(tmp_path / "reference", tmp_path / "resumed")
 
@@ -322,5 +325,5 @@ def test_biv_train_on_sigterm_loses_no_step(tmp_path):
     assert f"checkpoint after step {stopped_at}, stopping" in log.read_text()
     assert stopped_at > first or stopped_at == 900  # the step of the signal: none lost
     assert _start(params_file, out, log).wait(timeout=300) == 0, log.read_text()
-    assert f"resuming after step {stopped_at}" in log.read_text()
+    assert f"resuming after step {stopped_at} (checkpointed there on SIGTERM)" in log.read_text()
     assert_same_outputs(tmp_path / "reference", out)

@@ -29,11 +29,12 @@ class CheckpointError(ValueError):
 @dataclass
 class Progress:
     """Where the loop stands: completed steps, the current epoch's permutations (P, N),
-    elapsed time."""
+    elapsed time; the signal that stopped the pack at ``step``, if one did."""
 
     step: int = 0
     perm: torch.Tensor | None = None
     wall_time_s: float = 0.0
+    stopped_by: str | None = None
 
 
 def plain_params(run: RunSpec) -> dict:
@@ -57,6 +58,7 @@ def save_checkpoint(
             "step": progress.step,
             "perm": progress.perm,
             "wall_time_s": progress.wall_time_s,
+            "stopped_by": progress.stopped_by,
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "shuffle": [g.get_state() for g in generators],
@@ -104,7 +106,9 @@ def load_checkpoint(
         optimizer.load_state_dict(state["optimizer"])
         for generator, saved in zip(generators, state["shuffle"], strict=True):
             generator.set_state(saved)
-        progress = Progress(state["step"], state["perm"], state["wall_time_s"])
+        progress = Progress(
+            state["step"], state["perm"], state["wall_time_s"], state.get("stopped_by")
+        )
         metrics = PackMetrics.from_state_dict(state["metrics"], device)
     except Exception as err:
         raise CheckpointError(

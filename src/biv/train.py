@@ -155,6 +155,7 @@ def train_pack(
         _clean(out)
     batches = Batches(data, tr, state, loss_specs)
     log.info("%s: %s", ", ".join(names), batches.describe(device))
+    state.progress.stopped_by = None  # said; later checkpoints are periodic until a signal
 
     # the loop: a step, the test evaluation every eval_every steps, a checkpoint every
     # checkpoint_every steps (never at the end: the runs' files are written instead)
@@ -184,6 +185,7 @@ def train_pack(
             if (periodic or received) and step < batches.total:
                 _check_finite(metrics, names)
                 clock.stop_at(step)
+                state.progress.stopped_by = signal.Signals(received[0]).name if received else None
                 state.save(checkpoint, runs)
             if received and step < batches.total:
                 log.warning("%s: checkpoint after step %d, stopping", ", ".join(names), step)
@@ -388,6 +390,8 @@ class Batches:
 
     def describe(self, device: torch.device) -> str:
         resumed = f", resuming after step {self.progress.step}" if self.progress.step else ""
+        if self.progress.stopped_by:
+            resumed += f" (checkpointed there on {self.progress.stopped_by})"
         return (
             f"{self.total} steps ({self.tr.epochs} epochs x {self.per_epoch}) on {device}{resumed}"
         )

@@ -5,10 +5,17 @@
 # /etc/slurm/{slurm,gres,slurmdbd}.conf and starts the daemons; each writes a PID file that
 # tests/slurm/stop-cluster.sh uses. Accounting (slurmdbd) is on, so `sacct` has Slurm's records
 # that tests/test_slurm.py checks (partition, GPU requests, states, job steps). MinJobAge=600
+KillWait=10
 # keeps finished jobs in squeue, which the profile uses for job states.
 #
 # Safe to run again: daemons that are already up are kept (restarted only if the config changed)
 # and a node left DRAIN/DOWN by an earlier run is resumed.
+#
+# No network in jobs, as on many clusters: slurmd, and so every job, runs in the network
+# namespace $NETNS, joined to this host's slurmctld only by a veth pair (host $CTL_ADDR, node
+# $NODE_ADDR). A server on this host's loopback (the tests' stand-in for a publisher) is out of
+# the jobs' reach; the submit host (this one) reaches it. KillWait=10: a job past its time limit
+# gets SIGTERM, then SIGKILL 10 s later.
 #
 # The node "localhost" is declared bigger than this machine (SlurmdParameters=config_overrides):
 # NODE_CPUS CPUs, NODE_MEM_MB of memory and GPU_COUNT fake GPUs of type GPU_TYPE, so that the
@@ -25,6 +32,9 @@ GPU_COUNT=${GPU_COUNT:-4}
 NODE_CPUS=${NODE_CPUS:-16}
 NODE_MEM_MB=${NODE_MEM_MB:-65536}
 CLUSTER=biv
+NETNS=biv-jobs
+CTL_ADDR=10.203.18.1
+NODE_ADDR=10.203.18.2
 ETC=/etc/slurm
 LOG=/var/log/slurm
 
@@ -51,7 +61,21 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null \
     slurmctld slurmd slurmdbd slurm-client munge mariadb-server >/dev/null
 fi
 
-# 2. munge (the Debian postinst created /etc/munge/munge.key)
+# 2. the jobs' network: a namespace whose only link is a veth pair to this host
+if ! ip netns list | grep -qw "$NETNS"; then
+  ip netns add "$NETNS"
+fi
+if ! ip link show biv-ctl >/dev/null 2>&1; then
+  ip link add biv-ctl type veth peer name biv-node
+  ip link set biv-node netns "$NETNS"
+  ip addr add "$CTL_ADDR/30" dev biv-ctl
+  ip -n "$NETNS" addr add "$NODE_ADDR/30" dev biv-node
+fi
+ip link set biv-ctl up
+ip -n "$NETNS" link set biv-node up
+ip -n "$NETNS" link set lo up
+
+# 3. munge (the Debian postinst created /etc/munge/munge.key)
 mkdir -p /run/munge "$LOG" /var/spool/slurmctld /var/spool/slurmd /run/fake-gpu
 chown munge:munge /run/munge
 if ! alive /run/munge/munged.pid munged; then
@@ -60,7 +84,7 @@ if ! alive /run/munge/munged.pid munged; then
 fi
 wait_for 10 sh -c 'munge -n | unmunge'
 
-# 3. config
+# 4. config
 FILES=()
 for i in $(seq 0 $(( GPU_COUNT - 1 ))); do
   # a character device (the same as /dev/null): slurmd wants one per GPU
@@ -73,7 +97,7 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 cat > "$TMP/slurm.conf" <<CONF
 ClusterName=$CLUSTER
-SlurmctldHost=localhost
+SlurmctldHost=localhost($CTL_ADDR)
 AuthType=auth/munge
 SlurmUser=root
 StateSaveLocation=/var/spool/slurmctld
@@ -100,8 +124,9 @@ JobCompType=jobcomp/none
 ReturnToService=2
 MailProg=/bin/true
 MinJobAge=600
+KillWait=10
 GresTypes=gpu
-NodeName=localhost NodeAddr=127.0.0.1 CPUs=$NODE_CPUS Boards=1 SocketsPerBoard=1 CoresPerSocket=$NODE_CPUS ThreadsPerCore=1 RealMemory=$NODE_MEM_MB Gres=gpu:$GPU_TYPE:$GPU_COUNT State=UNKNOWN
+NodeName=localhost NodeAddr=$NODE_ADDR CPUs=$NODE_CPUS Boards=1 SocketsPerBoard=1 CoresPerSocket=$NODE_CPUS ThreadsPerCore=1 RealMemory=$NODE_MEM_MB Gres=gpu:$GPU_TYPE:$GPU_COUNT State=UNKNOWN
 PartitionName=main Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=localhost MaxTime=INFINITE State=UP
 CONF
@@ -149,7 +174,7 @@ if [ "$changed" = 1 ]; then   # restart daemons that run with an older config
   done
 fi
 
-# 4. accounting: MariaDB (no systemd: started directly) + slurmdbd
+# 5. accounting: MariaDB (no systemd: started directly) + slurmdbd
 mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
 if ! alive /run/mysqld/mysqld.pid mariadbd; then
   rm -f /run/mysqld/mysqld.pid
@@ -169,7 +194,7 @@ if ! sacctmgr -n -P list cluster format=cluster | grep -qx "$CLUSTER"; then
   sacctmgr -i add cluster "$CLUSTER" >/dev/null
 fi
 
-# 5. controller and node daemon (they daemonize and write their PID files)
+# 6. controller and node daemon (they daemonize and write their PID files)
 if ! alive /run/slurmctld.pid slurmctld; then
   rm -f /run/slurmctld.pid
   /usr/sbin/slurmctld
@@ -177,10 +202,12 @@ fi
 wait_for 30 scontrol ping
 if ! alive /run/slurmd.pid slurmd; then
   rm -f /run/slurmd.pid
-  /usr/sbin/slurmd -N localhost      # node name "localhost" whatever the hostname
+  # node name "localhost" whatever the hostname; in the jobs' namespace
+  # (nsenter, not `ip netns exec`, which mounts a sysfs of its own without cgroups)
+  nsenter --net="/run/netns/$NETNS" /usr/sbin/slurmd -N localhost
 fi
 
-# 6. the node must be usable: clear a DRAIN/DOWN state kept from an earlier run
+# 7. the node must be usable: clear a DRAIN/DOWN state kept from an earlier run
 node_state() { sinfo -h -N -n localhost -o %T 2>/dev/null | head -1; }
 node_ready() { case "$(node_state)" in idle|mixed|allocated|completing) return 0;; esac; return 1; }
 for _ in $(seq 60); do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stop the test cluster of start-cluster.sh: cancel leftover jobs by id, then stop each daemon
-# through its PID file (never by process name). Safe to run when nothing is running.
+# through its PID file (never by process name), and remove the jobs' network namespace. Safe to
+# run when nothing is running.
 set -uo pipefail
 
 # running, alive
@@ -35,3 +36,6 @@ for entry in slurmd:/run/slurmd.pid slurmctld:/run/slurmctld.pid slurmdbd:/run/s
   fi
   rm -f "$file"
 done
+# the jobs' network namespace and its veth pair (start-cluster.sh)
+ip link del biv-ctl 2>/dev/null || true
+ip netns del biv-jobs 2>/dev/null || true
