@@ -155,7 +155,6 @@ def train_pack(
         _clean(out)
     batches = Batches(data, tr, state, loss_specs)
     log.info("%s: %s", ", ".join(names), batches.describe(device))
-    state.progress.stopped_by = None  # said; later checkpoints are periodic until a signal
 
     # the loop: a step, the test evaluation every eval_every steps, a checkpoint every
     # checkpoint_every steps (never at the end: the runs' files are written instead)
@@ -187,9 +186,9 @@ def train_pack(
                 clock.stop_at(step)
                 state.progress.stopped_by = signal.Signals(received[0]).name if received else None
                 state.save(checkpoint, runs)
-            if received and step < batches.total:
-                log.warning("%s: checkpoint after step %d, stopping", ", ".join(names), step)
-                raise Stopped(received[0], step)
+                if received:
+                    log.warning("%s: checkpoint after step %d, stopping", ", ".join(names), step)
+                    raise Stopped(received[0], step)
             clock.tick(step, lambda rate, s=step: _log_progress(metrics, data, s, batches, rate))
     _check_finite(metrics, names)
     clock.stop_at(batches.total)
