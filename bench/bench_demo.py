@@ -25,7 +25,7 @@ from pathlib import Path
 
 from scratch import make_scratch, remove_scratch
 
-from biv.devices import cpu_name
+from biv.train.devices import cpu_name
 
 
 def main() -> None:

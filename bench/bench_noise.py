@@ -1,4 +1,4 @@
-"""Time noise generation (biv.noise.draw) for 10^6 labels.
+"""Time noise generation (biv.noise.draws.draw) for 10^6 labels.
 
 Usage: python bench/bench_noise.py [--n N] [--repeats R]
 Goal: every setting < 1 s for 10^6 labels on a 2-core CPU. Prints the best and median of R runs.
@@ -12,8 +12,8 @@ import time
 
 import torch
 
-from biv.noise import draw
-from biv.spec.noise import resolve
+from biv.config.noise import resolve
+from biv.noise.draws import draw
 
 SETTINGS = {
     "uniform U(1,3)": {"mode": "boundaries", "components": [{"a": 1, "b": 3}]},

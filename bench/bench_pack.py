@@ -1,4 +1,4 @@
-"""Benchmark of packs (biv.train.train_pack) on Bike (not a test).
+"""Benchmark of packs (biv.train.loop.train_pack) on Bike (not a test).
 
 The paper's Bike MLP (19-100-50-20-10-1) on 14,000 training rows, batch 256 (55 steps per
 epoch), the paper's training block (no shuffling, test MSE after every step with the original's
@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 from bench_train import BIKE_MLP, prepare_bike
 
-from biv.spec.noise import resolve, write_setting_file
-from biv.train import train_pack
+from biv.config.noise import resolve, write_setting_file
+from biv.train.loop import train_pack
 
 LOSSES = [
     ("l2", {"type": "mse"}),

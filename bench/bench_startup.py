@@ -3,10 +3,10 @@
 The job is ``python -m biv.cli train params.json OUT`` on a tiny synthetic dataset (40 training
 samples, one step, one evaluation, CPU), so nearly all of its time is start-up: imports, loading
 the inputs, writing the run folder. Three legs run interleaved, ``--repeats`` times each:
-``import torch``, ``import biv.train`` (the job's imports) and the job. Printed: best and median
-wall time of each, the job's ratio to ``import torch`` (goal: <= 1.3), and, from one
+``import torch``, ``import biv.train.loop`` (the job's imports) and the job. Printed: best and
+median wall time of each, the job's ratio to ``import torch`` (goal: <= 1.3), and, from one
 ``python -X importtime`` run of the job, the cumulative import times of torch, torch._dynamo
-(absent when nothing imports it) and biv.train.
+(absent when nothing imports it) and biv.train.loop.
 
     python bench/bench_startup.py [--repeats 7] [--work /tmp/biv_bench_startup]
                                   [--pythonpath DIR]   # e.g. an older checkout's src/
@@ -24,10 +24,10 @@ import sys
 import time
 from pathlib import Path
 
+from biv.config.noise import resolve, write_setting_file
 from biv.data import prepare
-from biv.spec.noise import resolve, write_setting_file
 
-IMPORTS = ("torch", "torch._dynamo", "biv.train")
+IMPORTS = ("torch", "torch._dynamo", "biv.train.loop")
 
 
 def write_job(work: Path) -> list[str]:
@@ -90,7 +90,7 @@ def main() -> None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [args.pythonpath, env.get("PYTHONPATH")]))
     legs = {
         'python -c "import torch"': ["-c", "import torch"],
-        'python -c "import biv.train"': ["-c", "import biv.train"],
+        'python -c "import biv.train.loop"': ["-c", "import biv.train.loop"],
         "biv train (1 step)": job,
     }
     times: dict[str, list[float]] = {name: [] for name in legs}

@@ -83,8 +83,8 @@ def snakemake(root: Path, env: dict, *args: str) -> tuple[float, str]:
 
 def write_pack(plan, job: dict) -> np.ndarray:
     """A train job's member run folders; returns (steps, test evaluations, wall s) summed."""
-    from biv.packs import member_dir
-    from biv.train import run_name
+    from biv.train.loop import run_name
+    from biv.workflow.run_folders import member_dir
 
     w = dict(item.split("=", 1) for item in job["wildcards"])
     pack = plan.packs[w["experiment"], w["loss"], w["pack"]]
@@ -105,11 +105,11 @@ def write_run(plan, member, dataset_file, noise_file, out: Path, pack: list[str]
     returns (steps, test evaluations, wall s)."""
     import torch
 
-    from biv.checkpoints import Progress, plain_params
-    from biv.jobs import run_spec
-    from biv.metrics import RunMetrics
-    from biv.run_data import RunData
-    from biv.train import write_run_folder
+    from biv.train.checkpoints import Progress, plain_params
+    from biv.train.loop import write_run_folder
+    from biv.train.metrics import RunMetrics
+    from biv.train.run_data import RunData
+    from biv.workflow.rule_params import run_spec
 
     run = run_spec(plan, member.experiment, member.loss_name, member.seed, dataset_file, noise_file)
     exp, tr = plan.experiments[run.experiment], run.training
@@ -188,7 +188,7 @@ def main() -> None:
         import yaml
         from snakemake.utils import validate
 
-        from biv.spec import build_plan
+        from biv.config import build_plan
 
         os.chdir(root)
         config = yaml.safe_load(Path(CONFIG).read_text())

@@ -1,7 +1,8 @@
-"""Benchmark of biv.train (not a test).
+"""Benchmark of biv.train.loop (not a test).
 
 1. Bike (14000 train x 19 features, 3379 test; batch 256, 100 epochs = 5,500 steps, test MSE after
-   every step): wall time of ``biv.train.train`` against a bare PyTorch loop doing the same steps
+   every step): wall time of ``biv.train.loop.train`` against a bare PyTorch loop doing the same
+   steps
    (same model, initialisation, permutations, BIV loss and per-step evaluation) on the same
    in-memory tensors. The legs run interleaved, ``--repeats`` times each; medians are reported.
    Uses the real Bike data when biv.data and BIV_DATA_DIR are available, else random data of
@@ -24,13 +25,13 @@ from pathlib import Path
 
 import torch
 
+from biv.config import RunSpec
+from biv.config.noise import resolve, write_setting_file
 from biv.data import prepare
 from biv.data.prepared import write as write_prepared
-from biv.models import build_model
-from biv.run_data import load_run_data
-from biv.spec import RunSpec
-from biv.spec.noise import resolve, write_setting_file
-from biv.train import train
+from biv.train.loop import train
+from biv.train.models import build_model
+from biv.train.run_data import load_run_data
 
 EPSILON = 0.5
 #: The paper's Bike MLP (19-100-50-20-10-1).
@@ -193,9 +194,10 @@ def main() -> None:
             legs["biv_wall_s"].append(total)
             legs["biv_cpu_s"].append(total_cpu)
             print(
-                f"repeat {i + 1}: bare {wall:.2f} s (CPU {cpu:.2f} s), biv.train {total:.2f} s "
+                f"repeat {i + 1}: bare {wall:.2f} s (CPU {cpu:.2f} s), "
+                f"biv.train.loop {total:.2f} s "
                 f"(CPU {total_cpu:.2f} s, loop {loop_s:.2f} s); "
-                f"final test MSE bare {bare_mse:.6g}, biv.train {biv_mse:.6g}",
+                f"final test MSE bare {bare_mse:.6g}, biv.train.loop {biv_mse:.6g}",
                 flush=True,
             )
         median = {key: statistics.median(values) for key, values in legs.items()}

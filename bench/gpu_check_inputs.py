@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from biv.config.noise import resolve, write_setting_file
 from biv.data import prepare
 from biv.data.prepared import assemble, write
-from biv.spec.noise import resolve, write_setting_file
 
 #: sigma^2 ~ U(0.05, 2) in raw label units (synthetic labels: std about 1.2)
 NOISE = {"mode": "boundaries", "components": [{"a": 0.05, "b": 2.0}]}
@@ -68,7 +68,7 @@ def noise_setting(work: Path) -> Path:
 
 
 def pack_runs(data: Path, noise: Path, model: dict, training: dict, losses=LOSSES, seeds=(1,)):
-    """The parameters of a pack (``biv.train.train_pack``): every loss of ``losses`` for each
+    """The parameters of a pack (``biv.train.loop.train_pack``): every loss of ``losses`` for each
     seed, on ``data`` with noisy labels drawn from ``noise``."""
     return [
         {
@@ -87,8 +87,8 @@ def pack_runs(data: Path, noise: Path, model: dict, training: dict, losses=LOSSE
 
 
 class StepData:
-    """What a pack's steps need of ``biv.run_data.RunData``: test labels, and model inputs from
-    a batch (uint8 images: /255, then the fixed per-channel normalization below)."""
+    """What a pack's steps need of ``biv.train.run_data.RunData``: test labels, and model
+    inputs from a batch (uint8 images: /255, then the fixed per-channel normalization below)."""
 
     def __init__(self, y_test: torch.Tensor, images: bool):
         self.y_test, self.images = y_test, images

@@ -25,14 +25,14 @@ from gpu_check_report import Check, section
 from torch.nn import functional as F
 
 import biv
-from biv.cuda_step import Steps
-from biv.devices import determinism
-from biv.evaluation import BF16_MSE_RTOL
+from biv.config import ModelSpec
 from biv.losses import make_loss
-from biv.optim import PackAdam
-from biv.pack_model import build_pack_model
-from biv.spec import ModelSpec
-from biv.train import train_pack
+from biv.train.devices import determinism
+from biv.train.evaluation import BF16_MSE_RTOL
+from biv.train.loop import train_pack
+from biv.train.optim import PackAdam
+from biv.train.pack_model import build_pack_model
+from biv.train.step import Steps
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -109,7 +109,7 @@ def _as_tf32(x: torch.Tensor) -> torch.Tensor:
 )
 def tf32(check: Check) -> None:
     """A matrix product and a convolution in float32 against float64, under the flags every
-    CUDA run sets (``biv.devices.determinism``)."""
+    CUDA run sets (``biv.train.devices.determinism``)."""
     n = check.size(1024, 256)
     gen = torch.Generator().manual_seed(0)
     ops = {
@@ -162,7 +162,7 @@ TEST_ROWS = 16
 
 
 def _pack_steps(model: dict, shape, losses, rows: int, device, dtype=torch.float32):
-    """A pack of ``len(losses)`` members (seeds 0, 1, ...), its :class:`biv.cuda_step.Steps`
+    """A pack of ``len(losses)`` members (seeds 0, 1, ...), its :class:`biv.train.step.Steps`
     on a test set of ``TEST_ROWS`` rows, and a training batch: (steps, x, y, var)."""
     members = len(losses)
     spec = ModelSpec.from_config("model", model)
@@ -378,9 +378,9 @@ def inject_failure(what: str, work: Path) -> int:
     runs = mlp_runs(check, "cuda", cuda_graphs=True)
     if not torch.cuda.is_available():
         return 2
-    import biv.train
+    import biv.train.loop
 
-    real_make_loss, calls = biv.train.make_loss, []
+    real_make_loss, calls = biv.train.loop.make_loss, []
 
     def make_loss(spec: dict):
         loss = real_make_loss(spec)
@@ -398,7 +398,7 @@ def inject_failure(what: str, work: Path) -> int:
 
         return failing
 
-    biv.train.make_loss = make_loss
+    biv.train.loop.make_loss = make_loss
     train(check, f"failure-{what}", runs)
     return 0
 
@@ -585,7 +585,7 @@ def full_size(check: Check) -> None:
 def paper_plan():
     import yaml
 
-    from biv.spec import build_plan
+    from biv.config import build_plan
 
     config = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
     cwd = Path.cwd()
@@ -694,7 +694,7 @@ def paper_estimate(check: Check) -> None:
 
 # ------------------------------------------------------------------------------- tests
 
-CUDA_TESTS = ["tests/test_cuda_step.py", "tests/test_evaluation.py", "tests/test_devices.py"]
+CUDA_TESTS = ["tests/test_step.py", "tests/test_evaluation.py", "tests/test_devices.py"]
 
 
 @section("cuda tests", ["test files pass", "no CUDA test skipped"])

@@ -4,10 +4,10 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from biv import figure_text
-from biv import jobs
-from biv.spec import pack_name
-from biv.check import schema_error
+from biv.report import figure_text
+from biv.workflow import rule_params
+from biv.config import pack_name
+from biv.workflow.check import schema_error
 
 try:
     try:  # validate() also fills in the schema's defaults
@@ -15,16 +15,16 @@ try:
     except WorkflowError as err:  # one line naming the key, as `biv check` prints it
         schema = Path(workflow.basedir) / "config" / "schema.yaml"
         raise (schema_error(config, schema) or err) from None
-    PLAN = jobs.build_plan(config)
-except jobs.ConfigError as err:
-    raise jobs.ConfigError(
+    PLAN = rule_params.build_plan(config)
+except rule_params.ConfigError as err:
+    raise rule_params.ConfigError(
         err.key, f"{err.problem} (biv check CONFIG checks a config file)"
     )
 
 
 # Packs of experiments that train on a GPU go to rule train, the others to train_cpu.
-GPU_EXPERIMENTS = jobs.experiments_pattern(PLAN, gpu=True)
-CPU_EXPERIMENTS = jobs.experiments_pattern(PLAN, gpu=False)
+GPU_EXPERIMENTS = rule_params.experiments_pattern(PLAN, gpu=True)
+CPU_EXPERIMENTS = rule_params.experiments_pattern(PLAN, gpu=False)
 
 
 wildcard_constraints:
@@ -66,21 +66,21 @@ def dataset_config(wildcards):
 
 
 def dataset_inputs(wildcards):
-    zips = jobs.dataset_downloads(PLAN, wildcards.dataset)
+    zips = rule_params.dataset_downloads(PLAN, wildcards.dataset)
     downloads = expand(rules.download.output[0], archive=zips)
-    return [*jobs.dataset_inputs(PLAN, wildcards.dataset), *map(ancient, downloads)]
+    return [*rule_params.dataset_inputs(PLAN, wildcards.dataset), *map(ancient, downloads)]
 
 
 def prepare_runtime(wildcards, attempt):
-    return jobs.prepare_runtime(PLAN, wildcards.dataset) * attempt
+    return rule_params.prepare_runtime(PLAN, wildcards.dataset) * attempt
 
 
 def prepare_mem_mb(wildcards, input):
-    return jobs.prepare_mem_mb(PLAN, wildcards.dataset, input.size_mb)
+    return rule_params.prepare_mem_mb(PLAN, wildcards.dataset, input.size_mb)
 
 
 def download_datasets(wildcards):
-    return jobs.downloads(PLAN)[wildcards.archive]
+    return rule_params.downloads(PLAN)[wildcards.archive]
 
 
 def noise_record(wildcards):
@@ -119,7 +119,7 @@ def pack_parameters(wildcards):
     dataset_file = train_dataset_file(wildcards)
     noise_file = noise_setting(wildcards.experiment)
     return [
-        jobs.run_spec(
+        rule_params.run_spec(
             PLAN,
             wildcards.experiment,
             wildcards.loss,
@@ -143,7 +143,7 @@ def run_pack(wildcards):
 
 
 def train_group(wildcards):
-    return jobs.train_group(PLAN, wildcards.experiment)
+    return rule_params.train_group(PLAN, wildcards.experiment)
 
 
 def all_targets():
@@ -212,7 +212,7 @@ def benchmarks_root(wildcards):
 
 def figure_caption(wildcards):
     figure = PLAN.figures[wildcards.figure]
-    metrics = jobs.test_metrics(PLAN, figure.experiments)
+    metrics = rule_params.test_metrics(PLAN, figure.experiments)
     evaluation = {
         name: exp.training.eval_text() for name, exp in PLAN.experiments.items()
     }
@@ -222,7 +222,7 @@ def figure_caption(wildcards):
 def sweep_caption(wildcards):
     sweep = PLAN.sweeps[wildcards.sweep]
     baseline = PLAN.experiments[sweep.experiment].baseline
-    metrics = jobs.test_metrics(PLAN, [p.experiment for p in sweep.points])
+    metrics = rule_params.test_metrics(PLAN, [p.experiment for p in sweep.points])
     return figure_text.sweep_caption(sweep.as_dict(), baseline, metrics)
 
 

@@ -31,7 +31,7 @@ rule aggregate:
     conda:
         "../envs/biv.yaml"
     params:
-        experiments=jobs.experiment_table(PLAN),
+        experiments=rule_params.experiment_table(PLAN),
         sweeps={name: sweep.as_dict() for name, sweep in PLAN.sweeps.items()},
     script:
         "../scripts/aggregate.py"

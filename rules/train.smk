@@ -2,7 +2,7 @@ localrules:
     run_folder,
 
 
-# One job trains a pack (biv.spec.Pack: the runs of one experiment and loss in one block of
+# One job trains a pack (biv.config.Pack: the runs of one experiment and loss in one block of
 # training.pack_size seeds). Its checkpoint lies beside the output folder, which Snakemake
 # deletes before a rerun, so that a killed job resumes.
 rule train:
@@ -54,4 +54,4 @@ rule run_folder:
     conda:
         "../envs/biv.yaml"
     shell:
-        "python -m biv.packs {input:q} {wildcards.seed} {log:q} {output:q}"
+        "python -m biv.workflow.run_folders {input:q} {wildcards.seed} {log:q} {output:q}"

@@ -2,8 +2,8 @@
 record what was checked."""
 
 from biv import atomic, logs
+from biv.config.dataset import parse
 from biv.data.sources import download
-from biv.spec.dataset import parse
 
 logs.setup(snakemake.log[0])
 datasets = {name: parse(name, cfg) for name, cfg in snakemake.params.datasets.items()}

@@ -2,7 +2,7 @@
 model units (torch-free: the dataset's label statistics come from its JSON beside the tensors)."""
 
 from biv import atomic, logs
-from biv.spec.noise import NoiseSpec, write_setting_file
+from biv.config.noise import NoiseSpec, write_setting_file
 
 logs.setup(snakemake.log[0])
 setting = NoiseSpec.from_dict(snakemake.params.record)

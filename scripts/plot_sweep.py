@@ -3,7 +3,8 @@ against the swept values), from the summary table."""
 
 import pandas as pd
 
-from biv import logs, plots
+from biv import logs
+from biv.report import plots
 
 logs.setup(snakemake.log[0])
 summary = pd.read_csv(snakemake.input.summary, keep_default_na=False, na_values=[""])

@@ -4,7 +4,8 @@ paper's."""
 import pandas as pd
 import yaml
 
-from biv import atomic, logs, reproduction
+from biv import atomic, logs
+from biv.report import reproduction
 
 logs.setup(snakemake.log[0])
 with open(snakemake.input.reference) as f:

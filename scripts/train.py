@@ -11,9 +11,9 @@ from pathlib import Path
 import torch
 
 from biv import logs
-from biv.packs import member_dir
-from biv.spec import RunSpec
-from biv.train import train_pack
+from biv.config import RunSpec
+from biv.train.loop import train_pack
+from biv.workflow.run_folders import member_dir
 
 logs.setup(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from biv.spec.figures import Figure, build_figure
+from biv.config.figures import Figure, build_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ("Snakefile", "rules", "scripts", "config", "report", "envs", "src")  # src: its code
@@ -61,8 +61,8 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def production_float32():
     """The tests compute as a training run does on CUDA: float32 without TF32 (PyTorch's
-    default lets cuDNN convolutions use it) and deterministic cuDNN (``biv.train``)."""
-    from biv.devices import exact_float32
+    default lets cuDNN convolutions use it) and deterministic cuDNN (``biv.train.loop``)."""
+    from biv.train.devices import exact_float32
 
     exact_float32(torch.device("cuda"))  # sets flags only: harmless without a GPU
     torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False

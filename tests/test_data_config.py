@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from biv.data import prepare
-from biv.spec.dataset import (
+from biv.config.dataset import (
     BikeConfig,
     SyntheticConfig,
     TableConfig,
@@ -15,6 +14,7 @@ from biv.spec.dataset import (
     WineConfig,
     parse,
 )
+from biv.data import prepare
 
 BIKE = {"kind": "bike", "path": "/nonexistent", "train_size": 10, "test_size": 5}
 UTK = {"kind": "utkface", "path": "/nonexistent", "train_size": 10, "test_size": 5}

@@ -15,9 +15,9 @@ import torch
 import yaml
 from conftest import ROOT, bike_files, copy_workflow, make_zip
 
+from biv.config.dataset import parse
 from biv.data import load_prepared, prepare
 from biv.data.sources import KNOWN_SHA256, archive_name, download
-from biv.spec.dataset import parse
 
 BIKE = {"kind": "bike", "train_size": 700, "test_size": 300}
 WINE = {"kind": "wine", "train_size": 400, "test_size": 200}

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 import torch
 
+from biv.config import RunSpec, build_plan
+from biv.config.errors import ConfigError
 from biv.data import load_prepared, prepare
-from biv.jobs import run_spec
-from biv.run_data import load_run_data
-from biv.spec import RunSpec, build_plan
-from biv.spec.errors import ConfigError
+from biv.train.run_data import load_run_data
+from biv.workflow.rule_params import run_spec
 
 ROWS = 40
 

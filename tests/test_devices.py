@@ -1,12 +1,12 @@
-"""biv.devices: exact float32 on CUDA, set and read through one TF32 API."""
+"""biv.train.devices: exact float32 on CUDA, set and read through one TF32 API."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from biv import devices
-from biv.devices import exact_float32, float32_flags
+from biv.train import devices
+from biv.train.devices import exact_float32, float32_flags
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 EXACT = {"matmul_tf32": False, "cudnn_conv_tf32": False}
@@ -120,7 +120,7 @@ def test_without_gpus_given_auto_is_the_cpu(no_cuda, caplog):
     with pytest.raises(ValueError, match="training.device: 'cuda' is not allowed"):
         devices.resolve_device("cuda", {})
     fake = SLURM_GPU | {devices.FAKE_GPUS: "1"}  # the CI cluster's GPUs are /dev/null
-    with caplog.at_level("WARNING", logger="biv.devices"):
+    with caplog.at_level("WARNING", logger="biv.train.devices"):
         assert devices.resolve_device("auto", fake) == CPU
     assert "BIV_TEST_FAKE_GPUS=1 (test-only): the GPUs given" in caplog.text
 

@@ -1,6 +1,6 @@
-"""biv.evaluation: the CPU path is the plain float32 computation; bf16 autocast (CUDA images only)
-stays within a stated tolerance of float32; the original's protocol equals an independent
-per-batch computation and leaves the model untouched."""
+"""biv.train.evaluation: the CPU path is the plain float32 computation; bf16 autocast (CUDA
+images only) stays within a stated tolerance of float32; the original's protocol equals an
+independent per-batch computation and leaves the model untouched."""
 
 from __future__ import annotations
 
@@ -9,22 +9,22 @@ from copy import deepcopy
 import pytest
 import torch
 
-from biv import evaluation
-from biv.evaluation import BF16_MSE_RTOL, bf16_vs_float32, use_bf16
-from biv.models import MLP, AgeCNN
-from biv.pack_model import ModulePack, StackedMLP
+from biv.train import evaluation
+from biv.train.evaluation import BF16_MSE_RTOL, bf16_vs_float32, use_bf16
+from biv.train.models import MLP, AgeCNN
+from biv.train.pack_model import ModulePack, StackedMLP
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 #: bf16 autocast against float32, in normalized label units (label std 1): the largest change of
-#: one prediction (the relative change of the test MSE is biv.evaluation.BF16_MSE_RTOL). Measured
-#: with CPU autocast on the trained toy CNN below: 0.024 and 0.14 % (0.05 and 0.4 % at most over
-#: three seeds).
+#: one prediction (the relative change of the test MSE is biv.train.evaluation.BF16_MSE_RTOL).
+#: Measured with CPU autocast on the trained toy CNN below: 0.024 and 0.14 % (0.05 and 0.4 % at
+#: most over three seeds).
 BF16_MAX_PRED_CHANGE = 0.1
 
 
 class Data:
-    """The part of ``biv.run_data.RunData`` that evaluation uses."""
+    """The part of ``biv.train.run_data.RunData`` that evaluation uses."""
 
     def __init__(self, y_test: torch.Tensor, images: bool):
         self.y_test = y_test
@@ -44,12 +44,12 @@ class Data:
 
 
 def predict(model, data, chunks, *args, **kwargs):
-    """``biv.evaluation.predict`` of ``model`` as a pack of one: its predictions."""
+    """``biv.train.evaluation.predict`` of ``model`` as a pack of one: its predictions."""
     return evaluation.predict(pack(model, chunks), data, chunks, *args, **kwargs)[0]
 
 
 def evaluate(model, data, chunks, **kwargs):
-    """``biv.evaluation.evaluate`` of ``model`` as a pack of one: its error sums."""
+    """``biv.train.evaluation.evaluate`` of ``model`` as a pack of one: its error sums."""
     return evaluation.evaluate(pack(model, chunks), data, chunks, **kwargs)[0]
 
 

@@ -9,8 +9,8 @@ import sys
 import pytest
 from conftest import checked_figure
 
-from biv import figure_text
-from biv.spec.sweeps import improvement_reference
+from biv.config.sweeps import improvement_reference
+from biv.report import figure_text
 
 
 def test_value_labels_are_readable():
@@ -88,7 +88,7 @@ def test_learning_curve_captions_name_the_quantity_band_range_and_evaluation():
 
 
 def test_every_band_is_described():
-    from biv.spec.figures import BANDS
+    from biv.config.figures import BANDS
 
     assert tuple(figure_text.BAND_TEXT) == BANDS
 
@@ -108,7 +108,7 @@ def test_sweep_captions_say_what_the_improvement_is_measured_against():
 
 def test_imports_neither_torch_nor_plotting_nor_pandas():
     code = (
-        "import sys, biv.figure_text, biv.spec.figures; "
+        "import sys, biv.report.figure_text, biv.config.figures; "
         "print(sorted(m for m in ('torch', 'matplotlib', 'pandas', 'scipy') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

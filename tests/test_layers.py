@@ -61,7 +61,45 @@ def test_no_import_cycles():
     assert not cycles, cycles
 
 
-@pytest.mark.parametrize("low", ["biv.legacy", "biv.train", "biv.spec", "biv.data"])
+#: The rooms, lowest first (the package's docstring): a module may import its own room and the
+#: rooms below it, never one above. Rooms of one rank do not import each other.
+RANKS = [
+    {"biv", "biv.atomic", "biv.logs", "biv.provenance"},
+    {"biv.config"},
+    {"biv.data", "biv.noise", "biv.losses"},
+    {"biv.train"},
+    {"biv.report"},
+    {"biv.workflow"},
+    {"biv.legacy"},
+    {"biv.cli"},
+]
+
+
+def room(module: str) -> tuple[int, str]:
+    for rank, rooms in enumerate(RANKS):
+        for name in rooms:
+            if module == name or (name != "biv" and module.startswith(f"{name}.")):
+                return rank, name
+    raise AssertionError(f"{module} is in no room: add it to RANKS")
+
+
+def test_the_top_level_holds_few_modules():
+    top = {p.name for p in SRC.joinpath("biv").glob("*.py")}
+    assert len(top) <= 8, sorted(top)
+
+
+def test_no_module_imports_a_higher_room_or_a_sibling():
+    wrong = []
+    for module, deps in import_graph().items():
+        rank, name = room(module)
+        for dep in deps:
+            dep_rank, dep_name = room(dep)
+            if dep_rank > rank or (dep_rank == rank and dep_name != name):
+                wrong.append(f"{module} -> {dep}")
+    assert not wrong, wrong
+
+
+@pytest.mark.parametrize("low", ["biv.legacy", "biv.train", "biv.config", "biv.data"])
 def test_lower_layers_do_not_import_the_command_line(low):
     graph = import_graph()
     below = {m for m in graph if m == low or m.startswith(f"{low}.")}

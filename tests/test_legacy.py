@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from biv import noise
 from biv.cli import main as cli_main
+from biv.config.dataset import PUBLISHER_URLS
+from biv.config.noise import resolve
 from biv.legacy import LegacyArgError, main, map_command
 from biv.legacy.mapping import workflow_config
-from biv.spec.dataset import PUBLISHER_URLS
-from biv.spec.noise import resolve
+from biv.noise import draws as noise
 
 # The example commands of the issue, verbatim (shell quoting included).
 SEED_EXAMPLE = (
@@ -665,8 +665,8 @@ def test_data_config_by_name_or_kind(tmp_path):
 def test_workflow_config_gives_the_same_run_parameters(data_root):
     """The equivalent workflow config validates and plans to exactly our run parameters."""
     snakemake_utils = pytest.importorskip("snakemake.utils")
-    from biv.jobs import build_plan, run_spec
-    from biv.spec.dataset import parse
+    from biv.config.dataset import parse
+    from biv.workflow.rule_params import build_plan, run_spec
 
     root = Path(__file__).resolve().parents[1]
     for command in (BIKE_EXAMPLE, SEED_EXAMPLE, UTKF_EXAMPLE.replace("cutoffMSE", "mse")):
@@ -900,7 +900,7 @@ def test_main_reports_errors_without_writing_anything(tmp_path, capsys, monkeypa
     argv = malformed_argv(FINAL, {"noise_settings": "True,laplace"})
     assert main(argv) == 2
     assert capsys.readouterr().err.startswith("biv legacy: error: --noise_settings field 2")
-    # impossible settings found by biv.spec are reported with the flags, before any output,
+    # impossible settings found by biv.config are reported with the flags, before any output,
     # by a dry run as well
     argv = malformed_argv(
         FINAL, {"noise_settings": "True,uniform", "params_settings": "meanvar", "parameters": "1,5"}

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from test_legacy import BIKE_EXAMPLE, SEED_EXAMPLE, UTKF_EXAMPLE, final_noise_argv
 
-from biv import noise
+from biv.config.model import ModelSpec
+from biv.config.noise import read_setting_file, resolve
+from biv.config.training import TrainingSpec
 from biv.data import load_prepared
 from biv.legacy import main, map_command
-from biv.spec.model import ModelSpec
-from biv.spec.noise import read_setting_file, resolve
-from biv.spec.training import TrainingSpec
+from biv.noise import draws as noise
 
 SMALL = ["--epochs=1", "--image-size=64", "--device=cpu"]
 

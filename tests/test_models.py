@@ -1,4 +1,4 @@
-"""biv.models and biv.spec.ModelSpec: the paper's networks, their output shapes, sizes and
+"""biv.train.models and biv.config.ModelSpec: the paper's networks, their output shapes, sizes and
 spec validation."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from biv.models import AgeCNN, build_model
-from biv.spec import ConfigError, ModelSpec
+from biv.config import ConfigError, ModelSpec
+from biv.train.models import AgeCNN, build_model
 
 
 def spec(cfg: dict) -> ModelSpec:

@@ -9,10 +9,10 @@ import math
 import pytest
 import torch
 
-from biv.distributions import Gamma, Uniform
-from biv.noise import NoiseDraw, draw, sample
-from biv.spec.errors import ConfigError
-from biv.spec.noise import NoiseSpec, resolve
+from biv.config.distributions import Gamma, Uniform
+from biv.config.errors import ConfigError
+from biv.config.noise import NoiseSpec, resolve
+from biv.noise.draws import NoiseDraw, draw, sample
 
 Z999 = 3.2905  # two-sided 99.9 % normal quantile
 

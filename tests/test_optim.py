@@ -1,4 +1,4 @@
-"""biv.optim.PackAdam: each member's update is torch.optim.Adam's, bit for bit in float32; a
+"""biv.train.optim.PackAdam: each member's update is torch.optim.Adam's, bit for bit in float32; a
 member left out of a step keeps its state; the state survives a reload."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from biv.optim import PackAdam
+from biv.train.optim import PackAdam
 
 MEMBERS, SHAPES = 3, [(3, 4, 5), (3, 4)]
 

@@ -1,4 +1,4 @@
-"""Packs (biv.train.train_pack): on the CPU each member's files are the bytes of its solo run,
+"""Packs (biv.train.loop.train_pack): on the CPU each member's files are the bytes of its solo run,
 whatever its pack size and packmates (float32 and float64), and float64 members agree with an
 independent plain PyTorch loop to ~1e-12; the same pack gives the same bytes; a killed pack
 resumes to the bytes of an uninterrupted one; a member's failure names it; run.json records the
@@ -15,12 +15,12 @@ import pytest
 import torch
 from test_train import read_csv, write_noise_setting, write_prepared
 
-import biv.train
+import biv.train.loop
+from biv.config import RunSpec
 from biv.losses import make_loss
-from biv.models import build_model
-from biv.run_data import load_run_data
-from biv.spec import RunSpec
-from biv.train import train_pack
+from biv.train.loop import train_pack
+from biv.train.models import build_model
+from biv.train.run_data import load_run_data
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -99,8 +99,8 @@ def assert_same_bytes(a: Path, b: Path, names=("metrics.csv", "predictions.csv")
 @pytest.mark.parametrize("shuffle", [True, False])
 def test_a_member_trains_as_its_solo_run_to_the_bit(tmp_path, shuffle, batchnorm, dtype):
     """A member runs the arithmetic of its solo run: per member the same matrix products, loss,
-    sums and Adam update (``biv.pack_model``, ``biv.optim``), so on the CPU its numbers are
-    the solo run's, not merely close (BatchNorm included: see ``_MemberBias``)."""
+    sums and Adam update (``biv.train.pack_model``, ``biv.train.optim``), so on the CPU its numbers
+    are the solo run's, not merely close (BatchNorm included: see ``_MemberBias``)."""
     members = runs(tmp_path, batchnorm, shuffle=shuffle)
     packed = train_all(members, tmp_path / "pack", dtype)
     # the same members in other packs (other sizes, packmates and order), and each alone
@@ -119,7 +119,10 @@ def reference_losses(params: dict) -> tuple[list[float | None], torch.Tensor]:
     run = RunSpec.from_dict(params)
     data = load_run_data([run], torch.device("cpu"), torch.float64)
     x, y, var = data.x_train, data.y_train[0], data.var_train[0]
-    tr, loss_fn = run.training, make_loss(biv.train.loss_in_model_units(run.loss, data.y_std, True))
+    tr, loss_fn = (
+        run.training,
+        make_loss(biv.train.loop.loss_in_model_units(run.loss, data.y_std, True)),
+    )
     torch.manual_seed(run.seed)
     model = build_model(run.model, (x.shape[1],)).double()
     optimizer = torch.optim.Adam(model.parameters(), lr=tr.lr)
@@ -170,7 +173,7 @@ class Crash(Exception):
 def test_a_killed_pack_resumes_to_the_same_bytes(tmp_path, monkeypatch):
     members = runs(tmp_path, batchnorm=True, checkpoint_every=7)
     reference = train_all(members, tmp_path / "reference")
-    real_save = biv.train.save_checkpoint
+    real_save = biv.train.loop.save_checkpoint
 
     def save_then_crash(*args):
         real_save(*args)
@@ -178,7 +181,7 @@ def test_a_killed_pack_resumes_to_the_same_bytes(tmp_path, monkeypatch):
 
     out = tmp_path / "run"
     with monkeypatch.context() as patch:
-        patch.setattr(biv.train, "save_checkpoint", save_then_crash)
+        patch.setattr(biv.train.loop, "save_checkpoint", save_then_crash)
         with pytest.raises(Crash):
             train_all(members, out)
     assert (out / "checkpoint.pt").is_file()
@@ -207,7 +210,7 @@ def test_a_non_finite_member_fails_the_pack_with_its_name(tmp_path):
     members = runs(tmp_path)[:3]
     for p in members:
         p["training"]["lr"] = 1e30
-    with pytest.raises(biv.train.NonFiniteLossError, match=r"^toy/\w+/seed\d: training loss"):
+    with pytest.raises(biv.train.loop.NonFiniteLossError, match=r"^toy/\w+/seed\d: training loss"):
         train_all(members, tmp_path / "pack")
 
 

@@ -10,9 +10,9 @@ import pytest
 from conftest import checked_figure
 from matplotlib.collections import PolyCollection
 
-from biv import plots
-from biv.aggregate import summary_table
-from biv.spec.figures import TYPE_COLORS
+from biv.config.figures import TYPE_COLORS
+from biv.report import plots
+from biv.report.tables import summary_table
 
 matplotlib.use("Agg")
 T_975_1 = 12.706204736174698

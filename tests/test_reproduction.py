@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from biv import reproduction
-from biv.aggregate import summary_table
+from biv.report import reproduction
+from biv.report.tables import summary_table
 
 CURVES = {  # (experiment, loss) -> {seed: clean test MSE at steps 10, 20, 30}
     ("noisy", "l2"): {1: [4.0, 2.0, 4.0], 2: [4.0, 4.0, 2.0]},  # mean curve min 3, seed mins 2

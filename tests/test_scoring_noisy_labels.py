@@ -11,9 +11,9 @@ import pytest
 import torch
 from conftest import checked_figure
 
-from biv import figure_text
-from biv.aggregate import summary_table
-from biv.metrics import (
+from biv.report import figure_text
+from biv.report.tables import summary_table
+from biv.train.metrics import (
     RunMetrics,
     clean_mse_est_se,
     eval_errors,
@@ -135,7 +135,7 @@ def test_figures_say_which_quantity_they_show():
 
 
 def test_learning_curves_label_the_estimate(tmp_path):
-    from biv import plots
+    from biv.report import plots
 
     curves = pd.DataFrame(
         [

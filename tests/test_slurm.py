@@ -28,8 +28,8 @@ import pytest
 import yaml
 from conftest import bike_files, copy_workflow, make_zip, serving
 
-from biv.devices import FAKE_GPUS
-from biv.spec import TRAINING_DEFAULTS, pack_name
+from biv.config import TRAINING_DEFAULTS, pack_name
+from biv.train.devices import FAKE_GPUS
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = (
@@ -182,7 +182,7 @@ def slurm_workflow(dest: Path) -> Path:
 
 def snakemake_env() -> dict[str, str]:
     """The environment of the test's snakemake, which Slurm passes on to its jobs: this
-    cluster's GPUs are /dev/null, which the trainings are told (test-only, biv.devices)."""
+    cluster's GPUs are /dev/null, which the trainings are told (test-only, biv.train.devices)."""
     env = {k: v for k, v in os.environ.items() if k != "SNAKEMAKE_PROFILE"}
     return env | {FAKE_GPUS: "1"}
 

@@ -16,11 +16,7 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from biv import jobs
-from biv.check import main as check_main
-from biv.data import prepare
-from biv.data.sources import fetch
-from biv.spec import (
+from biv.config import (
     LOSS_PARAMETERS,
     TRAINING_DEFAULTS,
     ConfigError,
@@ -29,8 +25,12 @@ from biv.spec import (
     build_plan,
     pack_name,
 )
-from biv.spec.dataset import FILES, parse
-from biv.spec.naming import canonical
+from biv.config.dataset import FILES, parse
+from biv.config.naming import canonical
+from biv.data import prepare
+from biv.data.sources import fetch
+from biv.workflow import rule_params
+from biv.workflow.check import main as check_main
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
@@ -60,7 +60,9 @@ def files(exp) -> dict:
 def run_content(plan, run) -> str:
     """Everything a training depends on, with the run's own names left out."""
     exp = plan.experiments[run.experiment]
-    spec = jobs.run_spec(plan, run.experiment, run.loss_name, run.seed, **files(exp)).to_dict()
+    spec = rule_params.run_spec(
+        plan, run.experiment, run.loss_name, run.seed, **files(exp)
+    ).to_dict()
     spec["dataset"] = plan.datasets[exp.dataset].config.to_dict()
     spec["noise"] = None if exp.noise is None else plan.noise[exp.noise].to_dict()
     del spec["experiment"], spec["loss_name"]
@@ -425,7 +427,7 @@ def test_reproduction_panels_are_checked_against_the_reference_file(demo, tmp_pa
 
 def test_run_parameters_round_trip_with_defaults_filled(demo):
     plan = build_plan(demo)
-    run = jobs.run_spec(plan, "demo", "biv", 2, **files(plan.experiments["demo"]))
+    run = rule_params.run_spec(plan, "demo", "biv", 2, **files(plan.experiments["demo"]))
     params = run.to_dict()
     assert RunSpec.from_dict(params) == run
     assert params["training"] == {**TRAINING_DEFAULTS, **demo["experiments"]["demo"]["training"]}
@@ -529,11 +531,12 @@ def test_planning_imports_no_torch():
     code = (
         "import sys, yaml\n"
         "from snakemake.utils import validate\n"
-        "from biv import jobs\n"
+        "from biv.workflow import rule_params\n"
         f"c = yaml.safe_load(open({str(ROOT / 'config' / 'paper.yaml')!r}))\n"
         f"validate(c, {str(ROOT / 'config' / 'schema.yaml')!r})\n"
-        "plan = jobs.build_plan(c, check_files=False)\n"
-        "[jobs.run_spec(plan, r.experiment, r.loss_name, r.seed, 'd', None) for r in plan.runs\n"
+        "plan = rule_params.build_plan(c, check_files=False)\n"
+        "[rule_params.run_spec(plan, r.experiment, r.loss_name, r.seed, 'd', None)\n"
+        " for r in plan.runs\n"
         " if plan.experiments[r.experiment].noise is None]\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
     )
@@ -568,7 +571,7 @@ def test_biv_check_reports_files_lines_and_keys(tmp_path, capsys, monkeypatch):
 
 
 def test_model_defaults_agree_in_spec_schema_and_readme():
-    from biv.spec.model import MLP_DEFAULTS
+    from biv.config.model import MLP_DEFAULTS
 
     schema = SCHEMA["$defs"]["model"]["then"]["properties"]
     readme = _readme_defaults("models")

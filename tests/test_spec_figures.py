@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from biv.spec import build_plan
-from biv.spec import figures as spec_figures
-from biv.spec.errors import ConfigError
-from biv.spec.figures import PALETTE, Figure, Panel, Reference, build_panel
+from biv.config import build_plan
+from biv.config import figures as spec_figures
+from biv.config.errors import ConfigError
+from biv.config.figures import PALETTE, Figure, Panel, Reference, build_panel
 
 ROOT = Path(__file__).resolve().parents[1]
 LOSSES = ["l2", "iv", "biv", "cutoff-1", "cutoff-2"]

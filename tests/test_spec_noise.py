@@ -1,4 +1,4 @@
-"""biv.spec.noise.resolve: hand-computed records, purity, and a table of impossible settings."""
+"""biv.config.noise.resolve: hand-computed records, purity, and a table of impossible settings."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import math
 
 import pytest
 
-from biv.distributions import Gamma, Mixture, Uniform
-from biv.spec.errors import ConfigError
-from biv.spec.noise import NoiseSpec, resolve
+from biv.config.distributions import Gamma, Mixture, Uniform
+from biv.config.errors import ConfigError
+from biv.config.noise import NoiseSpec, resolve
 
 
 def uniform(a, b):

@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 import biv.data.prepared
-import biv.spec.noise
-import biv.train
+import biv.config.noise
+import biv.train.loop
 
 tmp = Path(sys.argv[1])
 gen = torch.Generator().manual_seed(0)
@@ -33,7 +33,7 @@ biv.data.prepared.write(
      "y_std": float(y[:40].std()), "meta": {"dataset": "toy"}},
 )
 setting = {"mode": "boundaries", "components": [{"a": 0, "b": 4}]}
-biv.spec.noise.write_setting_file(tmp / "noise.json", biv.spec.noise.resolve(setting))
+biv.config.noise.write_setting_file(tmp / "noise.json", biv.config.noise.resolve(setting))
 params = {
     "experiment": "startup", "loss_name": "cutoff", "seed": 1,
     "dataset": {"name": "toy", "file": str(tmp / "data.npz")},
@@ -43,7 +43,7 @@ params = {
     "training": {"lr": 0.01, "batch_size": 8, "epochs": 2, "eval_every": 2,
                  "checkpoint_every": 2, "device": "cpu"},
 }
-save, saves = biv.train.save_checkpoint, []
+save, saves = biv.train.loop.save_checkpoint, []
 
 def save_then_crash(*args):
     save(*args)
@@ -51,13 +51,13 @@ def save_then_crash(*args):
     if len(saves) == 2:
         raise KeyboardInterrupt
 
-biv.train.save_checkpoint = save_then_crash
+biv.train.loop.save_checkpoint = save_then_crash
 try:
-    biv.train.train(params, tmp / "run")
+    biv.train.loop.train(params, tmp / "run")
 except KeyboardInterrupt:
     pass
-biv.train.save_checkpoint = save
-summary = biv.train.train(params, tmp / "run")
+biv.train.loop.save_checkpoint = save
+summary = biv.train.loop.train(params, tmp / "run")
 run = json.loads((tmp / "run" / "run.json").read_text())
 print(json.dumps({
     "dynamo": sorted(m for m in sys.modules if m.startswith("torch._dynamo")),
@@ -102,7 +102,9 @@ def test_rules_without_tensor_work_import_no_torch(script):
 
 
 def test_planning_a_workflow_imports_no_torch():
-    code = "import sys\nfrom biv import check, jobs\nassert 'torch' not in sys.modules"
+    code = (
+        "import sys\nfrom biv.workflow import check, rule_params\nassert 'torch' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

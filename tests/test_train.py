@@ -1,4 +1,4 @@
-"""biv.train: run-parameter validation, outputs, units, evaluation, determinism, errors.
+"""biv.train.loop: run-parameter validation, outputs, units, evaluation, determinism, errors.
 
 Fixtures are tiny prepared-data files in the layout of biv.data.prepared, and noise settings in
 the layout of estimate_noise's params.json (the runs draw their noisy labels from them).
@@ -15,16 +15,16 @@ from pathlib import Path
 import pytest
 import torch
 
-import biv.evaluation
-import biv.models
-import biv.train
+import biv.train.evaluation
+import biv.train.loop
+import biv.train.models
 from biv.cli import train_from_file
+from biv.config import RunSpec
+from biv.config.noise import resolve, write_setting_file
 from biv.data.prepared import load_prepared, write
 from biv.losses import LossResult, make_loss
-from biv.noise import draw
-from biv.spec import RunSpec
-from biv.spec.noise import resolve, write_setting_file
-from biv.train import train
+from biv.noise.draws import draw
+from biv.train.loop import train
 
 Y_MEAN, Y_STD = 50.0, 5.0
 
@@ -232,13 +232,13 @@ def test_original_eval_protocol_trains_bit_identically(tmp_path, monkeypatch):
     params = make_params(tmp_path, eval_every=1, eval_batch_size=7)  # 25 test: 7, 7, 7, 4
     params["model"]["batchnorm"] = True
     finals = {}
-    real_predict = biv.train.predict
+    real_predict = biv.train.loop.predict
 
     def keep_final_state(model, *args, **kwargs):
         finals[kwargs["protocol"]] = {k: v.clone() for k, v in model.state_dict().items()}
         return real_predict(model, *args, **kwargs)
 
-    monkeypatch.setattr(biv.train, "predict", keep_final_state)
+    monkeypatch.setattr(biv.train.loop, "predict", keep_final_state)
     rows = {}
     for protocol in ("standard", "original"):
         train(_set(params, "training.eval_protocol", protocol), tmp_path / protocol)
@@ -372,7 +372,7 @@ def test_a_bf16_evaluation_is_checked_against_float32(tmp_path, monkeypatch, cap
     plain = json.loads((tmp_path / "fp32/run.json").read_text())["run"]["eval_bf16"]
     assert plain == {"requested": True, "used": False}
 
-    real_predict = biv.train.predict
+    real_predict = biv.train.loop.predict
 
     def bf16_off_by(scale):
         def predict(model, data, chunks, bf16, protocol):
@@ -381,15 +381,15 @@ def test_a_bf16_evaluation_is_checked_against_float32(tmp_path, monkeypatch, cap
 
         return predict
 
-    monkeypatch.setattr(biv.train, "use_bf16", lambda bf16, x: bf16)
+    monkeypatch.setattr(biv.train.loop, "use_bf16", lambda bf16, x: bf16)
     for scale, within in ((1.0, True), (1.3, False)):
-        monkeypatch.setattr(biv.train, "predict", bf16_off_by(scale))
+        monkeypatch.setattr(biv.train.loop, "predict", bf16_off_by(scale))
         out = tmp_path / f"bf16-{scale}"
-        with caplog.at_level("WARNING", logger="biv.train"):
+        with caplog.at_level("WARNING", logger="biv.train.loop"):
             train(params, out)
         check = json.loads((out / "run.json").read_text())["run"]["eval_bf16"]
         assert check["used"] and check["within_bound"] is within
-        assert check["bound"] == biv.evaluation.BF16_MSE_RTOL
+        assert check["bound"] == biv.train.evaluation.BF16_MSE_RTOL
         assert (check["final_test_mse_rel_diff_vs_float32"] == 0) is within
         warned = "toy/biv/seed3: the bfloat16 evaluation's final test MSE" in caplog.text
         assert warned is not within
@@ -416,7 +416,7 @@ def test_shuffle_false_uses_sequential_batches_and_clean_labels_without_noise(tm
     x = (prepared["x_train"] - prepared["x_mean"]) / prepared["x_std"]
     y = ((prepared["y_train"].double() - Y_MEAN) / Y_STD).float()
     torch.manual_seed(3)
-    model = biv.models.build_model(RunSpec.from_dict(params).model, (4,))
+    model = biv.train.models.build_model(RunSpec.from_dict(params).model, (4,))
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     expected = []
     for _ in range(2):
@@ -466,7 +466,7 @@ def test_loss_sees_normalized_variances_and_raw_epsilon(tmp_path, monkeypatch):
 
         return wrapped
 
-    monkeypatch.setattr(biv.train, "make_loss", spy)
+    monkeypatch.setattr(biv.train.loop, "make_loss", spy)
     params = make_params(tmp_path, shuffle=False, epochs=1)
     train(params, tmp_path / "run")
     spec, var, target = seen[-1]
@@ -509,7 +509,7 @@ def test_non_finite_loss_stops_with_step_and_value(tmp_path, monkeypatch, caplog
 
         return wrapped
 
-    monkeypatch.setattr(biv.train, "make_loss", exploding)
+    monkeypatch.setattr(biv.train.loop, "make_loss", exploding)
     params_file = tmp_path / "params.json"
     params_file.write_text(json.dumps(make_params(tmp_path)))
     assert train_from_file(params_file, tmp_path / "run") == 1

@@ -1,4 +1,4 @@
-"""biv.train checkpoints: a run interrupted at any point and started again finishes with the
+"""biv.train.loop checkpoints: a run interrupted at any point and started again finishes with the
 same bytes as an uninterrupted run (simulated crashes in-process, real SIGKILLs of `biv train`)."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import biv.train
+import biv.train.loop
+from biv.config.noise import resolve, write_setting_file
 from biv.data.prepared import write
-from biv.spec.noise import resolve, write_setting_file
-from biv.train import train
+from biv.train.loop import train
 
 OUTPUTS = ("metrics.csv", "predictions.csv")
 
@@ -105,7 +105,7 @@ def test_crash_after_a_checkpoint_then_resume(tmp_path, monkeypatch, case, loss,
     )
     train(params, tmp_path / "reference")
 
-    real_save, saves = biv.train.save_checkpoint, []
+    real_save, saves = biv.train.loop.save_checkpoint, []
 
     def save_then_crash(*args):
         real_save(*args)
@@ -113,11 +113,11 @@ def test_crash_after_a_checkpoint_then_resume(tmp_path, monkeypatch, case, loss,
         if len(saves) == 2:
             raise Crash
 
-    monkeypatch.setattr(biv.train, "save_checkpoint", save_then_crash)
+    monkeypatch.setattr(biv.train.loop, "save_checkpoint", save_then_crash)
     with pytest.raises(Crash):
         train(params, tmp_path / "resumed")
     assert (tmp_path / "resumed/checkpoint.pt").exists()
-    monkeypatch.setattr(biv.train, "save_checkpoint", real_save)
+    monkeypatch.setattr(biv.train.loop, "save_checkpoint", real_save)
     train(params, tmp_path / "resumed")
     run = json.loads((tmp_path / "resumed/run.json").read_text())
     assert run["run"]["resumed_from_step"] == 6
@@ -134,8 +134,8 @@ def test_checkpoint_of_other_parameters_is_refused(tmp_path, monkeypatch):
     def crash(*args):
         raise Crash
 
-    real_save = biv.train.save_checkpoint
-    monkeypatch.setattr(biv.train, "save_checkpoint", lambda *a: (real_save(*a), crash()))
+    real_save = biv.train.loop.save_checkpoint
+    monkeypatch.setattr(biv.train.loop, "save_checkpoint", lambda *a: (real_save(*a), crash()))
     with pytest.raises(Crash):
         train(params, tmp_path / "run")
     monkeypatch.undo()
@@ -146,14 +146,14 @@ def test_checkpoint_of_other_parameters_is_refused(tmp_path, monkeypatch):
 
 
 def _crash_after_first_checkpoint(params: dict, out: Path, monkeypatch) -> None:
-    real_save = biv.train.save_checkpoint
+    real_save = biv.train.loop.save_checkpoint
 
     def save_then_crash(*args):
         real_save(*args)
         raise Crash
 
     with monkeypatch.context() as patch:
-        patch.setattr(biv.train, "save_checkpoint", save_then_crash)
+        patch.setattr(biv.train.loop, "save_checkpoint", save_then_crash)
         with pytest.raises(Crash):
             train(params, out)
     assert (out / "checkpoint.pt").exists()
@@ -182,12 +182,12 @@ def test_unusable_checkpoint_is_discarded_in_workflow_jobs(tmp_path, monkeypatch
     else:
         torch.save({"something": torch.zeros(2)}, checkpoint)
         expected = r"cannot be read \(KeyError"
-    with pytest.raises(biv.train.CheckpointError, match=expected):
+    with pytest.raises(biv.train.loop.CheckpointError, match=expected):
         train(params, out)
     assert checkpoint.exists()
 
     train(params, tmp_path / "reference")
-    with caplog.at_level("WARNING", logger="biv.train"):
+    with caplog.at_level("WARNING", logger="biv.train.loop"):
         train(params, out, discard_unusable_checkpoint=True)
     assert re.search(expected + r".*deleted, training starts from step 0", caplog.text)
     assert json.loads((out / "run.json").read_text())["run"]["resumed_from_step"] == 0
@@ -275,7 +275,7 @@ def test_sigkill_at_several_points_resumes_to_identical_bytes(tmp_path):
     assert json.loads((out / "summary.json").read_text())["steps"] == 900
 
 
-@pytest.mark.parametrize("signum", biv.train.STOP_SIGNALS)
+@pytest.mark.parametrize("signum", biv.train.loop.STOP_SIGNALS)
 def test_a_stop_signal_checkpoints_the_step_it_came_in(tmp_path, monkeypatch, caplog, signum):
     """SIGTERM (a time limit, preemption) or SIGUSR2 (an early warning) in step 7: the pack
     checkpoints after step 7, not at its last periodic checkpoint (every 4 steps), and stops;
@@ -285,21 +285,21 @@ def test_a_stop_signal_checkpoints_the_step_it_came_in(tmp_path, monkeypatch, ca
     params["training"].update(checkpoint_every=4)
     train(params, tmp_path / "reference")
 
-    real_record = biv.train._record_step
+    real_record = biv.train.loop._record_step
 
     def signal_in_step_7(metrics, step, *args):
         real_record(metrics, step, *args)
         if step == 7:
             os.kill(os.getpid(), signum)
 
-    monkeypatch.setattr(biv.train, "_record_step", signal_in_step_7)
-    handlers = [signal.getsignal(s) for s in biv.train.STOP_SIGNALS]
-    with pytest.raises(biv.train.Stopped, match=f"{signal.Signals(signum).name} after step 7"):
+    monkeypatch.setattr(biv.train.loop, "_record_step", signal_in_step_7)
+    handlers = [signal.getsignal(s) for s in biv.train.loop.STOP_SIGNALS]
+    with pytest.raises(biv.train.loop.Stopped, match=f"{signal.Signals(signum).name} after step 7"):
         train(params, tmp_path / "resumed")
-    assert [signal.getsignal(s) for s in biv.train.STOP_SIGNALS] == handlers
+    assert [signal.getsignal(s) for s in biv.train.loop.STOP_SIGNALS] == handlers
     assert _checkpoint_step(tmp_path / "resumed/checkpoint.pt") == 7
-    monkeypatch.setattr(biv.train, "_record_step", real_record)
-    with caplog.at_level("INFO", logger="biv.train"):
+    monkeypatch.setattr(biv.train.loop, "_record_step", real_record)
+    with caplog.at_level("INFO", logger="biv.train.loop"):
         train(params, tmp_path / "resumed")
     name = signal.Signals(signum).name
     assert f"resuming after step 7 (checkpointed there on {name})" in caplog.text

@@ -57,7 +57,8 @@ def run_one_run(tmp_path: Path, env: dict[str, str], *args: str) -> Path:
 def test_jobs_import_the_workflows_src_not_another_biv(tmp_path):
     """A `biv` that fails on import comes first on the PYTHONPATH Snakemake starts with, before
     any installed one: the Snakefile's parse-time import, the `script:` jobs and the `shell:`
-    job run_folder (`python -m biv.packs`) must all find the workflow's src/ before it."""
+    job run_folder (`python -m biv.workflow.run_folders`) must all find the workflow's src/
+    before it."""
     decoy = tmp_path / "decoy"
     (decoy / "biv").mkdir(parents=True)
     (decoy / "biv" / "__init__.py").write_text("raise ImportError('not the workflow src/ biv')\n")

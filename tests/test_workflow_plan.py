@@ -16,7 +16,7 @@ import yaml
 from conftest import copy_workflow
 from snakemake.utils import validate
 
-from biv import jobs
+from biv.workflow import rule_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +40,7 @@ def with_sweep(config: dict, sweep: dict) -> dict:
 
 
 def test_demo_plan_runs_every_loss_and_seed(demo):
-    plan = jobs.build_plan(demo)
+    plan = rule_params.build_plan(demo)
     assert len(plan.runs) == 4 * 3 + 1 * 3
     assert plan.noise_settings() == [("synthetic", "mixture")]
     assert plan.experiments["demo"].baseline == "l2"
@@ -48,10 +48,10 @@ def test_demo_plan_runs_every_loss_and_seed(demo):
 
 
 def test_run_params_of_one_run(demo):
-    plan = jobs.build_plan(demo)
+    plan = rule_params.build_plan(demo)
     files = {"dataset_file": "results/data/synthetic.npz"}
     noise_file = "results/noise/synthetic/mixture/params.json"
-    params = jobs.run_spec(plan, "demo", "biv", 2, **files, noise_file=noise_file).to_dict()
+    params = rule_params.run_spec(plan, "demo", "biv", 2, **files, noise_file=noise_file).to_dict()
     assert params["experiment"] == "demo" and params["loss_name"] == "biv" and params["seed"] == 2
     assert params["dataset"] == {"name": "synthetic", "file": "results/data/synthetic.npz"}
     assert params["noise"] == {
@@ -60,7 +60,7 @@ def test_run_params_of_one_run(demo):
     }
     assert params["loss"] == {"type": "biv", "epsilon": 0.5}
     assert params["training"]["batch_size"] == 256
-    clean = jobs.run_spec(plan, "demo-clean", "l2", 1, **files, noise_file=None).to_dict()
+    clean = rule_params.run_spec(plan, "demo-clean", "l2", 1, **files, noise_file=None).to_dict()
     assert clean["noise"] is None
 
 
@@ -68,7 +68,7 @@ def test_sweep_over_loss_parameter_shares_noise_settings(demo):
     config = with_sweep(
         demo, {"experiment": "demo", "vary": {"losses.biv.epsilon": [0.01, 1]}, "losses": ["biv"]}
     )
-    plan = jobs.build_plan(config)
+    plan = rule_params.build_plan(config)
     names = [n for n in plan.experiments if n.startswith("s__")]
     assert names == ["s__epsilon-0p01", "s__epsilon-1"]
     assert plan.experiments["s__epsilon-0p01"].losses["biv"].to_dict() == {
@@ -78,7 +78,7 @@ def test_sweep_over_loss_parameter_shares_noise_settings(demo):
     assert plan.experiments["s__epsilon-1"].noise == "mixture"
     # the base experiment is untouched and no new noise setting appears
     assert plan.experiments["demo"].losses["biv"].epsilon == 0.5
-    assert plan.noise_settings() == jobs.build_plan(demo).noise_settings()
+    assert plan.noise_settings() == rule_params.build_plan(demo).noise_settings()
 
 
 def test_grid_sweep_derives_noise_settings(demo):
@@ -90,7 +90,7 @@ def test_grid_sweep_derives_noise_settings(demo):
             "losses": ["l2", "biv"],
         },
     )
-    plan = jobs.build_plan(config)
+    plan = rule_params.build_plan(config)
     points = plan.sweeps["s"].points
     assert len(points) == 4
     exp = plan.experiments["s__batchsize-16_mean-20"]
@@ -103,7 +103,7 @@ def test_grid_sweep_derives_noise_settings(demo):
 
 def test_sweep_over_dataset_derives_dataset(demo):
     config = with_sweep(demo, {"experiment": "demo", "vary": {"dataset.n_train": [500]}})
-    plan = jobs.build_plan(config)
+    plan = rule_params.build_plan(config)
     exp = plan.experiments["s__ntrain-500"]
     assert exp.dataset == "synthetic__ntrain-500"
     assert plan.datasets["synthetic__ntrain-500"].config.n_train == 500
@@ -149,8 +149,8 @@ def test_sweep_over_dataset_derives_dataset(demo):
 )
 def test_bad_references_name_the_key(demo, edit, message):
     edit(demo)
-    with pytest.raises(jobs.ConfigError, match=_escape(message)):
-        jobs.build_plan(demo)
+    with pytest.raises(rule_params.ConfigError, match=_escape(message)):
+        rule_params.build_plan(demo)
 
 
 def _escape(text: str) -> str:
@@ -174,24 +174,26 @@ def test_schema_rejects_unsafe_names_and_unknown_keys(demo):
 
 def test_impossible_noise_setting_fails_with_its_key(demo):
     demo["noise"]["mixture"]["components"][0] = {"mean": 1.0, "var": 5.0}
-    with pytest.raises(jobs.ConfigError, match=r"noise\.mixture\.components\[0\]\.var: 5\.0"):
-        jobs.build_plan(demo)
+    with pytest.raises(
+        rule_params.ConfigError, match=r"noise\.mixture\.components\[0\]\.var: 5\.0"
+    ):
+        rule_params.build_plan(demo)
 
 
 def test_impossible_swept_noise_names_the_sweep_point(demo):
     config = with_sweep(demo, {"experiment": "demo", "vary": {"noise.p": [0.5, 1.5]}})
     with pytest.raises(
-        jobs.ConfigError, match=r"^sweeps\.s\.vary\.noise\.p\[1\]: 1\.5 is not allowed"
+        rule_params.ConfigError, match=r"^sweeps\.s\.vary\.noise\.p\[1\]: 1\.5 is not allowed"
     ):
-        jobs.build_plan(config)
+        rule_params.build_plan(config)
 
 
 def test_only_mlp_trainings_are_grouped_for_clusters():
     config = load(ROOT / "config" / "paper.yaml")
-    plan = jobs.build_plan(config, check_files=False)
-    assert jobs.train_group(plan, "bike") == "train-mlp"
-    assert jobs.train_group(plan, "bike-epsilon__epsilon-0p01") == "train-mlp"
-    assert jobs.train_group(plan, "utkf") is None
+    plan = rule_params.build_plan(config, check_files=False)
+    assert rule_params.train_group(plan, "bike") == "train-mlp"
+    assert rule_params.train_group(plan, "bike-epsilon__epsilon-0p01") == "train-mlp"
+    assert rule_params.train_group(plan, "utkf") is None
 
 
 @pytest.mark.parametrize(("device", "gpus"), [("auto", 1), ("cuda", 1), ("cpu", 0)])
@@ -199,10 +201,12 @@ def test_the_training_device_decides_the_gpu_request(device, gpus):
     config = load(ROOT / "config" / "paper.yaml")
     for name in ("bike", "utkf"):
         config["experiments"][name].setdefault("training", {})["device"] = device
-    plan = jobs.build_plan(config, check_files=False)
-    assert jobs.train_gpus(plan, "bike") == jobs.train_gpus(plan, "utkf") == gpus
-    assert jobs.train_group(plan, "bike") == ("train-cpu" if device == "cpu" else "train-mlp")
-    assert jobs.train_group(plan, "utkf") is None
+    plan = rule_params.build_plan(config, check_files=False)
+    assert rule_params.train_gpus(plan, "bike") == rule_params.train_gpus(plan, "utkf") == gpus
+    assert rule_params.train_group(plan, "bike") == (
+        "train-cpu" if device == "cpu" else "train-mlp"
+    )
+    assert rule_params.train_group(plan, "utkf") is None
 
 
 @pytest.mark.parametrize("device", ["auto", "cpu"])
@@ -210,8 +214,8 @@ def test_the_training_device_sends_packs_to_train_or_train_cpu(device):
     """The wildcard constraints of rules train and train_cpu split the experiments."""
     config = load(ROOT / "config" / "paper.yaml")
     config["experiments"]["bike"].setdefault("training", {})["device"] = device
-    plan = jobs.build_plan(config, check_files=False)
-    gpu, cpu = (re.compile(jobs.experiments_pattern(plan, g)) for g in (True, False))
+    plan = rule_params.build_plan(config, check_files=False)
+    gpu, cpu = (re.compile(rule_params.experiments_pattern(plan, g)) for g in (True, False))
     on_cpu = {name: exp.training.device == "cpu" for name, exp in plan.experiments.items()}
     assert on_cpu["bike"] is (device == "cpu") and not on_cpu["utkf"]
     for name in plan.experiments:
@@ -219,7 +223,7 @@ def test_the_training_device_sends_packs_to_train_or_train_cpu(device):
         assert bool(cpu.fullmatch(name)) is on_cpu[name]
     assert not gpu.fullmatch("utkf-x") and not cpu.fullmatch("bike-x")
     if device == "auto":
-        assert jobs.experiments_pattern(plan, False) == "(?!)"  # matches nothing
+        assert rule_params.experiments_pattern(plan, False) == "(?!)"  # matches nothing
 
 
 def test_downloads_and_preparation_requests_follow_the_data():
@@ -227,29 +231,29 @@ def test_downloads_and_preparation_requests_follow_the_data():
     for what its data need: UTKFace by its images, a table by its file."""
     config = load(ROOT / "config" / "paper.yaml")
     config["datasets"]["bike-small"] = {**config["datasets"]["bike"], "train_size": 100}
-    plan = jobs.build_plan(config, check_files=False)
+    plan = rule_params.build_plan(config, check_files=False)
     url = config["datasets"]["bike"]["url"]
-    assert jobs.downloads(plan) == {
+    assert rule_params.downloads(plan) == {
         "bike+sharing+dataset.zip": {
             name: plan.datasets[name].config.to_dict() for name in ("bike", "bike-small")
         }
     }
     assert plan.datasets["bike"].config.url == url
-    assert jobs.dataset_downloads(plan, "bike-small") == ["bike+sharing+dataset.zip"]
-    assert jobs.dataset_downloads(plan, "utkf") == []
-    assert jobs.prepare_runtime(plan, "utkf") == 5 + 20000 // 4000
-    assert jobs.prepare_runtime(plan, "bike") == 2
+    assert rule_params.dataset_downloads(plan, "bike-small") == ["bike+sharing+dataset.zip"]
+    assert rule_params.dataset_downloads(plan, "utkf") == []
+    assert rule_params.prepare_runtime(plan, "utkf") == 5 + 20000 // 4000
+    assert rule_params.prepare_runtime(plan, "bike") == 2
     images_mb = 20000 * 3 * 200 * 200 / 2**20
-    assert jobs.prepare_mem_mb(plan, "utkf", 0) == 1000 + round(4 * images_mb + 0.5)
-    assert jobs.prepare_mem_mb(plan, "bike", 0) == 2000
-    assert jobs.prepare_mem_mb(plan, "bike", 50) == 3000
+    assert rule_params.prepare_mem_mb(plan, "utkf", 0) == 1000 + round(4 * images_mb + 0.5)
+    assert rule_params.prepare_mem_mb(plan, "bike", 0) == 2000
+    assert rule_params.prepare_mem_mb(plan, "bike", 50) == 3000
 
 
 def test_the_plan_says_whether_there_is_a_reproduction():
-    demo = jobs.build_plan(load(ROOT / "config" / "config.yaml"))
+    demo = rule_params.build_plan(load(ROOT / "config" / "config.yaml"))
     assert demo.reproduction is None
     with contextlib.chdir(ROOT):  # the reference file is named relative to the root
-        paper = jobs.build_plan(load(ROOT / "config" / "paper.yaml"), check_files=False)
+        paper = rule_params.build_plan(load(ROOT / "config" / "paper.yaml"), check_files=False)
     assert paper.reproduction["reference"] == "config/paper-reference.yaml"
 
 

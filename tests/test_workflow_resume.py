@@ -152,7 +152,8 @@ def test_config_edit_after_a_kill_discards_the_checkpoint_and_finishes(workdir):
     finished(workdir)
     log = (workdir / JOB_LOG).read_text()
     assert re.search(
-        r"WARNING biv.train: checkpoint '.*checkpoint\.pt' was written for other run parameters "
+        r"WARNING biv.train.loop: checkpoint '.*checkpoint\.pt' was written for other run "
+        r"parameters "
         r"\(differing: \['loss'\]\): deleted, training starts from step 0",
         log,
     ), log

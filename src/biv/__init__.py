@@ -1,3 +1,14 @@
-"""Batch Inverse-Variance Weighting: losses, noise models, datasets and training."""
+"""Batch Inverse-Variance Weighting (Mai, Khamies, Paull 2021) as a reproducible pipeline.
+
+The package's rooms, lowest first; a room imports only rooms below it (tests/test_layers.py):
+
+* ``atomic``, ``logs``, ``provenance``: file writing, job logs and provenance, used everywhere;
+* :mod:`biv.config`: the config parsed and checked once into typed, frozen objects (torch-free);
+* :mod:`biv.data`, :mod:`biv.noise`, :mod:`biv.losses`: prepared datasets, noise draws, losses;
+* :mod:`biv.train`: the training core (a pack of runs in one process, its step, checkpoints);
+* :mod:`biv.report`: tables, statistics, figures and the reproduction report;
+* :mod:`biv.workflow`: what the Snakemake rules ask of the package (params, run folders, check);
+* :mod:`biv.legacy`: the original code's command line; ``cli``: the ``biv`` command.
+"""
 
 __version__ = "0.1.0"

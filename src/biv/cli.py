@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         return legacy_main(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "check":
-        from biv.check import main as check_main
+        from biv.workflow.check import main as check_main
 
         return check_main(args.configs)
     return train_from_file(args.params, args.out_dir)
@@ -41,8 +41,8 @@ def train_from_file(params_path: str | Path, out_dir: str | Path) -> int:
     import logging
 
     from biv import logs
-    from biv.spec import ConfigError, RunSpec
-    from biv.train import run_training
+    from biv.config import ConfigError, RunSpec
+    from biv.train.loop import run_training
 
     logs.setup()
     path = str(params_path)
@@ -56,7 +56,7 @@ def train_from_file(params_path: str | Path, out_dir: str | Path) -> int:
         error = str(err)
     else:
         return run_training(run, out_dir)
-    logging.getLogger("biv.train").error("%s", error)
+    logging.getLogger("biv.train.loop").error("%s", error)
     return 2
 
 

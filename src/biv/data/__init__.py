@@ -1,14 +1,14 @@
 """Datasets prepared once into a single tensor file each (keys: config/README.md, checks:
-:mod:`biv.spec.dataset`; file layout: :mod:`biv.data.prepared`)."""
+:mod:`biv.config.dataset`; file layout: :mod:`biv.data.prepared`)."""
 
 from __future__ import annotations
 
 import os
 
 from biv import atomic
+from biv.config.dataset import BikeConfig, SyntheticConfig, TableConfig, WineConfig, parse
 from biv.data.prepared import label_stats, load_prepared, write
 from biv.data.sources import DownloadCache, expand
-from biv.spec.dataset import BikeConfig, SyntheticConfig, TableConfig, WineConfig, parse
 
 __all__ = ["load_prepared", "prepare"]
 
@@ -24,7 +24,8 @@ def prepare(
     network: bool = True,
 ) -> dict:
     """Parse ``cfg`` (a ``datasets`` entry, as the prepare rule's params give it) with
-    :func:`biv.spec.dataset.parse`, build dataset ``name`` and write it atomically to ``out_path``.
+    :func:`biv.config.dataset.parse`, build dataset ``name`` and write it atomically to
+    ``out_path``.
 
     ``download_dir`` caches publisher zips (needed only for ``url``; without ``network`` a zip
     must be there already: the workflow's download job fetched it); ``workers`` is the number
@@ -50,9 +51,9 @@ def prepare(
 
         prepared = wine.prepare(name, spec, cache)
     elif isinstance(spec, TableConfig):
-        from biv.data import table
+        from biv.data import user_table
 
-        prepared = table.prepare(name, spec)
+        prepared = user_table.prepare(name, spec)
     else:
         from biv.data import utkface
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from biv.config.dataset import BikeConfig
 from biv.data.prepared import assemble, split_indices
 from biv.data.sources import DownloadCache, fetch
-from biv.data.tabular import integer_codes, read_table
-from biv.spec.dataset import BikeConfig
+from biv.data.strict_csv import integer_codes, read_table
 
 FILE = "hour.csv"
 FEATURE_NAMES = [

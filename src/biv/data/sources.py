@@ -25,7 +25,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from biv.spec.dataset import FILES, UCIConfig, expand, local_hint, uci_location
+from biv.config.dataset import FILES, UCIConfig, expand, local_hint, uci_location
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def download(datasets: dict[str, UCIConfig], download_dir: str | os.PathLike) ->
 
 
 def _read_local(name: str, path: Path, files: tuple[str, ...]) -> dict[str, RawFile]:
-    """``files`` from a location checked by :func:`biv.spec.dataset.uci_location`."""
+    """``files`` from a location checked by :func:`biv.config.dataset.uci_location`."""
     if path.is_dir():
         return {f: _raw(f, str(path / f), (path / f).read_bytes()) for f in files}
     if zipfile.is_zipfile(path):

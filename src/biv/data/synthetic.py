@@ -6,7 +6,7 @@ Inputs x ~ U(-1, 1)^d (d = ``n_features`` >= 8, default 8); the clean label uses
     f(x) = sin(pi*x0*x1) + 1.5*x2**2 - 0.5 + x3*x4 + tanh(2*x5) + 0.5*cos(pi*x6) + 0.5*x7
 
 Labels have mean about 0 and std about 1.2 (range about [-4, 4]); they carry no noise (noise is
-added later by ``biv.noise``). Train and test samples come from two independent streams
+added later by ``biv.noise.draws``). Train and test samples come from two independent streams
 (``numpy.random.default_rng([seed, 0])`` and ``[seed, 1]``), so the test set does not depend on
 ``n_train``; ``train_index``/``test_index`` are the draw numbers within each stream.
 """
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from biv.config.dataset import SyntheticConfig
 from biv.data.prepared import assemble
-from biv.spec.dataset import SyntheticConfig
 
 FUNCTION = (
     "sin(pi*x0*x1) + 1.5*x2**2 - 0.5 + x3*x4 + tanh(2*x5) + 0.5*cos(pi*x6) + 0.5*x7, "

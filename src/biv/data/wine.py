@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from biv.config.dataset import WineConfig
 from biv.data.prepared import assemble, split_indices
 from biv.data.sources import DownloadCache, fetch
-from biv.data.tabular import read_table
-from biv.spec.dataset import WineConfig
+from biv.data.strict_csv import read_table
 
 FILES = ("winequality-red.csv", "winequality-white.csv")
 FEATURE_NAMES = [

@@ -2,8 +2,8 @@
 
 Both argument families of montrealrobotics/BIV are accepted unchanged (seed era, July 2020:
 ``--exp_settings ...``; final, August 2020 onwards: ``--experiment_settings ...``), mapped onto
-the run parameters (``biv.spec.RunSpec``), printed, then run: prepare data -> resolve noise -> draw
-noise -> ``biv.train.run_training`` -> the usual run folder.
+the run parameters (``biv.config.RunSpec``), printed, then run: prepare data -> resolve noise ->
+draw noise -> ``biv.train.loop.run_training`` -> the usual run folder.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import yaml
 
+from biv.config.dataset import PUBLISHER_URLS
 from biv.legacy.fields import LegacyArgError
 from biv.legacy.original import parse_final, parse_seed_era
-from biv.spec.dataset import PUBLISHER_URLS
 
 #: Built-in dataset entries (in the config's datasets format); UTKFace has no public URL.
 BUILTIN_DATASETS = {

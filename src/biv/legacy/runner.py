@@ -17,7 +17,7 @@ from biv.legacy.fields import LegacyArgError
 from biv.legacy.mapping import workflow_config
 
 if TYPE_CHECKING:
-    from biv.spec.noise import NoiseSpec
+    from biv.config.noise import NoiseSpec
 
 #: Keys of the mapping that define the experiment (a run folder holds exactly one).
 IDENTITY_KEYS = ("experiment", "seed", "loss_name", "dataset", "noise", "loss", "model", "training")
@@ -70,9 +70,9 @@ def config_text(mapped: dict) -> str:
 
 def _validate(mapped: dict) -> None:
     """Check the run parameters and the model's input size before anything is written."""
-    from biv.spec import RunSpec
-    from biv.spec.dataset import UTKFaceConfig, parse
-    from biv.spec.model import check_input
+    from biv.config import RunSpec
+    from biv.config.dataset import UTKFaceConfig, parse
+    from biv.config.model import check_input
 
     loss = mapped["loss"]
     if loss.get("threshold", 0.0) is None:
@@ -101,7 +101,7 @@ def _validate(mapped: dict) -> None:
 
 def _noise_spec(mapped: dict) -> NoiseSpec | None:
     """The resolved noise setting (torch-free), or None without noise."""
-    from biv.spec.noise import resolve
+    from biv.config.noise import resolve
 
     if mapped["noise"] is None:
         return None
@@ -126,10 +126,10 @@ def run(mapped: dict, stream: TextIO | None = None) -> int:
     if mapped["dry_run"]:
         return 0
     from biv import logs
+    from biv.config import RunSpec
+    from biv.config.noise import write_setting_file
     from biv.data.prepared import label_std
-    from biv.spec import RunSpec
-    from biv.spec.noise import write_setting_file
-    from biv.train import run_training
+    from biv.train.loop import run_training
 
     loss = dict(mapped["loss"])
     out_dir = Path(mapped["out_dir"])

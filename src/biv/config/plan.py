@@ -1,0 +1,252 @@
+"""The plan: a config checked once and every sweep expanded by value into experiments and runs.
+
+Every error is a ConfigError naming the key as the user wrote it, sweep values included
+(``sweeps.<name>.vary.<path>[<index>]``). Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from biv.config import dataset as datasets_spec
+from biv.config import noise as noise_spec
+from biv.config.errors import ConfigError, fail
+from biv.config.experiment import DatasetSpec, Experiment, Run, check_seeds
+from biv.config.figures import Figure, build_figure, check_reproduction
+from biv.config.loss import LossSpec
+from biv.config.model import ModelSpec, check_input
+from biv.config.naming import Registry
+from biv.config.noise import NoiseSpec
+from biv.config.sweeps import Sweep, expand_sweep
+from biv.config.training import TrainingSpec
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9]+([_-][A-Za-z0-9]+)*$")
+BLOCKS = {
+    "datasets": "dataset",
+    "noise": "noise setting",
+    "models": "model",
+    "losses": "loss",
+    "experiments": "experiment",
+    "sweeps": "sweep",
+    "figures": "figure",
+}
+
+
+@dataclass(frozen=True)
+class Pack:
+    """The runs of one (experiment, loss) that one workflow job trains together: those whose
+    seeds lie in one block of ``training.pack_size`` consecutive seed values (:func:`pack_name`),
+    so that adding a seed changes at most one pack and a loss only its own packs."""
+
+    experiment: str
+    loss_name: str
+    name: str
+    seeds: tuple[int, ...]
+
+    @property
+    def runs(self) -> list[Run]:
+        return [Run(self.experiment, self.loss_name, seed) for seed in self.seeds]
+
+
+def pack_name(seed: int, pack_size: int) -> str:
+    """The name of the pack of ``seed``, a function of its seed block alone: ``seeds1-5``,
+    ``seeds6-10``, ... for pack_size 5."""
+    low = (seed - 1) // pack_size * pack_size + 1
+    return f"seeds{low}-{low + pack_size - 1}"
+
+
+@dataclass
+class Plan:
+    datasets: dict[str, DatasetSpec]
+    noise: dict[str, NoiseSpec]
+    experiments: dict[str, Experiment]
+    sweeps: dict[str, Sweep]
+    figures: dict[str, Figure]
+    runs: list[Run]
+    reproduction: dict | None  # the checked reproduction block, or None: no reproduction report
+
+    @cached_property
+    def packs(self) -> dict[tuple[str, str, str], Pack]:
+        """Every pack by (experiment, loss, name), in the order of the runs; a pack's seeds are
+        sorted (reordering the config's seeds changes no pack)."""
+        seeds: dict[tuple[str, str, str], list[int]] = {}
+        for run in self.runs:
+            size = self.experiments[run.experiment].training.pack_size
+            key = (run.experiment, run.loss_name, pack_name(run.seed, size))
+            seeds.setdefault(key, []).append(run.seed)
+        return {key: Pack(*key, tuple(sorted(members))) for key, members in seeds.items()}
+
+    def noise_settings(self) -> list[tuple[str, str]]:
+        """Every (dataset, noise) whose resolved setting some run draws its labels from, in a
+        stable order."""
+        return sorted(
+            {(exp.dataset, exp.noise) for exp in self.experiments.values() if exp.noise is not None}
+        )
+
+
+def build_plan(config: dict, check_files: bool = True) -> Plan:
+    """Check ``config`` (already schema-validated or not) and expand it into a plan.
+
+    ``check_files``: also check that local dataset paths hold what their kind reads.
+    """
+    if not isinstance(config, dict):
+        raise fail("", config, "a mapping of top-level keys")
+    for block in BLOCKS:
+        for name in config.get(block) or {}:
+            _check_name(f"{block}.{name}", name)
+    builder = Builder(config)
+    plan = builder.build()
+    used = {exp.dataset for exp in plan.experiments.values()} if check_files else set()
+    for name in sorted(used):
+        datasets_spec.check_local_files(name, plan.datasets[name].config)
+    return plan
+
+
+def _check_name(key: str, name: object) -> None:
+    if not isinstance(name, str) or not SAFE_NAME.match(name):
+        raise ConfigError(
+            key,
+            f"name {name!r} is not allowed; names are letters and digits, joined by single '_' "
+            "or '-' (they become folder names and wildcards)",
+        )
+
+
+class Builder:
+    """Parses the named blocks once; experiments and sweeps are built from them."""
+
+    def __init__(self, config: dict):
+        self.config = config
+        self.registry = Registry()
+        self.datasets = {
+            name: DatasetSpec(name, datasets_spec.parse(name, cfg))
+            for name, cfg in self.block("datasets").items()
+        }
+        self.noise = {
+            name: self.resolve_noise(name, cfg) for name, cfg in self.block("noise").items()
+        }
+        self.models = {
+            name: ModelSpec.from_config(f"models.{name}", cfg)
+            for name, cfg in self.block("models").items()
+        }
+        self.losses = {
+            name: LossSpec.from_config(f"losses.{name}", cfg)
+            for name, cfg in self.block("losses").items()
+        }
+
+    def block(self, block: str) -> dict:
+        value = self.config.get(block) or {}
+        if not isinstance(value, dict):
+            raise fail(block, value, f"a mapping of {BLOCKS[block]} names to settings")
+        return value
+
+    @staticmethod
+    def resolve_noise(name: str, setting: dict, key: str | None = None) -> NoiseSpec:
+        try:
+            return noise_spec.resolve(setting)
+        except ConfigError as err:
+            raise err.under(key or f"noise.{name}") from None
+
+    def build(self) -> Plan:
+        experiments = {
+            name: self._experiment(name, exp) for name, exp in self.block("experiments").items()
+        }
+        sweeps = {}
+        for name, sweep in self.block("sweeps").items():
+            sweeps[name], points = expand_sweep(self, name, sweep, experiments)
+            experiments.update(points)
+        figures = {
+            name: build_figure(name, fig, experiments)
+            for name, fig in self.block("figures").items()
+        }
+        reproduction = self.config.get("reproduction")
+        if reproduction is not None:
+            check_reproduction(reproduction, experiments, figures)
+        runs = [
+            Run(name, loss, seed)
+            for name, exp in experiments.items()
+            for loss in exp.losses
+            for seed in exp.seeds
+        ]
+        return Plan(self.datasets, self.noise, experiments, sweeps, figures, runs, reproduction)
+
+    # ------------------------------------------------------------------------ experiments
+
+    def ref(self, key: str, block: str, name: object) -> Any:
+        known = self.block(block)
+        if name not in known:
+            listed = ", ".join(sorted(known)) or "none"
+            raise ConfigError(
+                key, f"unknown {BLOCKS[block]} {name!r} (defined in {block}: {listed})"
+            )
+        return name
+
+    def _experiment(self, name: str, exp: dict) -> Experiment:
+        key = f"experiments.{name}"
+        if not isinstance(exp, dict):
+            raise fail(key, exp, "a mapping with dataset, model, losses and seeds")
+        dataset = self.ref(f"{key}.dataset", "datasets", exp.get("dataset"))
+        model = self.ref(f"{key}.model", "models", exp.get("model"))
+        noise = exp.get("noise")
+        if noise is not None:
+            self.ref(f"{key}.noise", "noise", noise)
+        losses = exp.get("losses")
+        if not isinstance(losses, list) or not losses:
+            raise fail(f"{key}.losses", losses, "a non-empty list of names in losses")
+        for i, loss in enumerate(losses):
+            self.ref(f"{key}.losses[{i}]", "losses", loss)
+            if losses.index(loss) != i:
+                raise ConfigError(f"{key}.losses[{i}]", f"{loss!r} is listed twice")
+        seeds = check_seeds(f"{key}.seeds", exp.get("seeds"))
+        training = TrainingSpec.from_config(f"{key}.training", exp.get("training"))
+        baseline = exp.get("baseline")
+        if baseline is None:
+            baseline = next((n for n in losses if self.losses[n].type == "mse"), None)
+        elif baseline not in losses:
+            raise ConfigError(
+                f"{key}.baseline", f"{baseline!r} is not one of its losses {list(losses)}"
+            )
+        result = Experiment(
+            name=name,
+            dataset=dataset,
+            model=self.models[model],
+            noise=noise,
+            losses={loss: self.losses[loss] for loss in losses},
+            seeds=seeds,
+            training=training,
+            baseline=baseline,
+        )
+        keys = {
+            "batch": f"{key}.training.batch_size",
+            "model": f"{key}.model",
+            "eval_batch": f"{key}.training.eval_batch_size",
+        }
+        self.check_fit(result, keys)
+        return result
+
+    def check_fit(self, exp: Experiment, keys: dict[str, str]) -> None:
+        """The batch sizes and the model must fit the dataset; noise is drawn onto clean labels."""
+        data = self.datasets[exp.dataset]
+        if exp.noise is not None and not data.clean_test_labels:
+            raise ConfigError(
+                keys.get("noise", f"experiments.{exp.name}.noise"),
+                f"{exp.noise!r} is not allowed; dataset {data.base!r} has its own noisy labels "
+                f"(datasets.{data.base}.variance) and no clean_target to draw synthetic noise "
+                f"onto; remove the noise key to train on the file's labels, or set "
+                f"datasets.{data.base}.clean_target",
+            )
+        n, bs = data.n_train, exp.training.batch_size
+        if bs > n:
+            raise ConfigError(
+                keys["batch"],
+                f"{bs} is larger than the training set of dataset {exp.dataset!r} ({n} samples); "
+                f"allowed: 1 to {n}",
+            )
+        if exp.model.has_batchnorm:
+            n_test = data.n_test
+            exp.training.check_batchnorm((keys["batch"], keys["eval_batch"]), n, n_test)
+        size = data.config.image_side if data.images else 0
+        shape = (3, size, size) if data.images else (0,)
+        check_input(keys["model"], exp.model, shape)
