@@ -1,10 +1,13 @@
 """Documentation and environment files stay true to the code: every config key is documented,
 the pinned conda environment lists the same packages as pyproject.toml and installs from the copy
 Snakemake makes of it, the containers install the same pins, every link of the documentation
-resolves, and the README stays short enough to read top to bottom."""
+resolves, the README stays short enough to read top to bottom, and the docs name modules and files
+that exist, carry no dates or issue numbers (those go to bench/results.md), and show what the code
+produces (sweep names, `biv legacy --print-config`, where summary.csv's columns are defined)."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -208,3 +211,182 @@ def test_readme_is_short_and_has_contents():
     text = (ROOT / "README.md").read_text()
     assert len(text.encode()) <= 10 * 1024
     assert "## Contents" in text
+
+
+# ----------------------------------------------------------- the docs name what exists and is true
+
+#: Product docs: they describe the present (dated measurements live in bench/results.md).
+PRODUCT_DOCS = ["README.md", "config/README.md", "bench/README.md"]
+PRODUCT_DOCS += [str(p.relative_to(ROOT)) for p in sorted((ROOT / "docs").glob("*.md"))]
+MODULE_NAME = re.compile(r"(?<![\w/.-])biv(?:\.[A-Za-z_]\w*)+")
+FILE_SUFFIXES = {"def", "sif", "yaml", "yml", "md", "py", "whl"}  # biv.def, envs/biv.yaml, ...
+REPO_PATH = re.compile(
+    r"(?<![\w/.-])(?:src|tests|bench|scripts|rules|config|profiles|envs|containers|examples|docs"
+    r"|report)/[\w./-]*[\w/]"
+)
+
+
+def module_file(parts: list[str]) -> Path | None:
+    """src/biv/a/b.py or src/biv/a/b/__init__.py for ``biv.a.b``; None if neither exists."""
+    base = ROOT / "src" / Path(*parts)
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def top_level_names(path: Path) -> dict[str, ast.AST | None]:
+    """The names a module defines or imports at its top level (classes with their node)."""
+    names: dict[str, ast.AST | None] = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names[node.name] = None
+        elif isinstance(node, ast.ClassDef):
+            names[node.name] = node
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {t.id: None for t in targets if isinstance(t, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0]: None for a in node.names}
+    return names
+
+
+def module_name_problem(name: str) -> str | None:
+    """Why a dotted ``biv.…`` name of the docs names nothing in src/biv, or None."""
+    parts = name.split(".")
+    k = max((k for k in range(1, len(parts) + 1) if module_file(parts[:k])), default=0)
+    if k == 0:
+        return "no such module"
+    rest = parts[k:]
+    if not rest:
+        return None
+    names = top_level_names(module_file(parts[:k]))
+    if rest[0] not in names:
+        return f"{'.'.join(parts[:k])} defines no {rest[0]!r}"
+    node = names[rest[0]]
+    if len(rest) > 1 and isinstance(node, ast.ClassDef):
+        members = {getattr(n, "name", None) for n in node.body}
+        members |= {t.id for n in node.body if isinstance(n, ast.Assign) for t in n.targets}
+        if rest[1] not in members:
+            return f"{rest[0]} has no member {rest[1]!r}"
+    return None
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_module_the_documentation_names_exists(doc):
+    text = (ROOT / doc).read_text()
+    names = {n for n in MODULE_NAME.findall(text) if n.split(".")[1] not in FILE_SUFFIXES}
+    problems = {n: p for n in sorted(names) if (p := module_name_problem(n))}
+    assert not problems, f"{doc}: {problems}"
+
+
+@pytest.mark.parametrize(
+    "name", ["biv.spec", "biv.aggregate", "biv.train.cuda_step", "biv.noise.draws.save_draw"]
+)
+def test_a_module_name_that_is_gone_is_caught(name):
+    assert module_name_problem(name)
+
+
+@pytest.mark.parametrize("doc", PRODUCT_DOCS)
+def test_every_repository_path_the_product_docs_name_exists(doc):
+    text = (ROOT / doc).read_text()
+    missing = sorted(p for p in set(REPO_PATH.findall(text)) if not (ROOT / p).exists())
+    assert not missing, f"{doc} names files that do not exist: {missing}"
+
+
+DATE = re.compile(r"\b20\d\d-[01]\d-[0-3]\d\b")
+CLOCK = re.compile(r"\b[0-2]?\d:[0-5]\d\b")
+ISSUE = re.compile(r"(?<![\w&/])#\d+\b|\bissues? \d+")
+
+
+@pytest.mark.parametrize("doc", PRODUCT_DOCS)
+def test_product_docs_carry_no_dates_clock_times_or_issue_numbers(doc):
+    """Dated measurements go to bench/results.md; the docs say what is, not when or for which
+    issue it was found."""
+    text = (ROOT / doc).read_text()
+    found = DATE.findall(text) + CLOCK.findall(text) + ISSUE.findall(text)
+    assert not found, f"{doc}: {found} (move dated measurements to bench/results.md)"
+
+
+def test_the_benchmark_log_is_dated_newest_first():
+    dates = re.findall(r"(?m)^## (20\d\d-\d\d-\d\d)$", (ROOT / "bench" / "results.md").read_text())
+    assert len(dates) >= 3 and dates == sorted(dates, reverse=True)
+
+
+def test_summary_column_definitions_are_where_the_docs_point():
+    """config/README.md's layout of results/ says where summary.csv's columns are defined."""
+    from biv.report.html import summary_html
+    from biv.report.tables import SUMMARY_COLUMNS
+
+    readme = (ROOT / "config" / "README.md").read_text()
+    (row,) = [line for line in readme.splitlines() if line.startswith("| `tables/summary.csv`")]
+    assert "`SUMMARY_COLUMNS` in `src/biv/report/tables.py`" in row and "summary.html" in row
+    assert "SUMMARY_COLUMNS = {" in (ROOT / "src" / "biv" / "report" / "tables.py").read_text()
+    import pandas as pd
+
+    html = summary_html(pd.DataFrame(columns=list(SUMMARY_COLUMNS)))
+    assert "Columns of summary.csv" in html and "Columns of summary.csv" in row
+    assert all(f"<code>{column}</code>" in html for column in SUMMARY_COLUMNS)
+
+
+def readme_example_config() -> dict:
+    """The YAML examples of config/README.md merged into one config (the Bike dataset, its noise
+    setting and a model for the example experiment)."""
+    config: dict = {}
+    readme = (ROOT / "config" / "README.md").read_text()
+    for block in re.findall(r"```yaml\n(.*?)```", readme, re.S):
+        for key, value in yaml.safe_load(block).items():
+            if isinstance(value, dict):
+                config.setdefault(key, {}).update(value)
+    config["datasets"] = {"bike": config["datasets"]["bike"]}
+    config["noise"] = {"gamma-20000": config["noise"]["gamma-20000"]}
+    config["models"] = {"bike-mlp": {"name": "mlp"}}
+    del config["figures"], config["reproduction"]
+    return config
+
+
+def test_the_sweep_names_config_readme_gives_are_those_its_example_produces():
+    from biv.config import build_plan
+
+    readme = (ROOT / "config" / "README.md").read_text()
+    paragraph = readme[readme.index("Each point is an experiment named") :].split("\n\n")[0]
+    named = set(re.findall(r"`([\w-]+__[\w-]+)`", paragraph))
+    plan = build_plan(readme_example_config(), check_files=False)
+    paper = build_plan(yaml.safe_load((ROOT / "config" / "paper.yaml").read_text()), False)
+    produced = set(plan.experiments) | set(plan.noise) | set(paper.experiments)
+    assert len(named) >= 4 and named <= produced, sorted(named - produced)
+
+
+def legacy_doc_blocks() -> list[str]:
+    text = (ROOT / "docs" / "legacy.md").read_text()
+    section = text[text.index("## The equivalent workflow config") : text.index("## Bad input")]
+    return re.findall(r"```yaml\n(.*?)```", section, re.S)
+
+
+def test_docs_legacy_shows_what_biv_legacy_prints(tmp_path, monkeypatch, capsys):
+    """docs/legacy.md shows `biv legacy --print-config` of its two examples "printed with
+    BIV_DATA_DIR=/data": the same comments and the same YAML (with the data folder's name)."""
+    from biv.legacy import main
+
+    assert "(Printed with `BIV_DATA_DIR=/data`" in (ROOT / "docs" / "legacy.md").read_text()
+    data = tmp_path / "data"
+    data.mkdir()
+    monkeypatch.setenv("BIV_DATA_DIR", str(data))
+    monkeypatch.chdir(tmp_path)  # nothing is written, but never into the checkout
+    for block in legacy_doc_blocks():
+        command = block.splitlines()[0].removeprefix("# biv legacy ")
+        assert main([*command.split(), "--print-config"]) == 0
+        printed = capsys.readouterr().out.replace(str(data), "/data")
+        comments = [line for line in printed.splitlines() if line.startswith("#")]
+        assert comments == [line for line in block.splitlines() if line.startswith("#")]
+        assert yaml.safe_load(printed) == yaml.safe_load(block)
+
+
+def test_readme_names_every_data_folder_the_paper_configs_read():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Reproducing the paper") :]
+    (line,) = [line for line in section.splitlines() if "export BIV_DATA_DIR" in line]
+    for name in ("paper.yaml", "paper-lite.yaml"):
+        text = (ROOT / "config" / name).read_text()
+        for folder in re.findall(r"(?m)^\s+path: \$\{BIV_DATA_DIR\}/([\w-]+)", text):
+            assert f"{folder}/" in line, f"config/{name} reads $BIV_DATA_DIR/{folder}"
