@@ -203,7 +203,7 @@ def test_path_wins_over_url(tmp_path, data_dir):
 
 def test_bike_train_plus_test_too_large(tmp_path, data_dir):
     cfg = {**BIKE, "path": str(data_dir / "bike-sharing"), "train_size": 14001}
-    assert_fails(tmp_path, cfg, r"train_size 14001 \+ test_size 3379 = 17380 exceeds the 17379")
+    assert_fails(tmp_path, cfg, r"train_size: 14001 \+ test_size 3379 = 17380 exceeds the 17379")
 
 
 @pytest.fixture(scope="module")
@@ -255,4 +255,6 @@ def test_wine_bad_inputs(tmp_path, data_dir):
     assert_fails(tmp_path, cfg, r"winequality-white\.csv: missing column.*comma-separated")
     (folder / "winequality-white.csv").write_bytes(white)
     cfg = {**WINE, "path": str(folder), "train_size": 4007}
-    assert_fails(tmp_path, cfg, r"4007 \+ test_size 2491 = 6498 exceeds the 6497 records")
+    assert_fails(
+        tmp_path, cfg, r"train_size: 4007 \+ test_size 2491 = 6498 exceeds the 6497 records"
+    )

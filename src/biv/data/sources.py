@@ -25,7 +25,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from biv.config.dataset import FILES, UCIConfig, expand, local_hint, uci_location
+from biv.config.dataset import FILES, UCIConfig, expand, local_hint
+from biv.data.local import uci_location
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,22 @@ def fetch(
     return _download(name, cfg.url, files, cache, cfg.sha256)
 
 
+def local_records(name: str, cfg: UCIConfig) -> tuple[int, str]:
+    """The records a local ``path`` holds (the rows of its files together) and what they are
+    (the one file's origin, or the files' names), as the loaders split them; counted without
+    parsing the values (before any job; the loaders check those)."""
+    files = FILES[cfg.kind]
+    raw = _read_local(name, uci_location(name, cfg), files)
+    what = raw[files[0]].origin if len(files) == 1 else " + ".join(files)
+    return sum(count_rows(file.data) for file in raw.values()), what
+
+
+def count_rows(data: bytes) -> int:
+    """The data rows of a CSV file with a header line, as pandas reads them: its non-blank lines
+    after the first (the published files quote no line breaks)."""
+    return sum(1 for line in data.splitlines()[1:] if line.strip())
+
+
 def download(datasets: dict[str, UCIConfig], download_dir: str | os.PathLike) -> dict:
     """The workflow's download job: the zip of ``datasets`` (entries with the same ``url``)
     into ``download_dir``, each dataset's files verified; returns the record of what was
@@ -89,7 +106,7 @@ def download(datasets: dict[str, UCIConfig], download_dir: str | os.PathLike) ->
 
 
 def _read_local(name: str, path: Path, files: tuple[str, ...]) -> dict[str, RawFile]:
-    """``files`` from a location checked by :func:`biv.config.dataset.uci_location`."""
+    """``files`` from a location checked by :func:`biv.data.local.uci_location`."""
     if path.is_dir():
         return {f: _raw(f, str(path / f), (path / f).read_bytes()) for f in files}
     if zipfile.is_zipfile(path):

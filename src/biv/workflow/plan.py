@@ -1,0 +1,49 @@
+"""The plan of a config as the workflow runs it, for the rules and ``biv check`` alike: the
+config validated with the schema's defaults (:mod:`biv.config.validation`), built into a plan
+(:mod:`biv.config`), and the data of every dataset an experiment uses checked where it can be
+before any job, with the data package's own reading functions: a local ``path`` holds what its
+kind reads and as many records as ``train_size`` + ``test_size`` split, a user's table is read
+and checked (:mod:`biv.data.user_table`), a UTKFace folder holds images enough."""
+
+from __future__ import annotations
+
+from biv.config import DatasetSpec, Plan, build_plan
+from biv.config.dataset import UCIConfig, UTKFaceConfig
+from biv.config.validation import validated
+from biv.data import local, sources
+
+
+def load_plan(config: dict) -> Plan:
+    """The plan of ``config`` (validated: a copy with the schema's defaults filled in), its
+    local data checked; a ConfigError naming the key as written for the first problem found."""
+    return checked_plan(validated(config))
+
+
+def checked_plan(config: dict) -> Plan:
+    """The plan of a config validated already, its local data checked."""
+    plan = build_plan(config, table_sizes=table_sizes)
+    for name in sorted({exp.dataset for exp in plan.experiments.values()}):
+        check_local_data(plan.datasets[name])
+    return plan
+
+
+def table_sizes(data: DatasetSpec) -> tuple[int, int]:
+    """The (training, test) rows of a ``table`` dataset: its file read and checked once."""
+    from biv.data import user_table  # pandas, imported only for tables
+
+    table = user_table.load(f"datasets.{data.base}", data.config)
+    return len(table.train), len(table.test)
+
+
+def check_local_data(data: DatasetSpec) -> None:
+    """A local ``path`` must exist, hold what its kind reads and the records its sizes split
+    (a table's were checked when it was read, by :func:`table_sizes`)."""
+    cfg = data.config
+    if isinstance(cfg, UTKFaceConfig):
+        local.checksum_listing(data.name, cfg)
+        folder, names = local.image_files(data.name, cfg)
+        what = f"{len(names)} images in {folder}"
+        local.check_split(data.name, len(names), cfg.train_size, cfg.test_size, what)
+    elif isinstance(cfg, UCIConfig) and cfg.path is not None:
+        records, what = sources.local_records(data.name, cfg)
+        local.check_split(data.name, records, cfg.train_size, cfg.test_size, what)
