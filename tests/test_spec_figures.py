@@ -204,6 +204,6 @@ def test_the_plotting_job_rebuilds_the_figure_from_plain_data_without_checking(m
     def checked_again(*args):
         raise AssertionError("a panel was checked again")
 
-    for name in ("build_figure", "build_panel", "is_color", "_check_run_ref"):
+    for name in ("build_figure", "build_panel", "is_color", "check_run_ref"):
         monkeypatch.setattr(spec_figures, name, checked_again)
     assert Figure.from_dict(data) == figure

@@ -253,7 +253,7 @@ def test_the_plan_says_whether_there_is_a_reproduction():
     assert demo.reproduction is None
     with contextlib.chdir(ROOT):  # the reference file is named relative to the root
         paper = build_plan(load(ROOT / "config" / "paper.yaml"))
-    assert paper.reproduction["reference"] == "config/paper-reference.yaml"
+    assert paper.reproduction.reference == "config/paper-reference.yaml"
 
 
 def test_paper_plans_at_most_120_training_jobs_within_5_s(tmp_path, data_dir):

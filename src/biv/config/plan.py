@@ -16,11 +16,12 @@ from biv.config import dataset as datasets_spec
 from biv.config import noise as noise_spec
 from biv.config.errors import ConfigError, fail
 from biv.config.experiment import DatasetSpec, Experiment, Run, check_seeds
-from biv.config.figures import Figure, build_figure, check_reproduction
+from biv.config.figures import Figure, build_figure
 from biv.config.loss import LossSpec
 from biv.config.model import ModelSpec, check_input
 from biv.config.naming import Registry
 from biv.config.noise import NoiseSpec
+from biv.config.reproduction import Reproduction, build_reproduction
 from biv.config.sweeps import Sweep, expand_sweep
 from biv.config.training import TrainingSpec
 
@@ -67,7 +68,7 @@ class Plan:
     sweeps: dict[str, Sweep]
     figures: dict[str, Figure]
     runs: list[Run]
-    reproduction: dict | None  # the checked reproduction block, or None: no reproduction report
+    reproduction: Reproduction | None  # None: no reproduction report
 
     @cached_property
     def packs(self) -> dict[tuple[str, str, str], Pack]:
@@ -165,7 +166,7 @@ class Builder:
         }
         reproduction = self.config.get("reproduction")
         if reproduction is not None:
-            check_reproduction(reproduction, experiments, figures)
+            reproduction = build_reproduction(reproduction, experiments, figures)
         runs = [
             Run(name, loss, seed)
             for name, exp in experiments.items()

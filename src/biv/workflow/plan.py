@@ -3,12 +3,16 @@ config validated with the schema's defaults (:mod:`biv.config.validation`), buil
 (:mod:`biv.config`), and the data of every dataset an experiment uses checked where it can be
 before any job, with the data package's own reading functions: a local ``path`` holds what its
 kind reads and as many records as ``train_size`` + ``test_size`` split, a user's table is read
-and checked (:mod:`biv.data.user_table`), a UTKFace folder holds images enough."""
+and checked (:mod:`biv.data.user_table`), a UTKFace folder holds images enough, the
+reproduction's reference file has the panels it names."""
 
 from __future__ import annotations
 
-from biv.config import DatasetSpec, Plan, build_plan
+from pathlib import Path
+
+from biv.config import ConfigError, DatasetSpec, Plan, build_plan
 from biv.config.dataset import UCIConfig, UTKFaceConfig
+from biv.config.reproduction import Reproduction
 from biv.config.validation import validated
 from biv.data import local, sources
 
@@ -24,6 +28,8 @@ def checked_plan(config: dict) -> Plan:
     plan = build_plan(config, table_sizes=table_sizes)
     for name in sorted({exp.dataset for exp in plan.experiments.values()}):
         check_local_data(plan.datasets[name])
+    if plan.reproduction is not None:
+        check_reference(plan.reproduction)
     return plan
 
 
@@ -47,3 +53,32 @@ def check_local_data(data: DatasetSpec) -> None:
     elif isinstance(cfg, UCIConfig) and cfg.path is not None:
         records, what = sources.local_records(data.name, cfg)
         local.check_split(data.name, records, cfg.train_size, cfg.test_size, what)
+
+
+def check_reference(reproduction: Reproduction) -> None:
+    """Each panel of the reproduction block must be a panel of its reference file."""
+    reference = reference_panels(reproduction.reference)
+    for name in reproduction.panels:
+        if name not in reference:
+            raise ConfigError(
+                f"reproduction.panels.{name}",
+                f"no panel {name!r} in the reference file {reproduction.reference!r} "
+                f"(it has: {', '.join(sorted(reference)) or 'none'})",
+            )
+
+
+def reference_panels(path: str) -> dict:
+    """The ``panels`` mapping of the reference file of values read off the paper's figure."""
+    import yaml
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError("reproduction.reference", f"{path!r} does not exist")
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError("reproduction.reference", f"{path!r} is not valid YAML ({err})") from None
+    panels = data.get("panels") if isinstance(data, dict) else None
+    if not isinstance(panels, dict):
+        raise ConfigError("reproduction.reference", f"{path!r} has no `panels:` mapping")
+    return panels
