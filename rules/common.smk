@@ -1,6 +1,7 @@
 import os
 
 from biv.config import ConfigError, pack_name
+from biv.config.naming import normal
 from biv.config.validation import validated
 from biv.report import figure_text
 from biv.workflow import rule_params
@@ -169,7 +170,7 @@ def figure_config(wildcards):
 
 
 def sweep_config(wildcards):
-    return PLAN.sweeps[wildcards.sweep].as_dict()
+    return PLAN.sweeps[wildcards.sweep].to_dict()
 
 
 def benchmark_files(wildcards):
@@ -215,7 +216,7 @@ def sweep_caption(wildcards):
     sweep = PLAN.sweeps[wildcards.sweep]
     baseline = PLAN.experiments[sweep.experiment].baseline
     metrics = rule_params.test_metrics(PLAN, [p.experiment for p in sweep.points])
-    return figure_text.sweep_caption(sweep.as_dict(), baseline, metrics)
+    return figure_text.sweep_caption(sweep.to_dict(), baseline, metrics)
 
 
 def used_datasets():

@@ -14,7 +14,7 @@ rule provenance:
     conda:
         "../envs/biv.yaml"
     params:
-        config=config,
+        config=normal(config),  # in one form: an edit that changes nothing reruns nothing
     script:
         "../scripts/provenance.py"
 

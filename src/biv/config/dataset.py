@@ -282,7 +282,7 @@ def _check_sha256(prefix: str, kind: str, value: Any) -> dict[str, str] | str | 
             raise _fail(prefix, f"sha256.{file}", digest, f"file names among {list(FILES[kind])}")
         if not isinstance(file, str) or not isinstance(digest, str) or not _HEX64.fullmatch(digest):
             raise _fail(prefix, f"sha256.{file}", digest, allowed)
-    return {file: digest.lower() for file, digest in value.items()}
+    return {file: value[file].lower() for file in sorted(value)}  # one order: a stable param
 
 
 def expand_text(path: str | os.PathLike) -> str:

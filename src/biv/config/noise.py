@@ -7,7 +7,6 @@ Torch-free arithmetic; errors are ConfigErrors keyed relative to the setting (e.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -166,7 +165,8 @@ def _derived_mean(setting: dict, mean1: float, p: float) -> float:
 class NoiseSpec:
     """A noise setting resolved: the mixture of sigma^2 (raw label units^2) it describes.
 
-    ``setting`` is the setting as the user wrote it (sweep values applied), in JSON types.
+    ``setting`` is the setting the user wrote (sweep values applied) in one form
+    (:func:`canonical_setting`): an edit that changes nothing changes no rule param.
     """
 
     mode: str
@@ -264,7 +264,28 @@ def resolve(setting: dict) -> NoiseSpec:
         if mode == "meanvar_avg" and i == 1:  # component 0 is validated by now
             derived = _derived_mean(setting, float(components[0]["mean"]), p)
         dists.append(_component(comp, f"components[{i}]", mode, default_family, derived))
-    return NoiseSpec(mode, Mixture(tuple(dists), p), vd, json.loads(json.dumps(setting)))
+    return NoiseSpec(mode, Mixture(tuple(dists), p), vd, canonical_setting(setting))
+
+
+#: The keys of a checked setting and of its components, in the one order they are recorded in.
+_SETTING_ORDER = ("mode", "distribution", "components", "p", "average_mean", "variance_disturbance")
+_COMPONENT_ORDER = ("distribution", "a", "b", "shape", "rate", "mean", "var", "var_scale")
+
+
+def canonical_setting(setting: dict) -> dict:
+    """A checked setting in one form, whatever the order of its keys and however its numbers
+    are written (``2`` or ``2.0``): its keys in a fixed order, its numbers as floats."""
+
+    def ordered(mapping: dict, order: tuple[str, ...]) -> dict:
+        return {key: _plain(mapping[key]) for key in order if key in mapping}
+
+    out = ordered(setting, _SETTING_ORDER)
+    out["components"] = [ordered(c, _COMPONENT_ORDER) for c in setting["components"]]
+    return out
+
+
+def _plain(value: object) -> object:
+    return float(value) if values.is_number(value) else value
 
 
 def write_setting_file(path: str | os.PathLike, spec: NoiseSpec, **extra: object) -> None:

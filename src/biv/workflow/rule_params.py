@@ -55,8 +55,8 @@ def downloads(plan: Plan) -> dict[str, dict[str, dict]]:
     name (:func:`biv.data.sources.archive_name`) -> the datasets entries read from it (those
     with a ``url`` and no ``path``)."""
     found: dict[str, dict[str, dict]] = {}
-    for name, dataset in plan.datasets.items():
-        cfg = dataset.config
+    for name in sorted(plan.datasets):  # one order: a stable param of the download job
+        cfg = plan.datasets[name].config
         if isinstance(cfg, UCIConfig) and cfg.path is None:
             found.setdefault(archive_name(cfg.url), {})[name] = cfg.to_dict()
     return found
