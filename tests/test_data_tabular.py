@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from biv.data import load_prepared, prepare
+from biv.data import load_prepared, prepare, sources
 from biv.data.bike import FEATURE_NAMES as BIKE_FEATURES
 from biv.data.wine import FEATURE_NAMES as WINE_FEATURES
 
@@ -199,6 +199,17 @@ def test_path_wins_over_url(tmp_path, data_dir):
     cfg = {**BIKE, "path": str(data_dir / "bike-sharing"), "url": "http://127.0.0.1:9/x.zip"}
     assert run(tmp_path, cfg)["x_train"].shape == (14000, 19)  # no download attempted
     assert not (tmp_path / "downloads").exists()
+
+
+def test_published_files_have_the_rows_the_plan_counts_on(data_dir):
+    for folder, name in (
+        ("bike-sharing", "hour.csv"),
+        ("wine-quality", "winequality-red.csv"),
+        ("wine-quality", "winequality-white.csv"),
+    ):
+        data = (data_dir / folder / name).read_bytes()
+        assert sources.sha256_bytes(data) == sources.KNOWN_SHA256[name]
+        assert sources.count_rows(data) == sources.PUBLISHED_ROWS[name]
 
 
 def test_bike_train_plus_test_too_large(tmp_path, data_dir):

@@ -351,3 +351,26 @@ def test_local_data_too_small_for_its_sizes_fails_at_plan_time(demo, tmp_path):
     demo["datasets"]["bike"].update(path=str(tmp_path / "bike.zip"), test_size=7)
     with pytest.raises(ConfigError, match=r"^datasets\.bike\.train_size: 24 \+ test_size 7 = 31"):
         load_plan(demo)
+    with zipfile.ZipFile(tmp_path / "other.zip", "w") as zf:
+        zf.writestr("day.csv", "instant\n1\n")
+    demo["datasets"]["bike"]["path"] = str(tmp_path / "other.zip")
+    with pytest.raises(ConfigError, match=r"^datasets\.bike\.path: zip .* has no member hour\.csv"):
+        load_plan(demo)
+
+
+def test_a_download_too_small_for_its_sizes_fails_at_plan_time(demo):
+    """A download's records are those of the published files, known before it is downloaded."""
+    url = "https://archive.ics.uci.edu/static/public/275/bike+sharing+dataset.zip"
+    demo["datasets"]["bike"] = {"kind": "bike", "url": url, "train_size": 15000, "test_size": 3379}
+    demo["experiments"]["demo-clean"]["dataset"] = "bike"
+    with pytest.raises(ConfigError) as err:
+        load_plan(demo)
+    assert str(err.value) == (
+        "datasets.bike.train_size: 15000 + test_size 3379 = 18379 exceeds the 17379 records of "
+        "the published hour.csv; allowed with this test_size: at most 14000"
+    )
+    demo["datasets"]["bike"]["train_size"] = 14000
+    load_plan(demo)
+    demo["datasets"]["bike"]["sha256"] = {"hour.csv": "0" * 64}  # another version: not known
+    demo["datasets"]["bike"]["train_size"] = 15000
+    load_plan(demo)

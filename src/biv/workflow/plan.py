@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from biv.config import ConfigError, DatasetSpec, Plan, build_plan
-from biv.config.dataset import UCIConfig, UTKFaceConfig
+from biv.config.dataset import UCIConfig, UTKFaceConfig, prefix_of
 from biv.config.reproduction import Reproduction
 from biv.config.validation import validated
 from biv.data import local, sources
@@ -42,17 +42,29 @@ def table_sizes(data: DatasetSpec) -> tuple[int, int]:
 
 
 def check_local_data(data: DatasetSpec) -> None:
-    """A local ``path`` must exist, hold what its kind reads and the records its sizes split
-    (a table's were checked when it was read, by :func:`table_sizes`)."""
+    """A local ``path`` must exist and hold what its kind reads, and the records (a local
+    copy's counted, a download's as published) must be as many as its sizes split (a table's
+    were checked when it was read, by :func:`table_sizes`)."""
     cfg = data.config
     if isinstance(cfg, UTKFaceConfig):
         local.checksum_listing(data.name, cfg)
         folder, names = local.image_files(data.name, cfg)
         what = f"{len(names)} images in {folder}"
         local.check_split(data.name, len(names), cfg.train_size, cfg.test_size, what)
-    elif isinstance(cfg, UCIConfig) and cfg.path is not None:
-        records, what = sources.local_records(data.name, cfg)
+    elif isinstance(cfg, UCIConfig) and (found := uci_records(data)) is not None:
+        records, what = found
         local.check_split(data.name, records, cfg.train_size, cfg.test_size, what)
+
+
+def uci_records(data: DatasetSpec) -> tuple[int, str] | None:
+    """:func:`biv.data.sources.records`, a local zip the loader cannot read keyed by ``path``."""
+    try:
+        return sources.records(data.name, data.config)
+    except ConfigError:
+        raise
+    except ValueError as err:  # the loaders' messages start with "datasets.<name>: "
+        problem = str(err).split(": ", 1)[-1]
+        raise ConfigError(f"{prefix_of(data.name)}.path", problem) from None
 
 
 def check_reference(reproduction: Reproduction) -> None:
