@@ -374,3 +374,26 @@ def test_a_download_too_small_for_its_sizes_fails_at_plan_time(demo):
     demo["datasets"]["bike"]["sha256"] = {"hour.csv": "0" * 64}  # another version: not known
     demo["datasets"]["bike"]["train_size"] = 15000
     load_plan(demo)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "config/config.yaml",
+        "config/paper.yaml",
+        "config/paper-lite.yaml",
+        "config/own-data-example.yaml",
+        "tests/configs/tiny.yaml",
+    ],
+)
+def test_validated_fills_in_defaults_exactly_as_snakemake_validate(name):
+    import json
+
+    from biv.config.validation import validated
+
+    config = yaml.safe_load((ROOT / name).read_text())
+    theirs = copy.deepcopy(config)
+    validate(theirs, str(ROOT / "config" / "schema.yaml"))
+    ours = validated(config)
+    assert json.dumps(ours) == json.dumps(theirs)  # the same keys, values and order
+    assert config == yaml.safe_load((ROOT / name).read_text())  # a copy: the input unchanged
