@@ -28,10 +28,10 @@ container: "containers/biv.sif"
 
 
 # The embedded demo, unless --configfile names another config (which then replaces it
-# instead of being merged into it).
+# instead of being merged into it); found beside this file, whatever the working directory.
 if not workflow.overwrite_configfiles:
 
-    configfile: "config/config.yaml"
+    configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 report: "report/workflow.rst"

@@ -186,13 +186,11 @@ def main() -> None:
     try:
         import pandas as pd
         import yaml
-        from snakemake.utils import validate
 
-        from biv.config import build_plan
+        from biv.workflow.plan import load_plan
 
         os.chdir(root)
         config = yaml.safe_load(Path(CONFIG).read_text())
-        validate(config, "config/schema.yaml")  # fills in the schema's defaults, as the rules do
         times["snakemake -n, clean results/"], listing = snakemake(root, env, "-n")
         jobs = planned_jobs(listing)
         depth = made_up(jobs)
@@ -200,7 +198,7 @@ def main() -> None:
             raise SystemExit(f"no {TRAINING} job found in snakemake -n's listing:\n{listing}")
         local = [job for i, job in enumerate(jobs) if i not in depth]
         start = time.perf_counter()
-        sizes = make_up(build_plan(config), jobs, depth)
+        sizes = make_up(load_plan(config), jobs, depth)
         print(f"made up {len(depth)} jobs in {time.perf_counter() - start:.0f} s; runs: {sizes}")
         times["snakemake -n, results in place"], listing = snakemake(root, env, "-n")
         if sorted(map(repr, planned_jobs(listing))) != sorted(map(repr, local)):

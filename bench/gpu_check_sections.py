@@ -591,7 +591,7 @@ def paper_plan():
     cwd = Path.cwd()
     os.chdir(ROOT)  # the config names its files relative to the repository's root
     try:
-        return build_plan(config, check_files=False)
+        return build_plan(config)
     finally:
         os.chdir(cwd)
 

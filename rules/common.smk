@@ -1,25 +1,18 @@
 import os
-from pathlib import Path
 
-from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
-
+from biv.config import ConfigError, pack_name
+from biv.config.naming import normal
+from biv.config.validation import validated
 from biv.report import figure_text
 from biv.workflow import rule_params
-from biv.config import pack_name
-from biv.workflow.check import schema_error
+from biv.workflow.plan import load_plan
 
 try:
-    try:  # validate() also fills in the schema's defaults
-        validate(config, schema="../config/schema.yaml")
-    except WorkflowError as err:  # one line naming the key, as `biv check` prints it
-        schema = Path(workflow.basedir) / "config" / "schema.yaml"
-        raise (schema_error(config, schema) or err) from None
-    PLAN = rule_params.build_plan(config)
-except rule_params.ConfigError as err:
-    raise rule_params.ConfigError(
-        err.key, f"{err.problem} (biv check CONFIG checks a config file)"
-    )
+    # the schema's defaults filled in, as the rules read them
+    config.update(validated(config))
+    PLAN = load_plan(config)  # as `biv check` checks a config
+except ConfigError as err:
+    raise ConfigError(err.key, f"{err.problem} (biv check CONFIG checks a config file)")
 
 
 # Packs of experiments that train on a GPU go to rule train, the others to train_cpu.
@@ -177,7 +170,7 @@ def figure_config(wildcards):
 
 
 def sweep_config(wildcards):
-    return PLAN.sweeps[wildcards.sweep].as_dict()
+    return PLAN.sweeps[wildcards.sweep].to_dict()
 
 
 def benchmark_files(wildcards):
@@ -223,7 +216,7 @@ def sweep_caption(wildcards):
     sweep = PLAN.sweeps[wildcards.sweep]
     baseline = PLAN.experiments[sweep.experiment].baseline
     metrics = rule_params.test_metrics(PLAN, [p.experiment for p in sweep.points])
-    return figure_text.sweep_caption(sweep.as_dict(), baseline, metrics)
+    return figure_text.sweep_caption(sweep.to_dict(), baseline, metrics)
 
 
 def used_datasets():

@@ -14,7 +14,7 @@ rule provenance:
     conda:
         "../envs/biv.yaml"
     params:
-        config=config,
+        config=normal(config),  # in one form: an edit that changes nothing reruns nothing
     script:
         "../scripts/provenance.py"
 
@@ -27,10 +27,10 @@ if PLAN.reproduction is not None:
     rule reproduction:
         input:
             summary=rules.aggregate.output.summary,
-            reference=PLAN.reproduction["reference"],
+            reference=PLAN.reproduction.reference,
             figure=expand(
                 rules.plot_learning_curves.output.png,
-                figure=PLAN.reproduction["figure"],
+                figure=PLAN.reproduction.figure,
             )[0],
         output:
             md="results/reproduction.md",
@@ -46,6 +46,6 @@ if PLAN.reproduction is not None:
         conda:
             "../envs/biv.yaml"
         params:
-            block=PLAN.reproduction,
+            block=PLAN.reproduction.to_dict(),
         script:
             "../scripts/reproduction.py"

@@ -32,7 +32,7 @@ rule aggregate:
         "../envs/biv.yaml"
     params:
         experiments=rule_params.experiment_table(PLAN),
-        sweeps={name: sweep.as_dict() for name, sweep in PLAN.sweeps.items()},
+        sweeps={name: sweep.to_dict() for name, sweep in PLAN.sweeps.items()},
     script:
         "../scripts/aggregate.py"
 

@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 import torch
 
-from biv.config import RunSpec, build_plan
+from biv.config import RunSpec
 from biv.config.errors import ConfigError
 from biv.data import load_prepared, prepare
 from biv.train.run_data import load_run_data
+from biv.workflow.plan import checked_plan
 from biv.workflow.rule_params import run_spec
 
 ROWS = 40
@@ -75,7 +76,7 @@ def error(tmp_path, table: pd.DataFrame | bytes, noise: bool = False, name="t.cs
         path = write(tmp_path, table, name)
     dataset = {"path": path, "target": "y", **keys}
     with pytest.raises(ConfigError) as err:
-        build_plan(config(dataset, noise))
+        checked_plan(config(dataset, noise))
     return str(err.value)
 
 
@@ -196,7 +197,7 @@ def test_bad_keys_fail_before_reading(tmp_path):
         ({"sha256": {"u.csv": "ab" * 32}}, "datasets.mine.sha256.u.csv"),
     ):
         with pytest.raises(ConfigError) as err:
-            build_plan(config({"path": "t.csv", "target": "y", **keys}))
+            checked_plan(config({"path": "t.csv", "target": "y", **keys}))
         assert str(err.value).startswith(needle)
     message = error(tmp_path, frame(), sha256={"t.csv": "ab" * 32})
     assert message.startswith("datasets.mine.sha256.t.csv: ") and "not the expected" in message
@@ -221,7 +222,7 @@ def test_missing_pyarrow_is_named(tmp_path, monkeypatch):
 
 
 def plan_and_prepare(tmp_path, dataset: dict, noise: bool = False):
-    plan = build_plan(config(dataset, noise))
+    plan = checked_plan(config(dataset, noise))
     out = tmp_path / "mine.npz"
     prepare("mine", plan.datasets["mine"].config.to_dict(), out)
     return plan, load_prepared(out)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from biv.data import load_prepared, prepare
+from biv.data import load_prepared, prepare, sources
 from biv.data.bike import FEATURE_NAMES as BIKE_FEATURES
 from biv.data.wine import FEATURE_NAMES as WINE_FEATURES
 
@@ -201,9 +201,20 @@ def test_path_wins_over_url(tmp_path, data_dir):
     assert not (tmp_path / "downloads").exists()
 
 
+def test_published_files_have_the_rows_the_plan_counts_on(data_dir):
+    for folder, name in (
+        ("bike-sharing", "hour.csv"),
+        ("wine-quality", "winequality-red.csv"),
+        ("wine-quality", "winequality-white.csv"),
+    ):
+        data = (data_dir / folder / name).read_bytes()
+        assert sources.sha256_bytes(data) == sources.KNOWN_SHA256[name]
+        assert sources.count_rows(data) == sources.PUBLISHED_ROWS[name]
+
+
 def test_bike_train_plus_test_too_large(tmp_path, data_dir):
     cfg = {**BIKE, "path": str(data_dir / "bike-sharing"), "train_size": 14001}
-    assert_fails(tmp_path, cfg, r"train_size 14001 \+ test_size 3379 = 17380 exceeds the 17379")
+    assert_fails(tmp_path, cfg, r"train_size: 14001 \+ test_size 3379 = 17380 exceeds the 17379")
 
 
 @pytest.fixture(scope="module")
@@ -255,4 +266,6 @@ def test_wine_bad_inputs(tmp_path, data_dir):
     assert_fails(tmp_path, cfg, r"winequality-white\.csv: missing column.*comma-separated")
     (folder / "winequality-white.csv").write_bytes(white)
     cfg = {**WINE, "path": str(folder), "train_size": 4007}
-    assert_fails(tmp_path, cfg, r"4007 \+ test_size 2491 = 6498 exceeds the 6497 records")
+    assert_fails(
+        tmp_path, cfg, r"train_size: 4007 \+ test_size 2491 = 6498 exceeds the 6497 records"
+    )

@@ -135,7 +135,7 @@ def test_bad_images(copies, tmp_path):
 def test_bad_age_sizes_and_folders(copies, tmp_path):
     cfg = {"path": str(copies)}
     assert_fails(
-        tmp_path, {**cfg, "train_size": 5}, r"train_size 5 \+ test_size 2 = 7 exceeds the 6"
+        tmp_path, {**cfg, "train_size": 5}, r"train_size: 5 \+ test_size 2 = 7 exceeds the 6"
     )
     (copies / "abc_0_0_20170101000000000.jpg.chip.jpg").write_bytes(b"")
     assert_fails(tmp_path, cfg, r"abc_0_0_2017\S+: age 'abc' does not parse")

@@ -45,19 +45,19 @@ def gpu_machine_env(tree: Path) -> dict:
 
 
 def test_the_stand_in_refuses_what_the_gpu_machine_lacks(tree):
-    """The project's code cannot import jsonschema there (biv.workflow.check does, for the config
-    check); torch, pandas and yaml it can."""
+    """The project's code cannot import jsonschema there (biv.config.validation does, for the
+    config check); torch, pandas and yaml it can."""
     env = gpu_machine_env(tree) | {"PYTHONPATH": f"{tree / 'tests/gpu_machine'}:{tree / 'src'}"}
     code = (
         "import biv.train.models, biv.train.loop\n"
-        "from biv.workflow.check import schema_error; schema_error({})"
+        "from biv.config.validation import validated; validated({})"
     )
     proc = subprocess.run(
         ["python3", "-c", code], cwd=tree, env=env, capture_output=True, text=True
     )
     assert proc.returncode == 1
     assert "No module named 'jsonschema' on the GPU machine (imported by " in proc.stderr
-    assert f"{tree / 'src/biv/workflow/check.py'}" in proc.stderr
+    assert f"{tree / 'src/biv/config/validation.py'}" in proc.stderr
 
 
 def test_the_gpu_check_rehearses_every_section_on_the_cpu(tree, tmp_path):

@@ -665,15 +665,16 @@ def test_data_config_by_name_or_kind(tmp_path):
 def test_workflow_config_gives_the_same_run_parameters(data_root):
     """The equivalent workflow config validates and plans to exactly our run parameters."""
     snakemake_utils = pytest.importorskip("snakemake.utils")
+    from biv.config import build_plan
     from biv.config.dataset import parse
-    from biv.workflow.rule_params import build_plan, run_spec
+    from biv.workflow.rule_params import run_spec
 
     root = Path(__file__).resolve().parents[1]
     for command in (BIKE_EXAMPLE, SEED_EXAMPLE, UTKF_EXAMPLE.replace("cutoffMSE", "mse")):
         m = mapped(command, data_root)
         config = workflow_config(m)
         snakemake_utils.validate(config, schema=str(root / "config" / "schema.yaml"))
-        plan = build_plan(config, check_files=False)
+        plan = build_plan(config)
         (exp,) = plan.experiments
         noise_file = None if m["noise"] is None else "noise.pt"
         got = run_spec(plan, exp, m["loss_name"], m["seed"], "data.pt", noise_file).to_dict()

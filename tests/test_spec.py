@@ -31,6 +31,7 @@ from biv.data import prepare
 from biv.data.sources import fetch
 from biv.workflow import rule_params
 from biv.workflow.check import main as check_main
+from biv.workflow.plan import checked_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
@@ -49,7 +50,7 @@ def demo() -> dict:
 
 @pytest.fixture(scope="module")
 def paper_plan():
-    return build_plan(load("paper.yaml"), check_files=False)
+    return build_plan(load("paper.yaml"))
 
 
 def files(exp) -> dict:
@@ -108,7 +109,7 @@ def test_distinct_trainings_are_the_product_of_values_seeds_and_losses(demo, var
     seeds = [4, 5]
     losses = ["l2", "biv"]
     demo["sweeps"] = {"s": {"experiment": "demo", "vary": vary, "losses": losses, "seeds": seeds}}
-    plan = build_plan(demo)
+    plan = checked_plan(demo)
     runs = [r for r in plan.runs if plan.experiments[r.experiment].sweep == "s"]
     assert len(runs) == len({(r.experiment, r.loss_name, r.seed) for r in runs})
     expected = 0
@@ -127,9 +128,9 @@ def test_names_follow_content_readable_or_hashed(demo):
         "c": {"experiment": "demo", "vary": {"training.lr": [0.01, "x y"]}},
     }
     with pytest.raises(ConfigError):  # "x y" is no learning rate, but it gets a name first
-        build_plan(demo)
+        checked_plan(demo)
     demo["sweeps"]["c"]["vary"]["training.lr"] = [0.01, 0.02]
-    plan = build_plan(demo)
+    plan = checked_plan(demo)
     # the same derived setting in two sweeps shares one name and one set of noise draws
     assert plan.experiments["a__p-0p25"].noise == plan.experiments["b__p-0p25_lr-0p01"].noise
     assert plan.experiments["a__p-0p25"].noise == "mixture__p-0p25"
@@ -139,24 +140,24 @@ def test_names_follow_content_readable_or_hashed(demo):
         ]
     }
     demo["sweeps"] = {"d": {"experiment": "demo", "vary": long}}
-    (name,) = [n for n in build_plan(demo).experiments if n.startswith("d__")]
+    (name,) = [n for n in checked_plan(demo).experiments if n.startswith("d__")]
     assert re.fullmatch(r"d__components1-h[0-9a-f]{8}", name)
 
 
 def test_duplicate_points_and_seeds_are_errors_naming_the_sweep(demo):
     demo["sweeps"] = {"s": {"experiment": "demo", "vary": {"losses.biv.epsilon": [0.1, 0.10]}}}
     with pytest.raises(ConfigError, match=r"^sweeps\.s\.vary\.losses\.biv\.epsilon\[1\]: 0\.1 "):
-        build_plan(demo)
+        checked_plan(demo)
     demo["sweeps"] = {"s": {"experiment": "demo", "vary": {"training.lr": [1, 1.0]}}}
     with pytest.raises(ConfigError, match=r"sweeps\.s\.vary\.training\.lr\[1\]: 1\.0 repeats"):
-        build_plan(demo)
+        checked_plan(demo)
     mapping = [{"mean": 5.0, "var": 0}, {"var": 0, "mean": 5}]
     demo["sweeps"] = {"s": {"experiment": "demo", "vary": {"noise.components.1": mapping}}}
     with pytest.raises(ConfigError, match=r"noise\.components\.1\[1\]: .* repeats \[0\]"):
-        build_plan(demo)
+        checked_plan(demo)
     demo["sweeps"] = {"s": {"experiment": "demo", "vary": {"noise.p": [0.2]}, "seeds": [1, 1]}}
     with pytest.raises(ConfigError, match=r"^sweeps\.s\.seeds: \[1, 1\] repeats seed 1"):
-        build_plan(demo)
+        checked_plan(demo)
 
 
 @pytest.mark.parametrize(
@@ -280,7 +281,7 @@ def test_duplicate_points_and_seeds_are_errors_naming_the_sweep(demo):
 def test_errors_name_the_key_as_written(demo, edit, key):
     edit(demo)
     with pytest.raises(ConfigError) as err:
-        build_plan(demo)
+        checked_plan(demo)
     assert str(err.value).startswith(key), str(err.value)
 
 
@@ -293,7 +294,7 @@ def test_local_folder_without_expected_files(demo, tmp_path):
     }
     demo["experiments"]["demo"]["dataset"] = "bike"
     with pytest.raises(ConfigError, match=r"^datasets\.bike\.path: .* holds no hour\.csv"):
-        build_plan(demo)
+        checked_plan(demo)
     demo["datasets"]["faces"] = {
         "kind": "utkface",
         "path": str(tmp_path),
@@ -304,7 +305,7 @@ def test_local_folder_without_expected_files(demo, tmp_path):
     demo["models"]["mlp"] = {"name": "cnn"}
     demo["experiments"]["demo-clean"]["dataset"] = "faces"
     with pytest.raises(ConfigError, match=r"^datasets\.faces\.path: .* holds no \.jpg files"):
-        build_plan(demo)
+        checked_plan(demo)
 
 
 def test_damaged_zip_and_missing_checksum_listing_are_found_before_any_job(demo, tmp_path):
@@ -321,7 +322,7 @@ def test_damaged_zip_and_missing_checksum_listing_are_found_before_any_job(demo,
     demo["experiments"]["demo"]["dataset"] = "wine"
     damaged = r"wine-cut\.zip'? is a damaged or truncated zip \(\d+ bytes; no end-of-archive"
     with pytest.raises(ConfigError, match=r"^datasets\.wine\.path: '.*" + damaged):
-        build_plan(demo)
+        checked_plan(demo)
     with pytest.raises(ValueError, match=r"^datasets\.wine\.path: .*" + damaged):
         fetch("wine", parse("wine", wine), FILES["wine"], None)
 
@@ -340,7 +341,7 @@ def test_damaged_zip_and_missing_checksum_listing_are_found_before_any_job(demo,
     demo["experiments"]["demo"]["training"]["batch_size"] = 2
     missing = r"^datasets\.faces\.sha256: '.*absent\.SHA256SUMS' is not a file; expected a"
     with pytest.raises(ConfigError, match=missing):
-        build_plan(demo)
+        checked_plan(demo)
 
 
 def _bad_locations(root: Path) -> dict[str, dict]:
@@ -394,7 +395,7 @@ def test_loaders_report_a_bad_location_as_the_plan_does(demo, tmp_path, problem)
     if cfg["kind"] == "utkface":
         demo["models"]["mlp"] = {"name": "cnn"}
     with pytest.raises(ConfigError) as planned:
-        build_plan(demo)
+        checked_plan(demo)
     assert planned.value.key.startswith("datasets.ds.")
     for name in ("ds", "ds__trainsize-4"):
         with pytest.raises(ConfigError) as loaded:
@@ -419,14 +420,14 @@ def test_reproduction_panels_are_checked_against_the_reference_file(demo, tmp_pa
         },
     }
     with pytest.raises(ConfigError, match=r"^reproduction\.panels\.utkf: no panel 'utkf' in "):
-        build_plan(demo)
+        checked_plan(demo)
     demo["reproduction"]["reference"] = "missing.yaml"
     with pytest.raises(ConfigError, match=r"^reproduction\.reference: 'missing\.yaml' does not"):
-        build_plan(demo)
+        checked_plan(demo)
 
 
 def test_run_parameters_round_trip_with_defaults_filled(demo):
-    plan = build_plan(demo)
+    plan = checked_plan(demo)
     run = rule_params.run_spec(plan, "demo", "biv", 2, **files(plan.experiments["demo"]))
     params = run.to_dict()
     assert RunSpec.from_dict(params) == run
@@ -446,7 +447,7 @@ def pack_seeds(plan) -> dict[tuple[str, str, str], tuple[int, ...]]:
 def test_packs_are_blocks_of_consecutive_seeds_per_experiment_and_loss(demo):
     demo["experiments"]["demo"]["seeds"] = [12, 1, 2, 7, 5, 6]
     demo["experiments"]["demo"]["training"]["pack_size"] = 5
-    plan = build_plan(demo)
+    plan = checked_plan(demo)
     packs = {
         k: s for k, s in pack_seeds(plan).items() if k[:2] in {("demo", "l2"), ("demo", "biv")}
     }
@@ -470,14 +471,14 @@ def test_packs_are_blocks_of_consecutive_seeds_per_experiment_and_loss(demo):
 
 
 def test_adding_a_seed_or_a_loss_changes_only_its_own_packs(demo):
-    before = pack_seeds(build_plan(demo))
+    before = pack_seeds(checked_plan(demo))
     demo["experiments"]["demo"]["seeds"].append(4)
-    after = pack_seeds(build_plan(demo))
+    after = pack_seeds(checked_plan(demo))
     changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
     assert changed == {("demo", loss, "seeds1-5") for loss in demo["experiments"]["demo"]["losses"]}
     demo["losses"]["mse2"] = {"type": "mse"}
     demo["experiments"]["demo"]["losses"].append("mse2")
-    added = pack_seeds(build_plan(demo))
+    added = pack_seeds(checked_plan(demo))
     assert {k: s for k, s in added.items() if k[1] != "mse2"} == after
     assert {k for k in added if k[1] == "mse2"} == {("demo", "mse2", "seeds1-5")}
 
@@ -485,7 +486,7 @@ def test_adding_a_seed_or_a_loss_changes_only_its_own_packs(demo):
 def test_pack_size_one_trains_one_run_per_pack(demo):
     for exp in demo["experiments"].values():
         exp.setdefault("training", {})["pack_size"] = 1
-    plan = build_plan(demo)
+    plan = checked_plan(demo)
     assert [p.runs for p in plan.packs.values()] == [[r] for r in plan.runs]
     assert {p.name for p in plan.packs.values()} == {f"seeds{s}-{s}" for s in (1, 2, 3)}
 
@@ -531,10 +532,11 @@ def test_planning_imports_no_torch():
     code = (
         "import sys, yaml\n"
         "from snakemake.utils import validate\n"
+        "from biv.config import build_plan\n"
         "from biv.workflow import rule_params\n"
         f"c = yaml.safe_load(open({str(ROOT / 'config' / 'paper.yaml')!r}))\n"
         f"validate(c, {str(ROOT / 'config' / 'schema.yaml')!r})\n"
-        "plan = rule_params.build_plan(c, check_files=False)\n"
+        "plan = build_plan(c)\n"
         "[rule_params.run_spec(plan, r.experiment, r.loss_name, r.seed, 'd', None)\n"
         " for r in plan.runs\n"
         " if plan.experiments[r.experiment].noise is None]\n"

@@ -176,7 +176,7 @@ def test_plan_errors_name_the_figure_key_as_written(change, key, problem):
     config = demo_config()
     change(config["figures"]["learning_curves"])
     with pytest.raises(ConfigError) as err:
-        build_plan(config, check_files=False)
+        build_plan(config)
     assert err.value.key == f"figures.learning_curves.{key}"
     assert err.value.problem.startswith(problem)
 
@@ -185,7 +185,7 @@ def test_the_plan_holds_typed_figures_checked_once(monkeypatch):
     calls = []
     check = spec_figures.build_panel
     monkeypatch.setattr(spec_figures, "build_panel", lambda *a: calls.append(a[0]) or check(*a))
-    plan = build_plan(demo_config(), check_files=False)
+    plan = build_plan(demo_config())
     figure = plan.figures["learning_curves"]
     assert isinstance(figure, Figure) and calls == ["figures.learning_curves.panels[0]"]
     (panel,) = figure.panels
@@ -196,7 +196,7 @@ def test_the_plan_holds_typed_figures_checked_once(monkeypatch):
 
 
 def test_the_plotting_job_rebuilds_the_figure_from_plain_data_without_checking(monkeypatch):
-    figure = build_plan(demo_config(), check_files=False).figures["learning_curves"]
+    figure = build_plan(demo_config()).figures["learning_curves"]
     data = figure.to_dict()
     assert yaml.safe_load(yaml.safe_dump(data)) == data  # plain data: a stable params trigger
     assert repr(data) == repr(copy.deepcopy(data))
@@ -204,6 +204,6 @@ def test_the_plotting_job_rebuilds_the_figure_from_plain_data_without_checking(m
     def checked_again(*args):
         raise AssertionError("a panel was checked again")
 
-    for name in ("build_figure", "build_panel", "is_color", "_check_run_ref"):
+    for name in ("build_figure", "build_panel", "is_color", "check_run_ref"):
         monkeypatch.setattr(spec_figures, name, checked_again)
     assert Figure.from_dict(data) == figure

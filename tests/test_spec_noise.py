@@ -229,7 +229,7 @@ BAD = [
     (
         {**MV_U, "average_mean": 3, "components": [{"mean": 1, "var": 0}]},
         "average_mean",
-        ["unknown key (allowed: mode, distribution, components, p, variance_disturbance)"],
+        ["unknown key; allowed keys: components, distribution, mode, p, variance_disturbance"],
     ),
     (
         {**MV_U, "components": [{"mean": 1, "varscale": 0.5}]},
@@ -239,7 +239,7 @@ BAD = [
     (
         {"mode": "boundaries", "components": [{"a": 0, "b": 1, "mean": 0.5}]},
         "components[0].mean",
-        ["unknown key", "allowed: a, b, distribution"],
+        ["unknown key", "allowed keys: a, b, distribution"],
     ),
     (
         {"mode": "boundaries"},

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,9 @@ import yaml
 from conftest import copy_workflow
 from snakemake.utils import validate
 
+from biv.config import ConfigError, build_plan
 from biv.workflow import rule_params
+from biv.workflow.plan import load_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +43,7 @@ def with_sweep(config: dict, sweep: dict) -> dict:
 
 
 def test_demo_plan_runs_every_loss_and_seed(demo):
-    plan = rule_params.build_plan(demo)
+    plan = load_plan(demo)
     assert len(plan.runs) == 4 * 3 + 1 * 3
     assert plan.noise_settings() == [("synthetic", "mixture")]
     assert plan.experiments["demo"].baseline == "l2"
@@ -48,7 +51,7 @@ def test_demo_plan_runs_every_loss_and_seed(demo):
 
 
 def test_run_params_of_one_run(demo):
-    plan = rule_params.build_plan(demo)
+    plan = load_plan(demo)
     files = {"dataset_file": "results/data/synthetic.npz"}
     noise_file = "results/noise/synthetic/mixture/params.json"
     params = rule_params.run_spec(plan, "demo", "biv", 2, **files, noise_file=noise_file).to_dict()
@@ -68,7 +71,7 @@ def test_sweep_over_loss_parameter_shares_noise_settings(demo):
     config = with_sweep(
         demo, {"experiment": "demo", "vary": {"losses.biv.epsilon": [0.01, 1]}, "losses": ["biv"]}
     )
-    plan = rule_params.build_plan(config)
+    plan = load_plan(config)
     names = [n for n in plan.experiments if n.startswith("s__")]
     assert names == ["s__epsilon-0p01", "s__epsilon-1"]
     assert plan.experiments["s__epsilon-0p01"].losses["biv"].to_dict() == {
@@ -78,7 +81,7 @@ def test_sweep_over_loss_parameter_shares_noise_settings(demo):
     assert plan.experiments["s__epsilon-1"].noise == "mixture"
     # the base experiment is untouched and no new noise setting appears
     assert plan.experiments["demo"].losses["biv"].epsilon == 0.5
-    assert plan.noise_settings() == rule_params.build_plan(demo).noise_settings()
+    assert plan.noise_settings() == load_plan(demo).noise_settings()
 
 
 def test_grid_sweep_derives_noise_settings(demo):
@@ -90,7 +93,7 @@ def test_grid_sweep_derives_noise_settings(demo):
             "losses": ["l2", "biv"],
         },
     )
-    plan = rule_params.build_plan(config)
+    plan = load_plan(config)
     points = plan.sweeps["s"].points
     assert len(points) == 4
     exp = plan.experiments["s__batchsize-16_mean-20"]
@@ -103,7 +106,7 @@ def test_grid_sweep_derives_noise_settings(demo):
 
 def test_sweep_over_dataset_derives_dataset(demo):
     config = with_sweep(demo, {"experiment": "demo", "vary": {"dataset.n_train": [500]}})
-    plan = rule_params.build_plan(config)
+    plan = load_plan(config)
     exp = plan.experiments["s__ntrain-500"]
     assert exp.dataset == "synthetic__ntrain-500"
     assert plan.datasets["synthetic__ntrain-500"].config.n_train == 500
@@ -149,8 +152,8 @@ def test_sweep_over_dataset_derives_dataset(demo):
 )
 def test_bad_references_name_the_key(demo, edit, message):
     edit(demo)
-    with pytest.raises(rule_params.ConfigError, match=_escape(message)):
-        rule_params.build_plan(demo)
+    with pytest.raises(ConfigError, match=_escape(message)):
+        load_plan(demo)
 
 
 def _escape(text: str) -> str:
@@ -174,23 +177,19 @@ def test_schema_rejects_unsafe_names_and_unknown_keys(demo):
 
 def test_impossible_noise_setting_fails_with_its_key(demo):
     demo["noise"]["mixture"]["components"][0] = {"mean": 1.0, "var": 5.0}
-    with pytest.raises(
-        rule_params.ConfigError, match=r"noise\.mixture\.components\[0\]\.var: 5\.0"
-    ):
-        rule_params.build_plan(demo)
+    with pytest.raises(ConfigError, match=r"noise\.mixture\.components\[0\]\.var: 5\.0"):
+        load_plan(demo)
 
 
 def test_impossible_swept_noise_names_the_sweep_point(demo):
     config = with_sweep(demo, {"experiment": "demo", "vary": {"noise.p": [0.5, 1.5]}})
-    with pytest.raises(
-        rule_params.ConfigError, match=r"^sweeps\.s\.vary\.noise\.p\[1\]: 1\.5 is not allowed"
-    ):
-        rule_params.build_plan(config)
+    with pytest.raises(ConfigError, match=r"^sweeps\.s\.vary\.noise\.p\[1\]: 1\.5 is not allowed"):
+        load_plan(config)
 
 
 def test_only_mlp_trainings_are_grouped_for_clusters():
     config = load(ROOT / "config" / "paper.yaml")
-    plan = rule_params.build_plan(config, check_files=False)
+    plan = build_plan(config)
     assert rule_params.train_group(plan, "bike") == "train-mlp"
     assert rule_params.train_group(plan, "bike-epsilon__epsilon-0p01") == "train-mlp"
     assert rule_params.train_group(plan, "utkf") is None
@@ -201,7 +200,7 @@ def test_the_training_device_decides_the_gpu_request(device, gpus):
     config = load(ROOT / "config" / "paper.yaml")
     for name in ("bike", "utkf"):
         config["experiments"][name].setdefault("training", {})["device"] = device
-    plan = rule_params.build_plan(config, check_files=False)
+    plan = build_plan(config)
     assert rule_params.train_gpus(plan, "bike") == rule_params.train_gpus(plan, "utkf") == gpus
     assert rule_params.train_group(plan, "bike") == (
         "train-cpu" if device == "cpu" else "train-mlp"
@@ -214,7 +213,7 @@ def test_the_training_device_sends_packs_to_train_or_train_cpu(device):
     """The wildcard constraints of rules train and train_cpu split the experiments."""
     config = load(ROOT / "config" / "paper.yaml")
     config["experiments"]["bike"].setdefault("training", {})["device"] = device
-    plan = rule_params.build_plan(config, check_files=False)
+    plan = build_plan(config)
     gpu, cpu = (re.compile(rule_params.experiments_pattern(plan, g)) for g in (True, False))
     on_cpu = {name: exp.training.device == "cpu" for name, exp in plan.experiments.items()}
     assert on_cpu["bike"] is (device == "cpu") and not on_cpu["utkf"]
@@ -231,7 +230,7 @@ def test_downloads_and_preparation_requests_follow_the_data():
     for what its data need: UTKFace by its images, a table by its file."""
     config = load(ROOT / "config" / "paper.yaml")
     config["datasets"]["bike-small"] = {**config["datasets"]["bike"], "train_size": 100}
-    plan = rule_params.build_plan(config, check_files=False)
+    plan = build_plan(config)
     url = config["datasets"]["bike"]["url"]
     assert rule_params.downloads(plan) == {
         "bike+sharing+dataset.zip": {
@@ -250,11 +249,11 @@ def test_downloads_and_preparation_requests_follow_the_data():
 
 
 def test_the_plan_says_whether_there_is_a_reproduction():
-    demo = rule_params.build_plan(load(ROOT / "config" / "config.yaml"))
+    demo = load_plan(load(ROOT / "config" / "config.yaml"))
     assert demo.reproduction is None
     with contextlib.chdir(ROOT):  # the reference file is named relative to the root
-        paper = rule_params.build_plan(load(ROOT / "config" / "paper.yaml"), check_files=False)
-    assert paper.reproduction["reference"] == "config/paper-reference.yaml"
+        paper = build_plan(load(ROOT / "config" / "paper.yaml"))
+    assert paper.reproduction.reference == "config/paper-reference.yaml"
 
 
 def test_paper_plans_at_most_120_training_jobs_within_5_s(tmp_path, data_dir):
@@ -288,3 +287,113 @@ def test_paper_plans_at_most_120_training_jobs_within_5_s(tmp_path, data_dir):
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:", 1)[1], re.MULTILINE))
     assert int(counts["run_folder"]) == 550 and int(counts["train"]) <= 120
     assert elapsed <= 5.0, f"dry run of paper.yaml took {elapsed:.1f} s"
+
+
+def readme_noise_examples() -> dict:
+    """The ``noise:`` example block of config/README.md."""
+    text = (ROOT / "config" / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)
+    (block,) = [b for b in blocks if "max-hetero:" in b]
+    return yaml.safe_load(block)["noise"]
+
+
+def test_readme_noise_examples_pass_biv_check_and_plan_in_snakemake(demo, tmp_path):
+    """One validation, with the schema's defaults, for `biv check` and the workflow: a component
+    without `distribution` takes the setting's default (uniform) in both."""
+    from biv.workflow.check import main as check_main
+
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["noise"] = readme_noise_examples()
+    config["experiments"]["demo"]["noise"] = "max-hetero"
+    path = tmp_path / "readme.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert check_main([str(path)]) == 0
+    workdir = copy_workflow(tmp_path / "workflow")
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--configfile", str(path)],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "estimate_noise" in proc.stdout + proc.stderr
+
+
+def bike_folder(path: Path, rows: int) -> str:
+    """A local Bike-like folder: hour.csv with a header and ``rows`` records (not the published
+    file: the plan counts records, the loader checks the values and checksum)."""
+    path.mkdir()
+    lines = ["instant,dteday,cnt", *(f"{i},2011-01-01,{i}" for i in range(rows))]
+    (path / "hour.csv").write_text("\n".join(lines) + "\n\n")
+    return str(path)
+
+
+def test_local_data_too_small_for_its_sizes_fails_at_plan_time(demo, tmp_path):
+    demo["datasets"]["bike"] = {
+        "kind": "bike",
+        "path": bike_folder(tmp_path / "bike", 30),
+        "train_size": 25,
+        "test_size": 6,
+    }
+    demo["experiments"]["demo-clean"]["dataset"] = "bike"
+    demo["experiments"]["demo-clean"]["training"] = {"batch_size": 5}
+    with pytest.raises(ConfigError) as err:
+        load_plan(demo)
+    assert str(err.value) == (
+        "datasets.bike.train_size: 25 + test_size 6 = 31 exceeds the 30 records of "
+        f"{tmp_path / 'bike' / 'hour.csv'}; allowed with this test_size: at most 24"
+    )
+    demo["datasets"]["bike"]["train_size"] = 24
+    load_plan(demo)
+    with zipfile.ZipFile(tmp_path / "bike.zip", "w") as zf:  # the publisher zip: the same count
+        zf.write(tmp_path / "bike" / "hour.csv", "Bike-Sharing-Dataset/hour.csv")
+    demo["datasets"]["bike"].update(path=str(tmp_path / "bike.zip"), test_size=7)
+    with pytest.raises(ConfigError, match=r"^datasets\.bike\.train_size: 24 \+ test_size 7 = 31"):
+        load_plan(demo)
+    with zipfile.ZipFile(tmp_path / "other.zip", "w") as zf:
+        zf.writestr("day.csv", "instant\n1\n")
+    demo["datasets"]["bike"]["path"] = str(tmp_path / "other.zip")
+    with pytest.raises(ConfigError, match=r"^datasets\.bike\.path: zip .* has no member hour\.csv"):
+        load_plan(demo)
+
+
+def test_a_download_too_small_for_its_sizes_fails_at_plan_time(demo):
+    """A download's records are those of the published files, known before it is downloaded."""
+    url = "https://archive.ics.uci.edu/static/public/275/bike+sharing+dataset.zip"
+    demo["datasets"]["bike"] = {"kind": "bike", "url": url, "train_size": 15000, "test_size": 3379}
+    demo["experiments"]["demo-clean"]["dataset"] = "bike"
+    with pytest.raises(ConfigError) as err:
+        load_plan(demo)
+    assert str(err.value) == (
+        "datasets.bike.train_size: 15000 + test_size 3379 = 18379 exceeds the 17379 records of "
+        "the published hour.csv; allowed with this test_size: at most 14000"
+    )
+    demo["datasets"]["bike"]["train_size"] = 14000
+    load_plan(demo)
+    demo["datasets"]["bike"]["sha256"] = {"hour.csv": "0" * 64}  # another version: not known
+    demo["datasets"]["bike"]["train_size"] = 15000
+    load_plan(demo)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "config/config.yaml",
+        "config/paper.yaml",
+        "config/paper-lite.yaml",
+        "config/own-data-example.yaml",
+        "tests/configs/tiny.yaml",
+    ],
+)
+def test_validated_fills_in_defaults_exactly_as_snakemake_validate(name):
+    import json
+
+    from biv.config.validation import validated
+
+    config = yaml.safe_load((ROOT / name).read_text())
+    theirs = copy.deepcopy(config)
+    validate(theirs, str(ROOT / "config" / "schema.yaml"))
+    ours = validated(config)
+    assert json.dumps(ours) == json.dumps(theirs)  # the same keys, values and order
+    assert config == yaml.safe_load((ROOT / name).read_text())  # a copy: the input unchanged

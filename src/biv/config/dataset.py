@@ -11,9 +11,9 @@ from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from biv.config import values as v
 from biv.config.errors import ConfigError, fail
 from biv.config.naming import SWEEP_SEP
-from biv.config.values import MAX_SEED
 
 DATASET_KINDS = ("synthetic", "bike", "wine", "utkface", "table")
 # The published files each tabular kind reads (the keys its ``sha256`` mapping may use).
@@ -141,10 +141,6 @@ def _fail(prefix: str, key: str, value: Any, allowed: str) -> ConfigError:
     return fail(f"{prefix}.{key}", value, allowed)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def parse(name: str, cfg: Any, prefix: str | None = None) -> DatasetConfig:
     """The typed entry of ``cfg``, or a ConfigError naming the key and value (under ``prefix``,
     default ``datasets.<name>``).
@@ -183,22 +179,19 @@ def _validated(name: str, cfg: Any, prefix: str) -> dict[str, Any]:
         if key not in cfg and default is _REQUIRED:
             raise ConfigError(f"{prefix}.{key}", f"missing; required for kind {kind!r}")
         out[key] = cfg.get(key, default)
-    test_size = out.get("test_size")
-    if "test_size" in out and kind != "table" and not (_is_int(test_size) and test_size >= 1):
-        raise _fail(prefix, "test_size", test_size, "an integer >= 1")
+    if "test_size" in out and kind != "table":
+        v.integer(f"{prefix}.test_size", out["test_size"], 1)
     for key in _POSITIVE_INTS:
-        value = out.get(key)
-        if key in out and value is not None and not (_is_int(value) and value >= 1):
-            raise _fail(prefix, key, value, "an integer >= 1")
+        if out.get(key) is not None:
+            v.integer(f"{prefix}.{key}", out[key], 1)
     for key in ("split_seed", "seed"):
-        if key in out and not (_is_int(out[key]) and 0 <= out[key] <= MAX_SEED):
-            raise _fail(prefix, key, out[key], f"an integer >= 0 and <= {MAX_SEED}")
+        if key in out:
+            v.integer(f"{prefix}.{key}", out[key], 0, v.MAX_SEED)
     if kind == "synthetic":
         for key in ("n_train", "n_test"):
             if out[key] > MAX_SYNTHETIC:
                 raise _fail(prefix, key, out[key], f"at most {MAX_SYNTHETIC:,} (held in memory)")
-        if not (_is_int(out["n_features"]) and out["n_features"] >= 8):
-            raise _fail(prefix, "n_features", out["n_features"], "an integer >= 8")
+        v.integer(f"{prefix}.n_features", out["n_features"], 8)
         if out["split_seed"] != 0:
             raise _fail(
                 prefix,
@@ -244,11 +237,9 @@ def _check_table(prefix: str, out: dict[str, Any]) -> dict[str, Any]:
             f"of 'train'/'test'); got {'both' if split is not None else 'neither'}",
         )
     if size is not None and not (
-        (_is_int(size) and size >= 1) or (isinstance(size, float) and 0 < size < 1)
+        (v.is_int(size) and size >= 1) or (isinstance(size, float) and 0 < size < 1)
     ):
         raise _fail(prefix, "test_size", size, "a fraction 0 < f < 1 or a count of rows >= 1")
-    if not (_is_int(out["split_seed"]) and out["split_seed"] >= 0):
-        raise _fail(prefix, "split_seed", out["split_seed"], "an integer >= 0")
     if split is not None and out["split_seed"] != 0:
         raise _fail(prefix, "split_seed", out["split_seed"], "0 (the split column fixes the split)")
     digests = _check_sha256(prefix, "table", out["sha256"])
@@ -291,7 +282,7 @@ def _check_sha256(prefix: str, kind: str, value: Any) -> dict[str, str] | str | 
             raise _fail(prefix, f"sha256.{file}", digest, f"file names among {list(FILES[kind])}")
         if not isinstance(file, str) or not isinstance(digest, str) or not _HEX64.fullmatch(digest):
             raise _fail(prefix, f"sha256.{file}", digest, allowed)
-    return {file: digest.lower() for file, digest in value.items()}
+    return {file: value[file].lower() for file in sorted(value)}  # one order: a stable param
 
 
 def expand_text(path: str | os.PathLike) -> str:
@@ -317,68 +308,6 @@ def prefix_of(name: str) -> str:
     return f"datasets.{name.split(SWEEP_SEP, 1)[0]}"
 
 
-def check_local_files(name: str, cfg: DatasetConfig) -> None:
-    """A local ``path`` must exist and hold what its kind reads (checked before any job, and by
-    the loaders with the same functions; a table is read and checked by biv.data.user_table)."""
-    if isinstance(cfg, UTKFaceConfig):
-        checksum_listing(name, cfg)
-        image_files(name, cfg)
-    elif isinstance(cfg, UCIConfig) and cfg.path is not None:
-        uci_location(name, cfg)
-
-
-def uci_location(name: str, cfg: UCIConfig) -> Path:
-    """The local ``path`` of a UCI dataset, expanded: a folder holding the files its kind reads,
-    a zip (not damaged or truncated), or the one file it reads."""
-    prefix = prefix_of(name)
-    path = local_path(f"{prefix}.path", cfg.path)
-    files = FILES[cfg.kind]
-    hint = local_hint(prefix, files)
-    if not path.exists():
-        raise ConfigError(f"{prefix}.path", f"{str(path)!r} does not exist; {hint}")
-    if path.is_file() and (problem := zip_problem(path, single_file_ok=len(files) == 1)):
-        raise ConfigError(f"{prefix}.path", f"{str(path)!r} {problem}; {hint}")
-    if path.is_dir():
-        missing = [f for f in files if not (path / f).is_file()]
-        if missing:
-            raise ConfigError(f"{prefix}.path", f"{str(path)!r} holds no {missing[0]}; {hint}")
-    return path
-
-
-def image_files(name: str, cfg: UTKFaceConfig) -> tuple[Path, list[str]]:
-    """The UTKFace folder (``path`` expanded) and the names of its ``*.jpg`` files (not hidden,
-    not recursive, in listing order)."""
-    prefix = prefix_of(name)
-    folder = local_path(f"{prefix}.path", cfg.path)
-    hint = utkface_hint(name.split(SWEEP_SEP, 1)[0])
-    if not folder.is_dir():
-        raise ConfigError(f"{prefix}.path", f"{str(folder)!r} is not a folder; {hint}")
-    with os.scandir(folder) as entries:
-        names = [
-            e.name
-            for e in entries
-            if e.name.lower().endswith(".jpg") and not e.name.startswith(".") and e.is_file()
-        ]
-    if not names:
-        raise ConfigError(f"{prefix}.path", f"{str(folder)!r} holds no .jpg files; {hint}")
-    return folder, names
-
-
-def checksum_listing(name: str, cfg: UTKFaceConfig) -> Path | None:
-    """The sha256sum-format listing that ``sha256`` names (expanded), or None."""
-    if not isinstance(cfg.sha256, str):
-        return None
-    key = f"{prefix_of(name)}.sha256"
-    listing = local_path(key, cfg.sha256)
-    if not listing.is_file():
-        raise ConfigError(
-            key,
-            f"{str(listing)!r} is not a file; expected a sha256sum-format listing of the "
-            "images ('<sha256>  <file>' per line)",
-        )
-    return listing
-
-
 def local_hint(prefix: str, files: tuple[str, ...]) -> str:
     """What a local ``path`` of a tabular kind may be (the loaders' messages end with it too)."""
     if len(files) == 1:
@@ -386,19 +315,3 @@ def local_hint(prefix: str, files: tuple[str, ...]) -> str:
     else:
         where = f"the publisher zip or the folder holding {' and '.join(files)}"
     return f"to use a local copy, set {prefix}.path to {where}"
-
-
-def zip_problem(path: Path, single_file_ok: bool) -> str | None:
-    """Why the local file ``path`` cannot be read as the publisher zip, or None. A file that
-    starts like a zip but has no end-of-archive record is damaged or truncated (a partial copy
-    or download); another file is allowed only as the single file its kind reads."""
-    import zipfile
-
-    if zipfile.is_zipfile(path):
-        return None
-    with open(path, "rb") as f:
-        starts_as_zip = f.read(4) == b"PK\x03\x04"
-    if starts_as_zip:
-        size = path.stat().st_size
-        return f"is a damaged or truncated zip ({size} bytes; no end-of-archive record)"
-    return None if single_file_ok else "is neither a zip nor a folder"

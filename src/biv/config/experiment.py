@@ -18,31 +18,37 @@ from biv.config.training import TrainingSpec
 class DatasetSpec:
     name: str
     config: DatasetConfig  # the typed datasets entry (biv.config.dataset.parse)
+    #: (training, test) samples of a ``table`` dataset, known once its file is read
+    #: (:func:`biv.workflow.plan.load_plan`); the other kinds' sizes are their keys.
+    table_sizes: tuple[int, int] | None = None
 
     @property
     def images(self) -> bool:
         return isinstance(self.config, UTKFaceConfig)
 
     @property
+    def sized(self) -> bool:
+        """Whether its sizes are known (a table's once its file is read)."""
+        return not isinstance(self.config, TableConfig) or self.table_sizes is not None
+
+    @property
     def n_train(self) -> int:
-        """Training samples (a table is read and checked for it, once per file version)."""
-        return self._size("train")
+        """Training samples."""
+        return self._size(0)
 
     @property
     def n_test(self) -> int:
-        return self._size("test")
+        return self._size(1)
 
-    def _size(self, split: str) -> int:
+    def _size(self, split: int) -> int:
         cfg = self.config
         if isinstance(cfg, TableConfig):
-            return len(getattr(self.table(), split))
-        return getattr(cfg, f"n_{split}" if isinstance(cfg, SyntheticConfig) else f"{split}_size")
-
-    def table(self):
-        """The checked table of a ``table`` dataset (:func:`biv.data.user_table.load`)."""
-        from biv.data import user_table as table  # pandas, imported only for tables
-
-        return table.load(f"datasets.{self.base}", self.config)
+            if self.table_sizes is None:
+                raise ValueError(f"{self.name}: the sizes of a table are known once it is read")
+            return self.table_sizes[split]
+        if isinstance(cfg, SyntheticConfig):
+            return (cfg.n_train, cfg.n_test)[split]
+        return (cfg.train_size, cfg.test_size)[split]
 
     @property
     def base(self) -> str:

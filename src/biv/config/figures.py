@@ -12,7 +12,6 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from biv.config.errors import ConfigError, fail
@@ -136,7 +135,7 @@ def build_figure(name: str, fig: Any, experiments: Mapping) -> Figure:
         types = {name: loss.type for name, loss in exp.losses.items()} if exp else {}
         panels.append(build_panel(pkey, panel, types))  # a bad panel fails before types matter
         if panels[-1].reference is not None:
-            _check_run_ref(f"{pkey}.reference", asdict(panels[-1].reference), experiments)
+            check_run_ref(f"{pkey}.reference", asdict(panels[-1].reference), experiments)
     return Figure(name, fig.get("title", ""), fig.get("caption", ""), tuple(panels))
 
 
@@ -282,49 +281,9 @@ def _reference(key: str, ref: Any) -> Reference:
     return Reference(ref["experiment"], ref["loss"], label, color)
 
 
-def _check_run_ref(key: str, ref: Mapping, experiments: Mapping) -> None:
+def check_run_ref(key: str, ref: Mapping, experiments: Mapping) -> None:
     exp = experiments.get(ref.get("experiment"))
     if exp is None:
         raise ConfigError(f"{key}.experiment", f"unknown experiment {ref.get('experiment')!r}")
     if ref.get("loss") not in exp.losses:
         raise ConfigError(f"{key}.loss", f"{ref.get('loss')!r} is not a loss of {exp.name!r}")
-
-
-def check_reproduction(block: dict, experiments: dict, figures: dict) -> None:
-    if block["figure"] not in figures:
-        raise ConfigError("reproduction.figure", f"unknown figure {block['figure']!r}")
-    reference = _reference_panels(block["reference"])
-    for name, panel in block["panels"].items():
-        key = f"reproduction.panels.{name}"
-        if name not in reference:
-            raise ConfigError(
-                key,
-                f"no panel {name!r} in the reference file {block['reference']!r} "
-                f"(it has: {', '.join(sorted(reference)) or 'none'})",
-            )
-        exp = experiments.get(panel["experiment"])
-        if exp is None:
-            raise ConfigError(f"{key}.experiment", f"unknown experiment {panel['experiment']!r}")
-        for role in ("l2", "biv"):
-            if panel[role] not in exp.losses:
-                raise ConfigError(f"{key}.{role}", f"{panel[role]!r} is not a loss of {exp.name!r}")
-        for i, loss in enumerate(panel.get("cutoffs", [])):
-            if loss not in exp.losses:
-                raise ConfigError(f"{key}.cutoffs[{i}]", f"{loss!r} is not a loss of {exp.name!r}")
-        _check_run_ref(f"{key}.no_noise", panel["no_noise"], experiments)
-
-
-def _reference_panels(path: str) -> dict:
-    import yaml
-
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError("reproduction.reference", f"{path!r} does not exist")
-    try:
-        data = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError("reproduction.reference", f"{path!r} is not valid YAML ({err})") from None
-    panels = data.get("panels") if isinstance(data, dict) else None
-    if not isinstance(panels, dict):
-        raise ConfigError("reproduction.reference", f"{path!r} has no `panels:` mapping")
-    return panels

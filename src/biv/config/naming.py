@@ -20,6 +20,12 @@ def canonical(value: Any) -> str:
     return json.dumps(_normal(value), sort_keys=True, separators=(",", ":"))
 
 
+def normal(value: Any) -> Any:
+    """Plain data (a sweep value as written) in one form, as :func:`canonical` writes it:
+    mappings with sorted keys, integral floats as integers, tuples as lists."""
+    return json.loads(canonical(value))
+
+
 def _normal(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)

@@ -7,12 +7,12 @@ Torch-free arithmetic; errors are ConfigErrors keyed relative to the setting (e.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 from dataclasses import dataclass
 
 from biv import atomic
+from biv.config import values
 from biv.config.distributions import Gamma, Mixture, Uniform
 from biv.config.errors import ConfigError, not_allowed
 
@@ -29,50 +29,38 @@ _SETTING_KEYS = ("mode", "distribution", "components", "p", "variance_disturbanc
 _MISSING = object()
 
 
-def _error(where: str, value: object, allowed: str) -> ConfigError:
-    return not_allowed(where, value, allowed)
-
-
-def _check_keys(d: dict, allowed: tuple[str, ...], where: str) -> None:
-    for key in d:
-        if key not in allowed:
-            raise ConfigError(
-                f"{where}.{key}" if where else key, f"unknown key (allowed: {', '.join(allowed)})"
-            )
-
-
 def _number(d: dict, key: str, where: str, default: object = _MISSING) -> float:
     value = d.get(key, default)
     if value is _MISSING:
         raise ConfigError(where, "missing: required (a finite number)")
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _error(where, value, "must be a finite number")
-    return float(value)
+    return values.number(where, value)
 
 
 def _family(value: object, where: str, mode: str) -> str:
     if value not in DISTRIBUTIONS:
-        raise _error(where, value, f"one of {', '.join(DISTRIBUTIONS)}")
+        raise not_allowed(where, value, f"one of {', '.join(DISTRIBUTIONS)}")
     if mode in _MODE_FAMILY and value != _MODE_FAMILY[mode]:
-        raise _error(where, value, f"mode {mode!r} describes {_MODE_FAMILY[mode]} components only")
+        raise not_allowed(
+            where, value, f"mode {mode!r} describes {_MODE_FAMILY[mode]} components only"
+        )
     return value
 
 
 def _uniform_meanvar(comp: dict, where: str, mean: float) -> Uniform:
     if mean < 0:
-        raise _error(f"{where}.mean", mean, "a uniform needs mean >= 0")
+        raise not_allowed(f"{where}.mean", mean, "a uniform needs mean >= 0")
     vmax = mean**2 / 3
     if "var_scale" in comp:
         s = _number(comp, "var_scale", f"{where}.var_scale")
         if not 0 < s <= 1:
-            raise _error(
+            raise not_allowed(
                 f"{where}.var_scale", s, "need 0 < var_scale <= 1 (var = var_scale*mean**2/3)"
             )
         half = mean * math.sqrt(s)
     else:
         v = _number(comp, "var", f"{where}.var")
         if not 0 <= v <= vmax:
-            raise _error(
+            raise not_allowed(
                 f"{where}.var",
                 v,
                 f"a uniform with mean {mean!r} needs 0 <= var <= mean**2/3 = {vmax:.6g} "
@@ -84,12 +72,12 @@ def _uniform_meanvar(comp: dict, where: str, mean: float) -> Uniform:
 
 def _gamma_meanvar(comp: dict, where: str, mean: float) -> Gamma:
     if "var_scale" in comp:
-        raise _error(f"{where}.var_scale", comp["var_scale"], "var_scale is for uniform only")
+        raise not_allowed(f"{where}.var_scale", comp["var_scale"], "var_scale is for uniform only")
     if mean <= 0:
-        raise _error(f"{where}.mean", mean, "a gamma needs mean > 0")
+        raise not_allowed(f"{where}.mean", mean, "a gamma needs mean > 0")
     v = _number(comp, "var", f"{where}.var")
     if v <= 0:
-        raise _error(f"{where}.var", v, "a gamma needs var > 0")
+        raise not_allowed(f"{where}.var", v, "a gamma needs var > 0")
     return Gamma(mean**2 / v, mean / v)
 
 
@@ -97,8 +85,8 @@ def _component(
     comp: object, where: str, mode: str, default_family: str | None, derived_mean: float | None
 ) -> Uniform | Gamma:
     if not isinstance(comp, dict):
-        raise _error(where, comp, "each component must be a dict")
-    _check_keys(comp, _COMPONENT_KEYS[mode], where)
+        raise not_allowed(where, comp, "each component must be a dict")
+    values.check_keys(where, comp, _COMPONENT_KEYS[mode])
     if "distribution" in comp:
         family = _family(comp["distribution"], f"{where}.distribution", mode)
     elif default_family is None:
@@ -112,17 +100,17 @@ def _component(
     if mode == "boundaries":
         a, b = _number(comp, "a", f"{where}.a"), _number(comp, "b", f"{where}.b")
         if a < 0:
-            raise _error(f"{where}.a", a, "need a >= 0")
+            raise not_allowed(f"{where}.a", a, "need a >= 0")
         if b < a:
-            raise _error(f"{where}.b", b, f"need b >= a = {a!r}")
+            raise not_allowed(f"{where}.b", b, f"need b >= a = {a!r}")
         return Uniform(a, b)
     if mode == "alphabeta":
         shape = _number(comp, "shape", f"{where}.shape")
         rate = _number(comp, "rate", f"{where}.rate")
         if shape <= 0:
-            raise _error(f"{where}.shape", shape, "need shape > 0")
+            raise not_allowed(f"{where}.shape", shape, "need shape > 0")
         if rate <= 0:
-            raise _error(f"{where}.rate", rate, "need rate > 0")
+            raise not_allowed(f"{where}.rate", rate, "need rate > 0")
         return Gamma(shape, rate)
     if ("var" in comp) == ("var_scale" in comp):
         got = "both" if "var" in comp else "neither"
@@ -134,7 +122,7 @@ def _component(
         if "mean" in comp and not math.isclose(
             _number(comp, "mean", f"{where}.mean"), mean, rel_tol=1e-9
         ):
-            raise _error(
+            raise not_allowed(
                 f"{where}.mean",
                 comp["mean"],
                 f"meanvar_avg derives it from average_mean as {mean!r}; omit it",
@@ -146,7 +134,7 @@ def _probability(setting: dict, n_components: int, mode: str) -> float:
     if n_components == 1:
         p = _number(setting, "p", "p", default=1.0)
         if p != 1:
-            raise _error("p", p, "p must be 1 with one component")
+            raise not_allowed("p", p, "p must be 1 with one component")
         return p
     if "p" not in setting:
         raise ConfigError(
@@ -154,9 +142,9 @@ def _probability(setting: dict, n_components: int, mode: str) -> float:
         )
     p = _number(setting, "p", "p")
     if mode == "meanvar_avg" and not 0 <= p < 1:
-        raise _error("p", p, "meanvar_avg needs 0 <= p < 1 (mean2 = (X - p*mean1)/(1 - p))")
+        raise not_allowed("p", p, "meanvar_avg needs 0 <= p < 1 (mean2 = (X - p*mean1)/(1 - p))")
     if not 0 <= p <= 1:
-        raise _error("p", p, "need 0 <= p <= 1")
+        raise not_allowed("p", p, "need 0 <= p <= 1")
     return p
 
 
@@ -164,7 +152,7 @@ def _derived_mean(setting: dict, mean1: float, p: float) -> float:
     x = _number(setting, "average_mean", "average_mean")
     mean2 = (x - p * mean1) / (1 - p)
     if mean2 <= 0:
-        raise _error(
+        raise not_allowed(
             "average_mean",
             x,
             f"it gives components[1].mean = (average_mean - p*mean1)/(1 - p) = {mean2:.6g} <= 0; "
@@ -177,7 +165,8 @@ def _derived_mean(setting: dict, mean1: float, p: float) -> float:
 class NoiseSpec:
     """A noise setting resolved: the mixture of sigma^2 (raw label units^2) it describes.
 
-    ``setting`` is the setting as the user wrote it (sweep values applied), in JSON types.
+    ``setting`` is the setting the user wrote (sweep values applied) in one form
+    (:func:`canonical_setting`): an edit that changes nothing changes no rule param.
     """
 
     mode: str
@@ -256,26 +245,47 @@ def resolve(setting: dict) -> NoiseSpec:
         shown = "missing" if mode is _MISSING else repr(mode)
         raise ConfigError("mode", f"{shown} is not allowed; expected one of {', '.join(MODES)}")
     allowed = (*_SETTING_KEYS, "average_mean") if mode == "meanvar_avg" else _SETTING_KEYS
-    _check_keys(setting, allowed, "")
+    values.check_keys("", setting, allowed)
     default_family = _MODE_FAMILY.get(mode)
     if "distribution" in setting:
         default_family = _family(setting["distribution"], "distribution", mode)
     components = setting.get("components")
     if not isinstance(components, list | tuple) or len(components) not in (1, 2):
-        raise _error("components", components, "a list of 1 or 2 component dicts")
+        raise not_allowed("components", components, "a list of 1 or 2 component dicts")
     if mode == "meanvar_avg" and len(components) != 2:
-        raise _error("components", components, "meanvar_avg needs 2 components")
+        raise not_allowed("components", components, "meanvar_avg needs 2 components")
     p = _probability(setting, len(components), mode)
     vd = _number(setting, "variance_disturbance", "variance_disturbance", default=0.0)
     if vd < 0:
-        raise _error("variance_disturbance", vd, "need variance_disturbance >= 0")
+        raise not_allowed("variance_disturbance", vd, "need variance_disturbance >= 0")
     dists = []
     for i, comp in enumerate(components):
         derived = None
         if mode == "meanvar_avg" and i == 1:  # component 0 is validated by now
             derived = _derived_mean(setting, float(components[0]["mean"]), p)
         dists.append(_component(comp, f"components[{i}]", mode, default_family, derived))
-    return NoiseSpec(mode, Mixture(tuple(dists), p), vd, json.loads(json.dumps(setting)))
+    return NoiseSpec(mode, Mixture(tuple(dists), p), vd, canonical_setting(setting))
+
+
+#: The keys of a checked setting and of its components, in the one order they are recorded in.
+_SETTING_ORDER = ("mode", "distribution", "components", "p", "average_mean", "variance_disturbance")
+_COMPONENT_ORDER = ("distribution", "a", "b", "shape", "rate", "mean", "var", "var_scale")
+
+
+def canonical_setting(setting: dict) -> dict:
+    """A checked setting in one form, whatever the order of its keys and however its numbers
+    are written (``2`` or ``2.0``): its keys in a fixed order, its numbers as floats."""
+
+    def ordered(mapping: dict, order: tuple[str, ...]) -> dict:
+        return {key: _plain(mapping[key]) for key in order if key in mapping}
+
+    out = ordered(setting, _SETTING_ORDER)
+    out["components"] = [ordered(c, _COMPONENT_ORDER) for c in setting["components"]]
+    return out
+
+
+def _plain(value: object) -> object:
+    return float(value) if values.is_number(value) else value
 
 
 def write_setting_file(path: str | os.PathLike, spec: NoiseSpec, **extra: object) -> None:

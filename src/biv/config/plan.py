@@ -7,7 +7,8 @@ Every error is a ConfigError naming the key as the user wrote it, sweep values i
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
@@ -15,11 +16,12 @@ from biv.config import dataset as datasets_spec
 from biv.config import noise as noise_spec
 from biv.config.errors import ConfigError, fail
 from biv.config.experiment import DatasetSpec, Experiment, Run, check_seeds
-from biv.config.figures import Figure, build_figure, check_reproduction
+from biv.config.figures import Figure, build_figure
 from biv.config.loss import LossSpec
 from biv.config.model import ModelSpec, check_input
 from biv.config.naming import Registry
 from biv.config.noise import NoiseSpec
+from biv.config.reproduction import Reproduction, build_reproduction
 from biv.config.sweeps import Sweep, expand_sweep
 from biv.config.training import TrainingSpec
 
@@ -66,7 +68,7 @@ class Plan:
     sweeps: dict[str, Sweep]
     figures: dict[str, Figure]
     runs: list[Run]
-    reproduction: dict | None  # the checked reproduction block, or None: no reproduction report
+    reproduction: Reproduction | None  # None: no reproduction report
 
     @cached_property
     def packs(self) -> dict[tuple[str, str, str], Pack]:
@@ -87,22 +89,22 @@ class Plan:
         )
 
 
-def build_plan(config: dict, check_files: bool = True) -> Plan:
-    """Check ``config`` (already schema-validated or not) and expand it into a plan.
+#: The (training, test) sizes of a ``table`` dataset, read from its file (DatasetSpec.table_sizes).
+TableSizes = Callable[[DatasetSpec], tuple[int, int]]
 
-    ``check_files``: also check that local dataset paths hold what their kind reads.
+
+def build_plan(config: dict, table_sizes: TableSizes | None = None) -> Plan:
+    """Check ``config`` (schema-validated with its defaults: biv.config.validation) and expand
+    it into a plan. No file is read here: ``table_sizes`` gives a ``table`` dataset's sizes (its
+    file read once, when an experiment uses it); without it, batch sizes are not checked against
+    tables. The workflow's plan also checks the local data (:func:`biv.workflow.plan.load_plan`).
     """
     if not isinstance(config, dict):
         raise fail("", config, "a mapping of top-level keys")
     for block in BLOCKS:
         for name in config.get(block) or {}:
             _check_name(f"{block}.{name}", name)
-    builder = Builder(config)
-    plan = builder.build()
-    used = {exp.dataset for exp in plan.experiments.values()} if check_files else set()
-    for name in sorted(used):
-        datasets_spec.check_local_files(name, plan.datasets[name].config)
-    return plan
+    return Builder(config, table_sizes).build()
 
 
 def _check_name(key: str, name: object) -> None:
@@ -117,8 +119,9 @@ def _check_name(key: str, name: object) -> None:
 class Builder:
     """Parses the named blocks once; experiments and sweeps are built from them."""
 
-    def __init__(self, config: dict):
+    def __init__(self, config: dict, table_sizes: TableSizes | None = None):
         self.config = config
+        self.table_sizes = table_sizes
         self.registry = Registry()
         self.datasets = {
             name: DatasetSpec(name, datasets_spec.parse(name, cfg))
@@ -163,7 +166,7 @@ class Builder:
         }
         reproduction = self.config.get("reproduction")
         if reproduction is not None:
-            check_reproduction(reproduction, experiments, figures)
+            reproduction = build_reproduction(reproduction, experiments, figures)
         runs = [
             Run(name, loss, seed)
             for name, exp in experiments.items()
@@ -237,6 +240,12 @@ class Builder:
                 f"onto; remove the noise key to train on the file's labels, or set "
                 f"datasets.{data.base}.clean_target",
             )
+        data = self.sized(exp.dataset)
+        size = data.config.image_side if data.images else 0
+        shape = (3, size, size) if data.images else (0,)
+        if not data.sized:
+            check_input(keys["model"], exp.model, shape)
+            return
         n, bs = data.n_train, exp.training.batch_size
         if bs > n:
             raise ConfigError(
@@ -247,6 +256,11 @@ class Builder:
         if exp.model.has_batchnorm:
             n_test = data.n_test
             exp.training.check_batchnorm((keys["batch"], keys["eval_batch"]), n, n_test)
-        size = data.config.image_side if data.images else 0
-        shape = (3, size, size) if data.images else (0,)
         check_input(keys["model"], exp.model, shape)
+
+    def sized(self, name: str) -> DatasetSpec:
+        """Dataset ``name`` with its sizes: a table's read once, when first needed."""
+        data = self.datasets[name]
+        if not data.sized and self.table_sizes is not None:
+            data = self.datasets[name] = replace(data, table_sizes=self.table_sizes(data))
+        return data

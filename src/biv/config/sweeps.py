@@ -15,7 +15,7 @@ from biv.config.errors import ConfigError, fail
 from biv.config.experiment import DatasetSpec, Experiment, check_seeds
 from biv.config.loss import LossSpec
 from biv.config.model import ModelSpec
-from biv.config.naming import canonical
+from biv.config.naming import canonical, normal
 from biv.config.noise import NoiseSpec
 from biv.config.training import TrainingSpec
 
@@ -28,7 +28,7 @@ SWEEPABLE = ("training", "losses", "noise", "dataset", "model")
 @dataclass(frozen=True)
 class SweepPoint:
     experiment: str
-    values: dict  # dotted path -> value, as written in the config
+    values: dict  # dotted path -> value, as written in the config (its value in one form)
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,19 @@ class Sweep:
     points: tuple[SweepPoint, ...]
     loss_types: dict  # loss name -> its type (mse, biv, ...), for the figure's colours
 
-    def as_dict(self) -> dict:
+    def to_dict(self) -> dict:
+        """Plain data whose repr is stable (a rule param): the values of ``vary`` and of the
+        points in one form (:func:`biv.config.naming.normal`)."""
         return asdict(self) | {
             "losses": list(self.losses),
             "points": [asdict(p) for p in self.points],
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Sweep:
+        """The Sweep of :meth:`to_dict`'s output, trusted as it is: nothing is checked again."""
+        points = tuple(SweepPoint(**p) for p in data["points"])
+        return cls(**{**data, "losses": tuple(data["losses"]), "points": points})
 
 
 def expand_sweep(b: Builder, name: str, sweep: dict, experiments: dict) -> tuple[Sweep, dict]:
@@ -82,8 +90,9 @@ def expand_sweep(b: Builder, name: str, sweep: dict, experiments: dict) -> tuple
     paths = list(vary)
     for indices in itertools.product(*(range(len(vary[p])) for p in paths)):
         where = {p: (i, vary[p][i]) for p, i in zip(paths, indices, strict=True)}
-        assignment = {p: value for p, (_, value) in where.items()}
-        exp_name = b.registry.name(name, assignment, assignment)
+        written = {p: value for p, (_, value) in where.items()}
+        exp_name = b.registry.name(name, written, written)
+        assignment = {p: normal(value) for p, value in written.items()}
         point = _Point(key, base_name, where)
         exp, new_noise, new_datasets = _point(b, point, base, losses, seeds)
         for registry, new in ((b.noise, new_noise), (b.datasets, new_datasets)):
@@ -95,7 +104,8 @@ def expand_sweep(b: Builder, name: str, sweep: dict, experiments: dict) -> tuple
         points.append(SweepPoint(exp_name, assignment))
     title = sweep.get("title") or name
     types = {loss: base.losses[loss].type for loss in losses}
-    result = Sweep(name, title, base_name, tuple(losses), copy.deepcopy(vary), tuple(points), types)
+    grid = {path: normal(values) for path, values in vary.items()}
+    result = Sweep(name, title, base_name, tuple(losses), grid, tuple(points), types)
     return result, experiments_out
 
 

@@ -56,17 +56,23 @@ def mapping(key: str, value: object, fields: dict[str, Any]) -> dict[str, Any]:
     """``value`` as a dict over ``fields`` (key -> default, REQUIRED if it must be given)."""
     if not isinstance(value, dict):
         raise fail(key, value, f"a mapping with keys {sorted(fields)}")
-    unknown = sorted((k for k in value if k not in fields), key=str)
-    if unknown:
-        raise ConfigError(
-            _join(key, str(unknown[0])), f"unknown key; allowed keys: {', '.join(sorted(fields))}"
-        )
+    check_keys(key, value, fields)
     out = {}
     for name, default in fields.items():
         if name not in value and default is REQUIRED:
             raise ConfigError(_join(key, name), "missing (required)")
         out[name] = value.get(name, default)
     return out
+
+
+def check_keys(key: str, value: dict, allowed) -> None:
+    """Every key of ``value`` must be one of ``allowed``; the first other (in sorted order) is a
+    ConfigError naming it."""
+    unknown = sorted((k for k in value if k not in allowed), key=str)
+    if unknown:
+        raise ConfigError(
+            _join(key, str(unknown[0])), f"unknown key; allowed keys: {', '.join(sorted(allowed))}"
+        )
 
 
 def _join(key: str, name: str) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from biv import atomic
+from biv.data.local import check_split
 from biv.provenance import provenance
 
 PREPROCESSING_VERSION = 1
@@ -35,11 +36,7 @@ def split_indices(
     """Seeded split of ``n_total`` records: ``perm = default_rng(seed).permutation(n_total)``;
     train = ``perm[:n_train]``, test = ``perm[-n_test:]`` (so the test set does not depend on
     train_size). ``what`` names the data in the error raised when they do not fit."""
-    if n_train + n_test > n_total:
-        raise ValueError(
-            f"datasets.{name}: train_size {n_train} + test_size {n_test} = {n_train + n_test} "
-            f"exceeds the {n_total} records of {what}"
-        )
+    check_split(name, n_total, n_train, n_test, what)
     perm = np.random.default_rng(seed).permutation(n_total)
     return perm[:n_train], perm[n_total - n_test :]
 

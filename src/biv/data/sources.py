@@ -25,7 +25,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from biv.config.dataset import FILES, UCIConfig, expand, local_hint, uci_location
+from biv.config.dataset import FILES, UCIConfig, expand, local_hint
+from biv.data.local import uci_location
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ KNOWN_SHA256 = {
     "winequality-red.csv": "4a402cf041b025d4566d954c3b9ba8635a3a8a01e039005d97d6a710278cf05e",
     "winequality-white.csv": "76c3f809815c17c07212622f776311faeb31e87610d52c26d87d6e361b169836",
 }
+#: Data rows of the published files (those of KNOWN_SHA256): known before a download.
+PUBLISHED_ROWS = {"hour.csv": 17379, "winequality-red.csv": 1599, "winequality-white.csv": 4898}
 DOWNLOAD_TIMEOUT_S = 60
 
 
@@ -72,6 +75,27 @@ def fetch(
     return _download(name, cfg.url, files, cache, cfg.sha256)
 
 
+def records(name: str, cfg: UCIConfig) -> tuple[int, str] | None:
+    """The records the files of ``cfg`` hold together and what they are, as the loaders split
+    them: a local ``path``'s counted without parsing the values (the loaders check those), a
+    download's known where its files are the published ones; None where they are not (checked
+    once downloaded)."""
+    files = FILES[cfg.kind]
+    if cfg.path is not None:
+        raw = _read_local(name, uci_location(name, cfg), files)
+        what = raw[files[0]].origin if len(files) == 1 else " + ".join(files)
+        return sum(count_rows(file.data) for file in raw.values()), what
+    if any((cfg.sha256 or {}).get(f, KNOWN_SHA256[f]) != KNOWN_SHA256[f] for f in files):
+        return None
+    return sum(PUBLISHED_ROWS[f] for f in files), f"the published {' + '.join(files)}"
+
+
+def count_rows(data: bytes) -> int:
+    """The data rows of a CSV file with a header line, as pandas reads them: its non-blank lines
+    after the first (the published files quote no line breaks)."""
+    return sum(1 for line in data.splitlines()[1:] if line.strip())
+
+
 def download(datasets: dict[str, UCIConfig], download_dir: str | os.PathLike) -> dict:
     """The workflow's download job: the zip of ``datasets`` (entries with the same ``url``)
     into ``download_dir``, each dataset's files verified; returns the record of what was
@@ -89,7 +113,7 @@ def download(datasets: dict[str, UCIConfig], download_dir: str | os.PathLike) ->
 
 
 def _read_local(name: str, path: Path, files: tuple[str, ...]) -> dict[str, RawFile]:
-    """``files`` from a location checked by :func:`biv.config.dataset.uci_location`."""
+    """``files`` from a location checked by :func:`biv.data.local.uci_location`."""
     if path.is_dir():
         return {f: _raw(f, str(path / f), (path / f).read_bytes()) for f in files}
     if zipfile.is_zipfile(path):

@@ -32,7 +32,8 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from biv.config.dataset import UTKFaceConfig, checksum_listing, image_files
+from biv.config.dataset import UTKFaceConfig
+from biv.data.local import checksum_listing, image_files
 from biv.data.prepared import assemble, split_indices
 
 log = logging.getLogger(__name__)

@@ -124,7 +124,7 @@ def value_label(value: Any) -> str:
 
 
 def sweep_caption(sweep: Mapping, baseline: str | None, metrics: Iterable[str] = ("mse",)) -> str:
-    """Report caption of a sweep figure, from the sweep (:meth:`biv.config.Sweep.as_dict`), the
+    """Report caption of a sweep figure, from the sweep (:meth:`biv.config.Sweep.to_dict`), the
     base experiment's baseline loss and the test metrics drawn."""
     metrics = set(metrics)
     paths = list(sweep["vary"])

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from biv.config.errors import ConfigError
-
-SCHEMA = Path(__file__).resolve().parents[3] / "config" / "schema.yaml"
-
 
 def load_config(path: Path) -> dict:
     """The YAML mapping of ``path``; ValueError naming file:line:column for a syntax error."""
@@ -33,30 +29,14 @@ def load_config(path: Path) -> dict:
     return config
 
 
-def schema_error(config: dict, schema: Path = SCHEMA) -> ConfigError | None:
-    """The config's most relevant violation of the schema, as one line naming the key as
-    written (``losses.iv.epsilon: -1 is less than the minimum of 0``); None if it has none."""
-    import jsonschema
-    import yaml
-
-    validator = jsonschema.Draft202012Validator(yaml.safe_load(schema.read_text()))
-    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
-    if error is None:
-        return None
-    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-    return ConfigError(key.lstrip(".") or "top level", error.message)
-
-
-def check(path: Path, schema: Path = SCHEMA) -> str:
-    """Check one config file as the workflow does; returns a one-line summary."""
-    from biv.config import build_plan
+def check(path: Path) -> str:
+    """Check one config file as the workflow does (:func:`biv.workflow.plan.load_plan`); returns
+    a one-line summary."""
+    from biv.workflow.plan import load_plan
 
     config = load_config(path)
     try:
-        error = schema_error(config, schema)
-        if error is not None:
-            raise error
-        plan = build_plan(config)
+        plan = load_plan(config)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
     return (

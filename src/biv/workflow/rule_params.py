@@ -1,7 +1,8 @@
 """What each job of the workflow gets from the plan: its run parameters, inputs, group and GPU
 request, and what the tables and captions need to know (torch-free). Paths belong to the rules.
 
-The plan itself is :mod:`biv.config`; the config keys are documented in config/README.md.
+The plan itself is :func:`biv.workflow.plan.load_plan`; the config keys are documented in
+config/README.md.
 """
 
 from __future__ import annotations
@@ -9,11 +10,9 @@ from __future__ import annotations
 import math
 import re
 
-from biv.config import ConfigError, FileRef, Plan, RunSpec, build_plan
+from biv.config import FileRef, Plan, RunSpec
 from biv.config.dataset import TableConfig, UCIConfig, expand_text
 from biv.data.sources import archive_name
-
-__all__ = ["ConfigError", "build_plan"]
 
 
 def run_spec(
@@ -56,8 +55,8 @@ def downloads(plan: Plan) -> dict[str, dict[str, dict]]:
     name (:func:`biv.data.sources.archive_name`) -> the datasets entries read from it (those
     with a ``url`` and no ``path``)."""
     found: dict[str, dict[str, dict]] = {}
-    for name, dataset in plan.datasets.items():
-        cfg = dataset.config
+    for name in sorted(plan.datasets):  # one order: a stable param of the download job
+        cfg = plan.datasets[name].config
         if isinstance(cfg, UCIConfig) and cfg.path is None:
             found.setdefault(archive_name(cfg.url), {})[name] = cfg.to_dict()
     return found
