@@ -351,8 +351,8 @@ def test_the_sweep_names_config_readme_gives_are_those_its_example_produces():
     readme = (ROOT / "config" / "README.md").read_text()
     paragraph = readme[readme.index("Each point is an experiment named") :].split("\n\n")[0]
     named = set(re.findall(r"`([\w-]+__[\w-]+)`", paragraph))
-    plan = build_plan(readme_example_config(), check_files=False)
-    paper = build_plan(yaml.safe_load((ROOT / "config" / "paper.yaml").read_text()), False)
+    plan = build_plan(readme_example_config())
+    paper = build_plan(yaml.safe_load((ROOT / "config" / "paper.yaml").read_text()))
     produced = set(plan.experiments) | set(plan.noise) | set(paper.experiments)
     assert len(named) >= 4 and named <= produced, sorted(named - produced)
 
