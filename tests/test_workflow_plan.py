@@ -77,7 +77,7 @@ def test_sweep_over_loss_parameter_shares_noise_settings(demo):
     }
     assert plan.experiments["s__epsilon-1"].noise == "mixture"
     # the base experiment is untouched and no new noise setting appears
-    assert plan.experiments["demo"].losses["biv"].epsilon == 0.5
+    assert plan.experiments["demo"].losses["biv"].params == {"epsilon": 0.5}
     assert plan.noise_settings() == rule_params.build_plan(demo).noise_settings()
 
 
