@@ -1,4 +1,6 @@
+import json
 import os
+import tempfile
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -7,13 +9,16 @@ from snakemake.utils import validate
 from biv.report import figure_text
 from biv.workflow import rule_params
 from biv.config import pack_name
-from biv.workflow.check import schema_error
+from biv.workflow.check import load_schema, schema_error
 
 try:
-    try:  # validate() also fills in the schema's defaults
-        validate(config, schema="../config/schema.yaml")
+    schema = Path(workflow.basedir) / "config" / "schema.yaml"
+    try:  # validate() also fills in the schema's defaults; the losses' from biv.losses
+        with tempfile.TemporaryDirectory() as tmp:
+            full = Path(tmp) / "schema.json"
+            full.write_text(json.dumps(load_schema(schema)))
+            validate(config, schema=str(full))
     except WorkflowError as err:  # one line naming the key, as `biv check` prints it
-        schema = Path(workflow.basedir) / "config" / "schema.yaml"
         raise (schema_error(config, schema) or err) from None
     PLAN = rule_params.build_plan(config)
 except rule_params.ConfigError as err:

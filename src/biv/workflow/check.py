@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from biv.config.errors import ConfigError
+from biv.losses import loss_schema
 
 SCHEMA = Path(__file__).resolve().parents[3] / "config" / "schema.yaml"
 
@@ -33,13 +34,25 @@ def load_config(path: Path) -> dict:
     return config
 
 
+def with_loss_schema(schema: dict) -> dict:
+    """The config schema (config/schema.yaml, loaded) with its ``$defs.loss`` built from the loss
+    types registered in :mod:`biv.losses` (the file holds a placeholder)."""
+    return schema | {"$defs": schema["$defs"] | {"loss": loss_schema()}}
+
+
+def load_schema(schema: Path = SCHEMA) -> dict:
+    """The config schema of the file ``schema``, its loss entry from the registry."""
+    import yaml
+
+    return with_loss_schema(yaml.safe_load(schema.read_text()))
+
+
 def schema_error(config: dict, schema: Path = SCHEMA) -> ConfigError | None:
     """The config's most relevant violation of the schema, as one line naming the key as
     written (``losses.iv.epsilon: -1 is less than the minimum of 0``); None if it has none."""
     import jsonschema
-    import yaml
 
-    validator = jsonschema.Draft202012Validator(yaml.safe_load(schema.read_text()))
+    validator = jsonschema.Draft202012Validator(load_schema(schema))
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is None:
         return None

@@ -1,0 +1,179 @@
+"""The loss registry: the loss types are the modules of biv.losses, the schema of a config's loss
+comes from them, and adding a loss type is adding one module (shown by a toy one)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import copy_workflow
+from snakemake.utils import validate
+
+import biv.losses
+from biv.config import ConfigError, LossSpec, build_plan
+from biv.losses import loss_schema, loss_type, registered
+from biv.workflow import check
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: A loss type of its own module, as a user would add it: src/biv/losses/huber.py.
+TOY = '''"""huber: the mean Huber loss of e = pred - target, quadratic within delta, linear past."""
+
+from biv.losses._core import LossResult, LossType, prepare
+
+DELTA = {
+    "description": "where the loss turns from quadratic to linear (normalized label units)",
+    "type": "number",
+    "exclusiveMinimum": 0,
+    "default": 1.0,
+}
+
+
+def compute(pred, target, var, params, var_host=None):
+    e, _ = prepare(pred, target, var)
+    size, delta = e.abs(), params["delta"]
+    value = (0.5 * e.square()).where(size <= delta, delta * (size - 0.5 * delta))
+    return LossResult(value.mean(), None)
+
+
+LOSS = LossType(
+    name="huber",
+    description="mean Huber loss, quadratic for |e| <= delta",
+    parameters={"delta": DELTA},
+    compute=compute,
+)
+'''
+
+
+@pytest.fixture
+def toy(tmp_path, monkeypatch):
+    """The toy module in a folder of the biv.losses package (as if in src/biv/losses)."""
+    folder = tmp_path / "losses"
+    folder.mkdir()
+    (folder / "huber.py").write_text(TOY)
+    monkeypatch.setattr(biv.losses, "__path__", [*biv.losses.__path__, str(folder)])
+    registered.cache_clear()
+    yield
+    monkeypatch.undo()
+    registered.cache_clear()
+    sys.modules.pop("biv.losses.huber", None)
+
+
+def test_the_registered_types_and_what_they_declare():
+    types = registered()
+    assert list(types) == ["biv", "biv_adaptive", "cutoff", "iv", "mse"]
+    assert [n for n, t in types.items() if t.host_variances] == ["biv_adaptive"]
+    assert [n for n, t in types.items() if t.chooses_epsilon] == ["biv_adaptive"]
+    assert [n for n, t in types.items() if t.kept] == ["cutoff"]
+    assert {n: t.raw_units for n, t in types.items() if t.raw_units} == {"cutoff": ("threshold",)}
+    assert {n for n, t in types.items() if t.variance_offset == "epsilon"} == {"iv", "biv"}
+    with pytest.raises(ValueError, match=r"unknown loss type 'l1'; registered: biv, biv_adaptive"):
+        loss_type("l1")
+
+
+def test_importing_the_losses_imports_no_torch():
+    code = (
+        "import sys\n"
+        "from biv.losses import loss_schema, registered\n"
+        "registered(), loss_schema()\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_new_module_is_a_registered_loss_type_in_the_schema(toy):
+    assert list(registered()) == ["biv", "biv_adaptive", "cutoff", "huber", "iv", "mse"]
+    schema = loss_schema()
+    assert "huber" in schema["properties"]["type"]["enum"]
+    assert "huber: mean Huber loss" in schema["properties"]["type"]["description"]
+    spec = LossSpec.from_config("loss", {"type": "huber"})
+    assert spec.to_dict() == {"type": "huber", "delta": 1.0}
+    with pytest.raises(ConfigError, match=r"^loss\.delta: 0 is not allowed; expected a finite"):
+        LossSpec.from_config("loss", {"type": "huber", "delta": 0})
+    config = {"losses": {"h": {"type": "huber"}}}
+    assert validated(config)["losses"]["h"] == {"type": "huber", "delta": 1.0}
+
+
+def validated(config: dict) -> dict:
+    """``config``, a config of losses only, validated as the Snakefile validates a config (with
+    the schema of ``biv.workflow.check.load_schema``): defaults filled."""
+    schema = check.load_schema()
+    schema["required"] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "schema.json"
+        path.write_text(json.dumps(schema))
+        validate(config, str(path))
+    return config
+
+
+def test_the_schema_fills_each_types_defaults_only():
+    config = {
+        "losses": {
+            "b": {"type": "biv"},
+            "a": {"type": "biv_adaptive", "ratio": 0.9},
+            "c": {"type": "cutoff", "threshold": 3},
+            "l2": {"type": "mse"},
+        }
+    }
+    assert validated(config)["losses"] == {
+        "b": {"type": "biv", "epsilon": 0.5},
+        "a": {"type": "biv_adaptive", "ratio": 0.9},
+        "c": {"type": "cutoff", "threshold": 3},
+        "l2": {"type": "mse"},
+    }
+
+
+def demo_with_loss(loss: dict) -> dict:
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["losses"]["biv"] = loss
+    return config
+
+
+@pytest.mark.parametrize(
+    ("loss", "message"),
+    [
+        ({"threshold": 5}, "losses.biv: 'type' is a required property"),
+        ({"epsilon": 0.5}, "losses.biv: 'type' is a required property"),
+        (
+            {"type": "l1"},
+            "losses.biv.type: 'l1' is not one of ['biv', 'biv_adaptive', 'cutoff', 'iv', 'mse']",
+        ),
+        ({"type": "cutoff"}, "losses.biv: 'threshold' is a required property"),
+        ({"type": "biv", "epsilon": -1}, "losses.biv.epsilon: -1 is less than the minimum of 0"),
+        (
+            {"type": "mse", "epsilon": 0.5},
+            "losses.biv: Additional properties are not allowed ('epsilon' was unexpected)",
+        ),
+    ],
+)
+def test_biv_check_names_a_missing_or_unknown_type(tmp_path, loss, message):
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(demo_with_loss(loss)))
+    assert str(check.schema_error(demo_with_loss(loss))) == message
+    with pytest.raises(ValueError) as err:
+        check.check(path)
+    assert str(err.value) == f"{path}: {message}"
+
+
+def test_the_plan_names_a_missing_type():
+    with pytest.raises(ConfigError, match=r"^losses\.biv\.type: missing \(required\); one of \["):
+        build_plan(demo_with_loss({"epsilon": 0.5}))
+
+
+def test_snakemake_names_a_missing_type(tmp_path):
+    root = copy_workflow(tmp_path / "wf")
+    (root / "bad.yaml").write_text(yaml.safe_dump(demo_with_loss({"threshold": 5})))
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", "bad.yaml"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    assert "losses.biv: 'type' is a required property" in proc.stdout + proc.stderr
