@@ -4,6 +4,7 @@ comes from them, and adding a loss type is adding one module (shown by a toy one
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -177,3 +178,44 @@ def test_snakemake_names_a_missing_type(tmp_path):
     )
     assert proc.returncode != 0
     assert "losses.biv: 'type' is a required property" in proc.stdout + proc.stderr
+
+
+def huber_config() -> dict:
+    """tests/configs/tiny.yaml's noisy experiment, trained with L2 and the toy loss only."""
+    config = yaml.safe_load((ROOT / "tests" / "configs" / "tiny.yaml").read_text())
+    config = {k: config[k] for k in ("datasets", "noise", "models")}
+    config["losses"] = {"l2": {"type": "mse"}, "huber": {"type": "huber", "delta": 0.5}}
+    training = {"batch_size": 75, "epochs": 2, "eval_every": 2}
+    config["experiments"] = {
+        "toy": {"dataset": "syn", "model": "mlp", "noise": "mixture", "losses": ["l2", "huber"]}
+        | {"seeds": [1], "training": training}
+    }
+    return config
+
+
+@pytest.mark.workflow
+@pytest.mark.slow
+def test_adding_a_loss_type_is_adding_one_module(tmp_path):
+    """The workflow with one more module in src/biv/losses trains a loss of that type."""
+    root = copy_workflow(tmp_path / "wf")
+    (root / "src" / "biv" / "losses" / "huber.py").write_text(TOY)
+    (root / "huber.yaml").write_text(yaml.safe_dump(huber_config()))
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "huber.yaml"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
+    losses = {}
+    for name, loss in (("l2", {"type": "mse"}), ("huber", {"type": "huber", "delta": 0.5})):
+        run = root / "results" / "runs" / "toy" / name / "seed1"
+        assert json.loads((run / "run.json").read_text())["loss"] == loss
+        assert json.loads((run / "summary.json").read_text())["steps"] == 8
+        rows = (run / "metrics.csv").read_text().splitlines()[1:]
+        losses[name] = [float(r.split(",")[-1]) for r in rows if ",train,loss," in r]
+        assert len(losses[name]) == 8 and all(math.isfinite(x) for x in losses[name])
+    # the same model, batches and labels at step 1: Huber(delta) <= e^2 / 2 < e^2
+    assert losses["huber"][0] <= losses["l2"][0] / 2
+    assert losses["huber"] != losses["l2"]
