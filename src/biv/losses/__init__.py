@@ -73,13 +73,16 @@ def loss_type(name: str) -> LossType:
 def loss_schema() -> dict:
     """The JSON schema of one ``losses.<name>`` entry of a config, from the registered types:
     ``type`` is required and one of them; the other keys are that type's parameters, their
-    defaults filled by a validator that fills defaults (Snakemake's)."""
+    defaults filled by a validator that fills defaults (Snakemake's). Each type's branch
+    applies only where ``type`` is present (``required`` in its ``if``), so that a missing
+    ``type`` is the error reported, not a parameter of whichever type passes vacuously."""
     types = registered()
     described = "; ".join(f"{name}: {kind.description}" for name, kind in types.items())
     branches = [
         {
             "if": {"required": ["type"], "properties": {"type": {"const": name}}},
             "then": {
+                # "type": {} (not true: Snakemake's default filling reads every subschema)
                 "properties": {"type": {}, **copy.deepcopy(dict(kind.parameters))},
                 "required": [p for p, f in kind.parameters.items() if "default" not in f],
                 "additionalProperties": False,
