@@ -25,14 +25,13 @@ from gpu_check_report import Check, section
 from torch.nn import functional as F
 
 import biv
-from biv.config import ModelSpec
-from biv.losses import make_loss
+from biv.config import LossSpec, ModelSpec
 from biv.train.devices import determinism
 from biv.train.evaluation import BF16_MSE_RTOL
 from biv.train.loop import train_pack
 from biv.train.optim import PackAdam
 from biv.train.pack_model import build_pack_model
-from biv.train.step import Steps
+from biv.train.step import Batch, Steps
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -174,7 +173,7 @@ def _pack_steps(model: dict, shape, losses, rows: int, device, dtype=torch.float
     steps = Steps(
         net,
         PackAdam(net.stacked(), members, lr=1e-3),
-        [make_loss(loss) for loss in losses],
+        [LossSpec.from_config("loss", loss) for loss in losses],
         data,
         list(x[rows:].split(TEST_ROWS // 2)),
         eval_bf16=False,
@@ -190,7 +189,7 @@ def _one_step(case: str, device, dtype) -> dict:
     empty = np.array([loss is EMPTY_CUTOFF for loss in losses])
     sums = steps.evaluate()
     before = [p.detach().clone() for p in steps.model.stacked()]
-    values = steps.train_step(x, y, var, empty, [None] * len(losses)).values
+    values = steps.train_step(Batch(x, y, var, empty, [None] * len(losses))).values
     return {
         "losses": values,
         "gradients": steps.model.gradients(),
@@ -276,14 +275,14 @@ def host_syncs(check: Check) -> None:
         steps, x, y, var = _pack_steps(inputs.MLP, (8,), [loss, EMPTY_CUTOFF], 32, check.device)
         adaptive = loss["type"] == "biv_adaptive"  # its epsilon search reads host variances
         host = [var[0].double().cpu().numpy() if adaptive else None, None]
-        steps.train_step(x, y, var, np.zeros(2, bool), host)  # lazy initialization may sync
+        steps.train_step(Batch(x, y, var, np.zeros(2, bool), host))  # lazy initialization may sync
         packs.append((loss["type"], steps, x, y, var, host))
     check.need_cuda()
     torch.cuda.synchronize()
     for name, steps, x, y, var, host in packs:
         try:
             torch.cuda.set_sync_debug_mode("error")
-            steps.train_step(x, y, var, np.array([False, True]), host)
+            steps.train_step(Batch(x, y, var, np.array([False, True]), host))
             steps.evaluate()
             found = "none"
         except RuntimeError as err:
@@ -378,27 +377,21 @@ def inject_failure(what: str, work: Path) -> int:
     runs = mlp_runs(check, "cuda", cuda_graphs=True)
     if not torch.cuda.is_available():
         return 2
-    import biv.train.loop
+    import dataclasses
 
-    real_make_loss, calls = biv.train.loop.make_loss, []
+    from biv.losses import registered
 
-    def make_loss(spec: dict):
-        loss = real_make_loss(spec)
-        if calls:  # member 0 only
-            return loss
-        calls.append(0)
+    kind, calls = registered()[runs[0]["loss"]["type"]], []  # member 0's, its only member
 
-        def failing(pred, target, var, *host):
-            calls.append(1)
-            if what == "warm-up" and len(calls) == 3:
-                raise RuntimeError("injected failure in warm-up")
-            if what == "capture" and torch.cuda.is_current_stream_capturing():
-                var.sum().item()  # a host sync: not allowed while capturing
-            return loss(pred, target, var, *host)
+    def failing(pred, target, var, *args):
+        calls.append(1)
+        if what == "warm-up" and len(calls) == 2:
+            raise RuntimeError("injected failure in warm-up")
+        if what == "capture" and torch.cuda.is_current_stream_capturing():
+            var.sum().item()  # a host sync: not allowed while capturing
+        return kind.compute(pred, target, var, *args)
 
-        return failing
-
-    biv.train.loop.make_loss = make_loss
+    registered()[kind.name] = dataclasses.replace(kind, compute=failing)
     train(check, f"failure-{what}", runs)
     return 0
 
@@ -521,19 +514,19 @@ def _image_steps(model: str, seeds: list[int], side: int, rows: int, n_steps: in
     steps = Steps(
         net,
         PackAdam(net.stacked(), members, lr=1e-3),
-        [make_loss(MSE)] * members,
+        [LossSpec.from_config("loss", MSE)] * members,
         inputs.StepData(y[0], images=True),
         [x],
         eval_bf16=False,
     )
     no_skips, host = np.zeros(members, bool), [None] * members
-    steps.train_step(x, y, y, no_skips, host)  # cuDNN and allocator warm-up
+    steps.train_step(Batch(x, y, y, no_skips, host))  # cuDNN and allocator warm-up
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     for _ in range(n_steps - 1):
-        steps.train_step(x, y, y, no_skips, host)
+        steps.train_step(Batch(x, y, y, no_skips, host))
     weights = torch.cat([p.detach()[0].flatten() for p in net.stacked()]).cpu()
     rate = (n_steps - 1) * members / (time.perf_counter() - start)
     peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else None
@@ -630,10 +623,10 @@ def utkf_step_s(check: Check, plan) -> tuple[float, float]:
     steps.data.y_test = torch.zeros(n_test, device=check.device)
     steps.eval_protocol = exp.training.eval_protocol
     no_skips, host = np.zeros(members, bool), [None] * members
-    steps.train_step(x, y, var, no_skips, host)  # warm-up
+    steps.train_step(Batch(x, y, var, no_skips, host))  # warm-up
     steps.evaluate()
     timed = []
-    for work in (lambda: steps.train_step(x, y, var, no_skips, host), steps.evaluate):
+    for work in (lambda: steps.train_step(Batch(x, y, var, no_skips, host)), steps.evaluate):
         _sync(check)
         start = time.perf_counter()
         for _ in range(n_steps):

@@ -17,7 +17,6 @@ from test_train import read_csv, write_noise_setting, write_prepared
 
 import biv.train.loop
 from biv.config import RunSpec
-from biv.losses import make_loss
 from biv.train.loop import train_pack
 from biv.train.models import build_model
 from biv.train.run_data import load_run_data
@@ -119,10 +118,7 @@ def reference_losses(params: dict) -> tuple[list[float | None], torch.Tensor]:
     run = RunSpec.from_dict(params)
     data = load_run_data([run], torch.device("cpu"), torch.float64)
     x, y, var = data.x_train, data.y_train[0], data.var_train[0]
-    tr, loss_fn = (
-        run.training,
-        make_loss(biv.train.loop.loss_in_model_units(run.loss, data.y_std, True)),
-    )
+    tr, loss = run.training, run.loss.in_model_units(data.y_std)
     torch.manual_seed(run.seed)
     model = build_model(run.model, (x.shape[1],)).double()
     optimizer = torch.optim.Adam(model.parameters(), lr=tr.lr)
@@ -132,7 +128,7 @@ def reference_losses(params: dict) -> tuple[list[float | None], torch.Tensor]:
         perm = torch.randperm(len(y), generator=generator)
         for lo in range(0, len(y), tr.batch_size):
             rows = perm[lo : lo + tr.batch_size]
-            result = loss_fn(model(x[rows]).squeeze(1), y[rows], var[rows])
+            result = loss.kind.compute(model(x[rows]).squeeze(1), y[rows], var[rows], loss.params)
             if result.value is None:
                 losses.append(None)
                 continue

@@ -17,7 +17,6 @@ import yaml
 from snakemake.utils import validate
 
 from biv.config import (
-    LOSS_PARAMETERS,
     TRAINING_DEFAULTS,
     ConfigError,
     LossSpec,
@@ -29,6 +28,7 @@ from biv.config.dataset import FILES, parse
 from biv.config.naming import canonical
 from biv.data import prepare
 from biv.data.sources import fetch
+from biv.losses import registered
 from biv.workflow import rule_params
 from biv.workflow.check import main as check_main
 from biv.workflow.plan import checked_plan
@@ -515,17 +515,11 @@ def test_defaults_agree_in_spec_schema_and_readme():
     for key, default in TRAINING_DEFAULTS.items():
         assert training[key]["default"] == default, key
         assert readme[f"training.{key}"] == _yaml_text(default), key
-    loss_branches = SCHEMA["$defs"]["loss"]["allOf"]
-    schema_loss = {}
-    for branch in loss_branches:
-        for name, prop in branch["then"].get("properties", {}).items():
-            schema_loss[name] = prop["default"]
     readme = _readme_defaults("losses")
-    for kind, params in LOSS_PARAMETERS.items():
-        for name, default in params.items():
-            if isinstance(default, float):
-                assert schema_loss[name] == default, (kind, name)
-                assert readme[name] == _yaml_text(default), name
+    for kind in registered().values():
+        for name, fragment in kind.parameters.items():
+            if "default" in fragment:
+                assert readme[name] == _yaml_text(fragment["default"]), (kind.name, name)
 
 
 def test_planning_imports_no_torch():

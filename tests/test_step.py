@@ -4,25 +4,44 @@ when a capture fails (CPU); the graphs themselves only where a GPU is present.""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
+from typing import NamedTuple
 
 import numpy as np
 import pytest
 import torch
 
+from biv.config import LossSpec
 from biv.config.model import ModelSpec
-from biv.losses import cutoff_kept, make_loss
+from biv.losses import LossType, cutoff
 from biv.train import step
 from biv.train.optim import PackAdam
 from biv.train.pack_model import build_pack_model
-from biv.train.step import GraphedSteps, Steps, make_steps, use_cuda_graphs
+from biv.train.step import Batch, GraphedSteps, Steps, make_steps, use_cuda_graphs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-CUTOFF = {"type": "cutoff", "threshold": 1.0}
+CUTOFF = LossSpec.from_config("loss", {"type": "cutoff", "threshold": 1.0})
+MSE = LossSpec.from_config("loss", {"type": "mse"})
 N_TRAIN, BATCH = 22, 4  # six batches per epoch, the last one of 2 samples
 MLP_BN = ModelSpec.from_config("model", {"name": "mlp", "hidden": [8, 4], "batchnorm": True})
 NO_SKIPS = np.zeros(2, dtype=bool)
+
+
+class CustomLoss(NamedTuple):
+    """A loss like the cutoff loss, its ``compute`` replaced (the step reads kind and params)."""
+
+    kind: LossType
+    params: dict
+
+
+def custom(compute) -> CustomLoss:
+    return CustomLoss(dataclasses.replace(cutoff.LOSS, compute=compute), CUTOFF.params)
+
+
+def batch(x, y, var, empty=NO_SKIPS) -> Batch:
+    return Batch(x, y, var, empty, [None] * len(empty))
 
 
 class Data:
@@ -41,7 +60,7 @@ def pack(device="cpu", spec=MLP_BN, members=2):
     return model, PackAdam(model.stacked(), members, lr=0.05)
 
 
-def run(steps_class, device="cpu", n_steps=14, loss_fn=None, protocol="standard"):
+def run(steps_class, device="cpu", n_steps=14, loss=None, protocol="standard"):
     """Losses and skip flags, test sums and final state of a short run of a pack of two with
     BatchNorm, a cutoff member and an L2 member, evaluated after every step in ``protocol``
     (test batches of 4, 4, 2); batch 3 of each epoch has no sample under the threshold."""
@@ -55,20 +74,20 @@ def run(steps_class, device="cpu", n_steps=14, loss_fn=None, protocol="standard"
     steps = steps_class(
         model,
         optimizer,
-        [loss_fn or make_loss(CUTOFF), make_loss({"type": "mse"})],
+        [loss or CUTOFF, MSE],
         Data(y_test.to(device)),
         list(x_test.to(device).split(4)),
         eval_bf16=True,
         eval_protocol=protocol,
     )
-    kept = cutoff_kept(CUTOFF, var)
+    kept = cutoff.kept(CUTOFF.params, var)
     x, y, var = x.to(device), y.to(device).expand(2, -1), var.to(device).expand(2, -1)
     losses, sums = [], []
     for i in range(n_steps):
         lo = i % 6 * BATCH
         rows = slice(lo, min(lo + BATCH, N_TRAIN))
         empty = np.array([not kept[rows].any(), False])
-        result = steps.train_step(x[rows], y[:, rows], var[:, rows], empty, [None, None])
+        result = steps.train_step(batch(x[rows], y[:, rows], var[:, rows], empty))
         losses.append((result.values.cpu(), tuple(empty)))
         sums.append(steps.evaluate().cpu())
     state = [t.detach().cpu().clone() for t in (*model.parameters(), *model.buffers())]
@@ -88,13 +107,16 @@ def test_which_runs_use_cuda_graphs():
         ModelSpec.from_config("model", {"name": "cnn"}), (3, 64, 64), [0], torch.device("cpu")
     )
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
-    for loss in ("mse", "iv", "biv", "cutoff"):
-        assert use_cuda_graphs(True, cuda, mlp, [loss, "mse"])
-    assert not use_cuda_graphs(False, cuda, mlp, ["biv"])  # training.cuda_graphs: false
-    assert not use_cuda_graphs(True, cpu, mlp, ["biv"])
-    assert not use_cuda_graphs(True, cuda, cnn, ["biv"])
-    assert not use_cuda_graphs(True, cuda, mlp, ["biv", "biv_adaptive"])  # host epsilon
-    args = (*pack(), [make_loss(CUTOFF)] * 2, Data(torch.zeros(1)), [])
+    iv, biv, adaptive = (
+        LossSpec.from_config("l", {"type": t}) for t in ("iv", "biv", "biv_adaptive")
+    )
+    for loss in (MSE, iv, biv, CUTOFF):
+        assert use_cuda_graphs(True, cuda, mlp, [loss, MSE])
+    assert not use_cuda_graphs(False, cuda, mlp, [biv])  # training.cuda_graphs: false
+    assert not use_cuda_graphs(True, cpu, mlp, [biv])
+    assert not use_cuda_graphs(True, cuda, cnn, [biv])
+    assert not use_cuda_graphs(True, cuda, mlp, [biv, adaptive])  # host epsilon
+    args = (*pack(), [CUTOFF] * 2, Data(torch.zeros(1)), [])
     assert type(make_steps(*args, cuda_graphs=False, eval_bf16=True)) is Steps
     assert type(make_steps(*args, cuda_graphs=True, eval_bf16=True)) is GraphedSteps
 
@@ -107,10 +129,10 @@ def test_an_empty_batch_runs_only_the_forward_pass():
     assert all(float(values[0]) == 0 for values, empty in losses if empty[0])
     model, optimizer = pack()
     before = [p.detach().clone() for p in model.stacked()]
-    steps = Steps(model, optimizer, [make_loss(CUTOFF)] * 2, Data(torch.zeros(1)), [], False)
+    steps = Steps(model, optimizer, [CUTOFF] * 2, Data(torch.zeros(1)), [], False)
     var = torch.stack([torch.full((4,), 5.0), torch.full((4,), 0.5)])
     result = steps.train_step(
-        torch.randn(4, 3), torch.zeros(2, 4), var, np.array([True, False]), [None, None]
+        batch(torch.randn(4, 3), torch.zeros(2, 4), var, np.array([True, False]))
     )
     assert float(result.values[0]) == 0 and float(result.values[1]) > 0
     for p, q in zip(model.stacked(), before, strict=True):
@@ -219,26 +241,26 @@ def test_warmup_failure_rejoins_the_side_stream_before_the_state_is_restored(mon
     """A warm-up step that raises: the caller's stream waits for the side stream's work and is
     current again before the state is restored, and the run goes on with the plain step."""
     cuda = FakeCuda(monkeypatch)
-    loss, calls = make_loss(CUTOFF), []
+    calls = []
 
-    def failing_second_call(pred, target, var, *host):
+    def failing_second_call(*args):
         calls.append(1)
         if len(calls) == 2:
             cuda.events.append("warm-up raises")
             raise RuntimeError("warm-up failed")
-        return loss(pred, target, var)
+        return cutoff.compute(*args)
 
-    steps = GraphedSteps(*_parts(failing_second_call), eval_bf16=False)
+    steps = GraphedSteps(*_parts(custom(failing_second_call)), eval_bf16=False)
     before = [t.clone() for t in steps.model.state_dict().values()]
     x, y, var = torch.randn(4, 3), torch.randn(2, 4), torch.rand(2, 4)
-    steps.train_step(x, y, var, NO_SKIPS, [None, None])
+    steps.train_step(batch(x, y, var))
     assert cuda.events == ["side waits for main", "warm-up raises", "main waits for side"]
     assert cuda.current is cuda.main
-    assert steps.failed and "warm-up failed" in steps.record()["fallback"]
+    assert steps.failed and "warm-up failed" in steps.graphs_used()["fallback"]
     # the plain step from the restored state, nothing else: one update of the initial state
-    plain = Steps(*_parts(loss), eval_bf16=False)
+    plain = Steps(*_parts(CUTOFF), eval_bf16=False)
     plain.model.load_state_dict(dict(zip(plain.model.state_dict(), before, strict=True)))
-    plain.train_step(x, y, var, NO_SKIPS, [None, None])
+    plain.train_step(batch(x, y, var))
     for a, b in zip(
         steps.model.state_dict().values(), plain.model.state_dict().values(), strict=True
     ):
@@ -251,8 +273,8 @@ def test_a_failed_capture_gives_the_allocator_its_pool_back(monkeypatch, fail):
     cudaStreamEndCapture fails, and frees the pool only for a capture that ended: the fallback
     ends the routing and releases the pool itself, on the caller's stream again."""
     cuda = FakeCuda(monkeypatch, fail=fail)
-    steps = GraphedSteps(*_parts(make_loss(CUTOFF)), eval_bf16=False)
-    steps.train_step(torch.randn(4, 3), torch.randn(2, 4), torch.rand(2, 4), NO_SKIPS, [None] * 2)
+    steps = GraphedSteps(*_parts(CUTOFF), eval_bf16=False)
+    steps.train_step(batch(torch.randn(4, 3), torch.randn(2, 4), torch.rand(2, 4)))
     pool = FakeCuda.POOL
     ends = ["capture_end"] if fail == "capture_end" else []
     assert cuda.events == [
@@ -264,7 +286,7 @@ def test_a_failed_capture_gives_the_allocator_its_pool_back(monkeypatch, fail):
         "main waits for side",
     ]
     assert cuda.current is cuda.main
-    assert steps.record() == {
+    assert steps.graphs_used() == {
         "used": False,
         "fallback": "CUDA graph of the training step (batch of 4): capture failed: "
         f"RuntimeError('{fail} failed')",
@@ -278,15 +300,14 @@ def test_a_failure_inside_the_capture_is_the_error_reported(monkeypatch, capture
     succeeds the graph owns its pool and frees it, else the pool is given back; either way the
     body's error is the reason recorded."""
     cuda = FakeCuda(monkeypatch, fail="capture_end" if capture_end == "fails" else None)
-    loss = make_loss(CUTOFF)
 
-    def fails_when_captured(pred, target, var, *host):
+    def fails_when_captured(*args):
         if "capture_begin" in cuda.events[-1]:
             raise RuntimeError("host sync while capturing")
-        return loss(pred, target, var)
+        return cutoff.compute(*args)
 
-    steps = GraphedSteps(*_parts(fails_when_captured), eval_bf16=False)
-    steps.train_step(torch.randn(4, 3), torch.randn(2, 4), torch.rand(2, 4), NO_SKIPS, [None] * 2)
+    steps = GraphedSteps(*_parts(custom(fails_when_captured)), eval_bf16=False)
+    steps.train_step(batch(torch.randn(4, 3), torch.randn(2, 4), torch.rand(2, 4)))
     released = [e for e in cuda.events if e.startswith(("end allocating", "release"))]
     assert released == (
         []
@@ -294,7 +315,7 @@ def test_a_failure_inside_the_capture_is_the_error_reported(monkeypatch, capture
         else [f"{w} {FakeCuda.POOL}" for w in ("end allocating to", "release")]
     )
     assert "capture_end" in cuda.events and cuda.current is cuda.main
-    assert steps.record()["fallback"].endswith(
+    assert steps.graphs_used()["fallback"].endswith(
         "capture failed: RuntimeError('host sync while capturing')"
     )
 
@@ -317,10 +338,10 @@ def test_a_replay_that_differs_from_the_plain_step_is_not_used(monkeypatch, capl
 def test_evaluation_graph_failure_keeps_the_training_graphs(monkeypatch):
     """A failed evaluation capture gives up the evaluation graph only."""
     FakeCuda(monkeypatch)
-    steps = GraphedSteps(*_parts(make_loss(CUTOFF)), eval_bf16=False)
+    steps = GraphedSteps(*_parts(CUTOFF), eval_bf16=False)
     steps.chunks = [torch.randn(5, 3)]
     monkeypatch.setattr(step, "_difference", lambda got, expected: None)  # replays "pass"
-    steps.train_step(torch.randn(4, 3), torch.randn(2, 4), torch.rand(2, 4), NO_SKIPS, [None] * 2)
+    steps.train_step(batch(torch.randn(4, 3), torch.randn(2, 4), torch.rand(2, 4)))
     assert len(steps.graphs) == 1
 
     def no_capture(fn):
@@ -328,7 +349,7 @@ def test_evaluation_graph_failure_keeps_the_training_graphs(monkeypatch):
 
     monkeypatch.setattr(step, "_capture", no_capture)
     steps.evaluate()
-    assert steps.record() == {
+    assert steps.graphs_used() == {
         "used": True,
         "fallback": None,
         "evaluation": {
@@ -339,8 +360,8 @@ def test_evaluation_graph_failure_keeps_the_training_graphs(monkeypatch):
     }
 
 
-def _parts(loss_fn):
-    return (*pack(), [loss_fn, make_loss(CUTOFF)], Data(torch.zeros(5)), [])
+def _parts(loss):
+    return (*pack(), [loss, CUTOFF], Data(torch.zeros(5)), [])
 
 
 def test_state_is_restored_when_a_capture_fails_after_its_warmup(monkeypatch, caplog):
@@ -354,15 +375,14 @@ def test_state_is_restored_when_a_capture_fails_after_its_warmup(monkeypatch, ca
         raise RuntimeError("no capture here")
 
     monkeypatch.setattr(torch.cuda, "CUDAGraph", no_graph)
-    loss = make_loss(CUTOFF)
     seen = []
 
-    def counting(pred, target, var, *host):
+    def counting(pred, target, *args):
         seen.append(len(target))
-        return loss(pred, target, var)
+        return cutoff.compute(pred, target, *args)
 
     with caplog.at_level(logging.WARNING, logger="biv.train.step"):
-        graphed = run(GraphedSteps, loss_fn=counting)
+        graphed = run(GraphedSteps, loss=custom(counting))
     assert calls == [1, 1]  # the training step's capture, then the evaluation's
     assert seen[: step.WARMUP_STEPS] == [BATCH] * step.WARMUP_STEPS  # warm-up ran
     assert "no capture here" in caplog.text
@@ -370,7 +390,7 @@ def test_state_is_restored_when_a_capture_fails_after_its_warmup(monkeypatch, ca
 
     # the evaluation graph fails after its warm-up: evaluation leaves the state alone
     model = pack()[0]
-    steps = GraphedSteps(model, None, [loss] * 2, Data(torch.zeros(5)), [torch.randn(5, 3)], True)
+    steps = GraphedSteps(model, None, [CUTOFF] * 2, Data(torch.zeros(5)), [torch.randn(5, 3)], True)
     before = [t.clone() for t in model.state_dict().values()]
     assert torch.equal(steps.evaluate(), Steps.evaluate(steps))
     assert steps.eval_fallback and not steps.failed and calls == [1, 1, 1] and model.training

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -22,7 +23,7 @@ from biv.cli import train_from_file
 from biv.config import RunSpec
 from biv.config.noise import resolve, write_setting_file
 from biv.data.prepared import load_prepared, write
-from biv.losses import LossResult, make_loss
+from biv.losses import LossResult, registered
 from biv.noise.draws import draw
 from biv.train.loop import train
 
@@ -455,22 +456,17 @@ def test_cutoff_threshold_is_converted_from_raw_units(tmp_path):
 
 
 def test_loss_sees_normalized_variances_and_raw_epsilon(tmp_path, monkeypatch):
-    seen = []
+    seen, kind = [], registered()["biv"]
 
-    def spy(spec):
-        loss = make_loss(spec)
+    def spy(pred, target, var, params, var_host):
+        seen.append((params, var.clone(), target.clone()))
+        return kind.compute(pred, target, var, params, var_host)
 
-        def wrapped(pred, target, var):
-            seen.append((spec, var.clone(), target.clone()))
-            return loss(pred, target, var)
-
-        return wrapped
-
-    monkeypatch.setattr(biv.train.loop, "make_loss", spy)
+    monkeypatch.setitem(registered(), "biv", dataclasses.replace(kind, compute=spy))
     params = make_params(tmp_path, shuffle=False, epochs=1)
     train(params, tmp_path / "run")
     spec, var, target = seen[-1]
-    assert spec == {"type": "biv", "epsilon": 0.5}
+    assert spec == {"epsilon": 0.5}
     y_train = load_prepared(tmp_path / "data.npz")["y_train"]
     noise = draw(y_train, resolve(RAMP), seed=params["seed"])
     assert torch.allclose(var, noise.var_seen[48:].float() / Y_STD**2)
@@ -498,18 +494,14 @@ def test_cnn_on_uint8_images(tmp_path):
 
 
 def test_non_finite_loss_stops_with_step_and_value(tmp_path, monkeypatch, caplog):
-    def exploding(spec):
-        loss = make_loss(spec)
-        calls = []
+    kind, calls = registered()["biv"], []
 
-        def wrapped(pred, target, var):
-            calls.append(1)
-            result = loss(pred, target, var)
-            return LossResult(result.value * math.nan, None) if len(calls) == 7 else result
+    def exploding(*args):
+        calls.append(1)
+        result = kind.compute(*args)
+        return LossResult(result.value * math.nan, None) if len(calls) == 7 else result
 
-        return wrapped
-
-    monkeypatch.setattr(biv.train.loop, "make_loss", exploding)
+    monkeypatch.setitem(registered(), "biv", dataclasses.replace(kind, compute=exploding))
     params_file = tmp_path / "params.json"
     params_file.write_text(json.dumps(make_params(tmp_path)))
     assert train_from_file(params_file, tmp_path / "run") == 1

@@ -285,20 +285,20 @@ def test_a_stop_signal_checkpoints_the_step_it_came_in(tmp_path, monkeypatch, ca
     params["training"].update(checkpoint_every=4)
     train(params, tmp_path / "reference")
 
-    real_record = biv.train.loop._record_step
+    real_record = biv.train.loop._append_step_metrics
 
     def signal_in_step_7(metrics, step, *args):
         real_record(metrics, step, *args)
         if step == 7:
             os.kill(os.getpid(), signum)
 
-    monkeypatch.setattr(biv.train.loop, "_record_step", signal_in_step_7)
+    monkeypatch.setattr(biv.train.loop, "_append_step_metrics", signal_in_step_7)
     handlers = [signal.getsignal(s) for s in biv.train.loop.STOP_SIGNALS]
     with pytest.raises(biv.train.loop.Stopped, match=f"{signal.Signals(signum).name} after step 7"):
         train(params, tmp_path / "resumed")
     assert [signal.getsignal(s) for s in biv.train.loop.STOP_SIGNALS] == handlers
     assert _checkpoint_step(tmp_path / "resumed/checkpoint.pt") == 7
-    monkeypatch.setattr(biv.train.loop, "_record_step", real_record)
+    monkeypatch.setattr(biv.train.loop, "_append_step_metrics", real_record)
     with caplog.at_level("INFO", logger="biv.train.loop"):
         train(params, tmp_path / "resumed")
     name = signal.Signals(signum).name

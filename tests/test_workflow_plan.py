@@ -80,7 +80,7 @@ def test_sweep_over_loss_parameter_shares_noise_settings(demo):
     }
     assert plan.experiments["s__epsilon-1"].noise == "mixture"
     # the base experiment is untouched and no new noise setting appears
-    assert plan.experiments["demo"].losses["biv"].epsilon == 0.5
+    assert plan.experiments["demo"].losses["biv"].params == {"epsilon": 0.5}
     assert plan.noise_settings() == load_plan(demo).noise_settings()
 
 
@@ -163,16 +163,17 @@ def _escape(text: str) -> str:
 
 
 def test_schema_rejects_unsafe_names_and_unknown_keys(demo):
-    from snakemake.exceptions import WorkflowError
+    from biv.config.validation import validated
 
     bad = copy.deepcopy(demo)
     bad["losses"]["b iv"] = {"type": "biv", "epsilon": 0.5}
-    with pytest.raises(WorkflowError, match="b iv"):
-        validate(bad, str(ROOT / "config" / "schema.yaml"))
+    with pytest.raises(ConfigError, match="b iv"):
+        validated(bad)
     bad = copy.deepcopy(demo)
     bad["losses"]["biv"]["epsilom"] = 0.5
-    with pytest.raises(WorkflowError, match="epsilom"):
-        validate(bad, str(ROOT / "config" / "schema.yaml"))
+    message = "losses.biv: Additional properties are not allowed ('epsilom' was unexpected)"
+    with pytest.raises(ConfigError, match=_escape(message)):
+        validated(bad)
 
 
 def test_impossible_noise_setting_fails_with_its_key(demo):

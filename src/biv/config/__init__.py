@@ -5,7 +5,7 @@ The config keys are documented in config/README.md. Nothing here imports torch.
 
 from biv.config.errors import ConfigError
 from biv.config.experiment import DatasetSpec, Experiment, Run
-from biv.config.loss import LOSS_PARAMETERS, LossSpec
+from biv.config.loss import LossSpec
 from biv.config.model import ModelSpec
 from biv.config.noise import NoiseSpec
 from biv.config.plan import Pack, Plan, build_plan, pack_name
@@ -14,7 +14,6 @@ from biv.config.sweeps import Sweep, SweepPoint
 from biv.config.training import TRAINING_DEFAULTS, TrainingSpec
 
 __all__ = [
-    "LOSS_PARAMETERS",
     "TRAINING_DEFAULTS",
     "ConfigError",
     "DatasetSpec",

@@ -1,52 +1,55 @@
-"""A ``losses.<name>`` entry: the loss type and its one parameter, defaults filled (torch-free)."""
+"""A ``losses.<name>`` entry: a loss type registered in :mod:`biv.losses` and its parameters,
+checked against that type's declaration, defaults filled (torch-free)."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from biv.config import values as v
-from biv.config.errors import fail
-
-#: Per type: parameter -> default (REQUIRED: must be given). The one place of these defaults.
-LOSS_PARAMETERS: dict[str, dict[str, object]] = {
-    "mse": {},
-    "iv": {"epsilon": 0.5},
-    "biv": {"epsilon": 0.5},
-    "biv_adaptive": {"ratio": 0.5},
-    "cutoff": {"threshold": v.REQUIRED},
-}
+from biv.config.errors import ConfigError, fail
+from biv.losses import LossType, ParameterError, registered
 
 
 @dataclass(frozen=True)
 class LossSpec:
+    """``type``: a registered loss type's name; ``params``: its parameters, in declared order."""
+
     type: str
-    epsilon: float | None = None
-    ratio: float | None = None
-    threshold: float | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        return hash((self.type, tuple(self.params.items())))
+
+    @property
+    def kind(self) -> LossType:
+        """The registered loss type: its computation and what the training loop does for it."""
+        return registered()[self.type]
 
     @classmethod
     def from_config(cls, key: str, cfg: object) -> LossSpec:
-        kind = cfg.get("type") if isinstance(cfg, dict) else None
-        if kind not in LOSS_PARAMETERS:
-            if not isinstance(cfg, dict):
-                raise fail(key, cfg, f"a mapping with a type (one of {list(LOSS_PARAMETERS)})")
-            raise fail(f"{key}.type", kind, f"one of {list(LOSS_PARAMETERS)}")
-        cfg = v.mapping(key, cfg, {"type": v.REQUIRED, **LOSS_PARAMETERS[kind]})
-        if kind in ("iv", "biv"):
-            return cls(kind, epsilon=v.number(f"{key}.epsilon", cfg["epsilon"], minimum=0))
-        if kind == "biv_adaptive":
-            ratio = cfg["ratio"]
-            if not v.is_number(ratio) or not 0 < ratio <= 1:
-                raise fail(f"{key}.ratio", ratio, "a number in (0, 1]")
-            return cls(kind, ratio=float(ratio))
-        if kind == "cutoff":
-            threshold = cfg["threshold"]
-            ok = isinstance(threshold, int | float) and not isinstance(threshold, bool)
-            if not ok or math.isnan(threshold) or threshold <= 0:
-                raise fail(f"{key}.threshold", threshold, "a number > 0 (raw label units^2)")
-            return cls(kind, threshold=float(threshold))
-        return cls(kind)
+        types = list(registered())
+        if not isinstance(cfg, dict):
+            raise fail(key, cfg, f"a mapping with a type (one of {types})")
+        if "type" not in cfg:
+            raise ConfigError(f"{key}.type", f"missing (required); one of {types}")
+        if cfg["type"] not in types:
+            raise fail(f"{key}.type", cfg["type"], f"one of {types}")
+        kind = registered()[cfg["type"]]
+        fields = {name: f.get("default", v.REQUIRED) for name, f in kind.parameters.items()}
+        cfg = v.mapping(key, cfg, {"type": v.REQUIRED, **fields})
+        try:
+            return cls(kind.name, kind.parse(cfg))
+        except ParameterError as err:
+            raise ConfigError(f"{key}.{err.name}", err.problem) from None
 
     def to_dict(self) -> dict:
-        return {"type": self.type} | {k: getattr(self, k) for k in LOSS_PARAMETERS[self.type]}
+        return {"type": self.type, **self.params}
+
+    def in_model_units(self, y_std: float) -> LossSpec:
+        """The loss for labels normalized by ``y_std``: its parameters in raw label units
+        squared (``LossType.raw_units``: a cutoff threshold) divided by y_std**2."""
+        raw = self.kind.raw_units
+        return replace(
+            self, params={k: x / y_std**2 if k in raw else x for k, x in self.params.items()}
+        )

@@ -19,10 +19,15 @@ from biv.config.errors import ConfigError
 
 @functools.cache
 def schema() -> dict:
-    """The config schema (the package's schema.yaml), parsed once; callers must not edit it."""
+    """The config schema (the package's schema.yaml, its loss entry built from the loss types of
+    :mod:`biv.losses`), parsed once; callers must not edit it."""
     import yaml
 
-    return yaml.safe_load(resources.files("biv.config").joinpath("schema.yaml").read_text())
+    from biv.losses import loss_schema
+
+    loaded = yaml.safe_load(resources.files("biv.config").joinpath("schema.yaml").read_text())
+    loaded["$defs"]["loss"] = loss_schema()  # the file holds a placeholder: see its description
+    return loaded
 
 
 @functools.cache

@@ -6,14 +6,14 @@ seed), initial weights (those of a solo run of that seed), loss and Adam state; 
 two members (``biv.train.pack_model``, ``biv.train.optim.PackAdam``). Inputs, labels and
 variances live on the device as tensors; batches are index slices of a per-epoch permutation
 of each member (sequential when ``shuffle`` is false). Labels and variances are normalized with the
-train-split label statistics when ``normalize`` is true (variances and cutoff thresholds divided by
-y_std**2; BIV's epsilon is used as given). The pack checkpoints atomically every
-``checkpoint_every`` steps and resumes from its checkpoint, ending with the same bytes as an
-uninterrupted run. Each member's files (``OUTPUTS``) are written only when the pack ends, so a
-killed pack leaves nothing but its checkpoint behind. On SIGTERM (a cluster's time limit or
-preemption) or SIGUSR2 (an early warning a job may ask for, ``--signal=USR2@90``) the pack finishes
-its step, checkpoints there and stops (:class:`Stopped`): its retry resumes at that step, with no
-step lost.
+train-split label statistics when ``normalize`` is true (variances, and the loss parameters in raw
+label units such as a cutoff threshold, divided by y_std**2; BIV's epsilon is used as given). The
+pack checkpoints atomically every ``checkpoint_every`` steps and resumes from its checkpoint,
+ending with the same bytes as an uninterrupted run. Each member's files (``OUTPUTS``) are written
+only when the pack ends, so a killed pack leaves nothing but its checkpoint behind. On SIGTERM (a
+cluster's time limit or preemption) or SIGUSR2 (an early warning a job may ask for,
+``--signal=USR2@90``) the pack finishes its step, checkpoints there and stops (:class:`Stopped`):
+its retry resumes at that step, with no step lost.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ import torch
 from biv import atomic
 from biv.config import LossSpec, Run, RunSpec, TrainingSpec
 from biv.config.errors import fail
-from biv.losses import check_variances, cutoff_kept, make_loss
 from biv.provenance import provenance
 from biv.train.checkpoints import (
     CheckpointError,
@@ -55,7 +54,7 @@ from biv.train.metrics import (
 from biv.train.optim import PackAdam
 from biv.train.pack_model import ModulePack, StackedMLP, build_pack_model
 from biv.train.run_data import RunData, load_run_data
-from biv.train.step import StepResult, make_steps, use_cuda_graphs
+from biv.train.step import Batch, StepResult, make_steps, use_cuda_graphs
 
 log = logging.getLogger("biv.train.loop")
 
@@ -84,21 +83,15 @@ class Stopped(RuntimeError):
         self.signum = signum
 
 
-def loss_in_model_units(loss: LossSpec, y_std: float, normalize: bool) -> dict:
-    """The loss spec for variances in model units: a raw-units² cutoff threshold / y_std**2."""
-    spec = loss.to_dict()
-    if loss.type == "cutoff" and normalize:
-        spec["threshold"] = loss.threshold / y_std**2
-    return spec
-
-
 def run_name(run: RunSpec | Run) -> str:
     """How logs and errors name a run (``experiment/loss/seedN``)."""
     return f"{run.experiment}/{run.loss_name}/seed{run.seed}"
 
 
 def _clean(out: Path) -> None:
-    """Remove outputs of an earlier attempt and temporary files left by a killed one."""
+    """Make the folder ``out`` if missing; remove outputs of an earlier attempt and temporary
+    files left by a killed one."""
+    out.mkdir(parents=True, exist_ok=True)
     for name in (*OUTPUTS, CHECKPOINT):
         for tmp in out.glob(f".{name}.*.tmp"):
             tmp.unlink(missing_ok=True)
@@ -142,18 +135,15 @@ def train_pack(
     device = resolve_device(tr.device)
     data = load_run_data(runs, device, dtype)
     _check_batches(runs[0], data)
-    loss_specs = [loss_in_model_units(run.loss, data.y_std, tr.normalize) for run in runs]
-    for spec, var in zip(loss_specs, data.var_train, strict=True):
-        check_variances(spec, var)  # once: the losses skip their per-step checks
+    losses = _losses_in_model_units(runs, data)
     flags = determinism(device)
 
     # state at step 0, or where the checkpoint left it
     checkpoint = Path(pack_dir) / CHECKPOINT
-    state = _State.start(runs, data, loss_specs, dtype, checkpoint, discard_unusable_checkpoint)
+    state = _State.start(runs, data, losses, dtype, checkpoint, discard_unusable_checkpoint)
     for out in outs:
-        out.mkdir(parents=True, exist_ok=True)
         _clean(out)
-    batches = Batches(data, tr, state, loss_specs)
+    batches = Batches(data, tr, state, losses)
     log.info("%s: %s", ", ".join(names), batches.describe(device))
 
     # the loop: a step, the test evaluation every eval_every steps, a checkpoint every
@@ -162,7 +152,7 @@ def train_pack(
     steps = make_steps(
         state.model,
         state.optimizer,
-        [make_loss(spec) for spec in loss_specs],
+        losses,
         data,
         chunks,
         cuda_graphs=state.cuda_graphs,
@@ -172,9 +162,9 @@ def train_pack(
     metrics, clock = state.metrics, _Clock(state.progress)
     state.model.train()
     with _signals_received(STOP_SIGNALS) as received:
-        for step, (*batch, empty, host) in batches:
-            result = steps.train_step(*batch, empty, host)
-            _record_step(metrics, step, result, empty, batches.adaptive)
+        for step, batch in batches:
+            result = steps.train_step(batch)
+            _append_step_metrics(metrics, step, result, batch.empty, batches.chooses_epsilon)
             if step % tr.eval_every == 0 or step == batches.total:
                 metrics.test_sums.append(steps.evaluate())
                 metrics.eval_steps.append(step)
@@ -195,13 +185,24 @@ def train_pack(
 
     pack = {
         "determinism": flags,
-        "cuda_graphs": {"requested": tr.cuda_graphs, **steps.record()},
+        "cuda_graphs": {"requested": tr.cuda_graphs, **steps.graphs_used()},
         "eval_bf16": {"requested": tr.eval_bf16, "used": use_bf16(tr.eval_bf16, chunks[0])},
         "pack": {"members": names, "dtype": str(dtype).removeprefix("torch.")},
     }
     summaries = _write_members(runs, outs, state, data, chunks, batches, pack)
     checkpoint.unlink(missing_ok=True)
     return summaries
+
+
+def _losses_in_model_units(runs: list[RunSpec], data: RunData) -> list[LossSpec]:
+    """The members' losses for the variances in model units (their parameters in raw label
+    units divided by y_std**2 when labels are normalized: ``LossType.raw_units``), each checked
+    once against its member's variances: the losses skip their per-step checks."""
+    normalize = runs[0].training.normalize
+    losses = [run.loss.in_model_units(data.y_std) if normalize else run.loss for run in runs]
+    for loss, var in zip(losses, data.var_train, strict=True):
+        loss.kind.check_variances(loss.params, var)
+    return losses
 
 
 @contextlib.contextmanager
@@ -249,7 +250,7 @@ def _write_members(runs, outs, state: _State, data, chunks, batches, pack: dict)
     return [
         write_run_folder(
             run,
-            _record(run, m, data, device, pack | {"eval_bf16": bf16[m]}, batches),
+            _run_record(run, m, data, device, pack | {"eval_bf16": bf16[m]}, batches),
             out,
             pred[m],
             data,
@@ -305,22 +306,21 @@ class _State:
     metrics: PackMetrics
 
     @classmethod
-    def fresh(cls, runs, data: RunData, loss_specs, device, dtype) -> _State:
+    def fresh(cls, runs, data: RunData, losses, device, dtype) -> _State:
         """The state of step 0 (member m initialised as a solo run of its seed)."""
         tr, seeds = runs[0].training, [run.seed for run in runs]
         shape = tuple(data.x_train.shape[1:])
         model = build_pack_model(runs[0].model, shape, seeds, device, dtype)
-        loss_types = [spec["type"] for spec in loss_specs]
-        cuda_graphs = use_cuda_graphs(tr.cuda_graphs, device, model, loss_types)
+        cuda_graphs = use_cuda_graphs(tr.cuda_graphs, device, model, losses)
         optimizer = PackAdam(model.stacked(), len(runs), lr=tr.lr)
         generators = [torch.Generator().manual_seed(seed) for seed in seeds]
         return cls(model, cuda_graphs, optimizer, generators, Progress(), PackMetrics(len(runs)))
 
     @classmethod
-    def resume(cls, runs, data, loss_specs, device, dtype, checkpoint: Path) -> _State:
+    def resume(cls, runs, data, losses, device, dtype, checkpoint: Path) -> _State:
         """The state of ``checkpoint`` if there is one, else of step 0; ``CheckpointError`` if
         the checkpoint cannot be resumed from."""
-        state = cls.fresh(runs, data, loss_specs, device, dtype)
+        state = cls.fresh(runs, data, losses, device, dtype)
         if checkpoint.is_file():
             state.progress, state.metrics = load_checkpoint(
                 checkpoint, runs, state.model, state.optimizer, state.generators, device
@@ -328,18 +328,18 @@ class _State:
         return state
 
     @classmethod
-    def start(cls, runs, data, loss_specs, dtype, checkpoint: Path, discard: bool) -> _State:
+    def start(cls, runs, data, losses, dtype, checkpoint: Path, discard: bool) -> _State:
         """:meth:`resume`; a checkpoint it cannot use raises, or with ``discard`` is logged,
         deleted, and the state is that of step 0."""
         device = data.y_test.device
         try:
-            return cls.resume(runs, data, loss_specs, device, dtype, checkpoint)
+            return cls.resume(runs, data, losses, device, dtype, checkpoint)
         except CheckpointError as err:
             if not discard:
                 raise CheckpointError(f"{err}; delete it or use another output folder") from err
             log.warning("%s: deleted, training starts from step 0", err)
             checkpoint.unlink()
-            return cls.fresh(runs, data, loss_specs, device, dtype)
+            return cls.fresh(runs, data, losses, device, dtype)
 
     def save(self, checkpoint: Path, runs: list[RunSpec]) -> None:
         save_checkpoint(
@@ -354,15 +354,15 @@ class _State:
 
 
 class Batches:
-    """The pack's steps from where the state's progress stands: (step, (inputs, labels,
-    variances, empty, host variances)), steps counted from 1. Member m's batches are slices of
-    a per-epoch permutation of the training set drawn from its generator (kept in
-    ``progress.perm``, (P, N), for checkpoints), or sequential without ``shuffle`` (then the
-    inputs (B, ...) are shared, else (P, B, ...)); labels and variances (P, B); ``empty`` (P,)
-    host booleans: a cutoff batch with no sample under the threshold; host variances: per
-    member, for ``biv_adaptive``'s epsilon search (else None)."""
+    """The pack's steps from where the state's progress stands: (step, :class:`Batch`), steps
+    counted from 1. Member m's batches are slices of a per-epoch permutation of the training set
+    drawn from its generator (kept in ``progress.perm``, (P, N), for checkpoints), or sequential
+    without ``shuffle`` (then the inputs (B, ...) are shared, else (P, B, ...)); labels and
+    variances (P, B). What a member's loss declares (``biv.losses.LossType``) decides the rest:
+    ``kept``, which of its batches are empty (skipped); ``host_variances``, a host copy of its
+    variances for each batch."""
 
-    def __init__(self, data: RunData, tr: TrainingSpec, state: _State, loss_specs: list[dict]):
+    def __init__(self, data: RunData, tr: TrainingSpec, state: _State, losses: list[LossSpec]):
         self.data, self.tr, self.generators, self.progress = (
             data,
             tr,
@@ -370,19 +370,22 @@ class Batches:
             state.progress,
         )
         self.members, self.n_train = data.y_train.shape
-        self.loss_specs, self.first_step = loss_specs, state.progress.step
-        # cutoff: the samples each member keeps, on the CPU (None: a pack without cutoff)
-        pairs = zip(loss_specs, data.var_train, strict=True)
-        kept = [cutoff_kept(spec, var) for spec, var in pairs]
+        self.losses, self.first_step = losses, state.progress.step
+        # the samples each member's loss keeps, on the CPU (None: no member skips a batch)
+        kinds = [loss.kind for loss in losses]
+        kept = [
+            None if kind.kept is None else kind.kept(loss.params, var)
+            for kind, loss, var in zip(kinds, losses, data.var_train, strict=True)
+        ]
         self.kept = None
         if any(k is not None for k in kept):
             every = torch.ones(self.n_train, dtype=torch.bool)
             self.kept = torch.stack([every if k is None else k for k in kept])
-        # biv_adaptive: its epsilon search reads the batch's variances from this host copy
-        self.adaptive = [spec["type"] == "biv_adaptive" for spec in loss_specs]
-        adaptive = any(self.adaptive)
-        var_host = data.var_train.to("cpu", torch.float64).numpy() if adaptive else None
-        self.var_host = [var_host[m] if a else None for m, a in enumerate(self.adaptive)]
+        # the variances on the host, float64, for the losses that read them there
+        host = any(kind.host_variances for kind in kinds)
+        var_host = data.var_train.to("cpu", torch.float64).numpy() if host else None
+        self.var_host = [var_host[m] if k.host_variances else None for m, k in enumerate(kinds)]
+        self.chooses_epsilon = [kind.chooses_epsilon for kind in kinds]
         self.per_epoch = tr.steps_per_epoch(self.n_train)
         self.total = self.per_epoch * tr.epochs
         self.device = data.y_train.device
@@ -421,7 +424,7 @@ class Batches:
             empty = no_skips if self.kept is None else ~self.kept.gather(1, rows).any(1).numpy()
             pairs = zip(self.var_host, rows, strict=True)
             host = [None if v is None else v[r.numpy()] for v, r in pairs]
-            yield step + 1, (inputs, labels, variances, empty, host)
+            yield step + 1, Batch(inputs, labels, variances, empty, host)
 
 
 class _Clock:
@@ -445,14 +448,16 @@ class _Clock:
             log_line((step - self.first_step) / (now - self.start))
 
 
-def _record_step(
-    metrics: PackMetrics, step: int, result: StepResult, empty: np.ndarray, adaptive: list[bool]
+def _append_step_metrics(
+    metrics: PackMetrics, step: int, result: StepResult, empty: np.ndarray, chooses: list[bool]
 ) -> None:
+    """The step's losses, the members that skipped it and the epsilon of the members whose
+    loss chooses one per batch (``chooses``)."""
     metrics.losses.append(result.values)
     for m in np.flatnonzero(empty):
         metrics.skipped[m].append(step)
-    for m, is_adaptive in enumerate(adaptive):
-        if is_adaptive:
+    for m, chooses_epsilon in enumerate(chooses):
+        if chooses_epsilon:
             metrics.epsilon[m].append((step, result.epsilon[m]))
 
 
@@ -463,7 +468,7 @@ def _check_finite(metrics: PackMetrics, names: list[str]) -> None:
         raise NonFiniteLossError(f"{names[member]}: training loss is {value} at step {step}")
 
 
-def _record(
+def _run_record(
     run: RunSpec, m: int, data: RunData, device: torch.device, pack: dict, batches: Batches
 ) -> dict:
     """The run record (run.json) of member ``m``, written when the pack ends; ``pack``: what
@@ -475,7 +480,7 @@ def _record(
         "run": {
             "determinism": pack["determinism"],
             "evaluation": run.training.eval_text(),
-            "loss_in_model_units": batches.loss_specs[m],
+            "loss_in_model_units": batches.losses[m].to_dict(),
             "n_train": batches.n_train,
             "n_test": len(data.y_test),
             "y_mean": data.y_mean,

@@ -16,7 +16,7 @@ Member m starts from the weights a solo run of its seed gets: ``torch.manual_see
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -25,7 +25,6 @@ from biv.config.model import ModelSpec
 from biv.train.models import MLP, build_model
 
 Inputs = Callable[[Tensor], Tensor]  # raw batch -> model inputs (biv.train.run_data.RunData.inputs)
-Loss = Callable[[Tensor, int], Tensor]  # (a member's predictions, member) -> its loss
 
 
 class _StackedLinear(torch.autograd.Function):
@@ -95,6 +94,9 @@ class StackedMLP(nn.Module):
     """P :class:`biv.train.models.MLP` of one shape as batched layers; inputs (B, F), shared by all
     members, or (P, B, F); outputs (P, B)."""
 
+    #: One backward pass of the members' summed losses.
+    backward_per_member = False
+
     def __init__(self, mlps: Sequence[MLP]):
         super().__init__()
         self.members = len(mlps)
@@ -112,15 +114,11 @@ class StackedMLP(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(x).squeeze(2)
 
-    def losses(self, x: Tensor, inputs: Inputs, loss: Loss, backward: bool) -> Tensor:
-        """The members' losses ``loss(predictions of member m, m)`` (P,) on the batch
-        ``inputs(x)``, detached; with ``backward``, their gradients (one backward pass of their
-        sum: members share no parameter, so each gets its own)."""
+    def predictions(self, x: Tensor, inputs: Inputs) -> Iterator[Tensor]:
+        """Each member's predictions (B,) on the batch ``inputs(x)``, from one forward pass of
+        the pack; one backward pass of the members' summed losses follows."""
         pred = self(inputs(x))
-        values = torch.stack([loss(pred[m], m) for m in range(self.members)])
-        if backward:
-            values.sum().backward()
-        return values.detach()
+        return (pred[m] for m in range(self.members))
 
     def stacked(self) -> list[Tensor]:
         """The member-major parameter tensors."""
@@ -134,6 +132,9 @@ class ModulePack(nn.Module):
     """P modules of one architecture, run one after another; inputs (B, ...) shared by all
     members or (P, B, ...); outputs (P, B). Each module's parameters are views of the stacked
     (P, ...) tensors :meth:`parameters` yields; their gradients are stacked after backward."""
+
+    #: Each member's backward pass before the next member's forward pass.
+    backward_per_member = True
 
     def __init__(self, modules: Sequence[nn.Module], sample_ndim: int):
         super().__init__()
@@ -154,19 +155,14 @@ class ModulePack(nn.Module):
         outputs = [net(x if shared else x[m]).squeeze(1) for m, net in enumerate(self.nets)]
         return torch.stack(outputs)
 
-    def losses(self, x: Tensor, inputs: Inputs, loss: Loss, backward: bool) -> Tensor:
-        """As :meth:`StackedMLP.losses`, one member after another: each member's inputs are
-        made and its backward pass runs before the next one's forward, so that one member's
-        batch and activations are held at a time (as in a solo run: the memory of one run)."""
+    def predictions(self, x: Tensor, inputs: Inputs) -> Iterator[Tensor]:
+        """Each member's predictions (B,), computed when asked for: the caller runs a member's
+        backward pass before it asks for the next member's (``backward_per_member``), so that one
+        member's batch and activations are held at a time (as in a solo run: its memory)."""
         shared = self._shared(x)
         x = inputs(x) if shared else x  # converted once when the members share it
-        values = []
         for m, net in enumerate(self.nets):
-            value = loss(net(x if shared else inputs(x[m])).squeeze(1), m)
-            if backward:
-                value.backward()
-            values.append(value.detach())
-        return torch.stack(values)
+            yield net(x if shared else inputs(x[m])).squeeze(1)
 
     def _shared(self, x: Tensor) -> bool:
         """Whether ``x`` is one batch (B, ...) for all members, not one per member (P, B, ...)."""

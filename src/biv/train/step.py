@@ -1,8 +1,10 @@
 """The training step and the test evaluation of a pack: plain, or replayed as CUDA graphs.
 
-A step trains the P members at once: the pack model's forward pass, each member's loss on its
-own batch, one backward pass of their sum (members share no parameter, so each gets its own
-gradient) and one :class:`biv.train.optim.PackAdam` update of the members whose batch is not empty.
+A step trains the P members at once (:meth:`Steps.train_step`, one body): the pack model's forward
+pass, each member's loss on its own :class:`Batch` (the ``compute`` of its registered loss type,
+``biv.losses``), the backward pass of their sum (members share no parameter, so each gets its own
+gradient; a :class:`biv.train.pack_model.ModulePack` runs it member by member) and one
+:class:`biv.train.optim.PackAdam` update of the members whose batch is not empty.
 
 A Bike step on a GPU is about 60 tiny kernels, each launched from Python: launch-bound. With
 ``cuda_graphs`` (CUDA, an MLP, no loss with host-side work), the step (forward, losses,
@@ -28,7 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from biv.losses import LossResult, trusted_variances
+from biv.config import LossSpec
+from biv.losses import trusted_variances
 from biv.train.evaluation import EvalData, evaluate
 from biv.train.optim import PackAdam
 from biv.train.pack_model import ModulePack, StackedMLP
@@ -40,8 +43,22 @@ WARMUP_STEPS = 3
 #: A replayed step may differ from the plain one by float32 round-off only: the same kernels run.
 VERIFY_RTOL, VERIFY_ATOL = 1e-5, 1e-7
 
-LossFn = Callable[..., LossResult]
 PackModel = StackedMLP | ModulePack
+
+
+class Batch(NamedTuple):
+    """One step's batches of the P members. ``inputs``: (B, ...) shared by the members or
+    (P, B, ...), before ``data.inputs``; ``labels`` and ``variances``: (P, B), model units;
+    ``empty``: (P,) host booleans, member m's loss keeps no sample of its batch
+    (``LossType.kept``): it runs the forward pass only (BatchNorm statistics) and is skipped;
+    ``host_variances[m]``: member m's variances as float64 on the host where its loss reads them
+    (``LossType.host_variances``), else None."""
+
+    inputs: Tensor
+    labels: Tensor
+    variances: Tensor
+    empty: np.ndarray
+    host_variances: Sequence[np.ndarray | None]
 
 
 class StepResult(NamedTuple):
@@ -53,37 +70,37 @@ class StepResult(NamedTuple):
 
 
 def use_cuda_graphs(
-    enabled: bool, device: torch.device, model: PackModel, loss_types: Sequence[str]
+    enabled: bool, device: torch.device, model: PackModel, losses: Sequence[LossSpec]
 ) -> bool:
-    """Whether the pack's step is captured: asked for, on CUDA, an MLP, and no ``biv_adaptive``
-    member (its epsilon is chosen on the host at every step)."""
+    """Whether the pack's step is captured: asked for, on CUDA, an MLP, and no member whose loss
+    works on the host at every step (``LossType.host_variances``: biv_adaptive's epsilon)."""
     return (
         enabled
         and device.type == "cuda"
         and isinstance(model, StackedMLP)
-        and "biv_adaptive" not in loss_types
+        and not any(loss.kind.host_variances for loss in losses)
     )
 
 
 class Steps:
     """The plain step: forward, the members' losses, backward and the update of the members
-    whose batch is not empty."""
+    whose batch is not empty. ``losses``: the members' losses, in model units."""
 
     def __init__(
         self,
         model: PackModel,
         optimizer: PackAdam,
-        loss_fns: Sequence[LossFn],
+        losses: Sequence[LossSpec],
         data: EvalData,
         chunks: list[Tensor],
         eval_bf16: bool,
         eval_protocol: str = "standard",
     ):
-        self.model, self.optimizer, self.loss_fns = model, optimizer, list(loss_fns)
+        self.model, self.optimizer, self.losses = model, optimizer, list(losses)
         self.data, self.chunks, self.eval_bf16 = data, chunks, eval_bf16
         self.eval_protocol = eval_protocol
         device = data.y_test.device
-        self.all_active = torch.ones(len(self.loss_fns), dtype=torch.bool, device=device)
+        self.all_active = torch.ones(len(self.losses), dtype=torch.bool, device=device)
 
     def active(self, empty: np.ndarray) -> Tensor:
         """The device mask of the members that train at this step (``empty``: host booleans)."""
@@ -91,42 +108,36 @@ class Steps:
             return self.all_active
         return torch.from_numpy(~empty).to(self.all_active.device, non_blocking=True)
 
-    def train_step(
-        self,
-        xb: Tensor,
-        yb: Tensor,
-        vb: Tensor,
-        empty: np.ndarray,
-        vb_host: Sequence[np.ndarray | None],
-    ) -> StepResult:
-        """One step on a batch: inputs (B, ...) shared by the members or (P, B, ...) (before
-        ``data.inputs``), labels and variances (P, B). ``empty[m]``: member m's loss keeps no
-        sample of its batch (``biv.losses.cutoff_kept``): it runs the forward pass only
-        (BatchNorm statistics) and is skipped. ``vb_host[m]``: member m's variances on the
-        host, for ``biv_adaptive``'s epsilon search."""
-        active = self.active(empty)
-        train = not empty.all()
-        values, epsilon = self._losses(xb, yb, vb, active, vb_host, backward=train)
-        if train:
-            self.optimizer.step(self.model.gradients(), active)
-        return StepResult(values, epsilon)
-
-    def _losses(self, xb, yb, vb, active: Tensor, vb_host=None, backward: bool = True):
-        """The members' losses (P,), detached, 0 where not ``active``, and their epsilons; with
-        ``backward``, the parameters' gradients of them (the model's ``losses``)."""
+    def train_step(self, batch: Batch, active: Tensor | None = None) -> StepResult:
+        """One step: the forward pass, each member's loss on its batch (0 where not active),
+        the backward pass and the update of the active members. ``active``: their device mask;
+        by default from ``batch.empty``, and when every batch is empty, only the forward pass
+        runs. A CUDA graph captures the step with ``active`` given (an input buffer)."""
+        if active is None:
+            active, train = self.active(batch.empty), not batch.empty.all()
+        else:
+            train = True
         for p in self.model.parameters():
             p.grad = None
-        epsilon = []
-
-        def loss(pred: Tensor, m: int) -> Tensor:
-            host = () if vb_host is None or vb_host[m] is None else (vb_host[m],)
+        values, epsilon = [], []
+        # forward (a ModulePack's member by member, each after the previous one's backward)
+        predictions = self.model.predictions(batch.inputs, self.data.inputs)
+        for m, (pred, loss) in enumerate(zip(predictions, self.losses, strict=True)):
             with trusted_variances():
-                result = self.loss_fns[m](pred, yb[m], vb[m], *host)
+                result = loss.kind.compute(
+                    pred, batch.labels[m], batch.variances[m], loss.params, batch.host_variances[m]
+                )
+            value = result.value.where(active[m], 0.0)
+            if train and self.model.backward_per_member:
+                value.backward()
+            values.append(value)
             epsilon.append(result.epsilon)
-            return result.value.where(active[m], 0.0)
-
-        values = self.model.losses(xb, self.data.inputs, loss, backward)
-        return values, epsilon
+        values = torch.stack(values)
+        if train and not self.model.backward_per_member:  # one backward pass of the pack
+            values.sum().backward()
+        if train:  # the update of the active members
+            self.optimizer.step(self.model.gradients(), active)
+        return StepResult(values.detach(), epsilon)
 
     def evaluate(self) -> Tensor:
         """(P, 2): the members' sums of squared and of absolute errors on the test set, float64,
@@ -135,7 +146,7 @@ class Steps:
             self.model, self.data, self.chunks, bf16=self.eval_bf16, protocol=self.eval_protocol
         )
 
-    def record(self) -> dict:
+    def graphs_used(self) -> dict:
         """What ran, for the run record: CUDA graphs of the training step and of the evaluation,
         and if they were given up, why."""
         return {"used": False, "fallback": None, "evaluation": {"used": False, "fallback": None}}
@@ -155,21 +166,22 @@ class GraphedSteps(Steps):
         self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, tuple[Tensor, ...], Tensor]] = {}
         self.eval_graph: tuple[torch.cuda.CUDAGraph, Tensor] | None = None
 
-    def train_step(self, xb, yb, vb, empty: np.ndarray, vb_host) -> StepResult:
-        if self.failed:
-            return super().train_step(xb, yb, vb, empty, vb_host)
-        active = self.active(empty)
-        captured = self.graphs.get(tuple(xb.shape))
+    def train_step(self, batch: Batch, active: Tensor | None = None) -> StepResult:
+        if self.failed or active is not None:
+            return super().train_step(batch, active)
+        active = self.active(batch.empty)
+        inputs = (batch.inputs, batch.labels, batch.variances, active)
+        captured = self.graphs.get(tuple(batch.inputs.shape))
         if captured is None:
-            captured = self._capture_step(xb, yb, vb, active)
+            captured = self._capture_step(*inputs)
             if captured is None:
-                return super().train_step(xb, yb, vb, empty, vb_host)
-            self.graphs[tuple(xb.shape)] = captured
+                return super().train_step(batch)
+            self.graphs[tuple(batch.inputs.shape)] = captured
         graph, static, values = captured
-        for buffer, value in zip(static, (xb, yb, vb, active), strict=True):
+        for buffer, value in zip(static, inputs, strict=True):
             buffer.copy_(value)
         graph.replay()
-        return StepResult(values.clone(), [None] * len(self.loss_fns))
+        return StepResult(values.clone(), [None] * len(self.losses))
 
     def evaluate(self) -> Tensor:
         if self.eval_graph is None and self.eval_fallback is None:
@@ -185,7 +197,7 @@ class GraphedSteps(Steps):
         """Whether the run has given the training graphs up for the plain step."""
         return self.fallback is not None
 
-    def record(self) -> dict:
+    def graphs_used(self) -> dict:
         return {
             "used": not self.failed,
             "fallback": self.fallback,
@@ -194,9 +206,9 @@ class GraphedSteps(Steps):
 
     def _masked_step(self, xb: Tensor, yb: Tensor, vb: Tensor, active: Tensor) -> Tensor:
         """The step with the mask on the device (no host decision): what is captured."""
-        values, _ = self._losses(xb, yb, vb, active)
-        self.optimizer.step(self.model.gradients(), active)
-        return values
+        no_host = [None] * len(self.losses)  # no loss of a captured pack works on the host
+        batch = Batch(xb, yb, vb, np.zeros(len(self.losses), dtype=bool), no_host)
+        return Steps.train_step(self, batch, active).values
 
     def _state_tensors(self) -> list[Tensor]:
         optimizer = self.optimizer.state_dict()
@@ -341,7 +353,7 @@ def _difference(got: list[Tensor], expected: list[Tensor]) -> str | None:
 def make_steps(
     model: PackModel,
     optimizer: PackAdam,
-    loss_fns: Sequence[LossFn],
+    losses: Sequence[LossSpec],
     data: EvalData,
     chunks: list[Tensor],
     *,
@@ -352,4 +364,4 @@ def make_steps(
     """The pack's steps: :class:`GraphedSteps` when ``cuda_graphs`` (see
     :func:`use_cuda_graphs`), else :class:`Steps`."""
     cls = GraphedSteps if cuda_graphs else Steps
-    return cls(model, optimizer, loss_fns, data, chunks, eval_bf16, eval_protocol)
+    return cls(model, optimizer, losses, data, chunks, eval_bf16, eval_protocol)
