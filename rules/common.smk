@@ -61,7 +61,10 @@ def dataset_config(wildcards):
 def dataset_inputs(wildcards):
     zips = rule_params.dataset_downloads(PLAN, wildcards.dataset)
     downloads = expand(rules.download.output[0], archive=zips)
-    return [*rule_params.dataset_inputs(PLAN, wildcards.dataset), *map(ancient, downloads)]
+    return [
+        *rule_params.dataset_inputs(PLAN, wildcards.dataset),
+        *map(ancient, downloads),
+    ]
 
 
 def prepare_runtime(wildcards, attempt):
