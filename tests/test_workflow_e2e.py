@@ -15,7 +15,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "tiny.yaml"]
@@ -23,7 +22,7 @@ TIMEOUT = 600
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
+def workdir(copy_workflow, tmp_path_factory) -> Path:
     root = copy_workflow(tmp_path_factory.mktemp("workflow"))
     for name in ("tiny.yaml", "tiny-reference.yaml"):
         shutil.copy2(ROOT / "tests" / "configs" / name, root / name)

@@ -24,7 +24,6 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
-from conftest import copy_workflow
 
 RUN = "results/runs/long/biv/seed1"
 PACK = "results/packs/long/biv/seeds1-5"  # the run's pack: its checkpoint, its folder runs/
@@ -57,8 +56,7 @@ TIMEOUT = 300
 
 
 def workflow(root: Path, epsilon: float = 0.1) -> Path:
-    if not (root / "Snakefile").exists():
-        copy_workflow(root)
+    """The config, with this epsilon, written into the workflow copied into ``root``."""
     config = json.loads(json.dumps(CONFIG))
     config["losses"]["biv"]["epsilon"] = epsilon
     (root / "resume.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -112,16 +110,16 @@ def same_results(a: Path, b: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
+def reference(copy_workflow, tmp_path_factory) -> Path:
     """The same command, never interrupted."""
-    root = workflow(tmp_path_factory.mktemp("reference"))
+    root = workflow(copy_workflow(tmp_path_factory.mktemp("reference")))
     finished(root)
     return root
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    return workflow(tmp_path_factory.mktemp("killed"))
+def workdir(copy_workflow, tmp_path_factory) -> Path:
+    return workflow(copy_workflow(tmp_path_factory.mktemp("killed")))
 
 
 def test_killed_training_job_resumes_to_the_bytes_of_an_uninterrupted_run(workdir, reference):
