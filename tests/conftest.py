@@ -53,6 +53,12 @@ def _checked_figure(figure: dict, loss_types: dict[str, dict[str, str]]) -> Figu
     return build_figure("figure", figure, experiments)
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """``@pytest.mark.cuda`` tests are skipped on a machine without a CUDA GPU."""
+    if item.get_closest_marker("cuda") is not None and not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     value = os.environ.get("BIV_DATA_DIR")

@@ -30,6 +30,8 @@ import yaml
 from biv.config import TRAINING_DEFAULTS, pack_name
 from biv.train.devices import FAKE_GPUS
 
+pytestmark = [pytest.mark.slurm, pytest.mark.workflow, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = (
     "Snakefile",

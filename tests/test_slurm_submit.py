@@ -14,7 +14,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
+
+pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
 
 ROOT = Path(__file__).resolve().parents[1]
 

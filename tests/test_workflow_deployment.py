@@ -12,6 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parents[1]
 RUN = "results/runs/noisy/biv/seed1"  # prepare_dataset, estimate_noise, train: script: rules
 RULES = ("prepare_dataset", "estimate_noise", "train", "run_folder")  # run_folder: shell:

@@ -18,6 +18,8 @@ import pandas as pd
 import pytest
 import yaml
 
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "tiny.yaml"]
 TIMEOUT = 600

@@ -256,6 +256,7 @@ def test_the_plan_says_whether_there_is_a_reproduction():
     assert paper.reproduction["reference"] == "config/paper-reference.yaml"
 
 
+@pytest.mark.workflow
 def test_paper_plans_at_most_120_training_jobs_within_5_s(copy_workflow, tmp_path, data_dir):
     """config/paper.yaml's 550 runs train in packs; its dry run (start-up, config checks, DAG)
     stays quick. The Slurm client tools are shadowed: with the Slurm executor plugin installed

@@ -25,6 +25,8 @@ import psutil
 import pytest
 import yaml
 
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+
 RUN = "results/runs/long/biv/seed1"
 PACK = "results/packs/long/biv/seeds1-5"  # the run's pack: its checkpoint, its folder runs/
 JOB_LOG = "results/logs/train/long/biv/seeds1-5.log"

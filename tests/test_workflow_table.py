@@ -18,6 +18,8 @@ import yaml
 
 from biv.data import load_prepared
 
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parents[1]
 FEATURES = ["temperature", "humidity", "wind", "hour"]
 SEEDS = [1, 2]
