@@ -145,6 +145,7 @@ def planned(workdir: Path, *args: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"(?m)^(\w+)\s+(\d+)$", out) if m[1] != "total"}
 
 
+@pytest.mark.slow
 @pytest.mark.workflow
 def test_the_workflow_downloads_in_a_job_of_its_own(
     data_dir, server, tmp_path, bike_files, copy_workflow, make_zip
