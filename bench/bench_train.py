@@ -24,18 +24,19 @@ import time
 from pathlib import Path
 
 import torch
+from gpu_check_inputs import images
 
 from biv.config import RunSpec
 from biv.config.noise import resolve, write_setting_file
 from biv.data import prepare
-from biv.data.prepared import write as write_prepared
+from biv.legacy.original import MODEL_SPECS
 from biv.train.loop import train
 from biv.train.models import build_model
 from biv.train.run_data import load_run_data
 
 EPSILON = 0.5
-#: The paper's Bike MLP (19-100-50-20-10-1).
-BIKE_MLP = {"name": "mlp", "hidden": [100, 50, 20, 10], "batchnorm": False}
+#: The paper's Bike MLP (19-100-50-20-10-1), as biv legacy maps the original's vanilla_ann.
+BIKE_MLP = MODEL_SPECS[("vanilla_ann", "bike")]
 
 
 def prepare_bike(work: Path) -> tuple[Path, str]:
@@ -124,25 +125,7 @@ def biv_leg(params: dict, out: Path) -> tuple[float, float, float, float]:
 
 
 def cnn_steps_per_s(work: Path, size: int, batch: int, steps: int, device: str) -> float:
-    gen = torch.Generator().manual_seed(0)
-    n = batch * steps
-    x = torch.randint(0, 256, (n + 8, 3, size, size), generator=gen, dtype=torch.uint8)
-    y = torch.rand(n + 8, generator=gen) * 80 + 1
-    path = work / f"images{size}.npz"
-    write_prepared(
-        path,
-        {
-            "x_train": x[:n].clone(),
-            "y_train": y[:n].clone(),
-            "x_test": x[n:].clone(),
-            "y_test": y[n:].clone(),
-            "x_mean": torch.full((3,), 0.5),
-            "x_std": torch.full((3,), 0.25),
-            "y_mean": float(y[:n].mean()),
-            "y_std": float(y[:n].std()),
-            "meta": {"dataset": f"random {size}x{size}"},
-        },
-    )
+    path = images(work, batch * steps, 8, size)  # random uint8 images (the GPU check's)
     params = {
         "experiment": "bench_cnn",
         "loss_name": "mse",

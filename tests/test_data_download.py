@@ -13,19 +13,20 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import ROOT, bike_files, copy_workflow, make_zip
 
 from biv.config.dataset import parse
 from biv.data import load_prepared, prepare
 from biv.data.sources import KNOWN_SHA256, archive_name, download
 
+ROOT = Path(__file__).resolve().parents[1]
+
 BIKE = {"kind": "bike", "train_size": 700, "test_size": 300}
 WINE = {"kind": "wine", "train_size": 400, "test_size": 200}
 
 
-def test_bike_download_caches_and_matches_local(data_dir, server, tmp_path):
+def test_bike_download_caches_and_matches_local(data_dir, server, tmp_path, bike_files, make_zip):
     root, base = server
-    make_zip(root / "bike+sharing+dataset.zip", bike_files(data_dir))
+    make_zip(root / "bike+sharing+dataset.zip", bike_files)
     cache = tmp_path / "cache"
     url = f"{base}/bike+sharing+dataset.zip"
     prepare("bike", {**BIKE, "url": url}, tmp_path / "a.npz", cache)
@@ -41,7 +42,7 @@ def test_bike_download_caches_and_matches_local(data_dir, server, tmp_path):
     assert torch.equal(load_prepared(tmp_path / "c.npz")["x_train"], a["x_train"])
 
 
-def test_wine_download(data_dir, server, tmp_path):
+def test_wine_download(data_dir, server, tmp_path, make_zip):
     root, base = server
     folder = data_dir / "wine-quality"
     files = {f: (folder / f).read_bytes() for f in ("winequality-red.csv", "winequality-white.csv")}
@@ -59,19 +60,21 @@ def expect_failure(tmp_path: Path, url: str, match: str) -> None:
     assert not out.parent.exists()
 
 
-def test_download_checksum_mismatch_leaves_nothing(data_dir, server, tmp_path):
+def test_download_checksum_mismatch_leaves_nothing(
+    data_dir, server, tmp_path, bike_files, make_zip
+):
     root, base = server
-    files = bike_files(data_dir)
+    files = bike_files
     files["hour.csv"] = files["hour.csv"].replace(b",0.24,", b",0.25,", 1)
     make_zip(root / "bike.zip", files)
     expect_failure(tmp_path, f"{base}/bike.zip", r"bike\.zip!hour\.csv: checksum mismatch")
 
 
-def test_download_not_a_zip_or_missing_member(data_dir, server, tmp_path):
+def test_download_not_a_zip_or_missing_member(data_dir, server, tmp_path, bike_files, make_zip):
     root, base = server
     (root / "page.zip").write_text("<html>not found</html>")
     expect_failure(tmp_path, f"{base}/page.zip", r"did not return a zip.*datasets\.bike\.path")
-    make_zip(root / "day.zip", {"day.csv": bike_files(data_dir)["day.csv"]})
+    make_zip(root / "day.zip", {"day.csv": bike_files["day.csv"]})
     expect_failure(tmp_path, f"{base}/day.zip", r"has no member hour\.csv.*datasets\.bike\.path")
 
 
@@ -92,11 +95,11 @@ def test_download_needs_download_dir(tmp_path):
         prepare("bike", {**BIKE, "url": "http://127.0.0.1:9/x.zip"}, tmp_path / "o.npz", None)
 
 
-def test_without_network_only_the_cache_serves(data_dir, server, tmp_path):
+def test_without_network_only_the_cache_serves(data_dir, server, tmp_path, bike_files, make_zip):
     """A workflow job prepares without network: a zip that is not in the cache is an error
     that names the download job's record; one that is there (downloaded by the job) is used."""
     root, base = server
-    make_zip(root / "bike+sharing+dataset.zip", bike_files(data_dir))
+    make_zip(root / "bike+sharing+dataset.zip", bike_files)
     url, cache = f"{base}/bike+sharing+dataset.zip", tmp_path / "cache"
     cfg = {**BIKE, "url": url}
     with pytest.raises(ValueError, match=r"bike\+sharing\+dataset\.zip is not there, and this job"):
@@ -113,9 +116,11 @@ def test_without_network_only_the_cache_serves(data_dir, server, tmp_path):
     assert load_prepared(tmp_path / "a.npz")["x_train"].shape == (700, 19)
 
 
-def test_one_download_checks_every_dataset_of_its_zip(data_dir, server, tmp_path):
+def test_one_download_checks_every_dataset_of_its_zip(
+    data_dir, server, tmp_path, bike_files, make_zip
+):
     root, base = server
-    make_zip(root / "bike.zip", bike_files(data_dir))
+    make_zip(root / "bike.zip", bike_files)
     url = f"{base}/bike.zip"
     small = parse("small", {**BIKE, "url": url, "train_size": 100})
     wrong = parse("wrong", {**BIKE, "url": url, "sha256": {"hour.csv": "0" * 64}})
@@ -140,11 +145,15 @@ def planned(workdir: Path, *args: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"(?m)^(\w+)\s+(\d+)$", out) if m[1] != "total"}
 
 
-def test_the_workflow_downloads_in_a_job_of_its_own(data_dir, server, tmp_path):
+@pytest.mark.slow
+@pytest.mark.workflow
+def test_the_workflow_downloads_in_a_job_of_its_own(
+    data_dir, server, tmp_path, bike_files, copy_workflow, make_zip
+):
     """The download job fetches the zip and records its checks; preparing reads the cache.
     Moving the cache downloads again (from the new cache, here) and reruns nothing else."""
     root, base = server
-    make_zip(root / "bike.zip", bike_files(data_dir))
+    make_zip(root / "bike.zip", bike_files)
     workdir = copy_workflow(tmp_path / "work")
     config = yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text())
     config.pop("reproduction")

@@ -125,7 +125,7 @@ def test_without_gpus_given_auto_is_the_cpu(no_cuda, caplog):
     assert "BIV_TEST_FAKE_GPUS=1 (test-only): the GPUs given" in caplog.text
 
 
-def test_biv_train_in_a_job_given_gpus_it_cannot_use_fails_loudly(tmp_path):
+def test_biv_train_in_a_job_given_gpus_it_cannot_use_fails_loudly(toy, tmp_path):
     """The issue's reproduction: `biv train` with Slurm's GPU variables set on a machine whose
     CUDA cannot use them (here: a device name no GPU has) exits 1, naming the variables, and
     trains nothing."""
@@ -134,10 +134,8 @@ def test_biv_train_in_a_job_given_gpus_it_cannot_use_fails_loudly(tmp_path):
     import subprocess
     import sys
 
-    from test_train import make_params
-
     params = tmp_path / "params.json"
-    params.write_text(json.dumps(make_params(tmp_path)))
+    params.write_text(json.dumps(toy.params(tmp_path)))
     gpus = SLURM_GPU | {"CUDA_VISIBLE_DEVICES": "GPU-00000000-0000-0000-0000-000000000000"}
     env = {k: v for k, v in os.environ.items() if k != devices.FAKE_GPUS} | gpus
     proc = subprocess.run(

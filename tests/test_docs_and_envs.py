@@ -156,6 +156,7 @@ def reported_pin(item: dict) -> str:
     env_python() != f"python={sys.version_info.major}.{sys.version_info.minor}",
     reason="pins resolve for the running Python, not the env's",
 )
+@pytest.mark.slow
 def test_env_pins_resolve_from_snakemakes_copy_of_the_env(tmp_path):
     """pip resolves the env's pip: lines against the package index (PyPI) as conda runs it for
     Snakemake's copy: conda/env/installers/pip.py writes the lines to a

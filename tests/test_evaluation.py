@@ -153,7 +153,7 @@ def test_bf16_tolerance_with_cpu_autocast():
     _bf16_within_tolerance(fp32, bf16, data.y_test)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.cuda
 def test_cuda_bf16_and_channels_last_evaluation():
     model, data, chunks = trained_cnn()
     model, data = model.cuda(), data.to("cuda")

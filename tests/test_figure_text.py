@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-from conftest import checked_figure
 
 from biv.config.sweeps import improvement_reference
 from biv.report import figure_text
@@ -63,7 +62,7 @@ FIGURE = {
 TYPES = {e: {"l2": "mse", "biv": "biv"} for e in "abc"}
 
 
-def test_learning_curve_captions_name_the_quantity_band_range_and_evaluation():
+def test_learning_curve_captions_name_the_quantity_band_range_and_evaluation(checked_figure):
     figure = checked_figure(FIGURE, TYPES)
     text = figure_text.learning_curves_caption(figure)
     assert text.startswith("Clean test MSE (normalized units) against training steps")

@@ -13,7 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,7 @@ def test_the_stand_in_refuses_what_the_gpu_machine_lacks(tree):
     assert f"{tree / 'src/biv/config/validation.py'}" in proc.stderr
 
 
+@pytest.mark.slow
 def test_the_gpu_check_rehearses_every_section_on_the_cpu(tree, tmp_path):
     out = tmp_path / "out"
     proc = subprocess.run(

@@ -18,22 +18,6 @@ from biv.legacy import LegacyArgError, main, map_command
 from biv.legacy.mapping import workflow_config
 from biv.noise import draws as noise
 
-# The example commands of the issue, verbatim (shell quoting included).
-SEED_EXAMPLE = (
-    '--exp_settings="classical_1_7159,7159,True,mse,5000" '
-    '--noise_settings="True,uniform,True,False,0.5,1,False,3" '
-    '--noise_params="0,0,0,0" --estim_noise_params="0.52,500,0.09,0"'
-)
-UTKF_EXAMPLE = (
-    '--experiment_settings="exp_tag,7159,utkf,True,16000" '
-    '--model_settings="vanilla_cnn,cutoffMSE" --noise_settings="True,binary_uniform" '
-    '--params_settings="meanvar_avg,0.5,3000" --parameters="True,0.5,1,0.3,0"'
-)
-BIKE_EXAMPLE = (
-    '--experiment_settings="exp_tag,7159,bike,True,14000" '
-    '--model_settings="vanilla_ann,biv,0.5" --noise_settings="True,gamma" '
-    '--params_settings="alphabeta" --parameters="1,0.00005" --extra_exp="256,0,True,0.001"'
-)
 # The seed README's 8-field example (commit 44206f4d).
 SEED_README_EXAMPLE = (
     '--exp_settings="exp_tag,1001,utkf,True,mse,0.001,vanilla_cnn,5000" '
@@ -71,8 +55,8 @@ def training(lr: float, epochs: int, *, batch_size: int = 256, normalize: bool =
 # ------------------------------------------------------------------------ the issue's examples
 
 
-def test_seed_era_example_field_by_field(data_root):
-    m = mapped(SEED_EXAMPLE, data_root)
+def test_seed_era_example_field_by_field(legacy, data_root):
+    m = mapped(legacy.SEED_EXAMPLE, data_root)
     assert m["family"] == "seed"
     assert m["experiment"] == "classical_1_7159"
     assert m["seed"] == 7159
@@ -105,8 +89,8 @@ def test_seed_era_example_field_by_field(data_root):
     assert record["components"][1]["params"] == {"a": 500.0, "b": 500.0}
 
 
-def test_final_utkf_cutoff_example_field_by_field(data_root):
-    m = mapped(UTKF_EXAMPLE, data_root)
+def test_final_utkf_cutoff_example_field_by_field(legacy, data_root):
+    m = mapped(legacy.UTKF_EXAMPLE, data_root)
     assert m["family"] == "final"
     assert (m["experiment"], m["seed"], m["loss_name"]) == ("exp_tag", 7159, "cutoff")
     assert m["dataset"] == {
@@ -138,8 +122,8 @@ def test_final_utkf_cutoff_example_field_by_field(data_root):
     assert record["mean"] == pytest.approx(3000.0)
 
 
-def test_final_bike_gamma_example_field_by_field(data_root):
-    m = mapped(BIKE_EXAMPLE, data_root)
+def test_final_bike_gamma_example_field_by_field(legacy, data_root):
+    m = mapped(legacy.BIKE_EXAMPLE, data_root)
     assert m["family"] == "final"
     assert (m["experiment"], m["seed"], m["loss_name"]) == ("exp_tag", 7159, "biv")
     assert m["dataset"] == {
@@ -178,17 +162,17 @@ def test_seed_readme_eight_field_example(data_root):
 
 
 @pytest.mark.parametrize("equals", [True, False])
-def test_flag_value_and_flag_equals_value_both_work(data_root, equals):
-    argv = shlex.split(BIKE_EXAMPLE)
+def test_flag_value_and_flag_equals_value_both_work(legacy, data_root, equals):
+    argv = shlex.split(legacy.BIKE_EXAMPLE)
     if not equals:
         argv = [part for a in argv for part in a.split("=", 1)]
     assert len(argv) == (6 if equals else 12)
-    assert mapped(argv, data_root) == mapped(BIKE_EXAMPLE, data_root) | {"argv": argv}
+    assert mapped(argv, data_root) == mapped(legacy.BIKE_EXAMPLE, data_root) | {"argv": argv}
 
 
-def test_cli_dispatches_legacy(data_root, capsys, monkeypatch):
+def test_cli_dispatches_legacy(legacy, data_root, capsys, monkeypatch):
     monkeypatch.setenv("BIV_DATA_DIR", str(data_root))
-    assert cli_main(["legacy", *shlex.split(BIKE_EXAMPLE), "--dry-run"]) == 0
+    assert cli_main(["legacy", *shlex.split(legacy.BIKE_EXAMPLE), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("biv legacy: final command mapped to:")
     assert '"rate": 5e-05' in out
@@ -355,9 +339,11 @@ def test_final_loss_mapping(data_root, model_settings, extra_exp, loss):
     assert m["loss_name"] == loss["type"]
 
 
-def test_third_model_field_of_mse_is_ignored_with_a_note_as_the_original(data_root):
+def test_third_model_field_of_mse_is_ignored_with_a_note_as_the_original(legacy, data_root):
     # the original README's own example: --model_settings=vanilla_cnn,mse,0.5
-    m = mapped(UTKF_EXAMPLE.replace("vanilla_cnn,cutoffMSE", "vanilla_cnn,mse,0.5"), data_root)
+    m = mapped(
+        legacy.UTKF_EXAMPLE.replace("vanilla_cnn,cutoffMSE", "vanilla_cnn,mse,0.5"), data_root
+    )
     assert m["loss"] == {"type": "mse"}
     assert (
         "--model_settings field 3 (0.5) ignored, as the original did "
@@ -443,28 +429,6 @@ def test_final_variance_disturbance_and_batchsize_flag(data_root):
 
 FAMILIES = ("uniform", "binary_uniform", "gamma")
 MODES = ("boundaries", "alphabeta", "meanvar", "meanvar_avg")
-VALUES = {  # (noise type, params type) -> --parameters values without var_scale
-    ("uniform", "boundaries"): "0,10",
-    ("uniform", "alphabeta"): "0,10",
-    ("uniform", "meanvar"): "0.5,0.083",
-    ("uniform", "meanvar_avg"): "0.5,1,0.083,0",
-    ("binary_uniform", "boundaries"): "0,1000,1,3000",
-    ("binary_uniform", "alphabeta"): "0,1000,1,3000",
-    ("binary_uniform", "meanvar"): "0.5,1000,0.083,0",
-    ("binary_uniform", "meanvar_avg"): "0.5,1,0.083,0",
-    ("gamma", "boundaries"): "1,0.00005",
-    ("gamma", "alphabeta"): "1,0.00005",
-    ("gamma", "meanvar"): "20000,400000000",
-    ("gamma", "meanvar_avg"): "1000,1,1000000,400000000",
-}
-SCALED = {  # with var_scale=True the v (or v1) slot is the scale
-    ("uniform", "meanvar"): "0.5,0.3",
-    ("uniform", "meanvar_avg"): "0.5,1,0.3,0",
-    ("binary_uniform", "meanvar"): "0.5,1000,0.3,0",
-    ("binary_uniform", "meanvar_avg"): "0.5,1,0.3,0",
-    ("gamma", "meanvar"): "20000,400000000",
-    ("gamma", "meanvar_avg"): "1000,1,1000000,400000000",
-}
 BOUNDS_1 = [{"a": 0.0, "b": 10.0}]
 BOUNDS_2 = [{"a": 0.0, "b": 1.0}, {"a": 1000.0, "b": 3000.0}]
 GAMMA_1 = [{"shape": 1.0, "rate": 0.00005}]
@@ -498,23 +462,6 @@ EXPECTED = {  # (noise type, params type, var_scale) -> (mode, distribution, com
 }  # fmt: skip
 
 
-def final_noise_argv(family: str, mode: str, var_scale: str | None) -> list[str]:
-    settings = mode
-    if family == "binary_uniform" or mode == "meanvar_avg":
-        settings += ",0.5"
-    if mode == "meanvar_avg":
-        settings += ",3000"
-    values = (SCALED if var_scale == "True" else VALUES)[(family, mode)]
-    prefix = "" if var_scale is None else f"{var_scale},"
-    return [
-        "--experiment_settings=t,5,bike,True,7000",
-        "--model_settings=vanilla_ann,biv,0.5",
-        f"--noise_settings=True,{family}",
-        f"--params_settings={settings}",
-        f"--parameters={prefix}{values}",
-    ]
-
-
 COMBINATIONS = [
     (family, mode, var_scale)
     for family in FAMILIES
@@ -526,9 +473,9 @@ COMBINATIONS = [
 
 @pytest.mark.parametrize(("family", "mode", "var_scale"), COMBINATIONS)
 def test_every_final_noise_combination_parses_resolves_and_draws(
-    data_root, family, mode, var_scale
+    legacy, data_root, family, mode, var_scale
 ):
-    m = mapped(final_noise_argv(family, mode, var_scale), data_root)
+    m = mapped(legacy.final_noise_argv(family, mode, var_scale), data_root)
     want_mode, distribution, components, p = EXPECTED[(family, mode, var_scale == "True")]
     expected = {
         "mode": want_mode,
@@ -549,33 +496,35 @@ def test_every_final_noise_combination_parses_resolves_and_draws(
 
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("mode", ["boundaries", "alphabeta"])
-def test_var_scale_true_needs_a_meanvar_mode(data_root, family, mode):
-    argv = final_noise_argv(family, mode, "False")
+def test_var_scale_true_needs_a_meanvar_mode(legacy, data_root, family, mode):
+    argv = legacy.final_noise_argv(family, mode, "False")
     argv[-1] = argv[-1].replace("False", "True")
     with pytest.raises(LegacyArgError, match=r"^--parameters field 1 \(var_scale\): got 'True'"):
         mapped(argv, data_root)
 
 
-def test_final_noise_false_ignores_the_parameter_flags(data_root):
-    argv = final_noise_argv("gamma", "alphabeta", None)
+def test_final_noise_false_ignores_the_parameter_flags(legacy, data_root):
+    argv = legacy.final_noise_argv("gamma", "alphabeta", None)
     argv[2] = "--noise_settings=False"
     m = mapped(argv, data_root)
     assert m["noise"] is None
     assert m["notes"][-1] == "noise is False: --params_settings and --parameters are ignored"
 
 
-def test_var_scale_zero_is_a_point_mass(data_root):
-    m = mapped(final_noise_argv("uniform", "meanvar", "True")[:-1] + ["--parameters=True,4,0"])
+def test_var_scale_zero_is_a_point_mass(legacy, data_root):
+    m = mapped(
+        legacy.final_noise_argv("uniform", "meanvar", "True")[:-1] + ["--parameters=True,4,0"]
+    )
     assert m["noise"]["components"] == [{"mean": 4.0, "var": 0.0}]
 
 
 # ------------------------------------------------------------------------ overrides and data
 
 
-def test_size_device_and_output_overrides(data_root, tmp_path):
+def test_size_device_and_output_overrides(legacy, data_root, tmp_path):
     m = mapped(
         [
-            *shlex.split(UTKF_EXAMPLE),
+            *shlex.split(legacy.UTKF_EXAMPLE),
             "--epochs=1",
             "--train-size",
             "200",
@@ -593,15 +542,15 @@ def test_size_device_and_output_overrides(data_root, tmp_path):
     assert (m["out_dir"], m["cache_dir"]) == (str(tmp_path / "run"), str(tmp_path / "cache"))
 
 
-def test_image_size_is_ignored_for_tabular_data(data_root):
-    m = mapped([*shlex.split(BIKE_EXAMPLE), "--image-size=64"], data_root)
+def test_image_size_is_ignored_for_tabular_data(legacy, data_root):
+    m = mapped([*shlex.split(legacy.BIKE_EXAMPLE), "--image-size=64"], data_root)
     assert "image_size" not in m["dataset"]["config"]
     assert m["notes"] == ["--image-size is ignored for dataset bike"]
 
 
-def test_builtin_locations_without_a_data_dir():
-    assert mapped(BIKE_EXAMPLE)["dataset"]["config"]["url"] == PUBLISHER_URLS["bike"]
-    wine = BIKE_EXAMPLE.replace("bike,True,14000", "wine,True,4000")
+def test_builtin_locations_without_a_data_dir(legacy):
+    assert mapped(legacy.BIKE_EXAMPLE)["dataset"]["config"]["url"] == PUBLISHER_URLS["bike"]
+    wine = legacy.BIKE_EXAMPLE.replace("bike,True,14000", "wine,True,4000")
     assert mapped(wine)["dataset"]["config"] == {
         "kind": "wine",
         "url": PUBLISHER_URLS["wine"],
@@ -610,19 +559,21 @@ def test_builtin_locations_without_a_data_dir():
         "split_seed": 0,
     }
     with pytest.raises(ValueError, match="UTKFace has no stable public URL.*--data-dir"):
-        mapped(UTKF_EXAMPLE)
+        mapped(legacy.UTKF_EXAMPLE)
 
 
-def test_data_dir_flag_wins_over_the_environment(tmp_path):
+def test_data_dir_flag_wins_over_the_environment(legacy, tmp_path):
     flag_dir = tmp_path / "flag"
     flag_dir.mkdir()
-    m = mapped([*shlex.split(BIKE_EXAMPLE), f"--data-dir={flag_dir}"], BIV_DATA_DIR="/nowhere")
+    m = mapped(
+        [*shlex.split(legacy.BIKE_EXAMPLE), f"--data-dir={flag_dir}"], BIV_DATA_DIR="/nowhere"
+    )
     assert m["dataset"]["config"]["path"] == str(flag_dir / "bike-sharing")
     with pytest.raises(FileNotFoundError, match="^BIV_DATA_DIR: '/nowhere' is not a folder"):
-        mapped(BIKE_EXAMPLE, BIV_DATA_DIR="/nowhere")
+        mapped(legacy.BIKE_EXAMPLE, BIV_DATA_DIR="/nowhere")
 
 
-def test_data_config_by_name_or_kind(tmp_path):
+def test_data_config_by_name_or_kind(legacy, tmp_path):
     config = tmp_path / "paper.yaml"
     config.write_text(
         "download_dir: x\n"
@@ -632,7 +583,7 @@ def test_data_config_by_name_or_kind(tmp_path):
         "  utkf: {kind: utkface, path: /data/faces, train_size: 1, test_size: 1,\n"
         "         image_size: 64}\n"
     )
-    bike = mapped([*shlex.split(BIKE_EXAMPLE), f"--data-config={config}"])
+    bike = mapped([*shlex.split(legacy.BIKE_EXAMPLE), f"--data-config={config}"])
     # location, checksums and split seed from the config; sizes from the command line
     assert bike["dataset"]["config"] == {
         "kind": "bike",
@@ -642,7 +593,7 @@ def test_data_config_by_name_or_kind(tmp_path):
         "train_size": 14000,
         "test_size": 3379,
     }
-    utkf = mapped([*shlex.split(UTKF_EXAMPLE), f"--data-config={config}"])
+    utkf = mapped([*shlex.split(legacy.UTKF_EXAMPLE), f"--data-config={config}"])
     assert utkf["dataset"]["config"] == {
         "kind": "utkface",
         "path": "/data/faces",
@@ -653,16 +604,16 @@ def test_data_config_by_name_or_kind(tmp_path):
     }
     # --data-dir replaces the configured location (a path wins over a url)
     local = mapped(
-        [*shlex.split(BIKE_EXAMPLE), f"--data-config={config}", f"--data-dir={tmp_path}"]
+        [*shlex.split(legacy.BIKE_EXAMPLE), f"--data-config={config}", f"--data-dir={tmp_path}"]
     )
     assert local["dataset"]["config"]["path"] == str(tmp_path / "bike-sharing")
     assert "url" not in local["dataset"]["config"]
-    wine = BIKE_EXAMPLE.replace("bike,True,14000", "wine,True,4000")
+    wine = legacy.BIKE_EXAMPLE.replace("bike,True,14000", "wine,True,4000")
     with pytest.raises(ValueError, match=r"no dataset entry for 'wine' .*entries: \['bike-7000'"):
         mapped([*shlex.split(wine), f"--data-config={config}"])
 
 
-def test_workflow_config_gives_the_same_run_parameters(data_root):
+def test_workflow_config_gives_the_same_run_parameters(legacy, data_root):
     """The equivalent workflow config validates and plans to exactly our run parameters."""
     snakemake_utils = pytest.importorskip("snakemake.utils")
     from biv.config import build_plan
@@ -670,7 +621,11 @@ def test_workflow_config_gives_the_same_run_parameters(data_root):
     from biv.workflow.rule_params import run_spec
 
     root = Path(__file__).resolve().parents[1]
-    for command in (BIKE_EXAMPLE, SEED_EXAMPLE, UTKF_EXAMPLE.replace("cutoffMSE", "mse")):
+    for command in (
+        legacy.BIKE_EXAMPLE,
+        legacy.SEED_EXAMPLE,
+        legacy.UTKF_EXAMPLE.replace("cutoffMSE", "mse"),
+    ):
         m = mapped(command, data_root)
         config = workflow_config(m)
         snakemake_utils.validate(config, schema=str(root / "config" / "schema.yaml"))
@@ -687,11 +642,11 @@ def test_workflow_config_gives_the_same_run_parameters(data_root):
         )
 
 
-def test_print_config_is_yaml_with_notes(data_root, capsys, monkeypatch):
+def test_print_config_is_yaml_with_notes(legacy, data_root, capsys, monkeypatch):
     import yaml
 
     monkeypatch.setenv("BIV_DATA_DIR", str(data_root))
-    assert main([*shlex.split(UTKF_EXAMPLE), "--print-config"]) == 0
+    assert main([*shlex.split(legacy.UTKF_EXAMPLE), "--print-config"]) == 0
     text = capsys.readouterr().out
     assert text.splitlines()[0].startswith("# biv legacy --experiment_settings=exp_tag")
     assert "# fill in losses.cutoff.threshold" in text
@@ -895,7 +850,7 @@ def test_malformed_strings_give_the_documented_message(data_root, base, changes,
     assert str(err.value) == message
 
 
-def test_main_reports_errors_without_writing_anything(tmp_path, capsys, monkeypatch):
+def test_main_reports_errors_without_writing_anything(legacy, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("BIV_DATA_DIR", str(tmp_path))
     argv = malformed_argv(FINAL, {"noise_settings": "True,laplace"})
@@ -912,7 +867,7 @@ def test_main_reports_errors_without_writing_anything(tmp_path, capsys, monkeypa
         assert err.startswith("biv legacy: error: --noise_settings/--params_settings/--parameters")
         assert "components[0].var: 5.0 is not allowed" in err
     # the CNN needs 64x64 images at least
-    argv = [*shlex.split(UTKF_EXAMPLE), "--image-size=32"]
+    argv = [*shlex.split(legacy.UTKF_EXAMPLE), "--image-size=32"]
     assert main(argv) == 2
     assert "(the images are 32x32: see --image-size)" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []

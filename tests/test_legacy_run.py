@@ -11,7 +11,6 @@ import shlex
 from pathlib import Path
 
 import pytest
-from test_legacy import BIKE_EXAMPLE, SEED_EXAMPLE, UTKF_EXAMPLE, final_noise_argv
 
 from biv.config.model import ModelSpec
 from biv.config.noise import read_setting_file, resolve
@@ -69,15 +68,17 @@ def run_legacy(
     return {"mapped": mapped, "params": run_params, "summary": summary, "data": data}
 
 
-def test_seed_era_example_runs(data_dir, cache_dir, tmp_path):
-    got = run_legacy(SEED_EXAMPLE, tmp_path / "run", cache_dir, data_dir)
+def test_seed_era_example_runs(legacy, data_dir, cache_dir, tmp_path):
+    got = run_legacy(legacy.SEED_EXAMPLE, tmp_path / "run", cache_dir, data_dir)
     assert got["params"]["loss"] == {"type": "mse"}
     assert got["params"]["model"] == {"name": "cnn"}
     assert got["data"]["x_train"].shape == (200, 3, 64, 64)
 
 
-def test_final_utkf_cutoff_example_runs_with_the_default_threshold(data_dir, cache_dir, tmp_path):
-    got = run_legacy(UTKF_EXAMPLE, tmp_path / "run", cache_dir, data_dir)
+def test_final_utkf_cutoff_example_runs_with_the_default_threshold(
+    legacy, data_dir, cache_dir, tmp_path
+):
+    got = run_legacy(legacy.UTKF_EXAMPLE, tmp_path / "run", cache_dir, data_dir)
     # the original's default threshold: 1 in normalized units = y_std**2 in raw units
     threshold = got["params"]["loss"]["threshold"]
     assert threshold == pytest.approx(got["data"]["y_std"] ** 2)
@@ -86,21 +87,24 @@ def test_final_utkf_cutoff_example_runs_with_the_default_threshold(data_dir, cac
     setting, _ = read_setting_file(got["params"]["noise"]["file"])
     draw = noise.draw(got["data"]["y_train"], setting, seed=got["params"]["seed"])  # the run's
     assert bool(((draw.var < threshold) == (draw.component == 0)).all())
-    # both UTKFace commands share one prepared file
-    assert len(list(cache_dir.glob("utkf-*.npz"))) == 1
+    # both UTKFace commands share one prepared file: the seed-era example maps to the same
+    # dataset (the cache's file name is a hash of it), whichever ran first
+    seed_era = [*shlex.split(legacy.SEED_EXAMPLE), *SMALL, "--train-size=200", "--test-size=100"]
+    seed_era += [f"--out={tmp_path / 'seed'}", f"--cache-dir={cache_dir}", f"--data-dir={data_dir}"]
+    assert map_command(seed_era, environ={})["dataset"] == got["mapped"]["dataset"]
 
 
-def test_final_bike_gamma_example_runs_and_resumes(data_dir, cache_dir, tmp_path):
+def test_final_bike_gamma_example_runs_and_resumes(legacy, data_dir, cache_dir, tmp_path):
     out = tmp_path / "run"
-    got = run_legacy(BIKE_EXAMPLE, out, cache_dir, data_dir)
+    got = run_legacy(legacy.BIKE_EXAMPLE, out, cache_dir, data_dir)
     assert got["params"]["loss"] == {"type": "biv", "epsilon": 0.5}
     assert got["params"]["training"]["lr"] == 0.001
     first = (out / "metrics.csv").read_text()
     # the same command again reuses the folder and gives the same metrics
-    assert run_legacy(BIKE_EXAMPLE, out, cache_dir, data_dir)["summary"]["steps"] == 1
+    assert run_legacy(legacy.BIKE_EXAMPLE, out, cache_dir, data_dir)["summary"]["steps"] == 1
     assert (out / "metrics.csv").read_text() == first
     # a different experiment may not reuse it
-    other = shlex.split(BIKE_EXAMPLE.replace("biv,0.5", "biv,0.2"))
+    other = shlex.split(legacy.BIKE_EXAMPLE.replace("biv,0.5", "biv,0.2"))
     argv = [*other, *SMALL, f"--out={out}", f"--cache-dir={cache_dir}", f"--data-dir={data_dir}"]
     argv += ["--train-size=200", "--test-size=100"]
     assert main(argv) == 2
@@ -115,8 +119,10 @@ def test_final_bike_gamma_example_runs_and_resumes(data_dir, cache_dir, tmp_path
         ("wine", "binary_uniform", "meanvar_avg", "True"),
     ],
 )
-def test_noise_combinations_run(data_dir, cache_dir, tmp_path, dataset, family, mode, var_scale):
-    argv = final_noise_argv(family, mode, var_scale)
+def test_noise_combinations_run(
+    legacy, data_dir, cache_dir, tmp_path, dataset, family, mode, var_scale
+):
+    argv = legacy.final_noise_argv(family, mode, var_scale)
     argv[0] = f"--experiment_settings=combo,5,{dataset},True,200"
     got = run_legacy(argv, tmp_path / "run", cache_dir, data_dir)
     assert got["params"]["noise"]["name"] == "combo"
@@ -136,6 +142,7 @@ def test_iv_baseline_without_noise_runs(data_dir, cache_dir, tmp_path):
     assert got["summary"]["steps"] == 4  # batch 64
 
 
+@pytest.mark.slow
 def test_seed_era_threshold_and_resnet_run(data_dir, cache_dir, tmp_path):
     wine = [
         "--exp_settings=filt,9,wine,True,mse,vanilla_ann,-1",

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import copy_workflow
 
 import biv.losses
 from biv.config import ConfigError, LossSpec, build_plan, validation
@@ -50,7 +49,7 @@ LOSS = LossType(
 
 
 @pytest.fixture
-def toy(tmp_path, monkeypatch):
+def huber_module(tmp_path, monkeypatch):
     """The toy module in a folder of the biv.losses package (as if in src/biv/losses)."""
     folder = tmp_path / "losses"
     folder.mkdir()
@@ -87,7 +86,7 @@ def test_importing_the_losses_imports_no_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_a_new_module_is_a_registered_loss_type_in_the_schema(toy):
+def test_a_new_module_is_a_registered_loss_type_in_the_schema(huber_module):
     assert list(registered()) == ["biv", "biv_adaptive", "cutoff", "huber", "iv", "mse"]
     schema = loss_schema()
     assert "huber" in schema["properties"]["type"]["enum"]
@@ -164,7 +163,8 @@ def test_the_plan_names_a_missing_type():
         build_plan(demo_with_loss({"epsilon": 0.5}))
 
 
-def test_snakemake_names_a_missing_type(tmp_path):
+@pytest.mark.workflow
+def test_snakemake_names_a_missing_type(tmp_path, copy_workflow):
     root = copy_workflow(tmp_path / "wf")
     (root / "bad.yaml").write_text(yaml.safe_dump(demo_with_loss({"threshold": 5})))
     proc = subprocess.run(
@@ -193,7 +193,7 @@ def huber_config() -> dict:
 
 @pytest.mark.workflow
 @pytest.mark.slow
-def test_adding_a_loss_type_is_adding_one_module(tmp_path):
+def test_adding_a_loss_type_is_adding_one_module(tmp_path, copy_workflow):
     """The workflow with one more module in src/biv/losses trains a loss of that type."""
     root = copy_workflow(tmp_path / "wf")
     (root / "src" / "biv" / "losses" / "huber.py").write_text(TOY)

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_train import read_csv, write_noise_setting, write_prepared
 
 import biv.train.loop
 from biv.config import RunSpec
@@ -36,14 +35,11 @@ MEMBERS = [
 ]
 
 
-def runs(tmp_path: Path, batchnorm: bool = False, **training) -> list[dict]:
+def runs(toy, tmp_path: Path, batchnorm: bool = False, **training) -> list[dict]:
     """The members' parameters: toy data with 60 training samples, each seed its noise draw
     (variances from U(0.5, 40) in raw units: cutoff 2 keeps 4 % of them, and skips about half
     of the batches of 16)."""
-    data, noise = tmp_path / "data.npz", tmp_path / "noise.json"
-    if not data.exists():
-        write_prepared(data)
-        write_noise_setting(noise)
+    data, noise = toy.files(tmp_path)
     out = []
     for name, loss, seed in MEMBERS:
         out.append(
@@ -78,13 +74,15 @@ def train_all(members: list[dict], out: Path, dtype=torch.float32) -> list[Path]
     return folders
 
 
-def numbers(path: Path) -> dict[str, np.ndarray]:
+def numbers(toy, path: Path) -> dict[str, np.ndarray]:
     """A run's per-step training values and test metrics, and its predictions."""
-    rows = read_csv(path / "metrics.csv")
+    rows = toy.read_csv(path / "metrics.csv")
     values = {}
     for metric in {r["metric"] for r in rows}:
         values[metric] = np.array([float(r["value"]) for r in rows if r["metric"] == metric])
-    values["y_pred"] = np.array([float(r["y_pred"]) for r in read_csv(path / "predictions.csv")])
+    values["y_pred"] = np.array(
+        [float(r["y_pred"]) for r in toy.read_csv(path / "predictions.csv")]
+    )
     return values
 
 
@@ -96,11 +94,11 @@ def assert_same_bytes(a: Path, b: Path, names=("metrics.csv", "predictions.csv")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("batchnorm", [False, True])
 @pytest.mark.parametrize("shuffle", [True, False])
-def test_a_member_trains_as_its_solo_run_to_the_bit(tmp_path, shuffle, batchnorm, dtype):
+def test_a_member_trains_as_its_solo_run_to_the_bit(toy, tmp_path, shuffle, batchnorm, dtype):
     """A member runs the arithmetic of its solo run: per member the same matrix products, loss,
     sums and Adam update (``biv.train.pack_model``, ``biv.train.optim``), so on the CPU its numbers
     are the solo run's, not merely close (BatchNorm included: see ``_MemberBias``)."""
-    members = runs(tmp_path, batchnorm, shuffle=shuffle)
+    members = runs(toy, tmp_path, batchnorm, shuffle=shuffle)
     packed = train_all(members, tmp_path / "pack", dtype)
     # the same members in other packs (other sizes, packmates and order), and each alone
     for i in (0, 1):
@@ -141,22 +139,22 @@ def reference_losses(params: dict) -> tuple[list[float | None], torch.Tensor]:
         return losses, model(data.x_test).squeeze(1) * data.y_std + data.y_mean
 
 
-def test_float64_members_equal_an_independent_plain_loop(tmp_path):
-    members = [p for p in runs(tmp_path) if p["loss"]["type"] != "biv_adaptive"]
+def test_float64_members_equal_an_independent_plain_loop(toy, tmp_path):
+    members = [p for p in runs(toy, tmp_path) if p["loss"]["type"] != "biv_adaptive"]
     packed = train_all(members, tmp_path / "pack", torch.float64)
     for params, path in zip(members, packed, strict=True):
         expected, pred = reference_losses(params)
-        rows = [r for r in read_csv(path / "metrics.csv") if r["split"] == "train"]
+        rows = [r for r in toy.read_csv(path / "metrics.csv") if r["split"] == "train"]
         got = [None if r["metric"] == "skipped" else float(r["value"]) for r in rows]
         assert [g is None for g in got] == [e is None for e in expected]
         np.testing.assert_allclose(  # metrics.csv writes training losses to 9 digits
             [g for g in got if g is not None], [e for e in expected if e is not None], rtol=1e-8
         )
-        np.testing.assert_allclose(numbers(path)["y_pred"], pred.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(numbers(toy, path)["y_pred"], pred.numpy(), rtol=1e-12)
 
 
-def test_the_same_pack_gives_the_same_bytes(tmp_path):
-    members = runs(tmp_path, batchnorm=True)
+def test_the_same_pack_gives_the_same_bytes(toy, tmp_path):
+    members = runs(toy, tmp_path, batchnorm=True)
     first, second = train_all(members, tmp_path / "a"), train_all(members, tmp_path / "b")
     for a, b in zip(first, second, strict=True):
         assert_same_bytes(a, b, FILES)
@@ -166,8 +164,8 @@ class Crash(Exception):
     pass
 
 
-def test_a_killed_pack_resumes_to_the_same_bytes(tmp_path, monkeypatch):
-    members = runs(tmp_path, batchnorm=True, checkpoint_every=7)
+def test_a_killed_pack_resumes_to_the_same_bytes(toy, tmp_path, monkeypatch):
+    members = runs(toy, tmp_path, batchnorm=True, checkpoint_every=7)
     reference = train_all(members, tmp_path / "reference")
     real_save = biv.train.loop.save_checkpoint
 
@@ -189,8 +187,8 @@ def test_a_killed_pack_resumes_to_the_same_bytes(tmp_path, monkeypatch):
         assert json.loads((b / "run.json").read_text())["run"]["resumed_from_step"] == 7
 
 
-def test_run_json_names_the_pack(tmp_path):
-    members = runs(tmp_path)[:2]
+def test_run_json_names_the_pack(toy, tmp_path):
+    members = runs(toy, tmp_path)[:2]
     paths = train_all(members, tmp_path / "pack")
     for m, path in enumerate(paths):
         pack = json.loads((path / "run.json").read_text())["run"]["pack"]
@@ -202,16 +200,16 @@ def test_run_json_names_the_pack(tmp_path):
         assert json.loads((path / "summary.json").read_text())["pack_size"] == 2
 
 
-def test_a_non_finite_member_fails_the_pack_with_its_name(tmp_path):
-    members = runs(tmp_path)[:3]
+def test_a_non_finite_member_fails_the_pack_with_its_name(toy, tmp_path):
+    members = runs(toy, tmp_path)[:3]
     for p in members:
         p["training"]["lr"] = 1e30
     with pytest.raises(biv.train.loop.NonFiniteLossError, match=r"^toy/\w+/seed\d: training loss"):
         train_all(members, tmp_path / "pack")
 
 
-def test_members_must_share_data_model_and_training(tmp_path):
-    members = runs(tmp_path)[:2]
+def test_members_must_share_data_model_and_training(toy, tmp_path):
+    members = runs(toy, tmp_path)[:2]
     other = copy.deepcopy(members[1])
     other["training"]["lr"] = 0.5
     with pytest.raises(
@@ -223,14 +221,14 @@ def test_members_must_share_data_model_and_training(tmp_path):
         train_all([members[0], members[0]], tmp_path / "pack")
 
 
-def test_an_image_model_pack_trains_each_member_as_its_solo_run(tmp_path):
+def test_an_image_model_pack_trains_each_member_as_its_solo_run(toy, tmp_path):
     """The age CNN as a ModulePack: modules run one after another on their own batches, their
     parameters views of the stacked tensors PackAdam updates."""
     data = tmp_path / "images.npz"
-    write_prepared(data, n_train=24, n_test=8, images=64)
+    toy.write_prepared(data, n_train=24, n_test=8, images=64)
     members = []
     for loss, seed in (({"type": "biv", "epsilon": 0.5}, 1), ({"type": "mse"}, 2)):
-        params = runs(tmp_path)[0]
+        params = runs(toy, tmp_path)[0]
         params.update(
             loss_name=loss["type"],
             seed=seed,

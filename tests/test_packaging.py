@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import WORKFLOW, copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,11 +21,11 @@ def clean_env() -> dict:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> Path:
+def installed(tmp_path_factory, copy_workflow, workflow_files) -> Path:
     """A virtual environment (seeing the dependencies installed here) with the project installed
     from a copy of its files: its bin folder."""
     tmp = tmp_path_factory.mktemp("install")
-    tree = copy_workflow(tmp / "tree", [*WORKFLOW, "pyproject.toml", "README.md"])
+    tree = copy_workflow(tmp / "tree", [*workflow_files, "pyproject.toml", "README.md"])
     venv = tmp / "venv"
     # without pip of its own: this Python's pip and setuptools (the build backend pyproject.toml
     # asks for) install into it
@@ -72,8 +71,11 @@ def test_biv_check_of_an_installed_package_from_another_folder(installed, tmp_pa
     assert "epsilon: -1 is less than the minimum of 0" in proc.stdout
 
 
+@pytest.mark.workflow
 @pytest.mark.slow
-def test_the_demo_runs_from_a_working_directory_outside_the_tree(installed, tmp_path):
+def test_the_demo_runs_from_a_working_directory_outside_the_tree(
+    installed, tmp_path, copy_workflow
+):
     tree = copy_workflow(tmp_path / "tree")
     other = tmp_path / "elsewhere"
     proc = subprocess.run(

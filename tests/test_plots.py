@@ -7,7 +7,6 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import checked_figure
 from matplotlib.collections import PolyCollection
 
 from biv.config.figures import TYPE_COLORS
@@ -78,25 +77,30 @@ CURVES = long_curves(
     }
 )
 TYPES = {"l2": "mse", "biv": "biv", "cutoff": "cutoff"}
-FIGURE = checked_figure(
-    {
-        "title": "Figure",
-        "panels": [
-            {
-                "experiment": "noisy",
-                "losses": ["l2", "biv", "cutoff"],
-                "labels": {"biv": "BIV (ours)"},
-                "reference": {"experiment": "clean", "loss": "l2", "label": "No noise - L2"},
-            },
-            {"experiment": "single", "losses": ["l2"], "ylim": [0.1, 0.9]},
-        ],
-    },
-    {"noisy": TYPES, "clean": TYPES, "single": TYPES},
-)
 
 
-def test_learning_curves_in_the_papers_layout(tmp_path):
-    fig = plots.draw_learning_curves(FIGURE, CURVES, {"noisy": 256})
+@pytest.fixture
+def paper_figure(checked_figure):
+    """Two panels: three losses with a reference line, and a single loss with its own ylim."""
+    return checked_figure(
+        {
+            "title": "Figure",
+            "panels": [
+                {
+                    "experiment": "noisy",
+                    "losses": ["l2", "biv", "cutoff"],
+                    "labels": {"biv": "BIV (ours)"},
+                    "reference": {"experiment": "clean", "loss": "l2", "label": "No noise - L2"},
+                },
+                {"experiment": "single", "losses": ["l2"], "ylim": [0.1, 0.9]},
+            ],
+        },
+        {"noisy": TYPES, "clean": TYPES, "single": TYPES},
+    )
+
+
+def test_learning_curves_in_the_papers_layout(paper_figure, tmp_path):
+    fig = plots.draw_learning_curves(paper_figure, CURVES, {"noisy": 256})
     noisy, single = fig.axes
     assert noisy.get_ylim() == pytest.approx((0.8 * 0.1, 1.6 * 0.4))
     assert single.get_ylim() == (0.1, 0.9)
@@ -124,11 +128,11 @@ def test_learning_curves_in_the_papers_layout(tmp_path):
     assert len(bands) == 4
     assert min(p.vertices[:, 1].min() for b in bands for p in b.get_paths()) == 0.0
     assert not [c for c in single.collections if isinstance(c, PolyCollection)]
-    plots.learning_curves(FIGURE, CURVES, {}, tmp_path / "f.png", tmp_path / "f.pdf")
+    plots.learning_curves(paper_figure, CURVES, {}, tmp_path / "f.png", tmp_path / "f.pdf")
     assert (tmp_path / "f.png").stat().st_size > 1000 and (tmp_path / "f.pdf").stat().st_size > 1000
 
 
-def test_learning_curves_report_missing_curves():
+def test_learning_curves_report_missing_curves(checked_figure):
     figure = checked_figure({"panels": [{"experiment": "noisy"}]}, {"noisy": {"iv": "iv"}})
     with pytest.raises(ValueError, match="^no learning curves of experiment 'noisy', loss 'iv'$"):
         plots.draw_learning_curves(figure, CURVES, {})

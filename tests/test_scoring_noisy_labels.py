@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import checked_figure
 
 from biv.report import figure_text
 from biv.report.tables import summary_table
@@ -125,7 +124,7 @@ def test_summary_names_the_metric_and_carries_the_test_standard_error():
     assert math.isnan(table.loc["paper", "final_of_mean_curve_test_se"])
 
 
-def test_figures_say_which_quantity_they_show():
+def test_figures_say_which_quantity_they_show(checked_figure):
     assert figure_text.axis_quantity({"mse"}) == figure_text.AXIS_QUANTITY
     assert figure_text.axis_quantity({"clean_mse_est"}).startswith("Estimated clean test MSE")
     figure = checked_figure({"panels": [{"experiment": "e"}]}, {"e": {"l2": "mse"}})
@@ -134,7 +133,7 @@ def test_figures_say_which_quantity_they_show():
     assert "Estimated" not in figure_text.learning_curves_caption(figure)
 
 
-def test_learning_curves_label_the_estimate(tmp_path):
+def test_learning_curves_label_the_estimate(checked_figure, tmp_path):
     from biv.report import plots
 
     curves = pd.DataFrame(

@@ -26,10 +26,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import bike_files, copy_workflow, make_zip, serving
 
 from biv.config import TRAINING_DEFAULTS, pack_name
 from biv.train.devices import FAKE_GPUS
+
+pytestmark = [pytest.mark.slurm, pytest.mark.workflow, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = (
@@ -165,7 +166,7 @@ class Run:
         return {jid: runs for jid, runs in jobs.items() if runs}
 
 
-def slurm_workflow(dest: Path) -> Path:
+def slurm_workflow(copy_workflow, dest: Path) -> Path:
     """The workflow in `dest`, with CONFIG: the tiny config, one seed per experiment, noisy
     trainings long enough (6,000 steps, a checkpoint every 100) to be cancelled halfway, and the
     clean experiment trained on the CPU (`training.device: cpu`)."""
@@ -345,10 +346,10 @@ def read_summary(path: Path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def full_runs(cluster, tmp_path_factory) -> tuple[Run, Path]:
+def full_runs(cluster, copy_workflow, tmp_path_factory) -> tuple[Run, Path]:
     """The tiny config through Slurm, and locally (`--cores 2`) at the same time."""
-    slurm_dir = slurm_workflow(tmp_path_factory.mktemp("slurm"))
-    local_dir = slurm_workflow(tmp_path_factory.mktemp("local"))
+    slurm_dir = slurm_workflow(copy_workflow, tmp_path_factory.mktemp("slurm"))
+    local_dir = slurm_workflow(copy_workflow, tmp_path_factory.mktemp("local"))
     since = datetime.now()
     local = snakemake(local_dir, "--cores", "2", SUMMARY)
     remote = snakemake(slurm_dir, *PROFILES)
@@ -476,10 +477,10 @@ def test_changing_one_loss_epsilon_resubmits_only_its_training_runs(changed_run)
     assert set(run.training()) == set(run.slurm), "jobs other than training were submitted"
 
 
-def one_pack_workflow(dest: Path, epochs: int) -> Path:
+def one_pack_workflow(copy_workflow, dest: Path, epochs: int) -> Path:
     """The workflow of `slurm_workflow` with one pack: the noisy experiment's BIV run, trained
     for `epochs` epochs (5 steps each, a checkpoint every 100 steps)."""
-    dest = slurm_workflow(dest)
+    dest = slurm_workflow(copy_workflow, dest)
     config = load_yaml(dest / CONFIG)
     for key in ("sweeps", "figures"):
         config.pop(key, None)
@@ -492,14 +493,14 @@ def one_pack_workflow(dest: Path, epochs: int) -> Path:
 
 
 @pytest.fixture(scope="module", params=[("requeue", 1200), ("time limit", 16000)])
-def interrupted_run(request, cluster, tmp_path_factory) -> tuple[str, Run, Path]:
+def interrupted_run(request, cluster, copy_workflow, tmp_path_factory) -> tuple[str, Run, Path]:
     """One pack through Slurm, its job requeued or past its time limit once the pack has a
     checkpoint, and the same pack uninterrupted, locally, at the same time. Past a time limit
     the pack must still be training when Slurm enforces it: 80,000 steps (about a minute)."""
     how, epochs = request.param
     name = how.replace(" ", "-")
-    slurm_dir = one_pack_workflow(tmp_path_factory.mktemp(f"{name}-slurm"), epochs)
-    local_dir = one_pack_workflow(tmp_path_factory.mktemp(f"{name}-local"), epochs)
+    slurm_dir = one_pack_workflow(copy_workflow, tmp_path_factory.mktemp(f"{name}-slurm"), epochs)
+    local_dir = one_pack_workflow(copy_workflow, tmp_path_factory.mktemp(f"{name}-local"), epochs)
     since = datetime.now()
     local = snakemake(local_dir, "--cores", "1")
     remote = snakemake(slurm_dir, *PROFILES)
@@ -537,7 +538,7 @@ def test_a_requeued_or_timed_out_training_resumes_at_the_step_it_stopped(interru
             assert ours == (local_dir / "results/runs" / name / file).read_bytes(), (name, file)
 
 
-def test_jobs_have_no_network_but_the_submit_host_has(cluster, tmp_path):
+def test_jobs_have_no_network_but_the_submit_host_has(cluster, tmp_path, serving):
     """A canary job cannot reach a server on the submit host's loopback (the stand-in for a
     publisher); the submit host can."""
     (tmp_path / "canary.txt").write_text("reached")
@@ -552,13 +553,13 @@ def test_jobs_have_no_network_but_the_submit_host_has(cluster, tmp_path):
 
 
 def test_a_url_dataset_is_downloaded_on_the_submit_host_and_trained_through_slurm(
-    cluster, data_dir, tmp_path
+    cluster, data_dir, tmp_path, bike_files, copy_workflow, make_zip, serving
 ):
     """Bike from a URL (the loopback server): the local download job fetches it; preparation
     (a Slurm job, without network) reads it from the cache; its runs train through Slurm."""
     (tmp_path / "www").mkdir()
-    make_zip(tmp_path / "www/bike.zip", bike_files(data_dir))
-    workdir = slurm_workflow(tmp_path / "work")
+    make_zip(tmp_path / "www/bike.zip", bike_files)
+    workdir = slurm_workflow(copy_workflow, tmp_path / "work")
     config = load_yaml(workdir / CONFIG)
     for key in ("sweeps", "figures"):
         config.pop(key, None)

@@ -14,12 +14,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
-from conftest import ROOT, WORKFLOW, bike_files, copy_workflow, make_zip
+
+pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
+
+ROOT = Path(__file__).resolve().parents[1]
 
 FAKE = ROOT / "tests" / "slurm" / "fake"
 PROFILES = ["--profile", "profiles/slurm", "--profile", "profiles/slurm-site-example"]
-FILES = (*WORKFLOW, "profiles")
 
 
 def submit(workdir: Path, configfile: str, jobs: int, timeout: float = 180) -> list[list[str]]:
@@ -55,14 +58,16 @@ def option(args: list[str], name: str) -> str | None:
     return None
 
 
-def test_paper_downloads_on_the_submit_host_and_prepares_within_an_hour(data_dir, tmp_path):
+def test_paper_downloads_on_the_submit_host_and_prepares_within_an_hour(
+    data_dir, tmp_path, bike_files, copy_workflow, make_zip, workflow_files
+):
     """config/paper.yaml: the Bike zip is a local job (here it is in the download cache
     already, so no network is used); the preparation and noise estimates, one group job, ask
     for at most an hour, on the CPU partition, with no GPU, requeueable."""
-    workdir = copy_workflow(tmp_path, FILES)
+    workdir = copy_workflow(tmp_path, (*workflow_files, "profiles"))
     cache = workdir / "resources" / "downloads"
     cache.mkdir(parents=True)
-    make_zip(cache / "bike+sharing+dataset.zip", bike_files(data_dir))
+    make_zip(cache / "bike+sharing+dataset.zip", bike_files)
     (prep,) = submit(workdir, "config/paper.yaml", jobs=1)
     assert option(prep, "--comment") == "rule_prep_estimate_noise_prepare_dataset"
     assert int(option(prep, "-t")) <= 60
@@ -76,11 +81,13 @@ def test_paper_downloads_on_the_submit_host_and_prepares_within_an_hour(data_dir
     assert record["sha256"]["bike"]["hour.csv"].startswith("e03de4ee")
 
 
-def test_cpu_trainings_ask_for_no_gpu_under_a_site_gpu_model(tmp_path):
+def test_cpu_trainings_ask_for_no_gpu_under_a_site_gpu_model(
+    tmp_path, copy_workflow, workflow_files
+):
     """With the site example's `gpu_model` for GPU trainings, a CPU experiment's pack is a
     `train_cpu` job: CPU partition, no --gpus (`--gpus=a100:0` before); GPU packs get
     `--gpus=a100:1` in the GPU partition."""
-    workdir = copy_workflow(tmp_path, FILES)
+    workdir = copy_workflow(tmp_path, (*workflow_files, "profiles"))
     config = yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text())
     config.pop("reproduction")
     config["experiments"]["clean"]["training"]["device"] = "cpu"

@@ -398,7 +398,7 @@ def test_state_is_restored_when_a_capture_fails_after_its_warmup(monkeypatch, ca
     assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
 
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+cuda = pytest.mark.cuda  # skipped without a GPU (conftest)
 
 
 def test_original_eval_protocol_changes_only_the_test_values():

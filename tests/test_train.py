@@ -7,11 +7,9 @@ the layout of estimate_noise's params.json (the runs draw their noisy labels fro
 from __future__ import annotations
 
 import copy
-import csv
 import dataclasses
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -21,99 +19,20 @@ import biv.train.loop
 import biv.train.models
 from biv.cli import train_from_file
 from biv.config import RunSpec
-from biv.config.noise import resolve, write_setting_file
-from biv.data.prepared import load_prepared, write
+from biv.config.noise import resolve
+from biv.data.prepared import load_prepared
 from biv.losses import LossResult, registered
 from biv.noise.draws import draw
 from biv.train.loop import train
 
-Y_MEAN, Y_STD = 50.0, 5.0
-
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def write_prepared(path: Path, n_train: int = 60, n_test: int = 25, images: int = 0) -> dict:
-    """A prepared file (biv.data.prepared layout) with labels of mean ~50 and std ~5."""
-    gen = torch.Generator().manual_seed(0)
-    n = n_train + n_test
-    if images:
-        x = torch.randint(0, 256, (n, 3, images, images), generator=gen, dtype=torch.uint8)
-        signal = x.float().mean(dim=(1, 2, 3)) / 64
-        x_mean, x_std = torch.tensor([0.5, 0.4, 0.3]), torch.tensor([0.25, 0.2, 0.3])
-    else:
-        x = torch.randn(n, 4, generator=gen) * 3 + 1
-        signal = x @ torch.tensor([0.5, -0.3, 0.2, 0.1])
-        x_mean, x_std = x[:n_train].mean(0), x[:n_train].std(0)
-    y = Y_MEAN + Y_STD * (signal - signal.mean()) / signal.std()
-    prepared = {
-        "x_train": x[:n_train].clone(),
-        "y_train": y[:n_train].clone(),
-        "x_test": x[n_train:].clone(),
-        "y_test": y[n_train:].clone(),
-        "x_mean": x_mean,
-        "x_std": x_std,
-        "y_mean": Y_MEAN,
-        "y_std": Y_STD,
-        "meta": {"dataset": "toy", "kind": "synthetic", "n_train": n_train, "n_test": n_test},
-    }
-    write(path, prepared)
-    return prepared
-
-
-#: sigma^2 ~ U(0.5, 40) in raw label units
-RAMP = {"mode": "boundaries", "components": [{"a": 0.5, "b": 40.0}]}
-
-
-def write_noise_setting(path: Path, setting: dict = RAMP) -> None:
-    """A resolved noise setting in the layout of estimate_noise's params.json."""
-    write_setting_file(path, resolve(setting))
-
-
-def add_own_noise(data: Path, var: torch.Tensor) -> None:
-    """Give the prepared file ``data`` its own noisy labels with raw-unit variances ``var`` (a
-    table's layout: the runs train on them without a noise setting)."""
-    prepared = load_prepared(data)
-    gen = torch.Generator().manual_seed(1)
-    noise = var.sqrt() * torch.randn(len(var), generator=gen)
-    prepared |= {"y_noisy_train": prepared["y_train"] + noise, "var_train": var}
-    write(data, prepared)
-
-
-def make_params(tmp_path: Path, **training) -> dict:
-    data = tmp_path / "data.npz"
-    if not data.exists():
-        write_prepared(data)
-        write_noise_setting(tmp_path / "noise.json")
-    return {
-        "experiment": "toy",
-        "loss_name": "biv",
-        "seed": 3,
-        "dataset": {"name": "toy", "file": str(data)},
-        "noise": {"name": "ramp", "file": str(tmp_path / "noise.json")},
-        "loss": {"type": "biv", "epsilon": 0.5},
-        "model": {"name": "mlp", "hidden": [16, 8], "batchnorm": False},
-        "training": {
-            "lr": 0.01,
-            "batch_size": 16,
-            "epochs": 3,
-            "eval_every": 5,
-            "checkpoint_every": 0,
-            **training,
-        },
-    }
-
-
-def read_csv(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 # ----------------------------------------------------------------------------- validation
 
 
-def test_defaults_are_filled(tmp_path):
-    resolved = RunSpec.from_dict(make_params(tmp_path)).to_dict()
+def test_defaults_are_filled(toy, tmp_path):
+    resolved = RunSpec.from_dict(toy.params(tmp_path)).to_dict()
     assert resolved["training"] == {
         "lr": 0.01,
         "batch_size": 16,
@@ -180,16 +99,16 @@ def _set(params: dict, key: str, value) -> dict:
         ("training.epochs", 10**12, "training.epochs: 1000000000000 is not allowed"),
     ],
 )
-def test_bad_parameters_raise_before_anything_is_written(tmp_path, key, value, match):
-    params = _set(make_params(tmp_path), key, value)
+def test_bad_parameters_raise_before_anything_is_written(toy, tmp_path, key, value, match):
+    params = _set(toy.params(tmp_path), key, value)
     out = tmp_path / "run"
     with pytest.raises(ValueError, match=match):
         train(params, out)
     assert not out.exists()
 
 
-def test_missing_and_mismatched_files_are_named(tmp_path):
-    params = make_params(tmp_path)
+def test_missing_and_mismatched_files_are_named(toy, tmp_path):
+    params = toy.params(tmp_path)
     out = tmp_path / "run"
     with pytest.raises(FileNotFoundError, match="dataset.file: .*nope.pt"):
         train(_set(params, "dataset.file", str(tmp_path / "nope.pt")), out)
@@ -207,14 +126,14 @@ def test_missing_and_mismatched_files_are_named(tmp_path):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA error")
-def test_cuda_without_a_gpu_is_an_error(tmp_path):
+def test_cuda_without_a_gpu_is_an_error(toy, tmp_path):
     with pytest.raises(ValueError, match="training.device: 'cuda'"):
-        train(make_params(tmp_path, device="cuda"), tmp_path / "run")
+        train(toy.params(tmp_path, device="cuda"), tmp_path / "run")
 
 
-def test_batchnorm_batch_of_one_is_refused(tmp_path):
+def test_batchnorm_batch_of_one_is_refused(toy, tmp_path):
     """A hand-written params.json gets the plan's message (one check: TrainingSpec's)."""
-    params = make_params(tmp_path, batch_size=59)  # 60 samples: last batch would hold 1
+    params = toy.params(tmp_path, batch_size=59)  # 60 samples: last batch would hold 1
     params["model"]["batchnorm"] = True
     with pytest.raises(ValueError) as err:
         train(params, tmp_path / "run")
@@ -225,12 +144,12 @@ def test_batchnorm_batch_of_one_is_refused(tmp_path):
     train(_set(params, "training.drop_last", True), tmp_path / "run")
 
 
-def test_original_eval_protocol_trains_bit_identically(tmp_path, monkeypatch):
+def test_original_eval_protocol_trains_bit_identically(toy, tmp_path, monkeypatch):
     """A BatchNorm MLP trains the same with and without the original's evaluation protocol:
     same per-step losses, same final parameters and running statistics; only the logged test
     values differ, and they are the mean of the per-batch MSEs of the (batch-statistics)
     predictions."""
-    params = make_params(tmp_path, eval_every=1, eval_batch_size=7)  # 25 test: 7, 7, 7, 4
+    params = toy.params(tmp_path, eval_every=1, eval_batch_size=7)  # 25 test: 7, 7, 7, 4
     params["model"]["batchnorm"] = True
     finals = {}
     real_predict = biv.train.loop.predict
@@ -243,7 +162,7 @@ def test_original_eval_protocol_trains_bit_identically(tmp_path, monkeypatch):
     rows = {}
     for protocol in ("standard", "original"):
         train(_set(params, "training.eval_protocol", protocol), tmp_path / protocol)
-        rows[protocol] = read_csv(tmp_path / protocol / "metrics.csv")
+        rows[protocol] = toy.read_csv(tmp_path / protocol / "metrics.csv")
     split = {
         p: ([r for r in v if r["split"] == "train"], [r for r in v if r["split"] == "test"])
         for p, v in rows.items()
@@ -260,14 +179,14 @@ def test_original_eval_protocol_trains_bit_identically(tmp_path, monkeypatch):
     assert run["training"]["eval_protocol"] == "original"
     assert run["run"]["evaluation"].startswith("original: as the original code")
     final = {r["metric"]: float(r["value"]) for r in split["original"][1] if r["step"] == "12"}
-    pred = read_csv(tmp_path / "original/predictions.csv")
+    pred = toy.read_csv(tmp_path / "original/predictions.csv")
     err = torch.tensor([float(r["y_pred"]) - float(r["y_true"]) for r in pred], dtype=torch.float64)
     per_batch = [float(e.square().mean()) for e in err.split(7)]
     assert final["mse_raw"] == pytest.approx(sum(per_batch) / len(per_batch), rel=1e-5)
 
 
-def test_original_eval_protocol_refuses_a_test_batch_of_one(tmp_path):
-    params = make_params(tmp_path, eval_protocol="original", eval_batch_size=8)  # 25 = 3 x 8 + 1
+def test_original_eval_protocol_refuses_a_test_batch_of_one(toy, tmp_path):
+    params = toy.params(tmp_path, eval_protocol="original", eval_batch_size=8)  # 25 = 3 x 8 + 1
     params["model"]["batchnorm"] = True
     with pytest.raises(ValueError) as err:
         train(params, tmp_path / "run")
@@ -279,9 +198,9 @@ def test_original_eval_protocol_refuses_a_test_batch_of_one(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_main_reports_bad_input_with_exit_code_2(tmp_path, caplog):
+def test_main_reports_bad_input_with_exit_code_2(toy, tmp_path, caplog):
     params_file = tmp_path / "params.json"
-    params_file.write_text(json.dumps(_set(make_params(tmp_path), "training.epochs", 0)))
+    params_file.write_text(json.dumps(_set(toy.params(tmp_path), "training.epochs", 0)))
     assert train_from_file(params_file, tmp_path / "run") == 2
     assert "training.epochs: 0" in caplog.text
     params_file.write_text("{not json")
@@ -294,9 +213,9 @@ def test_main_reports_bad_input_with_exit_code_2(tmp_path, caplog):
 # ----------------------------------------------------------------------------- outputs
 
 
-def test_run_folder_outputs(tmp_path):
+def test_run_folder_outputs(toy, tmp_path):
     out = tmp_path / "run"
-    summary = train(make_params(tmp_path), out)
+    summary = train(toy.params(tmp_path), out)
     assert sorted(p.name for p in out.iterdir()) == [
         "metrics.csv",
         "params.json",
@@ -306,9 +225,9 @@ def test_run_folder_outputs(tmp_path):
     ]
     # what `biv train` reads, every default filled in: the folder reruns as it is
     params = json.loads((out / "params.json").read_text())
-    assert params == RunSpec.from_dict(make_params(tmp_path)).to_dict()
+    assert params == RunSpec.from_dict(toy.params(tmp_path)).to_dict()
     # 60 samples, batch 16 -> 4 steps per epoch (last batch of 12 kept), 3 epochs
-    rows = read_csv(out / "metrics.csv")
+    rows = toy.read_csv(out / "metrics.csv")
     assert list(rows[0]) == ["step", "epoch", "split", "metric", "value"]
     train_rows = [r for r in rows if r["split"] == "train"]
     assert [int(r["step"]) for r in train_rows] == list(range(1, 13))
@@ -320,9 +239,9 @@ def test_run_folder_outputs(tmp_path):
     final = {r["metric"]: float(r["value"]) for r in test_rows if r["step"] == "12"}
 
     # raw = normalized * y_std (**2), and the predictions reproduce the final errors
-    assert final["mse_raw"] == pytest.approx(final["mse"] * Y_STD**2, rel=1e-12)
-    assert final["mae_raw"] == pytest.approx(final["mae"] * Y_STD, rel=1e-12)
-    pred = read_csv(out / "predictions.csv")
+    assert final["mse_raw"] == pytest.approx(final["mse"] * toy.Y_STD**2, rel=1e-12)
+    assert final["mae_raw"] == pytest.approx(final["mae"] * toy.Y_STD, rel=1e-12)
+    pred = toy.read_csv(out / "predictions.csv")
     assert [int(r["index"]) for r in pred] == list(range(25))
     prepared = load_prepared(tmp_path / "data.npz")
     y_true = torch.tensor([float(r["y_true"]) for r in pred], dtype=torch.float32)
@@ -364,11 +283,11 @@ def test_run_folder_outputs(tmp_path):
     assert "cudnn_deterministic" in run["run"]["determinism"]
 
 
-def test_a_bf16_evaluation_is_checked_against_float32(tmp_path, monkeypatch, caplog):
+def test_a_bf16_evaluation_is_checked_against_float32(toy, tmp_path, monkeypatch, caplog):
     """Where bfloat16 evaluation is used (CUDA images; here the CPU stands in, with predictions
     1 % off), each run records its final test MSE against float32's and warns beyond the
     stated bound; without bf16 the record says only that it was not used."""
-    params = make_params(tmp_path, eval_bf16=True)
+    params = toy.params(tmp_path, eval_bf16=True)
     train(params, tmp_path / "fp32")
     plain = json.loads((tmp_path / "fp32/run.json").read_text())["run"]["eval_bf16"]
     assert plain == {"requested": True, "used": False}
@@ -396,8 +315,8 @@ def test_a_bf16_evaluation_is_checked_against_float32(tmp_path, monkeypatch, cap
         assert warned is not within
 
 
-def test_identical_inputs_give_identical_metrics_bytes(tmp_path):
-    params = make_params(tmp_path, eval_every=1)
+def test_identical_inputs_give_identical_metrics_bytes(toy, tmp_path):
+    params = toy.params(tmp_path, eval_every=1)
     train(params, tmp_path / "a")
     train(params, tmp_path / "b")
     for name in ("metrics.csv", "predictions.csv"):
@@ -407,15 +326,15 @@ def test_identical_inputs_give_identical_metrics_bytes(tmp_path):
     assert (tmp_path / "a/metrics.csv").read_bytes() != (tmp_path / "c/metrics.csv").read_bytes()
 
 
-def test_shuffle_false_uses_sequential_batches_and_clean_labels_without_noise(tmp_path):
+def test_shuffle_false_uses_sequential_batches_and_clean_labels_without_noise(toy, tmp_path):
     """With noise null and shuffle false, training equals a hand-written sequential loop."""
-    params = make_params(tmp_path, shuffle=False, eval_every=100, epochs=2)
+    params = toy.params(tmp_path, shuffle=False, eval_every=100, epochs=2)
     params["noise"] = None
     params["loss"] = {"type": "mse"}
     train(params, tmp_path / "run")
     prepared = load_prepared(tmp_path / "data.npz")
     x = (prepared["x_train"] - prepared["x_mean"]) / prepared["x_std"]
-    y = ((prepared["y_train"].double() - Y_MEAN) / Y_STD).float()
+    y = ((prepared["y_train"].double() - toy.Y_MEAN) / toy.Y_STD).float()
     torch.manual_seed(3)
     model = biv.train.models.build_model(RunSpec.from_dict(params).model, (4,))
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
@@ -427,17 +346,17 @@ def test_shuffle_false_uses_sequential_batches_and_clean_labels_without_noise(tm
             loss.backward()
             opt.step()
             expected.append(f"{loss.item():.9g}")
-    rows = read_csv(tmp_path / "run/metrics.csv")
+    rows = toy.read_csv(tmp_path / "run/metrics.csv")
     assert [r["value"] for r in rows if r["split"] == "train"] == expected
 
 
-def test_cutoff_threshold_is_converted_from_raw_units(tmp_path):
+def test_cutoff_threshold_is_converted_from_raw_units(toy, tmp_path):
     """Raw variances 100 (first 16 samples) and 1; raw threshold 50 keeps only the variance-1
     samples, so with sequential batches the first step of each epoch is skipped."""
-    params = make_params(tmp_path, shuffle=False, eval_every=100)
+    params = toy.params(tmp_path, shuffle=False, eval_every=100)
     var = torch.ones(60)
     var[:16] = 100.0
-    add_own_noise(tmp_path / "data.npz", var)
+    toy.add_own_noise(tmp_path / "data.npz", var)
     params["noise"] = None
     params["loss"] = {"type": "cutoff", "threshold": 50.0}
     for normalize in (True, False):
@@ -445,17 +364,17 @@ def test_cutoff_threshold_is_converted_from_raw_units(tmp_path):
         out = tmp_path / f"run{normalize}"
         summary = train(params, out)
         assert summary["skipped_steps"] == 3
-        rows = read_csv(out / "metrics.csv")
+        rows = toy.read_csv(out / "metrics.csv")
         skipped = [int(r["step"]) for r in rows if r["metric"] == "skipped"]
         assert skipped == [1, 5, 9]
         assert not [r for r in rows if r["metric"] == "loss" and int(r["step"]) in skipped]
         run = json.loads((out / "run.json").read_text())
         assert run["loss"]["threshold"] == 50.0
-        expected = 50.0 / Y_STD**2 if normalize else 50.0
+        expected = 50.0 / toy.Y_STD**2 if normalize else 50.0
         assert run["run"]["loss_in_model_units"]["threshold"] == pytest.approx(expected)
 
 
-def test_loss_sees_normalized_variances_and_raw_epsilon(tmp_path, monkeypatch):
+def test_loss_sees_normalized_variances_and_raw_epsilon(toy, tmp_path, monkeypatch):
     seen, kind = [], registered()["biv"]
 
     def spy(pred, target, var, params, var_host):
@@ -463,37 +382,37 @@ def test_loss_sees_normalized_variances_and_raw_epsilon(tmp_path, monkeypatch):
         return kind.compute(pred, target, var, params, var_host)
 
     monkeypatch.setitem(registered(), "biv", dataclasses.replace(kind, compute=spy))
-    params = make_params(tmp_path, shuffle=False, epochs=1)
+    params = toy.params(tmp_path, shuffle=False, epochs=1)
     train(params, tmp_path / "run")
     spec, var, target = seen[-1]
     assert spec == {"epsilon": 0.5}
     y_train = load_prepared(tmp_path / "data.npz")["y_train"]
-    noise = draw(y_train, resolve(RAMP), seed=params["seed"])
-    assert torch.allclose(var, noise.var_seen[48:].float() / Y_STD**2)
-    assert torch.allclose(target, (noise.y_noisy[48:].float() - Y_MEAN) / Y_STD)
+    noise = draw(y_train, resolve(toy.RAMP), seed=params["seed"])
+    assert torch.allclose(var, noise.var_seen[48:].float() / toy.Y_STD**2)
+    assert torch.allclose(target, (noise.y_noisy[48:].float() - toy.Y_MEAN) / toy.Y_STD)
 
 
-def test_adaptive_epsilon_is_recorded(tmp_path):
-    params = make_params(tmp_path)
+def test_adaptive_epsilon_is_recorded(toy, tmp_path):
+    params = toy.params(tmp_path)
     params["loss"] = {"type": "biv_adaptive", "ratio": 0.5}
     train(params, tmp_path / "run")
-    rows = read_csv(tmp_path / "run/metrics.csv")
+    rows = toy.read_csv(tmp_path / "run/metrics.csv")
     eps = [r for r in rows if r["metric"] == "epsilon"]
     assert [int(r["step"]) for r in eps] == list(range(1, 13))
     assert all(float(r["value"]) >= 0 for r in eps)
 
 
-def test_cnn_on_uint8_images(tmp_path):
-    write_prepared(tmp_path / "data.npz", n_train=6, n_test=3, images=64)
-    params = make_params(tmp_path, batch_size=3, epochs=1, eval_every=1, eval_batch_size=2)
+def test_cnn_on_uint8_images(toy, tmp_path):
+    toy.write_prepared(tmp_path / "data.npz", n_train=6, n_test=3, images=64)
+    params = toy.params(tmp_path, batch_size=3, epochs=1, eval_every=1, eval_batch_size=2)
     params["noise"] = None
     params["model"] = {"name": "cnn"}
     summary = train(params, tmp_path / "run")
     assert summary["steps"] == 2
-    assert len(read_csv(tmp_path / "run/predictions.csv")) == 3
+    assert len(toy.read_csv(tmp_path / "run/predictions.csv")) == 3
 
 
-def test_non_finite_loss_stops_with_step_and_value(tmp_path, monkeypatch, caplog):
+def test_non_finite_loss_stops_with_step_and_value(toy, tmp_path, monkeypatch, caplog):
     kind, calls = registered()["biv"], []
 
     def exploding(*args):
@@ -503,19 +422,19 @@ def test_non_finite_loss_stops_with_step_and_value(tmp_path, monkeypatch, caplog
 
     monkeypatch.setitem(registered(), "biv", dataclasses.replace(kind, compute=exploding))
     params_file = tmp_path / "params.json"
-    params_file.write_text(json.dumps(make_params(tmp_path)))
+    params_file.write_text(json.dumps(toy.params(tmp_path)))
     assert train_from_file(params_file, tmp_path / "run") == 1
     assert "training loss is nan at step 7" in caplog.text
     assert not (tmp_path / "run/summary.json").exists()
 
 
-def test_real_bike_file_from_biv_data(tmp_path, data_dir):
+def test_real_bike_file_from_biv_data(toy, tmp_path, data_dir):
     """A prepared Bike file written by biv.data trains with the paper's Bike MLP."""
     from biv.data import prepare
 
     cfg = {"kind": "bike", "path": str(data_dir / "bike-sharing"), "train_size": 512}
     prepare("bike", {**cfg, "test_size": 300}, tmp_path / "bike.npz")
-    params = make_params(tmp_path, batch_size=256, epochs=1, eval_every=1, eval_batch_size=128)
+    params = toy.params(tmp_path, batch_size=256, epochs=1, eval_every=1, eval_batch_size=128)
     params["dataset"]["file"] = str(tmp_path / "bike.npz")
     params["noise"] = None
     params["model"] = {"name": "mlp", "hidden": [100, 50, 20, 10], "batchnorm": False}
@@ -523,4 +442,4 @@ def test_real_bike_file_from_biv_data(tmp_path, data_dir):
     assert summary["steps"] == 2 and math.isfinite(summary["final_test_mse"])
     run = json.loads((tmp_path / "run/run.json").read_text())
     assert run["run"]["dataset_meta"]["dataset"] == "bike"
-    assert len(read_csv(tmp_path / "run/predictions.csv")) == 300
+    assert len(toy.read_csv(tmp_path / "run/predictions.csv")) == 300

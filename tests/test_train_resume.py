@@ -248,6 +248,7 @@ def _wait_for_checkpoint(proc: subprocess.Popen, path: Path, step: int, log: Pat
     pytest.fail(f"no checkpoint at step >= {step}:\n{log.read_text()}")
 
 
+@pytest.mark.slow
 def test_sigkill_at_several_points_resumes_to_identical_bytes(tmp_path):
     params = write_inputs(tmp_path, n_train=240, n_test=60)
     params["training"].update(epochs=30, checkpoint_every=20)  # 30 steps/epoch, 900 steps
@@ -307,6 +308,7 @@ def test_a_stop_signal_checkpoints_the_step_it_came_in(tmp_path, monkeypatch, ca
     assert_same_outputs(tmp_path / "reference", tmp_path / "resumed")
 
 
+@pytest.mark.slow
 def test_biv_train_on_sigterm_loses_no_step(tmp_path):
     """`biv train` sent SIGTERM (as Slurm does at a time limit, KillWait before SIGKILL) after
     its first checkpoint exits with 128 + 15 once it has checkpointed the step it was in; run

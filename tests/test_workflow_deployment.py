@@ -12,7 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import copy_workflow
+import pytest
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = "results/runs/noisy/biv/seed1"  # prepare_dataset, estimate_noise, train: script: rules
@@ -32,7 +34,7 @@ os.execvp(shell, [shell, flag, command])
 """
 
 
-def run_one_run(tmp_path: Path, env: dict[str, str], *args: str) -> Path:
+def run_one_run(copy_workflow, tmp_path: Path, env: dict[str, str], *args: str) -> Path:
     """The workflow copied into `tmp_path`, run with the tiny config up to one run folder."""
     workdir = copy_workflow(tmp_path / "workflow")
     for name in ("tiny.yaml", "tiny-reference.yaml"):
@@ -54,7 +56,7 @@ def run_one_run(tmp_path: Path, env: dict[str, str], *args: str) -> Path:
     return workdir
 
 
-def test_jobs_import_the_workflows_src_not_another_biv(tmp_path):
+def test_jobs_import_the_workflows_src_not_another_biv(tmp_path, copy_workflow):
     """A `biv` that fails on import comes first on the PYTHONPATH Snakemake starts with, before
     any installed one: the Snakefile's parse-time import, the `script:` jobs and the `shell:`
     job run_folder (`python -m biv.workflow.run_folders`) must all find the workflow's src/
@@ -62,10 +64,10 @@ def test_jobs_import_the_workflows_src_not_another_biv(tmp_path):
     decoy = tmp_path / "decoy"
     (decoy / "biv").mkdir(parents=True)
     (decoy / "biv" / "__init__.py").write_text("raise ImportError('not the workflow src/ biv')\n")
-    run_one_run(tmp_path, {"PYTHONPATH": str(decoy)})
+    run_one_run(copy_workflow, tmp_path, {"PYTHONPATH": str(decoy)})
 
 
-def test_apptainer_runs_every_job_in_the_workflows_image(tmp_path):
+def test_apptainer_runs_every_job_in_the_workflows_image(tmp_path, copy_workflow):
     """With --software-deployment-method apptainer each job is `apptainer exec` of
     containers/biv.sif with the working directory as home (so it is bound) and the workflow's
     src/ on the PYTHONPATH it passes in. The image itself is not built here."""
@@ -74,7 +76,7 @@ def test_apptainer_runs_every_job_in_the_workflows_image(tmp_path):
     (bin_dir / "apptainer").write_text(FAKE_APPTAINER)
     (bin_dir / "apptainer").chmod(0o755)
     env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_APPTAINER_LOG": str(log)}
-    workdir = run_one_run(tmp_path, env, "--software-deployment-method", "apptainer")
+    workdir = run_one_run(copy_workflow, tmp_path, env, "--software-deployment-method", "apptainer")
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(calls) == len(RULES)  # one job of each rule, each in the container
     for pythonpath, *argv in calls:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "tiny.yaml"]
@@ -38,8 +37,9 @@ def reordered(value, depth: int = 0):
     return value
 
 
+@pytest.mark.workflow
 @pytest.mark.slow
-def test_an_edit_that_changes_nothing_reruns_nothing(tmp_path):
+def test_an_edit_that_changes_nothing_reruns_nothing(tmp_path, copy_workflow):
     workdir = copy_workflow(tmp_path / "workflow")
     for name in ("tiny.yaml", "tiny-reference.yaml"):
         shutil.copy2(ROOT / "tests" / "configs" / name, workdir / name)

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import copy_workflow
 from snakemake.utils import validate
 
 from biv.config import ConfigError, build_plan
@@ -257,7 +256,8 @@ def test_the_plan_says_whether_there_is_a_reproduction():
     assert paper.reproduction.reference == "config/paper-reference.yaml"
 
 
-def test_paper_plans_at_most_120_training_jobs_within_5_s(tmp_path, data_dir):
+@pytest.mark.workflow
+def test_paper_plans_at_most_120_training_jobs_within_5_s(copy_workflow, tmp_path, data_dir):
     """config/paper.yaml's 550 runs train in packs; its dry run (start-up, config checks, DAG)
     stays quick. The Slurm client tools are shadowed: with the Slurm executor plugin installed
     and no controller, each Snakemake start waits ~9 s for `scontrol` (bench/README.md)."""
@@ -298,7 +298,8 @@ def readme_noise_examples() -> dict:
     return yaml.safe_load(block)["noise"]
 
 
-def test_readme_noise_examples_pass_biv_check_and_plan_in_snakemake(demo, tmp_path):
+@pytest.mark.workflow
+def test_readme_noise_examples_pass_biv_check_and_plan_in_snakemake(demo, tmp_path, copy_workflow):
     """One validation, with the schema's defaults, for `biv check` and the workflow: a component
     without `distribution` takes the setting's default (uniform) in both."""
     from biv.workflow.check import main as check_main

@@ -7,14 +7,14 @@ same command is run again.
 - Config edited in between (the loss's epsilon): the stale checkpoint is deleted with a line in
   the job's log and the run trains from step 0, to the end.
 
-The tests of this module share one working folder and run in file order."""
+The uninterrupted reference runs once per module (``reference``, read-only); each test kills and
+resumes in a folder of its own (``workdir``), so that each passes alone and in any order."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +24,8 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
-from conftest import copy_workflow
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
 RUN = "results/runs/long/biv/seed1"
 PACK = "results/packs/long/biv/seeds1-5"  # the run's pack: its checkpoint, its folder runs/
@@ -57,8 +58,7 @@ TIMEOUT = 300
 
 
 def workflow(root: Path, epsilon: float = 0.1) -> Path:
-    if not (root / "Snakefile").exists():
-        copy_workflow(root)
+    """The config, with this epsilon, written into the workflow copied into ``root``."""
     config = json.loads(json.dumps(CONFIG))
     config["losses"]["biv"]["epsilon"] = epsilon
     (root / "resume.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -112,16 +112,17 @@ def same_results(a: Path, b: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
-    """The same command, never interrupted."""
-    root = workflow(tmp_path_factory.mktemp("reference"))
+def reference(copy_workflow, tmp_path_factory) -> Path:
+    """The same command, never interrupted. Read-only: the tests compare with its files."""
+    root = workflow(copy_workflow(tmp_path_factory.mktemp("reference")))
     finished(root)
     return root
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    return workflow(tmp_path_factory.mktemp("killed"))
+@pytest.fixture
+def workdir(copy_workflow, tmp_path) -> Path:
+    """A folder of the test's own: the workflow and the config, nothing run yet."""
+    return workflow(copy_workflow(tmp_path / "killed"))
 
 
 def test_killed_training_job_resumes_to_the_bytes_of_an_uninterrupted_run(workdir, reference):
@@ -135,7 +136,6 @@ def test_killed_training_job_resumes_to_the_bytes_of_an_uninterrupted_run(workdi
 
 
 def test_killed_snakemake_resumes_after_unlock(workdir, reference):
-    shutil.rmtree(workdir / "results")  # all from the start again
     killed_after_first_checkpoint(workdir, whole_snakemake=True)
     locked = snakemake(workdir)
     assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr

@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import copy_workflow
 
 from biv.data import load_prepared
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURES = ["temperature", "humidity", "wind", "hour"]
@@ -63,7 +64,7 @@ def config() -> dict:
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory) -> Path:
+def results(copy_workflow, tmp_path_factory) -> Path:
     root = copy_workflow(tmp_path_factory.mktemp("table-workflow"))
     make_table().to_csv(root / "table.csv", index=False)
     (root / "table.yaml").write_text(yaml.safe_dump(config()))
@@ -115,7 +116,7 @@ def test_clean_mse_estimate_agrees_with_the_true_clean_mse(results):
         assert true["biv", seed] < true["l2", seed]
 
 
-def test_bad_table_stops_the_workflow_before_any_job(tmp_path):
+def test_bad_table_stops_the_workflow_before_any_job(copy_workflow, tmp_path):
     root = copy_workflow(tmp_path)
     table = make_table().head(200)
     table.loc[17, "y_var"] = -1.0
