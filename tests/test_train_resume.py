@@ -308,6 +308,27 @@ def test_a_stop_signal_checkpoints_the_step_it_came_in(tmp_path, monkeypatch, ca
     assert_same_outputs(tmp_path / "reference", tmp_path / "resumed")
 
 
+def test_a_signal_during_a_periodic_save_stops_the_next_step_and_says_why(tmp_path, monkeypatch):
+    """SIGTERM while the periodic checkpoint of step 4 is being written: that checkpoint stays a
+    periodic one, and the pack checkpoints step 5 as stopped by SIGTERM (never a periodic
+    checkpoint that a stop claims as its own)."""
+    params = write_inputs(tmp_path, n_train=40, n_test=5)
+    params["training"].update(checkpoint_every=4)
+    real_save, saved = biv.train.loop._State.save, []
+
+    def signal_while_saving(state, checkpoint, runs):
+        real_save(state, checkpoint, runs)
+        saved.append((state.progress.step, state.progress.stopped_by))
+        if state.progress.step == 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(biv.train.loop._State, "save", signal_while_saving)
+    with pytest.raises(biv.train.loop.Stopped, match="SIGTERM after step 5"):
+        train(params, tmp_path / "run")
+    assert saved == [(4, None), (5, "SIGTERM")]
+    assert _checkpoint_step(tmp_path / "run/checkpoint.pt") == 5
+
+
 @pytest.mark.slow
 def test_biv_train_on_sigterm_loses_no_step(tmp_path):
     """`biv train` sent SIGTERM (as Slurm does at a time limit, KillWait before SIGKILL) after

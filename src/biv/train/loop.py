@@ -171,14 +171,17 @@ def train_pack(
             if step % FINITE_CHECK_EVERY == 0:
                 _check_finite(metrics, names)
             periodic = tr.checkpoint_every and step % tr.checkpoint_every == 0
-            if (periodic or received) and step < batches.total:
+            # read once: a signal that comes during the save below stops the next step, whose
+            # checkpoint then records it
+            stop = received[0] if received else None
+            if (periodic or stop) and step < batches.total:
                 _check_finite(metrics, names)
                 clock.stop_at(step)
-                state.progress.stopped_by = signal.Signals(received[0]).name if received else None
+                state.progress.stopped_by = signal.Signals(stop).name if stop else None
                 state.save(checkpoint, runs)
-                if received:
+                if stop:
                     log.warning("%s: checkpoint after step %d, stopping", ", ".join(names), step)
-                    raise Stopped(received[0], step)
+                    raise Stopped(stop, step)
             clock.tick(step, lambda rate, s=step: _log_progress(metrics, data, s, batches, rate))
     _check_finite(metrics, names)
     clock.stop_at(batches.total)
