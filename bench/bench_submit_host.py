@@ -163,9 +163,10 @@ def make_up(plan, jobs: list, depth: dict[int, int]) -> str:
             files = path.rglob("*") if path.is_dir() else [path]
             sizes[3] += sum(f.stat().st_size for f in files if f.is_file())
         sizes[:3] += run
-        record = BenchmarkRecord(running_time=run[2], max_rss=500.0, cpu_time=run[2])
-        record.data_collected = True  # written as Snakemake writes a benchmark: file
-        write_benchmark_records([record], job["benchmark"][0], False)
+        if job["benchmark"]:  # the download job has none
+            record = BenchmarkRecord(running_time=run[2], max_rss=500.0, cpu_time=run[2])
+            record.data_collected = True  # written as Snakemake writes a benchmark: file
+            write_benchmark_records([record], job["benchmark"][0], False)
         for path in job["output"] + job["benchmark"]:
             os.utime(path, (now + d, now + d))
     return f"{sizes[0]:,.0f} steps, {sizes[1]:,.0f} test evaluations, {sizes[3] / 1e6:.0f} MB"
