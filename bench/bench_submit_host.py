@@ -6,10 +6,10 @@ or what training needs (goal: <= 2 min on a 2-core machine).
 In a scratch ``git worktree`` (HEAD + the working tree's files, removed afterwards): times
 ``snakemake -n`` on a clean ``results/``, whose job listing names every job's rule, files and
 wildcards; makes up the outputs and benchmark records of the train jobs (packs) and of every job
-they need (the packs' member run folders of the paper's real sizes through training's own writer,
-empty files for what no submit-host job reads), in the DAG's mtime order; times ``snakemake -n``
-again (it must plan exactly the other jobs, the run_folder links among them) and
-``snakemake --cores 1``; reads each job's time from its own ``benchmark:`` file.
+they need (each pack's output folder with its members' run folders, seed{s}/, of the paper's
+real sizes through training's own writer; empty files for what no submit-host job reads), in the
+DAG's mtime order; times ``snakemake -n`` again (it must plan exactly the other jobs: none per
+run) and ``snakemake --cores 1``; reads each job's time from its own ``benchmark:`` file.
 """
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ def snakemake(root: Path, env: dict, *args: str) -> tuple[float, str]:
 
 
 def write_pack(plan, job: dict) -> np.ndarray:
-    """A train job's member run folders; returns (steps, test evaluations, wall s) summed."""
+    """A train job's output folder: its members' run folders; returns (steps, test evaluations,
+    wall s) summed."""
     from biv.train.loop import run_name
     from biv.workflow.run_folders import member_dir
 
@@ -162,9 +163,10 @@ def make_up(plan, jobs: list, depth: dict[int, int]) -> str:
             files = path.rglob("*") if path.is_dir() else [path]
             sizes[3] += sum(f.stat().st_size for f in files if f.is_file())
         sizes[:3] += run
-        record = BenchmarkRecord(running_time=run[2], max_rss=500.0, cpu_time=run[2])
-        record.data_collected = True  # written as Snakemake writes a benchmark: file
-        write_benchmark_records([record], job["benchmark"][0], False)
+        if job["benchmark"]:  # the download job has none
+            record = BenchmarkRecord(running_time=run[2], max_rss=500.0, cpu_time=run[2])
+            record.data_collected = True  # written as Snakemake writes a benchmark: file
+            write_benchmark_records([record], job["benchmark"][0], False)
         for path in job["output"] + job["benchmark"]:
             os.utime(path, (now + d, now + d))
     return f"{sizes[0]:,.0f} steps, {sizes[1]:,.0f} test evaluations, {sizes[3] / 1e6:.0f} MB"

@@ -5,6 +5,7 @@ from biv.config.naming import normal
 from biv.config.validation import validated
 from biv.report import figure_text
 from biv.workflow import rule_params
+from biv.workflow.run_folders import member_file
 from biv.workflow.plan import load_plan
 
 try:
@@ -33,14 +34,24 @@ wildcard_constraints:
 
 
 def run_files(name, runs=PLAN.runs):
-    """One run-folder file (e.g. "summary") of each run."""
-    return expand(
-        getattr(rules.run_folder.output, name),
+    """One file of each run (a key of RUN_FILES, e.g. "summary"): in the run's folder in the
+    output folder of its pack's train job."""
+    folders = expand(
+        rules.train.output.runs,
         zip,
         experiment=[r.experiment for r in runs],
         loss=[r.loss_name for r in runs],
-        seed=[r.seed for r in runs],
+        pack=[
+            pack_name(r.seed, PLAN.experiments[r.experiment].training.pack_size)
+            for r in runs
+        ],
     )
+    return [member_file(folder, r.seed, name) for folder, r in zip(folders, runs)]
+
+
+def run_ids(runs=PLAN.runs):
+    """What each run of run_files is: [experiment, loss, seed] (no script parses a path)."""
+    return [[r.experiment, r.loss_name, r.seed] for r in runs]
 
 
 def pack_files(pattern, packs=PLAN.packs.values()):
@@ -127,17 +138,6 @@ def pack_parameters(wildcards):
     ]
 
 
-def run_pack(wildcards):
-    """The runs folder of the pack that trains the run."""
-    pack_size = PLAN.experiments[wildcards.experiment].training.pack_size
-    return expand(
-        rules.train.output.runs,
-        experiment=wildcards.experiment,
-        loss=wildcards.loss,
-        pack=pack_name(int(wildcards.seed), pack_size),
-    )
-
-
 def train_group(wildcards):
     return rule_params.train_group(PLAN, wildcards.experiment)
 
@@ -156,9 +156,24 @@ def all_targets():
     return targets
 
 
-def figure_metrics(wildcards):
+def figure_runs(figure):
+    shown = PLAN.figures[figure].experiments
+    return [r for r in PLAN.runs if r.experiment in shown]
+
+
+def figure_packs(wildcards):
+    """The output folders of the packs whose runs the figure shows."""
     shown = PLAN.figures[wildcards.figure].experiments
-    return run_files("metrics", [r for r in PLAN.runs if r.experiment in shown])
+    packs = [p for p in PLAN.packs.values() if p.experiment in shown]
+    return pack_files(rules.train.output.runs, packs)
+
+
+def figure_metrics(wildcards):
+    return run_files("metrics", figure_runs(wildcards.figure))
+
+
+def figure_run_ids(wildcards):
+    return run_ids(figure_runs(wildcards.figure))
 
 
 def figure_batch_sizes(wildcards):

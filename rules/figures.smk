@@ -5,7 +5,7 @@ localrules:
 
 rule plot_learning_curves:
     input:
-        metrics=figure_metrics,
+        packs=figure_packs,
     output:
         png=report(
             "results/figures/{figure}.png",
@@ -21,6 +21,8 @@ rule plot_learning_curves:
     conda:
         "../envs/biv.yaml"
     params:
+        metrics_files=figure_metrics,
+        runs=figure_run_ids,
         figure=figure_config,
         caption=figure_caption,
         batch_sizes=figure_batch_sizes,

@@ -3,11 +3,11 @@ localrules:
     collect_benchmarks,
 
 
+# Its inputs are the packs' output folders; the files it reads in them, and the run each is
+# of, are params from the plan.
 rule aggregate:
     input:
-        summaries=run_files("summary"),
-        params=run_files("params"),
-        metrics=run_files("metrics"),
+        packs=pack_files(rules.train.output.runs),
     output:
         runs=report(
             "results/tables/runs.csv",
@@ -31,6 +31,10 @@ rule aggregate:
     conda:
         "../envs/biv.yaml"
     params:
+        summary_files=run_files("summary"),
+        params_files=run_files("params"),
+        metrics_files=run_files("metrics"),
+        runs=run_ids(),
         experiments=rule_params.experiment_table(PLAN),
         sweeps={name: sweep.to_dict() for name, sweep in PLAN.sweeps.items()},
     script:

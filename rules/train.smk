@@ -1,16 +1,14 @@
-localrules:
-    run_folder,
-
-
 # One job trains a pack (biv.config.Pack: the runs of one experiment and loss in one block of
-# training.pack_size seeds). Its checkpoint lies beside the output folder, which Snakemake
-# deletes before a rerun, so that a killed job resumes.
+# training.pack_size seeds). Its output folder holds the members' run folders, seed{s}/, where
+# the tables and figures read them: no job per run. Its checkpoint lies outside it, in
+# results/checkpoints/ (Snakemake deletes the output folder before a rerun), so that a killed
+# job resumes.
 rule train:
     input:
         dataset=train_dataset_file,
         noise=train_noise_setting,
     output:
-        runs=directory("results/packs/{experiment}/{loss}/{pack}/runs"),
+        runs=directory("results/runs/{experiment}/{loss}/{pack}"),
     log:
         "results/logs/train/{experiment}/{loss}/{pack}.log",
     benchmark:
@@ -26,6 +24,7 @@ rule train:
         gpu=1,
     params:
         runs=pack_parameters,
+        checkpoint_dir="results/checkpoints/{experiment}/{loss}/{pack}",
     script:
         "../scripts/train.py"
 
@@ -37,21 +36,3 @@ use rule train as train_cpu with:
         experiment=CPU_EXPERIMENTS,
     resources:
         gpu=0,
-
-
-# A run's folder, where the tables and figures read it: hard links of its pack's member files.
-rule run_folder:
-    input:
-        run_pack,
-    output:
-        params="results/runs/{experiment}/{loss}/seed{seed}/params.json",
-        summary="results/runs/{experiment}/{loss}/seed{seed}/summary.json",
-        metrics="results/runs/{experiment}/{loss}/seed{seed}/metrics.csv",
-        predictions="results/runs/{experiment}/{loss}/seed{seed}/predictions.csv",
-        run="results/runs/{experiment}/{loss}/seed{seed}/run.json",
-    log:
-        "results/logs/run_folder/{experiment}/{loss}/seed{seed}.log",
-    conda:
-        "../envs/biv.yaml"
-    shell:
-        "python -m biv.workflow.run_folders {input:q} {wildcards.seed} {log:q} {output:q}"

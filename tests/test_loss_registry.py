@@ -208,7 +208,7 @@ def test_adding_a_loss_type_is_adding_one_module(tmp_path, copy_workflow):
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
     losses = {}
     for name, loss in (("l2", {"type": "mse"}), ("huber", {"type": "huber", "delta": 0.5})):
-        run = root / "results" / "runs" / "toy" / name / "seed1"
+        run = root / "results" / "runs" / "toy" / name / "seeds1-5" / "seed1"
         assert json.loads((run / "run.json").read_text())["loss"] == loss
         assert json.loads((run / "summary.json").read_text())["steps"] == 8
         rows = (run / "metrics.csv").read_text().splitlines()[1:]

@@ -174,9 +174,11 @@ def test_mean_ci_one_and_two_dimensional():
 
 
 def test_read_curves_takes_the_clean_test_mse_of_each_run(tmp_path):
+    files = []
     for seed, value in ((1, 0.5), (2, 0.25)):
-        run = tmp_path / "runs" / "exp" / "biv" / f"seed{seed}"
-        run.mkdir(parents=True)
+        run = tmp_path / f"folder{seed}"  # what a run is comes from the plan, not its path
+        run.mkdir()
+        files.append(run / "metrics.csv")
         (run / "metrics.csv").write_text(
             "step,epoch,split,metric,value\n"
             "1,1,train,loss,9.0\n"
@@ -186,8 +188,7 @@ def test_read_curves_takes_the_clean_test_mse_of_each_run(tmp_path):
             "2,1,train,skipped,1\n"
             f"2,1,test,mse,{value / 2}\n"
         )
-    files = sorted(tmp_path.glob("runs/*/*/*/metrics.csv"))
-    table = tables.read_curves(files)
+    table = tables.read_curves(files, [("exp", "biv", 1), ("exp", "biv", 2)])
     assert list(table.columns) == ["experiment", "loss", "seed", "step", "value", "metric"]
     assert table.values.tolist() == [
         ["exp", "biv", 1, 1, 0.5, "mse"],

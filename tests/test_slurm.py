@@ -243,15 +243,20 @@ RULE_BLOCK = re.compile(r"^\s*(?:localrule|rule) (\w+):\n((?:[ \t]+\w+: .*\n)+)"
 def pack_name_of(body: str) -> str:
     """The pack's name ('noisy/biv/seeds1-5') from the output line of a train job's block
     (error summaries of a cancelled job carry the output line but no wildcards line)."""
-    found = re.search(r"^\s+output: .*?results/packs/([^\s,]+)/runs\b", body, re.MULTILINE)
+    found = re.search(r"^\s+output: .*?results/runs/([^\s,]+)", body, re.MULTILINE)
     return found.group(1)
 
 
 def pack_of(run: str) -> str:
-    """The pack of a run folder's name ('noisy/biv/seed1' -> 'noisy/biv/seeds1-5'; the config
+    """The pack of a run ('noisy/biv/seed1' -> 'noisy/biv/seeds1-5'; the config
     leaves training.pack_size at its default)."""
     folder, _, seed = run.rpartition("/seed")
     return f"{folder}/{pack_name(int(seed), TRAINING_DEFAULTS['pack_size'])}"
+
+
+def run_dir(workdir: Path, run: str) -> Path:
+    """The folder of a run ('noisy/biv/seed1'): in its pack's output folder."""
+    return workdir / "results/runs" / pack_of(run) / run.rpartition("/")[2]
 
 
 def plugin_members(workdir: Path, job_ids: set[str]) -> dict[str, set[tuple[str, str]]]:
@@ -318,7 +323,7 @@ def after_a_checkpoint(pack: str, interruption: str):
     it; that job's id."""
 
     def interrupt(workdir: Path, proc: subprocess.Popen) -> str | None:
-        checkpoint = workdir / "results/packs" / pack / "checkpoint.pt"
+        checkpoint = workdir / "results/checkpoints" / pack / "checkpoint.pt"
         while proc.poll() is None and not checkpoint.exists():
             time.sleep(0.02)
         for line in sh("squeue", "-h", "-t", "RUNNING", "-o", "%i|%k|%Z").stdout.splitlines():
@@ -336,8 +341,9 @@ def assert_finished(run: Run) -> None:
 
 
 def run_names(workdir: Path) -> set[str]:
-    runs = workdir / "results/runs"
-    return {str(p.parent.relative_to(runs)) for p in runs.glob("*/*/seed*/summary.json")}
+    """The runs ('noisy/biv/seed1') with a folder in their pack's output folder."""
+    files = (workdir / "results/runs").glob("*/*/seeds*/seed*/summary.json")
+    return {f"{p.parts[-5]}/{p.parts[-4]}/{p.parts[-2]}" for p in files}
 
 
 def read_summary(path: Path) -> pd.DataFrame:
@@ -346,8 +352,9 @@ def read_summary(path: Path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def full_runs(cluster, copy_workflow, tmp_path_factory) -> tuple[Run, Path]:
-    """The tiny config through Slurm, and locally (`--cores 2`) at the same time."""
+def full_runs(cluster, copy_workflow, tmp_path_factory) -> tuple[Run, Path, pd.DataFrame | None]:
+    """The tiny config through Slurm, and locally (`--cores 2`) at the same time; the Slurm run's
+    summary table as it ended (``changed_run`` reruns in its folder, in whatever test order)."""
     slurm_dir = slurm_workflow(copy_workflow, tmp_path_factory.mktemp("slurm"))
     local_dir = slurm_workflow(copy_workflow, tmp_path_factory.mktemp("local"))
     since = datetime.now()
@@ -358,7 +365,8 @@ def full_runs(cluster, copy_workflow, tmp_path_factory) -> tuple[Run, Path]:
     finally:
         local_returncode, local_log = finish(local, local_dir)
     assert local_returncode == 0, f"local run failed:\n{local_log[-6000:]}"
-    return run, local_dir
+    summary = read_summary(slurm_dir / SUMMARY) if run.returncode == 0 else None
+    return run, local_dir, summary
 
 
 @pytest.fixture(scope="module")
@@ -379,14 +387,13 @@ def changed_run(full_runs) -> tuple[Run, str, dict[str, str], dict[str, str]]:
 
 
 def params_of(workdir: Path) -> dict[str, str]:
-    runs = workdir / "results/runs"
     return {
-        str(p.parent.relative_to(runs)): p.read_text() for p in runs.glob("*/*/seed*/params.json")
+        name: (run_dir(workdir, name) / "params.json").read_text() for name in run_names(workdir)
     }
 
 
 def test_every_training_ran_on_the_device_it_asks_for_grouped_and_matches_local(full_runs):
-    run, local_dir = full_runs
+    run, local_dir, summary = full_runs
     assert_finished(run)
     runs = run_names(run.workdir)
     assert runs and runs == run_names(local_dir)
@@ -426,9 +433,7 @@ def test_every_training_ran_on_the_device_it_asks_for_grouped_and_matches_local(
         assert run.slurm[jid].steps == len(members), (jid, run.slurm[jid], members)
 
     # same numbers as the local CPU run (same seeds)
-    pd.testing.assert_frame_equal(
-        read_summary(run.workdir / SUMMARY), read_summary(local_dir / SUMMARY), check_exact=True
-    )
+    pd.testing.assert_frame_equal(summary, read_summary(local_dir / SUMMARY), check_exact=True)
 
 
 def test_a_cancelled_training_job_is_retried_and_leaves_nothing_incomplete(changed_run):
@@ -452,8 +457,8 @@ def test_a_cancelled_training_job_is_retried_and_leaves_nothing_incomplete(chang
         members = [name for name in run_names(run.workdir) if pack_of(name) == pack]
         assert members
         for name in members:
-            json.loads((run.workdir / "results/runs" / name / "summary.json").read_text())
-            record = json.loads((run.workdir / "results/runs" / name / "run.json").read_text())
+            json.loads((run_dir(run.workdir, name) / "summary.json").read_text())
+            record = json.loads((run_dir(run.workdir, name) / "run.json").read_text())
             assert record["run"]["resumed_from_step"] == int(resumed[-1])
     assert not [p for p in (run.workdir / ".snakemake/incomplete").rglob("*") if p.is_file()]
     dry = subprocess.run(
@@ -534,8 +539,8 @@ def test_a_requeued_or_timed_out_training_resumes_at_the_step_it_stopped(interru
     assert resumed and int(resumed[-1]) >= 100, job_log  # after the first periodic checkpoint
     for name in run_names(run.workdir):
         for file in ("metrics.csv", "predictions.csv"):
-            ours = (run.workdir / "results/runs" / name / file).read_bytes()
-            assert ours == (local_dir / "results/runs" / name / file).read_bytes(), (name, file)
+            ours = (run_dir(run.workdir, name) / file).read_bytes()
+            assert ours == (run_dir(local_dir, name) / file).read_bytes(), (name, file)
 
 
 def test_jobs_have_no_network_but_the_submit_host_has(cluster, tmp_path, serving):

@@ -24,6 +24,7 @@ from biv.data.prepared import load_prepared
 from biv.losses import LossResult, registered
 from biv.noise.draws import draw
 from biv.train.loop import train
+from biv.workflow.run_folders import RUN_FILES
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -223,6 +224,8 @@ def test_run_folder_outputs(toy, tmp_path):
         "run.json",
         "summary.json",
     ]
+    # where the workflow's rules look for them
+    assert sorted(RUN_FILES.values()) == sorted(p.name for p in out.iterdir())
     # what `biv train` reads, every default filled in: the folder reruns as it is
     params = json.loads((out / "params.json").read_text())
     assert params == RunSpec.from_dict(toy.params(tmp_path)).to_dict()

@@ -89,7 +89,7 @@ def edit_config(workdir: Path, edit) -> None:
 
 def test_full_run_writes_tables_figures_and_report(finished):
     workdir, out = finished
-    assert jobs_run(out)["train"] == 4 and jobs_run(out)["run_folder"] == 8  # packs of 2 seeds
+    assert jobs_run(out)["train"] == 4 and "run_folder" not in jobs_run(out)  # packs of 2 seeds
     results = workdir / "results"
     for fig in ("curves", "sweeps/eps"):
         for ext in ("png", "pdf"):
@@ -105,7 +105,9 @@ def test_full_run_writes_tables_figures_and_report(finished):
     # seed-averaged curve, the old quantity the mean of per-seed minima
     summary = pd.read_csv(results / "tables" / "summary.csv")
     for row in summary.itertuples():
-        files = sorted((results / "runs" / row.experiment / row.loss).glob("seed*/summary.json"))
+        files = sorted(
+            (results / "runs" / row.experiment / row.loss).glob("seeds1-5/seed*/summary.json")
+        )
         best = [json.loads(f.read_text())["best_test_mse"] for f in files]
         final = [json.loads(f.read_text())["final_test_mse"] for f in files]
         curves = [pd.read_csv(f.parent / "metrics.csv") for f in files]
@@ -134,9 +136,22 @@ def test_full_run_writes_tables_figures_and_report(finished):
     ]
     assert (train["runs"] == 2).all() and bench.loc[bench["rule"] != "train", "runs"].isna().all()
     assert (bench["s"] > 0).all()
-    # the run folders are the pack members' files
-    member = results / "packs/noisy/biv/seeds1-5/runs/seed2/summary.json"
-    assert member.samefile(results / "runs/noisy/biv/seed2/summary.json")
+    # the run folders are the pack's output, each with its parameters; the checkpoints are gone
+    for pack in ("noisy/l2", "noisy/biv", "clean/l2", "eps__epsilon-0p1/biv"):
+        folder = results / "runs" / pack / "seeds1-5"
+        shown = sorted(p.name for p in folder.iterdir() if p.name != ".snakemake_timestamp")
+        assert shown == ["seed1", "seed2"]  # (Snakemake's timestamp of a directory output)
+        assert sorted(p.name for p in (folder / "seed2").iterdir()) == [
+            "metrics.csv",
+            "params.json",
+            "predictions.csv",
+            "run.json",
+            "summary.json",
+        ]
+        assert not (results / "checkpoints" / pack / "seeds1-5").exists()
+    params = json.loads((results / "runs/noisy/biv/seeds1-5/seed2/params.json").read_text())
+    assert (params["experiment"], params["loss_name"], params["seed"]) == ("noisy", "biv", 2)
+    assert not (results / "packs").exists()
     prov = json.loads((results / "provenance.json").read_text())
     assert prov["config"]["losses"]["biv"]["epsilon"] == 0.5
     assert "torch" in prov["packages"] and prov["git_commit"]
@@ -180,7 +195,7 @@ def test_changing_one_epsilon_reruns_only_that_loss(workdir):
     edit_config(workdir, lambda c: c["losses"]["biv"].update(epsilon=0.3))
     assert planned_packs(workdir) == {"noisy/biv/seeds1-5"}  # the sweep's biv has its own epsilon
     jobs = jobs_run(snakemake(workdir))
-    assert jobs.pop("train") == 1 and jobs.pop("run_folder") == 2
+    assert jobs.pop("train") == 1
     assert set(jobs) <= {
         "aggregate",
         "collect_benchmarks",
@@ -189,7 +204,7 @@ def test_changing_one_epsilon_reruns_only_that_loss(workdir):
         "plot_sweep",
         "reproduction",
     }
-    params = json.loads((workdir / "results/runs/noisy/biv/seed1/params.json").read_text())
+    params = json.loads((workdir / "results/runs/noisy/biv/seeds1-5/seed1/params.json").read_text())
     assert params["loss"]["epsilon"] == 0.3
 
 
@@ -200,14 +215,14 @@ def test_adding_a_seed_reruns_only_its_pack(workdir):
     packs = {"noisy/l2/seeds1-5", "noisy/biv/seeds1-5", "eps__epsilon-0p1/biv/seeds1-5"}
     assert planned_packs(workdir) == packs
     jobs = jobs_run(snakemake(workdir))
-    assert jobs.pop("train") == 3 and jobs.pop("run_folder") == 3 * 3
+    assert jobs.pop("train") == 3
     assert "prepare_dataset" not in jobs
-    assert (workdir / "results/runs/noisy/l2/seed3/summary.json").exists()
+    assert (workdir / "results/runs/noisy/l2/seeds1-5/seed3/summary.json").exists()
     # a seed of the next block is a pack of its own: the others stay
     edit_config(workdir, lambda c: c["experiments"]["clean"].update(seeds=[1, 2, 6]))
     assert planned_packs(workdir) == {"clean/l2/seeds6-10"}
     jobs = jobs_run(snakemake(workdir))
-    assert jobs.pop("train") == 1 and jobs.pop("run_folder") == 1
+    assert jobs.pop("train") == 1
 
 
 def test_changing_a_train_size_reruns_that_dataset_chain_only(workdir):
@@ -252,7 +267,8 @@ def test_failed_training_leaves_no_output_and_rerun_continues(workdir):
     edit_config(workdir, lambda c: c["experiments"]["clean"]["training"].update(lr=1e30))
     out = snakemake(workdir, "--keep-going", ok=False)
     assert "train" in out
-    assert not (workdir / "results/packs/clean/l2/seeds1-5/runs").exists()
+    assert not (workdir / "results/runs/clean/l2/seeds1-5").exists()
+    assert not (workdir / "results/runs/clean/l2/seeds1-5.partial").exists()
     log = (workdir / "results/logs/train/clean/l2/seeds1-5.log").read_text()
     assert re.search(r"step \d+", log) and re.search(r"nan|inf", log, re.IGNORECASE)
     # the job log holds the traceback, not only Snakemake's console
@@ -260,5 +276,5 @@ def test_failed_training_leaves_no_output_and_rerun_continues(workdir):
     (workdir / "tiny.yaml").write_text(original)
     jobs = jobs_run(snakemake(workdir))
     assert jobs["train"] == 1  # clean's pack of seeds 1-5
-    assert (workdir / "results/runs/clean/l2/seed1/summary.json").exists()
+    assert (workdir / "results/runs/clean/l2/seeds1-5/seed1/summary.json").exists()
     assert jobs_run(snakemake(workdir)) == {}

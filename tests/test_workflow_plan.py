@@ -257,10 +257,12 @@ def test_the_plan_says_whether_there_is_a_reproduction():
 
 
 @pytest.mark.workflow
-def test_paper_plans_at_most_120_training_jobs_within_5_s(copy_workflow, tmp_path, data_dir):
-    """config/paper.yaml's 550 runs train in packs; its dry run (start-up, config checks, DAG)
-    stays quick. The Slurm client tools are shadowed: with the Slurm executor plugin installed
-    and no controller, each Snakemake start waits ~9 s for `scontrol` (bench/README.md)."""
+def test_paper_plans_a_job_per_pack_and_none_per_run_within_5_s(copy_workflow, tmp_path, data_dir):
+    """config/paper.yaml's 550 runs train in at most 120 packs, and each run's folder is in its
+    pack's output: the jobs are the packs' and the other rules' (none per run, so no submit-host
+    job per run). Its dry run (start-up, config checks, DAG) stays quick. The Slurm client tools
+    are shadowed: with the Slurm executor plugin installed and no controller, each Snakemake
+    start waits ~9 s for `scontrol` (bench/README.md)."""
     shadow = tmp_path / "bin"
     shadow.mkdir()
     for tool in ("scontrol", "sacct", "squeue", "sinfo"):
@@ -285,9 +287,38 @@ def test_paper_plans_at_most_120_training_jobs_within_5_s(copy_workflow, tmp_pat
     elapsed = time.perf_counter() - start
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
-    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:", 1)[1], re.MULTILINE))
-    assert int(counts["run_folder"]) == 550 and int(counts["train"]) <= 120
+    table = out.split("Job stats:", 1)[1]
+    counts = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)}
+    with contextlib.chdir(ROOT):
+        plan = build_plan(load(ROOT / "config" / "paper.yaml"))
+    assert len(plan.runs) == 550 and len(plan.packs) <= 120
+    others = {
+        "download": len(rule_params.downloads(plan)),
+        "prepare_dataset": len({exp.dataset for exp in plan.experiments.values()}),
+        "estimate_noise": len(plan.noise_settings()),
+        "aggregate": 1,
+        "plot_learning_curves": len(plan.figures),
+        "plot_sweep": len(plan.sweeps),
+        "provenance": 1,
+        "reproduction": 1,
+        "collect_benchmarks": 1,
+        "all": 1,
+    }
+    assert counts.pop("train", 0) + counts.pop("train_cpu", 0) == len(plan.packs)
+    assert counts.pop("total") == len(plan.packs) + sum(others.values())
+    assert counts == {rule: n for rule, n in others.items() if n}
     assert elapsed <= 5.0, f"dry run of paper.yaml took {elapsed:.1f} s"
+
+
+def test_no_rule_runs_a_python_found_on_path():
+    """A `shell:` command starting `python` runs whatever `python` is first on PATH (one without
+    the workflow's dependencies when Snakemake is started from a virtual environment without
+    activating it); `script:` runs Snakemake's own interpreter. No rule has such a command."""
+    rules = [ROOT / "Snakefile", *sorted((ROOT / "rules").glob("*.smk"))]
+    for path in rules:
+        text = path.read_text()
+        for command in re.findall(r"^\s*shell:\s*\n?\s*[rf]?(\"{1,3}|'{1,3})(.*)", text, re.M):
+            assert not re.match(r"\s*(\S*/)?python[\d.]*\b", command[1]), (path.name, command)
 
 
 def readme_noise_examples() -> dict:

@@ -27,8 +27,9 @@ import yaml
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
-RUN = "results/runs/long/biv/seed1"
-PACK = "results/packs/long/biv/seeds1-5"  # the run's pack: its checkpoint, its folder runs/
+PACK = "results/runs/long/biv/seeds1-5"  # the output folder of the run's pack
+RUN = f"{PACK}/seed1"
+CHECKPOINT = "results/checkpoints/long/biv/seeds1-5/checkpoint.pt"  # outside the output
 JOB_LOG = "results/logs/train/long/biv/seeds1-5.log"
 CONFIG = {
     "datasets": {"syn": {"kind": "synthetic", "n_train": 2000, "n_test": 500, "seed": 0}},
@@ -79,7 +80,7 @@ def finished(workdir: Path) -> None:
 def killed_after_first_checkpoint(workdir: Path, whole_snakemake: bool = False) -> None:
     """Start the command, and once the pack's first checkpoint exists, SIGKILL the training job's
     processes (or the whole process group: Snakemake too)."""
-    checkpoint = workdir / PACK / "checkpoint.pt"
+    checkpoint = workdir / CHECKPOINT
     with (workdir / "killed.log").open("w") as out:
         proc = subprocess.Popen(
             COMMAND, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -98,7 +99,7 @@ def killed_after_first_checkpoint(workdir: Path, whole_snakemake: bool = False) 
     assert proc.wait(timeout=TIMEOUT) != 0
     assert checkpoint.exists()
     # nothing of the pack's outputs is left behind: Snakemake sees no incomplete files
-    assert not (workdir / PACK / "runs").exists()
+    assert not (workdir / PACK).exists()
 
 
 def resumed_from(workdir: Path) -> list[int]:
@@ -132,7 +133,7 @@ def test_killed_training_job_resumes_to_the_bytes_of_an_uninterrupted_run(workdi
     assert len(steps) == 1 and steps[0] >= 100
     assert json.loads((workdir / RUN / "run.json").read_text())["run"]["resumed_from_step"] > 0
     same_results(workdir, reference)
-    assert not (workdir / PACK / "checkpoint.pt").exists()
+    assert not (workdir / CHECKPOINT).exists()
 
 
 def test_killed_snakemake_resumes_after_unlock(workdir, reference):
@@ -160,4 +161,4 @@ def test_config_edit_after_a_kill_discards_the_checkpoint_and_finishes(workdir):
     run = json.loads((workdir / RUN / "run.json").read_text())
     assert run["loss"]["epsilon"] == 0.3 and run["run"]["resumed_from_step"] == 0
     assert json.loads((workdir / RUN / "summary.json").read_text())["steps"] == 3780
-    assert not (workdir / PACK / "checkpoint.pt").exists()
+    assert not (workdir / CHECKPOINT).exists()

@@ -98,7 +98,7 @@ def test_clean_mse_estimate_agrees_with_the_true_clean_mse(results):
     true = {}
     for loss in ("l2", "biv"):
         for seed in SEEDS:
-            run = results / "runs" / "noisy-only" / loss / f"seed{seed}"
+            run = results / "runs" / "noisy-only" / loss / "seeds1-5" / f"seed{seed}"
             summary = json.loads((run / "summary.json").read_text())
             assert summary["test_labels"] == "noisy"
             true[loss, seed] = true_clean_mse(results, run)

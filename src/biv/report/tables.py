@@ -5,7 +5,7 @@ metrics of the seed-averaged learning curve beside per-seed statistics (summary.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -96,18 +96,17 @@ SUMMARY_COLUMNS = {
 PAIRED_COLUMNS = list(SUMMARY_COLUMNS)[list(SUMMARY_COLUMNS).index("n_paired") :]
 
 
-def read_curves(metrics_files: Iterable[str | Path]) -> pd.DataFrame:
+def read_curves(metrics_files: Iterable[str | Path], runs: Iterable[Sequence]) -> pd.DataFrame:
     """The scored curve (one of :data:`TEST_METRICS`) per evaluation step of each run
-    (experiment, loss, seed, step, value, metric); experiment, loss and seed come from the run
-    folder ``.../{experiment}/{loss}/seed{N}/``."""
+    (experiment, loss, seed, step, value, metric); ``runs``: the (experiment, loss, seed) of
+    each metrics file, as the plan knows them (never taken from its path)."""
     frames = []
-    for file in metrics_files:
-        experiment, loss, seed = Path(file).parts[-4:-1]
+    for file, (experiment, loss, seed) in zip(metrics_files, runs, strict=True):
         frame = pd.read_csv(file, usecols=["step", "split", "metric", "value"])
         frame = frame[(frame["split"] == "test") & frame["metric"].isin(TEST_METRICS)]
         frames.append(
             frame[["step", "value", "metric"]].assign(
-                experiment=experiment, loss=loss, seed=int(seed.removeprefix("seed"))
+                experiment=experiment, loss=loss, seed=int(seed)
             )
         )
     columns = ["experiment", "loss", "seed", "step", "value", "metric"]
