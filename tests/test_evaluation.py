@@ -252,3 +252,15 @@ def test_a_stacked_mlp_evaluates_each_member_as_its_own_mlp():
         for m, mlp in enumerate(mlps):
             torch.testing.assert_close(pred[m], predict(mlp, data, chunks, protocol=protocol))
             torch.testing.assert_close(sums[m], evaluate(mlp, data, chunks, protocol=protocol))
+
+
+def test_eval_mode_switches_only_a_model_whose_layers_depend_on_it():
+    """A model with BatchNorm is evaluated in eval mode and left in train mode; one without
+    BatchNorm or dropout, whose layers compute the same in both modes, is not switched."""
+    plain, normed = MLP(4, (8,), batchnorm=False), MLP(4, (8,), batchnorm=True)
+    for model in (plain, normed):
+        model.train()
+        with evaluation.eval_mode(model):
+            inside = [m.training for m in model.modules()]
+        assert all(m.training for m in model.modules())
+        assert not any(inside) if model is normed else all(inside)

@@ -11,9 +11,10 @@ from biv.train.optim import PackAdam
 MEMBERS, SHAPES = 3, [(3, 4, 5), (3, 4)]
 
 
-def _run(dtype: torch.dtype, steps: int = 40, reload_at: int | None = None):
+def _run(dtype: torch.dtype, steps: int = 40, reload_at: int | None = None, sit_out: float = 0.3):
     """PackAdam on stacked tensors and one torch.optim.Adam per member, fed the same gradients;
-    a member sits a step out with probability 0.3. Returns both sets of final values."""
+    a member sits a step out with probability ``sit_out`` (a step of every member is given as
+    ``active=None``: the update in place). Returns both sets of final values."""
     gen = torch.Generator().manual_seed(0)
     stacked = [torch.randn(shape, generator=gen, dtype=dtype) for shape in SHAPES]
     solo = [[t[m].clone().requires_grad_() for t in stacked] for m in range(MEMBERS)]
@@ -21,8 +22,8 @@ def _run(dtype: torch.dtype, steps: int = 40, reload_at: int | None = None):
     pack = PackAdam(stacked, MEMBERS, lr=0.01)
     for step in range(steps):
         grads = [torch.randn(shape, generator=gen, dtype=dtype) for shape in SHAPES]
-        active = torch.rand(MEMBERS, generator=gen) > 0.3
-        pack.step(grads, active)
+        active = torch.rand(MEMBERS, generator=gen) >= sit_out
+        pack.step(grads, None if bool(active.all()) else active)
         for m in range(MEMBERS):
             if active[m]:
                 for p, g in zip(solo[m], grads, strict=True):
@@ -37,6 +38,13 @@ def _run(dtype: torch.dtype, steps: int = 40, reload_at: int | None = None):
 
 def test_each_member_steps_as_torch_adam_bit_for_bit_in_float32():
     stacked, solo = _run(torch.float32)
+    for m in range(MEMBERS):
+        for t, p in zip(stacked, solo[m], strict=True):
+            assert torch.equal(t[m], p.detach())
+
+
+def test_steps_of_every_member_in_place_are_torch_adams_bit_for_bit():
+    stacked, solo = _run(torch.float32, sit_out=0.0)
     for m in range(MEMBERS):
         for t, p in zip(stacked, solo[m], strict=True):
             assert torch.equal(t[m], p.detach())

@@ -17,6 +17,7 @@ its final test MSE against float32 (:func:`bf16_vs_float32`).
 from __future__ import annotations
 
 import contextlib
+import weakref
 from typing import Protocol
 
 import torch
@@ -100,8 +101,7 @@ def predict(
         else contextlib.nullcontext()
     )
     stats = batch_statistics(model) if protocol == "original" else contextlib.nullcontext()
-    model.eval()
-    with torch.inference_mode(), autocast, stats:
+    with torch.inference_mode(), autocast, eval_mode(model), stats:
         outputs = []
         for x in chunks:
             if channels_last:
@@ -109,8 +109,29 @@ def predict(
             outputs.append(model(data.inputs(x)))
         dtype = data.y_test.dtype
         pred = (outputs[0] if len(outputs) == 1 else torch.cat(outputs, 1)).to(dtype)
-    model.train()
     return pred
+
+
+#: Layers that compute differently in eval mode.
+_MODAL_LAYERS = (nn.modules.batchnorm._NormBase, nn.modules.dropout._DropoutNd)
+#: Per model: whether it has such a layer (switching modes walks all of its modules).
+_MODAL: weakref.WeakKeyDictionary[nn.Module, bool] = weakref.WeakKeyDictionary()
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module):
+    """The model in eval mode inside, in train mode after; a model whose layers all compute
+    the same in both modes is left alone."""
+    if model not in _MODAL:
+        _MODAL[model] = any(isinstance(m, _MODAL_LAYERS) for m in model.modules())
+    if not _MODAL[model]:
+        yield
+        return
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train()
 
 
 def evaluate(

@@ -39,26 +39,40 @@ class PackAdam:
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
 
     @torch.no_grad()
-    def step(self, grads: list[Tensor], active: Tensor) -> None:
-        """One update of the members where ``active`` (bool, (P,), on the device) is true."""
+    def step(self, grads: list[Tensor], active: Tensor | None = None) -> None:
+        """One update of the members where ``active`` (bool, (P,), on the device) is true; with
+        ``active`` None, of every member, in place (no masking: the same numbers, fewer
+        operations). Each operation runs on all parameters at once (``torch._foreach_*``: the
+        single-tensor kernels, without a Python call per parameter)."""
         beta1, beta2 = self.betas
-        self.steps.add_(active.to(self.steps.dtype))
+        self.steps.add_(1.0 if active is None else active.to(self.steps.dtype))
         dtype = self.params[0].dtype
-        step_size = (self.lr / (1 - beta1**self.steps)).to(dtype)
-        correction2_sqrt = (1 - beta2**self.steps).sqrt().to(dtype)
+        step_size = (self.lr / (1 - beta1**self.steps)).to(dtype).neg_().unsqueeze(1)
+        correction2_sqrt = (1 - beta2**self.steps).sqrt().to(dtype).unsqueeze(1)
+        p, grad, m, v = (
+            [t.view(self.members, -1) for t in tensors]
+            for tensors in (self.params, grads, self.exp_avg, self.exp_avg_sq)
+        )
+        if active is None:
+            new_m, new_v = m, v
+            torch._foreach_lerp_(new_m, grad, 1 - beta1)
+            torch._foreach_mul_(new_v, beta2)
+        else:
+            new_m = torch._foreach_lerp(m, grad, 1 - beta1)
+            new_v = torch._foreach_mul(v, beta2)
+        torch._foreach_addcmul_(new_v, grad, grad, value=1 - beta2)
+        denom = torch._foreach_sqrt(new_v)
+        torch._foreach_div_(denom, [correction2_sqrt] * len(p))
+        torch._foreach_add_(denom, self.eps)
+        update = torch._foreach_mul(new_m, [step_size] * len(p))
+        if active is None:
+            torch._foreach_addcdiv_(p, update, denom)
+            return
+        new_p = torch._foreach_addcdiv(p, update, denom)
         keep = active.unsqueeze(1)
-        for p, grad, exp_avg, exp_avg_sq in zip(
-            self.params, grads, self.exp_avg, self.exp_avg_sq, strict=True
-        ):
-            p, grad = p.view(self.members, -1), grad.view(self.members, -1)
-            m, v = exp_avg.view(self.members, -1), exp_avg_sq.view(self.members, -1)
-            new_m = m.lerp(grad, 1 - beta1)
-            new_v = v.mul(beta2).addcmul_(grad, grad, value=1 - beta2)
-            denom = (new_v.sqrt() / correction2_sqrt.unsqueeze(1)).add_(self.eps)
-            new_p = p.addcdiv(new_m * -step_size.unsqueeze(1), denom)
-            m.copy_(torch.where(keep, new_m, m))
-            v.copy_(torch.where(keep, new_v, v))
-            p.copy_(torch.where(keep, new_p, p))
+        for old, new in ((m, new_m), (v, new_v), (p, new_p)):
+            for tensor, value in zip(old, new, strict=True):
+                tensor.copy_(torch.where(keep, value, tensor))
 
     def state_dict(self) -> dict:
         return {"steps": self.steps, "exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq}

@@ -113,6 +113,7 @@ class Steps:
         the backward pass and the update of the active members. ``active``: their device mask;
         by default from ``batch.empty``, and when every batch is empty, only the forward pass
         runs. A CUDA graph captures the step with ``active`` given (an input buffer)."""
+        every = active is None and not batch.empty.any()  # known on the host: no mask needed
         if active is None:
             active, train = self.active(batch.empty), not batch.empty.all()
         else:
@@ -136,7 +137,7 @@ class Steps:
         if train and not self.model.backward_per_member:  # one backward pass of the pack
             values.sum().backward()
         if train:  # the update of the active members
-            self.optimizer.step(self.model.gradients(), active)
+            self.optimizer.step(self.model.gradients(), None if every else active)
         return StepResult(values.detach(), epsilon)
 
     def evaluate(self) -> Tensor:
