@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import torch
-from bench_train import BIKE_MLP, prepare_bike
+from bench_train import BIKE_MLP, bike_training, prepare_bike
 
 from biv.config.noise import resolve, write_setting_file
 from biv.train.loop import train_pack
@@ -55,16 +55,13 @@ def members(work: Path, data: Path, size: int, epochs: int) -> list[dict]:
                 "noise": {"name": "bike-gamma", "file": str(noise)},
                 "loss": loss,
                 "model": BIKE_MLP,
-                "training": {
-                    "lr": 0.001,
-                    "batch_size": 256,
-                    "epochs": epochs,
-                    "eval_every": 1,
-                    "shuffle": False,
-                    "eval_protocol": "original",
-                    "eval_batch_size": 256,
-                    "device": "cpu",
-                },
+                "training": bike_training(
+                    epochs,
+                    shuffle=False,
+                    eval_protocol="original",
+                    eval_batch_size=256,
+                    device="cpu",
+                ),
             }
         )
     return runs

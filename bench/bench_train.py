@@ -57,6 +57,12 @@ def prepare_bike(work: Path) -> tuple[Path, str]:
     return path, "synthetic data of Bike's shape (BIV_DATA_DIR not set)"
 
 
+def bike_training(epochs: int, **settings) -> dict:
+    """The paper's Bike training block (Adam, lr 0.001, batch 256, test MSE after every step)
+    for ``epochs``, with ``settings`` added."""
+    return {"lr": 0.001, "batch_size": 256, "epochs": epochs, "eval_every": 1, **settings}
+
+
 def bike_params(work: Path, data: Path, device: str, epochs: int) -> dict:
     gamma = {"shape": 0.5, "rate": 0.5 / 20000}
     setting = {"mode": "alphabeta", "distribution": "gamma", "components": [gamma]}
@@ -69,14 +75,7 @@ def bike_params(work: Path, data: Path, device: str, epochs: int) -> dict:
         "noise": {"name": "gamma_mu20000", "file": str(work / "noise.json")},
         "loss": {"type": "biv", "epsilon": EPSILON},
         "model": BIKE_MLP,
-        "training": {
-            "lr": 0.001,
-            "batch_size": 256,
-            "epochs": epochs,
-            "eval_every": 1,
-            "device": device,
-            "eval_batch_size": 1024,
-        },
+        "training": bike_training(epochs, device=device, eval_batch_size=1024),
     }
 
 
