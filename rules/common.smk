@@ -1,17 +1,18 @@
 import os
 
-from biv.config import ConfigError, pack_name
+from biv.config import ConfigError
 from biv.config.naming import normal
 from biv.config.validation import validated
 from biv.report import figure_text
 from biv.workflow import rule_params
 from biv.workflow.run_folders import member_file
-from biv.workflow.plan import load_plan
+from biv.workflow.plan import checked_plan
 
 try:
-    # the schema's defaults filled in, as the rules read them
+    # the schema's defaults filled in, as the rules read them; then the plan and its data
+    # checked as `biv check` checks a config (biv.workflow.plan.load_plan: these two steps)
     config.update(validated(config))
-    PLAN = load_plan(config)  # as `biv check` checks a config
+    PLAN = checked_plan(config)
 except ConfigError as err:
     raise ConfigError(err.key, f"{err.problem} (biv check CONFIG checks a config file)")
 
@@ -41,10 +42,7 @@ def run_files(name, runs=PLAN.runs):
         zip,
         experiment=[r.experiment for r in runs],
         loss=[r.loss_name for r in runs],
-        pack=[
-            pack_name(r.seed, PLAN.experiments[r.experiment].training.pack_size)
-            for r in runs
-        ],
+        pack=[PLAN.pack_of(r) for r in runs],
     )
     return [member_file(folder, r.seed, name) for folder, r in zip(folders, runs)]
 

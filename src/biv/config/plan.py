@@ -76,10 +76,13 @@ class Plan:
         sorted (reordering the config's seeds changes no pack)."""
         seeds: dict[tuple[str, str, str], list[int]] = {}
         for run in self.runs:
-            size = self.experiments[run.experiment].training.pack_size
-            key = (run.experiment, run.loss_name, pack_name(run.seed, size))
+            key = (run.experiment, run.loss_name, self.pack_of(run))
             seeds.setdefault(key, []).append(run.seed)
         return {key: Pack(*key, tuple(sorted(members))) for key, members in seeds.items()}
+
+    def pack_of(self, run: Run) -> str:
+        """The name of the pack that trains ``run`` (:func:`pack_name`)."""
+        return pack_name(run.seed, self.experiments[run.experiment].training.pack_size)
 
     def noise_settings(self) -> list[tuple[str, str]]:
         """Every (dataset, noise) whose resolved setting some run draws its labels from, in a
