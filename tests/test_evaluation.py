@@ -264,3 +264,43 @@ def test_eval_mode_switches_only_a_model_whose_layers_depend_on_it():
             inside = [m.training for m in model.modules()]
         assert all(m.training for m in model.modules())
         assert not any(inside) if model is normed else all(inside)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("members", [1, 5, 20])
+def test_passes_give_the_numbers_of_the_test_batches(threads, members):
+    """A feature model runs on pieces of the test set sized for speed (``passes``), not on the
+    test batches: a row's prediction does not depend on the rows computed with it, so the
+    predictions and both protocols' error sums are those of the test batches, to the bit (the
+    Bike MLP's shapes, 3,379 test rows, trained-like weights of several scales)."""
+    torch.set_num_threads(threads)  # the module's fixture restores the thread count
+    torch.manual_seed(members)
+    mlps = [MLP(19, [100, 50, 20, 10], batchnorm=False) for _ in range(members)]
+    with torch.no_grad():
+        for mlp in mlps:
+            for p in mlp.parameters():
+                p.mul_(torch.empty(()).uniform_(0.5, 3.0))
+    model = StackedMLP(mlps)
+    x, data = torch.randn(3379, 19), Data(torch.randn(3379), images=False)
+    batches = list(x.split(256))
+    pieces = evaluation.passes(model, x, 256, "original")
+    assert len(pieces) != len(batches)
+    assert torch.equal(
+        evaluation.predict(model, data, pieces), evaluation.predict(model, data, batches)
+    )
+    for protocol in ("standard", "original"):
+        in_passes = evaluation.evaluate(model, data, pieces, protocol=protocol, test_batch=256)
+        assert torch.equal(in_passes, evaluation.evaluate(model, data, batches, protocol=protocol))
+
+
+def test_batch_statistics_and_images_run_on_the_test_batches():
+    """Where a batch's predictions depend on the batch (BatchNorm under the original protocol)
+    or the inputs are images, the passes are the test batches."""
+    x = torch.randn(1000, 8)
+    with_bn = StackedMLP([MLP(8, [16], batchnorm=True)])
+    sizes = [len(p) for p in evaluation.passes(with_bn, x, 300, "original")]
+    assert sizes == [300, 300, 300, 100]
+    assert len(evaluation.passes(with_bn, x, 300, "standard")) == 1
+    images = torch.zeros(10, 3, 64, 64, dtype=torch.uint8)
+    cnn = pack(AgeCNN(64, 64), [images])
+    assert [len(p) for p in evaluation.passes(cnn, images, 4, "standard")] == [4, 4, 2]

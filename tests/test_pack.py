@@ -242,3 +242,81 @@ def test_an_image_model_pack_trains_each_member_as_its_solo_run(toy, tmp_path):
     packed = train_all(members, tmp_path / "pack")
     for params, in_pack in zip(members, packed, strict=True):
         assert_same_bytes(in_pack, train_all([params], tmp_path / "solo")[0])
+
+
+def _sized_members(data: Path, noise: Path, hidden: list[int], losses: dict, **training) -> list:
+    """Members of every loss in ``losses`` and seeds 1 and 2 (noise drawn from ``noise``)."""
+    return [
+        {
+            "experiment": "sized",
+            "loss_name": name,
+            "seed": seed,
+            "dataset": {"name": "sized", "file": str(data)},
+            "noise": {"name": "sized", "file": str(noise)},
+            "loss": loss,
+            "model": {"name": "mlp", "hidden": hidden, "batchnorm": False},
+            "training": {"lr": 0.001, "batch_size": 256, "checkpoint_every": 0, **training},
+        }
+        for seed in (1, 2)
+        for name, loss in losses.items()
+    ]
+
+
+def _demo_members(folder: Path) -> list[dict]:
+    """The demo's data, noise, model and losses (config/config.yaml), 2 epochs."""
+    from biv.config.noise import resolve, write_setting_file
+    from biv.data import prepare
+
+    data, noise = folder / "demo.npz", folder / "mixture.json"
+    prepare("synthetic", {"kind": "synthetic", "n_train": 2000, "n_test": 1000, "seed": 0}, data)
+    mixture = [{"distribution": "gamma", "mean": 2.0, "var": 4.0}, {"mean": 6.0, "var_scale": 1.0}]
+    setting = {"mode": "meanvar", "distribution": "uniform", "p": 0.5, "components": mixture}
+    write_setting_file(noise, resolve(setting))
+    losses = {
+        "l2": {"type": "mse"},
+        "biv": {"type": "biv", "epsilon": 0.5},
+        "cutoff": {"type": "cutoff", "threshold": 2.0},
+    }
+    return _sized_members(data, noise, [64, 64], losses, epochs=2, eval_every=1, shuffle=True)
+
+
+def _bike_members(folder: Path, data_dir: Path) -> list[dict]:
+    """Bike as bench/bench_pack.py trains it (14,000 rows, the paper's MLP and training block,
+    the original's test protocol), 2 epochs."""
+    from biv.config.noise import resolve, write_setting_file
+    from biv.data import prepare
+
+    data, noise = folder / "bike.npz", folder / "gamma.json"
+    cfg = {"kind": "bike", "path": str(data_dir / "bike-sharing"), "train_size": 14000}
+    prepare("bike", {**cfg, "test_size": 3379}, data)
+    gamma = {"mode": "meanvar", "distribution": "gamma", "components": [{"mean": 2e4, "var": 4e8}]}
+    write_setting_file(noise, resolve(gamma))
+    losses = {
+        "l2": {"type": "mse"},
+        "iv": {"type": "iv", "epsilon": 0.1},
+        "biv": {"type": "biv", "epsilon": 0.1},
+        "cutoff": {"type": "cutoff", "threshold": 20000},
+    }
+    training = {"epochs": 2, "eval_every": 1, "shuffle": False, "eval_protocol": "original"}
+    return _sized_members(data, noise, [100, 50, 20, 10], losses, eval_batch_size=256, **training)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_member_is_its_solo_run_at_the_demos_size(tmp_path, threads):
+    """At the demo's sizes (2,000 rows, batches of 256, a 64-64 MLP), on one and on two threads,
+    where torch's products of a pack of one take other kernels than a batch of several
+    (``biv.train.pack_model._batched``): each member's files are its solo run's bytes."""
+    _check_members_are_solo_runs(_demo_members(tmp_path), tmp_path, threads)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_member_is_its_solo_run_at_bikes_size(tmp_path, data_dir, threads):
+    """The same on real Bike data at the benchmark's sizes (14,000 rows, 3,379 test rows)."""
+    _check_members_are_solo_runs(_bike_members(tmp_path, data_dir), tmp_path, threads)
+
+
+def _check_members_are_solo_runs(members: list[dict], tmp_path: Path, threads: int) -> None:
+    torch.set_num_threads(threads)  # the module's fixture restores the thread count
+    packed = train_all(members, tmp_path / "pack")
+    for params, in_pack in zip(members, packed, strict=True):
+        assert_same_bytes(in_pack, train_all([params], tmp_path / "solo")[0])

@@ -141,16 +141,44 @@ def evaluate(
     *,
     bf16: bool = False,
     protocol: str = "standard",
+    test_batch: int | None = None,
 ) -> Tensor:
     """(P, 2): each member's sum of squared and of absolute errors on the test labels, float64.
-    ``protocol="original"``: n_test x (the mean over chunks of each chunk's mean squared and
-    absolute error), so that dividing by n_test gives the original's logged test loss."""
+    ``protocol="original"``: n_test x (the mean over test batches of each batch's mean squared and
+    absolute error), so that dividing by n_test gives the original's logged test loss. The test
+    batches are ``chunks``, or ``test_batch`` rows each where given (``chunks``: :func:`passes`)."""
     with torch.inference_mode():
         err = predict(model, data, chunks, bf16, protocol) - data.y_test
         if protocol == "standard":
             return _sums(err)
-        per_chunk = [_sums(e) / e.shape[1] for e in err.split([len(x) for x in chunks], 1)]
-        return torch.stack(per_chunk).mean(0) * err.shape[1]
+        sizes = test_batch or [len(x) for x in chunks]
+        # (P, 2, batches): each mean over contiguous values, summed in the same order for
+        # every pack size
+        per_batch = torch.stack([_sums(e) / e.shape[1] for e in err.split(sizes, 1)], -1)
+        return per_batch.mean(-1) * err.shape[1]
+
+
+#: The values of one layer's outputs (all members) in a pass of :func:`passes`: per CPU thread
+#: (its cache: measured fastest for Bike packs of 1, 5 and 20), or on a GPU.
+PASS_VALUES_PER_THREAD, PASS_VALUES_GPU = 2**18, 2**24
+
+
+def passes(model: nn.Module, x_test: Tensor, test_batch: int, protocol: str) -> list[Tensor]:
+    """The pieces of the test inputs the pack's model is run on. The test batches (``test_batch``
+    rows) for images, and where a batch's predictions depend on the batch (BatchNorm with each
+    batch's statistics: the original protocol); otherwise pieces whose widest layer outputs about
+    ``PASS_VALUES_PER_THREAD`` values per thread for all members: a row's prediction does not
+    depend on the rows computed with it (tested), and a pass costs a few operations per layer
+    whatever its size."""
+    batch_dependent = protocol == "original" and any(
+        isinstance(m, BATCHNORMS) for m in model.modules()
+    )
+    if x_test.ndim != 2 or batch_dependent:
+        return list(x_test.split(test_batch))
+    # a stacked layer's weight is (members, outputs, inputs)
+    widest = max((p.shape[0] * p.shape[1] for p in model.parameters() if p.ndim == 3), default=1)
+    values = PASS_VALUES_GPU if x_test.is_cuda else PASS_VALUES_PER_THREAD * torch.get_num_threads()
+    return list(x_test.split(max(1, values // widest)))
 
 
 def _sums(err: Tensor) -> Tensor:

@@ -41,7 +41,7 @@ from biv.train.checkpoints import (
     save_checkpoint,
 )
 from biv.train.devices import GpuUnavailableError, determinism, device_name, resolve_device
-from biv.train.evaluation import bf16_vs_float32, predict, use_bf16
+from biv.train.evaluation import bf16_vs_float32, passes, predict, use_bf16
 from biv.train.metrics import (
     PackMetrics,
     RunMetrics,
@@ -148,7 +148,7 @@ def train_pack(
 
     # the loop: a step, the test evaluation every eval_every steps, a checkpoint every
     # checkpoint_every steps (never at the end: the runs' files are written instead)
-    chunks = list(data.x_test.split(tr.eval_batch_size))
+    chunks = passes(state.model, data.x_test, tr.eval_batch_size, tr.eval_protocol)
     steps = make_steps(
         state.model,
         state.optimizer,
@@ -158,6 +158,7 @@ def train_pack(
         cuda_graphs=state.cuda_graphs,
         eval_bf16=tr.eval_bf16,
         eval_protocol=tr.eval_protocol,
+        test_batch=tr.eval_batch_size,
     )
     metrics, clock = state.metrics, _Clock(state.progress)
     state.model.train()

@@ -27,6 +27,18 @@ from biv.train.models import MLP, build_model
 Inputs = Callable[[Tensor], Tensor]  # raw batch -> model inputs (biv.train.run_data.RunData.inputs)
 
 
+def _batched(op, *tensors: Tensor) -> Tensor:
+    """``op`` (``torch.bmm`` or ``torch.baddbmm``) over the members' (P, ...) ``tensors``, the
+    last two the matrices. Torch computes a batch of one as a plain matrix product, and where
+    the result is a vector, with a matrix-vector kernel whose sums run in another order than the
+    same member's product in a batch of several: such a product of a pack of one runs as the
+    first of two identical members."""
+    a, b = tensors[-2:]
+    if len(a) > 1 or 1 not in (a.shape[1], b.shape[2]):
+        return op(*tensors)
+    return op(*(t.expand(2, *t.shape[1:]) for t in tensors))[:1]
+
+
 class _StackedLinear(torch.autograd.Function):
     """``baddbmm(bias, x, weight^T)`` with the gradients ``nn.Linear`` computes, member by member:
     the same products (``grad @ W``, ``x^T @ grad``) and the bias gradient summed per member
@@ -38,13 +50,13 @@ class _StackedLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
         ctx.save_for_backward(x, weight)
-        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+        return _batched(torch.baddbmm, bias.unsqueeze(1), x, weight.transpose(1, 2))
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         x, weight = ctx.saved_tensors
-        grad_x = grad.bmm(weight) if ctx.needs_input_grad[0] else None
-        grad_weight = x.transpose(1, 2).bmm(grad).transpose(1, 2)
+        grad_x = _batched(torch.bmm, grad, weight) if ctx.needs_input_grad[0] else None
+        grad_weight = _batched(torch.bmm, x.transpose(1, 2), grad).transpose(1, 2)
         return grad_x, grad_weight, torch.stack([g.sum(0) for g in grad.unbind(0)])
 
 
@@ -63,7 +75,7 @@ class StackedLinear(nn.Module):
             x = x.expand(len(self.weight), *x.shape)  # depend on the pack's size
         if torch.is_grad_enabled():
             return _StackedLinear.apply(x, self.weight, self.bias)
-        return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.transpose(1, 2))
+        return _batched(torch.baddbmm, self.bias.unsqueeze(1), x, self.weight.transpose(1, 2))
 
 
 class StackedBatchNorm1d(nn.BatchNorm1d):

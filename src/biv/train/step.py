@@ -95,10 +95,11 @@ class Steps:
         chunks: list[Tensor],
         eval_bf16: bool,
         eval_protocol: str = "standard",
+        test_batch: int | None = None,
     ):
         self.model, self.optimizer, self.losses = model, optimizer, list(losses)
         self.data, self.chunks, self.eval_bf16 = data, chunks, eval_bf16
-        self.eval_protocol = eval_protocol
+        self.eval_protocol, self.test_batch = eval_protocol, test_batch
         device = data.y_test.device
         self.all_active = torch.ones(len(self.losses), dtype=torch.bool, device=device)
 
@@ -128,7 +129,7 @@ class Steps:
                 result = loss.kind.compute(
                     pred, batch.labels[m], batch.variances[m], loss.params, batch.host_variances[m]
                 )
-            value = result.value.where(active[m], 0.0)
+            value = result.value if every else result.value.where(active[m], 0.0)
             if train and self.model.backward_per_member:
                 value.backward()
             values.append(value)
@@ -144,7 +145,12 @@ class Steps:
         """(P, 2): the members' sums of squared and of absolute errors on the test set, float64,
         on the device, in the run's protocol (``biv.train.evaluation.evaluate``)."""
         return evaluate(
-            self.model, self.data, self.chunks, bf16=self.eval_bf16, protocol=self.eval_protocol
+            self.model,
+            self.data,
+            self.chunks,
+            bf16=self.eval_bf16,
+            protocol=self.eval_protocol,
+            test_batch=self.test_batch,
         )
 
     def graphs_used(self) -> dict:
@@ -361,8 +367,11 @@ def make_steps(
     cuda_graphs: bool,
     eval_bf16: bool,
     eval_protocol: str = "standard",
+    test_batch: int | None = None,
 ) -> Steps:
     """The pack's steps: :class:`GraphedSteps` when ``cuda_graphs`` (see
-    :func:`use_cuda_graphs`), else :class:`Steps`."""
+    :func:`use_cuda_graphs`), else :class:`Steps`. ``chunks``: the test inputs in the pieces the
+    model runs on (``biv.train.evaluation.passes``); ``test_batch``: the protocol's test batch
+    size where they are not the test batches."""
     cls = GraphedSteps if cuda_graphs else Steps
-    return cls(model, optimizer, losses, data, chunks, eval_bf16, eval_protocol)
+    return cls(model, optimizer, losses, data, chunks, eval_bf16, eval_protocol, test_batch)
