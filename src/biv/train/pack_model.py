@@ -39,6 +39,12 @@ def _batched(op, *tensors: Tensor) -> Tensor:
     return op(*(t.expand(2, *t.shape[1:]) for t in tensors))[:1]
 
 
+def _linear(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """``x @ weight^T + bias`` per member: the bits of ``baddbmm`` (the product rounded, then the
+    bias added), without its copy of the bias into the output before the product."""
+    return _batched(torch.bmm, x, weight.transpose(1, 2)).add_(bias.unsqueeze(1))
+
+
 class _StackedLinear(torch.autograd.Function):
     """``baddbmm(bias, x, weight^T)`` with the gradients ``nn.Linear`` computes, member by member:
     the same products (``grad @ W``, ``x^T @ grad``) and the bias gradient summed per member
@@ -50,7 +56,7 @@ class _StackedLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
         ctx.save_for_backward(x, weight)
-        return _batched(torch.baddbmm, bias.unsqueeze(1), x, weight.transpose(1, 2))
+        return _linear(x, weight, bias)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
@@ -75,7 +81,7 @@ class StackedLinear(nn.Module):
             x = x.expand(len(self.weight), *x.shape)  # depend on the pack's size
         if torch.is_grad_enabled():
             return _StackedLinear.apply(x, self.weight, self.bias)
-        return _batched(torch.baddbmm, self.bias.unsqueeze(1), x, self.weight.transpose(1, 2))
+        return _linear(x, self.weight, self.bias)
 
 
 class StackedBatchNorm1d(nn.BatchNorm1d):
@@ -124,7 +130,9 @@ class StackedMLP(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.layers(x).squeeze(2)
+        for layer in self.layers:  # ReLU in place, on the fresh output of the layer before it
+            x = x.relu_() if isinstance(layer, nn.ReLU) else layer(x)
+        return x.squeeze(2)
 
     def predictions(self, x: Tensor, inputs: Inputs) -> Iterator[Tensor]:
         """Each member's predictions (B,) on the batch ``inputs(x)``, from one forward pass of
