@@ -89,6 +89,10 @@ SUMMARY_COLUMNS = {
     "paired_diff_of_finals_mean": "mean over paired seeds of seed's final - baseline seed's final",
     "paired_diff_of_finals_ci_low": "95 % Student-t interval, low end",
     "paired_diff_of_finals_ci_high": "95 % Student-t interval, high end",
+    "paired_diff_of_finals_test_se": "clean_mse_est only: standard error over the test set of "
+    "a seed's paired difference of final estimates (both losses scored on the same noisy test "
+    "labels, so their sigma^2 terms cancel), mean of the paired seeds' (a bound for the mean's); "
+    "empty for mse",
 }
 
 
@@ -163,15 +167,70 @@ def baseline_of(experiment: str, experiments: Mapping, sweeps: Mapping) -> tuple
     return None
 
 
+def read_noisy_predictions(
+    prediction_files: Iterable[str | Path],
+    params_files: Iterable[str | Path],
+    run_files: Iterable[str | Path],
+    runs: Iterable[Sequence],
+) -> dict[tuple, dict]:
+    """The final test predictions of the runs scored on noisy test labels, by (experiment,
+    loss, seed) as in :func:`read_curves`: noisy labels ``y``, predictions ``pred`` (raw units,
+    from predictions.csv; float64 tensors), the samples' ``weights`` in the logged test MSE
+    (the run's ``training.eval_protocol``) and ``y_std``; runs on clean test labels are left
+    out."""
+    out = {}
+    for pred_file, params_file, run_file, (experiment, loss, seed) in zip(
+        prediction_files, params_files, run_files, runs, strict=True
+    ):
+        if "y_noisy" not in pd.read_csv(pred_file, nrows=0):
+            continue
+        table = pd.read_csv(pred_file)
+        import torch
+
+        from biv.train.metrics import eval_weights  # torch: only for noisy test labels
+
+        training = json.loads(Path(params_file).read_text())["training"]
+        protocol, batch = training["eval_protocol"], training["eval_batch_size"]
+        out[(experiment, loss, int(seed))] = {
+            "y": torch.tensor(table["y_noisy"].to_numpy(float)),
+            "pred": torch.tensor(table["y_pred"].to_numpy(float)),
+            "weights": eval_weights(len(table), protocol, batch),
+            "y_std": float(json.loads(Path(run_file).read_text())["run"]["y_std"]),
+        }
+    return out
+
+
+def paired_test_se(predictions: Mapping[tuple, dict], key: tuple, ref: tuple, seeds) -> float:
+    """Mean over ``seeds`` of the test-set standard error of the paired difference of final
+    clean-MSE estimates of ``key`` and ``ref`` (experiment, loss), normalized units
+    (:func:`biv.train.metrics.paired_diff_se`); NaN unless every seed of both is scored on noisy
+    test labels."""
+    pairs = [(predictions.get((*key, s)), predictions.get((*ref, s))) for s in seeds]
+    if not pairs or any(a is None or b is None for a, b in pairs):
+        return float("nan")
+    from biv.train.metrics import paired_diff_se
+
+    ses = []
+    for mine, theirs in pairs:
+        if not bool((mine["y"] == theirs["y"]).all()):
+            raise ValueError(f"aggregate: {key} and {ref} were scored on different test labels")
+        se = paired_diff_se(mine["y"], mine["pred"], theirs["pred"], mine["weights"])
+        ses.append(se / mine["y_std"] ** 2)
+    return float(np.mean(ses))
+
+
 def summary_table(
     curves: pd.DataFrame,
     experiments: Mapping,
     sweeps: Mapping | None = None,
     runs: pd.DataFrame | None = None,
+    predictions: Mapping[tuple, dict] | None = None,
 ) -> pd.DataFrame:
     """One row per (experiment, loss) with the columns of :data:`SUMMARY_COLUMNS`; ``runs``
-    (:func:`runs_table`) gives the test-set standard errors of clean-MSE estimates."""
+    (:func:`runs_table`) gives the test-set standard errors of clean-MSE estimates,
+    ``predictions`` (:func:`read_noisy_predictions`) those of their paired differences."""
     sweeps = sweeps or {}
+    predictions = predictions or {}
     metric = curves.groupby(["experiment", "loss"])["metric"].first() if "metric" in curves else {}
     test_se = {}
     if runs is not None and "final_clean_mse_est_se" in runs:
@@ -215,6 +274,10 @@ def summary_table(
             mine = theirs = np.empty((0, 0))
             boot_mine = boot_theirs = None
         row.update(paired_metrics(mine, theirs, boot_mine, boot_theirs))
+        if ref is not None and ref in matrices:
+            row["paired_diff_of_finals_test_se"] = paired_test_se(
+                predictions, (experiment, loss), ref, common
+            )
         rows.append(row)
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
