@@ -34,6 +34,8 @@ rule aggregate:
         summary_files=run_files("summary"),
         params_files=run_files("params"),
         metrics_files=run_files("metrics"),
+        predictions_files=run_files("predictions"),
+        run_files=run_files("run"),
         runs=run_ids(),
         experiments=rule_params.experiment_table(PLAN),
         sweeps={name: sweep.to_dict() for name, sweep in PLAN.sweeps.items()},

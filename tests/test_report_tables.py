@@ -54,21 +54,24 @@ def test_paper_best_is_the_minimum_of_the_mean_curve(summary):
     assert biv["n_seeds"] == 2
 
 
-def test_bootstrap_interval_of_the_minimum_of_the_mean_curve(summary):
-    # resamples {1,1} and {2,2} give a min of 1 (BIV) / 2 (L2); {1,2} gives the mean curve's
-    assert summary.loc["biv", "min_of_mean_curve_ci_low"] == 1.0
-    assert summary.loc["biv", "min_of_mean_curve_ci_high"] == pytest.approx(1.7)
-    assert summary.loc["l2", "min_of_mean_curve_ci_low"] == 2.0
-    assert summary.loc["l2", "min_of_mean_curve_ci_high"] == 3.0
+def test_interval_of_the_minimum_is_the_t_interval_at_its_step(summary):
+    # BIV at step 20: seeds 1.0 and 2.4, std/sqrt(2) = 0.7; L2: 2 and 4, std/sqrt(2) = 1
+    biv, l2 = summary.loc["biv"], summary.loc["l2"]
+    assert biv["min_of_mean_curve_ci_low"] == pytest.approx(1.7 - T_975_1 * 0.7)
+    assert biv["min_of_mean_curve_ci_high"] == pytest.approx(1.7 + T_975_1 * 0.7)
+    assert l2["min_of_mean_curve_ci_low"] == pytest.approx(3 - T_975_1)
+    assert l2["min_of_mean_curve_ci_high"] == pytest.approx(3 + T_975_1)
 
 
 def test_improvement_over_l2_in_the_papers_definition_and_per_seed(summary):
     biv = summary.loc["biv"]
     assert (biv["baseline"], biv["baseline_experiment"], biv["n_paired"]) == ("l2", "e", 2)
     assert biv["rel_improvement_of_min_of_mean_curve"] == pytest.approx(1 - 1.7 / 3)
-    # paired resamples: {1,1} and {2,2} give 1 - 1/2, {1,2} the full-sample value
-    assert biv["rel_improvement_of_min_of_mean_curve_ci_low"] == pytest.approx(1 - 1.7 / 3)
-    assert biv["rel_improvement_of_min_of_mean_curve_ci_high"] == pytest.approx(0.5)
+    # ratio 1.7 / 3 of the values at the two steps, BIV [1, 2.4] and L2 [2, 4]: linearized
+    # d = BIV - ratio * L2 = [-2/15, 2/15], std/sqrt(2) = 2/15, divided by the L2 mean 3
+    half = T_975_1 * 2 / 15 / 3
+    assert biv["rel_improvement_of_min_of_mean_curve_ci_low"] == pytest.approx(1 - 1.7 / 3 - half)
+    assert biv["rel_improvement_of_min_of_mean_curve_ci_high"] == pytest.approx(1 - 1.7 / 3 + half)
     # each seed: 1 - 1/2
     assert biv["mean_of_seed_rel_improvements"] == 0.5
     assert biv["paired_diff_of_seed_mins_mean"] == -1.0
@@ -151,15 +154,13 @@ def test_curves_use_common_steps_and_ignore_non_finite_values():
     )
 
 
-def test_bootstrap_weights_are_seeded_resamples():
-    weights = statistics.bootstrap_weights(4, n_boot=50)
-    assert weights.shape == (50, 4)
-    np.testing.assert_allclose(weights.sum(axis=1), 1.0)
-    assert set(np.unique(weights * 4)) <= {0.0, 1.0, 2.0, 3.0, 4.0}
-    np.testing.assert_array_equal(weights, statistics.bootstrap_weights(4, n_boot=50))
-    values = np.array([[1.0, 3.0], [2.0, 0.5], [4.0, 4.0], [0.0, 1.0]])
-    expected = (weights @ values).min(axis=1)
-    np.testing.assert_allclose(statistics.bootstrap_mins(values, weights, max_cells=6), expected)
+def test_ratio_ci_is_the_delta_method_of_paired_means():
+    values, base = np.array([1.0, 2.0, 4.0]), np.array([2.0, 3.0, 4.0])
+    ratio, low, high = statistics.ratio_ci(values, base)
+    d = values - 7 / 9 * base
+    half = 4.302652729911275 * d.std(ddof=1) / np.sqrt(3) / 3  # t 97.5 %, 2 degrees of freedom
+    assert (ratio, low, high) == pytest.approx((7 / 9, 7 / 9 - half, 7 / 9 + half))
+    assert np.isnan(statistics.ratio_ci(values[:1], base[:1])[1])
 
 
 def test_mean_ci_one_and_two_dimensional():
@@ -201,8 +202,8 @@ def test_read_curves_takes_the_clean_test_mse_of_each_run(tmp_path):
 def test_summary_html_shows_values_intervals_and_definitions(summary):
     text = html.summary_html(summary.reset_index())
     assert text.startswith("<!DOCTYPE html>") and "<table" in text
-    assert "1.7 [1, 1.7]" in text  # BIV: min of mean curve [bootstrap interval]
-    assert "43.3% [43.3%, 50.0%]" in text  # the paper's improvement
+    assert "1.7 [-7.194, 10.59]" in text  # BIV: min of mean curve [t interval at its step]
+    assert "43.3% [-13.1%, 99.8%]" in text  # the paper's improvement
     assert "<code>mean_of_seed_mins</code>" in text
 
 

@@ -3,6 +3,7 @@ error, the files that carry them, and the labels of tables and figures."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -11,13 +12,15 @@ import pytest
 import torch
 
 from biv.report import figure_text
-from biv.report.tables import summary_table
+from biv.report.tables import read_noisy_predictions, summary_table
 from biv.train.metrics import (
     RunMetrics,
     clean_mse_est_se,
     eval_errors,
+    eval_weights,
     final_scores,
     metrics_csv,
+    paired_diff_se,
     predictions_csv,
 )
 
@@ -62,25 +65,131 @@ def test_standard_error_of_known_terms():
     assert math.isnan(clean_mse_est_se(y[:1], pred[:1], var[:1]))
 
 
-def test_estimate_is_unbiased_and_its_standard_error_is_its_spread():
-    """Over repeated noisy test sets, the estimates centre on the true clean MSE and scatter
-    as much as the reported standard error says."""
+def test_eval_weights_are_those_of_the_logged_mse():
+    assert eval_weights(4, "standard", 3).tolist() == [0.25] * 4
+    # original: batches of 2, 2, 1 -> the mean of three batch means
+    assert eval_weights(5, "original", 2).tolist() == pytest.approx([1 / 6] * 4 + [1 / 3])
+    assert eval_weights(4, "original", 2).tolist() == [0.25] * 4
+    with pytest.raises(ValueError, match="training.eval_protocol"):
+        eval_weights(4, "mine", 2)
+
+
+class Fixed(torch.nn.Module):
+    """A "model" whose predictions are its input's one feature, as one pack member (1, n)."""
+
+    def forward(self, x):
+        return x.T
+
+
+class Labels:
+    """What evaluation reads of a run's data (biv.train.evaluation.EvalData)."""
+
+    def __init__(self, y):
+        self.y_test = y
+
+    def inputs(self, x):
+        return x
+
+
+def centred_gamma(gen, var):
+    """Skewed noise of variance ``var``: a shape-1 gamma (exponential) draw, centred and scaled."""
+    return var.sqrt() * (torch.empty_like(var).exponential_(generator=gen) - 1)
+
+
+def binary_uniform(gen, var):
+    """Noise of variance ``var``: half of the labels +-sigma, the others uniform on
+    +-sqrt(3) sigma."""
+    sign = torch.randint(0, 2, var.shape, generator=gen, dtype=torch.float64) * 2 - 1
+    uniform = (torch.rand(var.shape, generator=gen, dtype=torch.float64) * 2 - 1) * 3**0.5
+    binary = torch.rand(var.shape, generator=gen, dtype=torch.float64) < 0.5
+    return var.sqrt() * torch.where(binary, sign, uniform)
+
+
+def rms(values) -> float:
+    return float(np.sqrt(np.mean(np.square(values))))
+
+
+M, BATCH = 300, 128  # original protocol: test batches of 128, 128 and a short one of 44
+
+
+def scored(pred, labels, var):
+    """The product's numbers for one noisy test set: the original protocol's error sums
+    (biv.train.evaluation.evaluate), the clean-MSE estimate and its standard error."""
+    from biv.train.evaluation import evaluate
+
+    chunks = list(pred.float()[:, None].split(BATCH))
+    metrics = RunMetrics()
+    metrics.test_sums.append(evaluate(Fixed(), Labels(labels), chunks, protocol="original")[0])
+    metrics.eval_steps.append(1)
+    metrics.losses.append(torch.tensor(0.0))
+    weights = eval_weights(M, "original", BATCH)
+    errors = eval_errors(metrics, M, 1.0, False, var, weights)
+    scores = final_scores(errors, labels, pred, var)
+    return errors, scores["final_clean_mse_est_raw"], scores["final_clean_mse_est_se_raw"]
+
+
+@pytest.mark.parametrize(
+    ("variances", "noise"),
+    [
+        # gamma variances (shape 1) with skewed gamma noise
+        (lambda g: torch.empty(M, dtype=torch.float64).exponential_(generator=g), centred_gamma),
+        # the UTKF panel's kind of variances: half U(0, 1), half a large constant; binary or
+        # uniform noise
+        (
+            lambda g: torch.where(
+                torch.rand(M, generator=g) < 0.5,
+                torch.rand(M, generator=g, dtype=torch.float64),
+                torch.tensor(4.0, dtype=torch.float64),
+            ),
+            binary_uniform,
+        ),
+    ],
+)
+def test_estimate_is_unbiased_under_the_original_protocol(variances, noise):
+    """Over repeated noisy test labels, the product's estimate (original protocol, a short last
+    test batch that holds the noisiest labels) centres on the clean MSE the original protocol
+    logs, within 4 standard errors of the simulation's mean, and scatters as much as its
+    reported standard error says (root mean square: its square estimates the variance); the
+    plain mean of sigma^2 would be off by far more."""
     gen = torch.Generator().manual_seed(0)
-    m, repeats = 2000, 400
-    clean = torch.randn(m, generator=gen, dtype=torch.float64)
-    pred = clean + 0.3 * torch.randn(m, generator=gen, dtype=torch.float64)
-    true = float((pred - clean).square().mean())
-    var = torch.where(torch.rand(m, generator=gen) < 0.3, 1.0, 0.01).double()
-    estimates, ses = [], []
+    repeats = 1000
+    clean = torch.randn(M, generator=gen, dtype=torch.float64)
+    pred = clean + 0.3 * torch.randn(M, generator=gen, dtype=torch.float64)
+    var = variances(gen)
+    var[2 * BATCH :] *= 10  # the short last batch: noisier labels
+    true = scored(pred, clean, var)[0].mse_raw[0]
+    estimates, ses, plain = [], [], []
     for _ in range(repeats):
-        noisy = clean + var.sqrt() * torch.randn(m, generator=gen, dtype=torch.float64)
-        estimates.append(float(((pred - noisy).square() - var).mean()))
-        ses.append(clean_mse_est_se(noisy, pred, var))
-    spread = np.std(estimates, ddof=1)
-    assert abs(np.mean(estimates) - true) < 4 * spread / math.sqrt(repeats)
-    assert np.mean(ses) == pytest.approx(spread, rel=0.1)
-    assert abs(np.mean(estimates) - true) < 0.1 * true  # unlike the noisy MSE:
-    assert float(((pred - noisy).square()).mean()) > true + 0.2
+        labels = clean + noise(gen, var)
+        errors, estimate, se = scored(pred, labels, var)
+        estimates.append(estimate)
+        ses.append(se)
+        plain.append(errors.mse_raw[0] - float(var.mean()))
+    tolerance = 4 * np.std(estimates, ddof=1) / math.sqrt(repeats)
+    assert abs(np.mean(estimates) - true) < tolerance
+    assert abs(np.mean(plain) - true) > 5 * tolerance
+    assert rms(ses) == pytest.approx(np.std(estimates, ddof=1), rel=0.15)
+
+
+def test_paired_difference_has_its_own_smaller_standard_error():
+    """Two predictors scored on the same noisy labels: the difference of their estimates
+    scatters as its paired standard error says, far less than either estimate."""
+    gen = torch.Generator().manual_seed(1)
+    clean = torch.randn(M, generator=gen, dtype=torch.float64)
+    pred = clean + 0.3 * torch.randn(M, generator=gen, dtype=torch.float64)
+    base = pred + 0.2 * torch.randn(M, generator=gen, dtype=torch.float64)
+    var = torch.empty(M, dtype=torch.float64).exponential_(generator=gen)
+    weights = eval_weights(M, "original", BATCH)
+    diffs, ses, single = [], [], []
+    for _ in range(400):
+        labels = clean + centred_gamma(gen, var)
+        (_, mine, se), (_, theirs, _) = scored(pred, labels, var), scored(base, labels, var)
+        diffs.append(mine - theirs)
+        ses.append(paired_diff_se(labels, pred, base, weights))
+        single.append(se)
+    spread = np.std(diffs, ddof=1)
+    assert rms(ses) == pytest.approx(spread, rel=0.15)
+    assert rms(ses) < 0.5 * rms(single)
 
 
 def test_final_scores_and_predictions_name_the_noisy_quantities():
@@ -122,6 +231,41 @@ def test_summary_names_the_metric_and_carries_the_test_standard_error():
     assert table.loc["mine", "final_of_mean_curve_test_se"] == pytest.approx(0.2)
     assert table.loc["paper", "metric"] == "mse"
     assert math.isnan(table.loc["paper", "final_of_mean_curve_test_se"])
+
+
+def test_summary_carries_the_paired_difference_standard_error(tmp_path):
+    """From the runs' files: predictions.csv, params.json's evaluation protocol and run.json's
+    y_std; normalized, the mean over the paired seeds."""
+    gen = torch.Generator().manual_seed(2)
+    y, var = torch.randn(5, generator=gen), torch.rand(5, generator=gen).double()
+    preds = {(loss, s): torch.randn(5, generator=gen) for loss in ("l2", "biv") for s in (1, 2)}
+    files = []
+    for (loss, seed), pred in preds.items():
+        folder = tmp_path / loss / str(seed)
+        folder.mkdir(parents=True)
+        (folder / "p.csv").write_text(predictions_csv(y, pred, var))
+        training = {"eval_protocol": "original", "eval_batch_size": 2}
+        (folder / "params.json").write_text(json.dumps({"training": training}))
+        (folder / "run.json").write_text(json.dumps({"run": {"y_std": 2.0}}))
+        files.append((folder / "p.csv", folder / "params.json", folder / "run.json"))
+    clean = tmp_path / "clean.csv"
+    clean.write_text(predictions_csv(y, y, None))
+    files.append((clean, files[0][1], files[0][2]))
+    ids = [("e", loss, seed) for loss, seed in preds] + [("e", "cutoff", 1)]
+    predictions = read_noisy_predictions(*zip(*files, strict=True), ids)
+    assert ("e", "cutoff", 1) not in predictions
+    curves = pd.DataFrame(
+        [{"experiment": "e", "loss": loss, "seed": s, "step": 1, "value": 0.5} for loss, s in preds]
+    )
+    experiments = {"e": {"baseline": "l2", "sweep": None}}
+    table = summary_table(curves, experiments, {}, None, predictions).set_index("loss")
+    weights = eval_weights(5, "original", 2)
+    expected = np.mean(
+        [paired_diff_se(y, preds["biv", s], preds["l2", s], weights) / 4 for s in (1, 2)]
+    )
+    assert table.loc["biv", "paired_diff_of_finals_test_se"] == pytest.approx(expected, rel=1e-6)
+    assert table.loc["l2", "paired_diff_of_finals_test_se"] == 0.0
+    assert math.isnan(summary_table(curves, experiments).loc[0, "paired_diff_of_finals_test_se"])
 
 
 def test_figures_say_which_quantity_they_show(checked_figure):

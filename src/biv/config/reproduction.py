@@ -20,13 +20,14 @@ class RunRef:
 @dataclass(frozen=True)
 class ReproductionPanel:
     """The runs of one panel of the paper's figure: the noisy experiment's L2, BIV and cutoff
-    losses, and the clean-label reference run."""
+    losses, the clean-label reference run and its IV loss ("" when it trains none)."""
 
     experiment: str
     l2: str
     biv: str
     cutoffs: tuple[str, ...]
     no_noise: RunRef
+    iv: str = ""
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Reproduction:
                 "biv": p.biv,
                 "cutoffs": list(p.cutoffs),
                 "no_noise": {"experiment": p.no_noise.experiment, "loss": p.no_noise.loss},
+                "iv": p.iv,
             }
             for name, p in self.panels.items()
         }
@@ -57,7 +59,12 @@ class Reproduction:
         """The Reproduction of :meth:`to_dict`'s output, trusted as it is."""
         panels = {
             name: ReproductionPanel(
-                p["experiment"], p["l2"], p["biv"], tuple(p["cutoffs"]), RunRef(**p["no_noise"])
+                p["experiment"],
+                p["l2"],
+                p["biv"],
+                tuple(p["cutoffs"]),
+                RunRef(**p["no_noise"]),
+                p["iv"],
             )
             for name, p in data["panels"].items()
         }
@@ -73,8 +80,8 @@ def build_reproduction(block: dict, experiments: Mapping, figures: Mapping) -> R
         exp = experiments.get(panel["experiment"])
         if exp is None:
             raise ConfigError(f"{key}.experiment", f"unknown experiment {panel['experiment']!r}")
-        for role in ("l2", "biv"):
-            if panel[role] not in exp.losses:
+        for role in ("l2", "biv", "iv"):
+            if role in panel and panel[role] not in exp.losses:
                 raise ConfigError(f"{key}.{role}", f"{panel[role]!r} is not a loss of {exp.name!r}")
         for i, loss in enumerate(panel.get("cutoffs", [])):
             if loss not in exp.losses:
@@ -84,4 +91,4 @@ def build_reproduction(block: dict, experiments: Mapping, figures: Mapping) -> R
 
 
 def _panels(panels: Mapping) -> dict:
-    return {name: {"cutoffs": [], **panel} for name, panel in panels.items()}
+    return {name: {"cutoffs": [], "iv": "", **panel} for name, panel in panels.items()}

@@ -140,7 +140,7 @@ def sweep_caption(sweep: Mapping, baseline: str | None, metrics: Iterable[str] =
     )
     if len(paths) > 1:
         text += f" (line style) and per value of {', '.join(paths[1:])} (colour)"
-    text += "; bands: 95 % percentile bootstrap over seeds."
+    text += "; bands: 95 % Student-t interval over seeds at the minimum's step (descriptive)."
     if "clean_mse_est" in metrics:
         text += f" {ESTIMATE_NOTE}"
     where = improvement_reference(sweep.get("losses", []), sweep["vary"], baseline)
@@ -152,6 +152,6 @@ def sweep_caption(sweep: Mapping, baseline: str | None, metrics: Iterable[str] =
         )
         text += (
             f" Right: relative improvement over L2 ({baseline}), 1 − min(mean curve) / min(mean "
-            f"L2 curve), against {source}, with its paired 95 % bootstrap interval over seeds."
+            f"L2 curve), against {source}, with its paired 95 % t interval (descriptive)."
         )
     return text

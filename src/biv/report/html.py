@@ -26,7 +26,7 @@ def summary_html(summary: pd.DataFrame) -> str:
             "loss": summary["loss"],
             "metric": summary["metric"],
             "seeds": summary["n_seeds"],
-            "min of mean curve (paper's best) [bootstrap CI]": [
+            "min of mean curve (paper's best) [t CI at its step]": [
                 _cell(r, "min_of_mean_curve") for _, r in summary.iterrows()
             ],
             "at step": summary["min_of_mean_curve_step"],
@@ -40,7 +40,7 @@ def summary_html(summary: pd.DataFrame) -> str:
                 f"{r['baseline_experiment']}/{r['baseline']}" if r["baseline"] else "–"
                 for _, r in summary.iterrows()
             ],
-            "improvement, paper's definition [paired bootstrap CI]": [
+            "improvement, paper's definition [paired t CI]": [
                 _cell(r, "rel_improvement_of_min_of_mean_curve", percent=True)
                 for _, r in summary.iterrows()
             ],

@@ -235,7 +235,7 @@ def sweep_table(sweep: Mapping, summary: pd.DataFrame) -> pd.DataFrame:
 
 def draw_sweep(sweep: Mapping, summary: pd.DataFrame):
     """The matplotlib Figure of a sweep: left the paper's best test loss against the first
-    swept value, one line per loss (and per value of the other swept keys) with its bootstrap
+    swept value, one line per loss (and per value of the other swept keys) with its interval
     band; right, where an L2 to compare with exists, the relative improvement over it."""
     plt = _pyplot()
     from matplotlib.ticker import PercentFormatter
@@ -267,8 +267,8 @@ def draw_sweep(sweep: Mapping, summary: pd.DataFrame):
             ax.plot(line["x"], line[column], marker="o", lw=2, **kwargs)
             low, high = line[f"{column}_low"], line[f"{column}_high"]
             ax.fill_between(line["x"], low, high, color=kwargs["color"], alpha=0.15, lw=0)
-            # the interval also as error bars: visible for a single swept value (a bootstrap
-            # interval may end at the estimate, a round-off below it: clipped at 0)
+            # the interval also as error bars: visible for a single swept value (an interval
+            # may end at the estimate, a round-off below it: clipped at 0)
             yerr = [(line[column] - low).clip(lower=0), (high - line[column]).clip(lower=0)]
             ax.errorbar(
                 line["x"],

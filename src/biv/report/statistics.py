@@ -1,5 +1,6 @@
-"""Statistics over seeds: Student-t means, the minimum of the seed-mean curve and its
-percentile bootstrap, and the paired comparisons with a baseline loss (numpy only).
+"""Statistics over seeds: Student-t means, the minimum of the seed-mean curve with the t
+interval of the seeds' values at its step, and the paired comparisons with a baseline loss
+(numpy only). How often each interval covers is measured by :mod:`biv.report.coverage`.
 
 The paper reads "best" off the **seed-averaged curve**: ``min_of_mean_curve``. The mean over
 seeds of each seed's own minimum (``mean_of_seed_mins``) is never above it, and the gap grows
@@ -16,8 +17,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-N_BOOTSTRAP = 2000
-BOOTSTRAP_SEED = 0
 LEVEL = 0.95
 
 
@@ -56,53 +55,25 @@ def curve_min(curve: np.ndarray) -> tuple[float, int]:
     return float(curve[index]), index
 
 
-def bootstrap_weights(n_seeds: int, n_boot: int = N_BOOTSTRAP, seed: int = BOOTSTRAP_SEED):
-    """Resampling weights (n_boot, n_seeds): row b holds how often each seed is drawn in
-    resample b, divided by n_seeds, so ``weights @ values`` gives the resampled mean curves.
-    Seeded: the same resamples for every call with the same arguments."""
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
-    counts = np.zeros((n_boot, n_seeds))
-    np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
-    return counts / n_seeds
+def ratio_ci(values: np.ndarray, base: np.ndarray, level: float = LEVEL):
+    """mean(values) / mean(base) of paired per-seed values and its Student-t interval by
+    linearization: the t interval of the mean of d = values - ratio * base, divided by
+    mean(base) (the delta method of a ratio of paired means); NaN bounds for fewer than 2."""
+    ratio = values.mean() / base.mean()
+    _, low, high = mean_ci(values - ratio * base, level)
+    return ratio, ratio + low / base.mean(), ratio + high / base.mean()
 
 
-def bootstrap_mins(values: np.ndarray, weights: np.ndarray, max_cells: int = 4_000_000):
-    """Minimum over steps of the mean curve of each bootstrap resample (NaN where none is
-    finite); computed in chunks of at most ``max_cells`` resample x step cells."""
-    out = np.empty(len(weights))
-    chunk = max(1, max_cells // max(values.shape[1], 1))
-    for start in range(0, len(weights), chunk):
-        means = weights[start : start + chunk] @ values
-        means = np.where(np.isfinite(means), means, np.inf)
-        mins = means.min(axis=1)
-        out[start : start + chunk] = np.where(np.isfinite(mins), mins, np.nan)
-    return out
-
-
-def percentile_ci(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
-    """Two-sided percentile interval of the finite bootstrap samples (NaN if none)."""
-    finite = samples[np.isfinite(samples)]
-    if not finite.size:
-        return float("nan"), float("nan")
-    low, high = np.percentile(finite, [50 * (1 - level), 50 * (1 + level)])
-    return float(low), float(high)
-
-
-def curve_metrics(values: np.ndarray, steps: np.ndarray, boot: np.ndarray | None) -> dict:
-    """The per-(experiment, loss) metrics of one seeds x steps matrix (see SUMMARY_COLUMNS);
-    ``boot``: its :func:`bootstrap_mins` (None for one seed)."""
-    mean_curve = values.mean(axis=0)
-    best, index = curve_min(mean_curve)
+def curve_metrics(values: np.ndarray, steps: np.ndarray) -> dict:
+    """The per-(experiment, loss) metrics of one seeds x steps matrix (see SUMMARY_COLUMNS)."""
+    best, index = curve_min(values.mean(axis=0))
     row = {
         "n_seeds": len(values),
         "min_of_mean_curve": best,
         "min_of_mean_curve_step": int(steps[index]) if index >= 0 else -1,
     }
-    if boot is not None:
-        row["min_of_mean_curve_ci_low"], row["min_of_mean_curve_ci_high"] = percentile_ci(boot)
-    else:
-        row["min_of_mean_curve_ci_low"] = row["min_of_mean_curve_ci_high"] = float("nan")
+    at_min = values[:, index] if index >= 0 else np.full(len(values), np.nan)
+    _, row["min_of_mean_curve_ci_low"], row["min_of_mean_curve_ci_high"] = mean_ci(at_min)
     finals = values[:, -1]
     row["final_of_mean_curve"], lo, hi = mean_ci(finals)
     row["final_of_mean_curve_step"] = int(steps[-1])

@@ -12,15 +12,7 @@ import numpy as np
 import pandas as pd
 
 from biv.config.sweeps import improvement_reference
-from biv.report.statistics import (
-    bootstrap_mins,
-    bootstrap_weights,
-    curve_metrics,
-    curve_min,
-    mean_ci,
-    percentile_ci,
-    seed_matrix,
-)
+from biv.report.statistics import curve_metrics, curve_min, mean_ci, ratio_ci, seed_matrix
 
 #: The curve each run is scored on: the clean test MSE, or (noisy test labels with known
 #: variances) its estimate; see :data:`biv.train.metrics.METRICS`. Both normalized.
@@ -58,8 +50,9 @@ SUMMARY_COLUMNS = {
     "n_seeds": "number of seeds (runs) averaged",
     "min_of_mean_curve": "the paper's best: lowest point of the mean curve",
     "min_of_mean_curve_step": "training step of that lowest point",
-    "min_of_mean_curve_ci_low": "95 % percentile bootstrap interval over seeds, low end",
-    "min_of_mean_curve_ci_high": "95 % percentile bootstrap interval over seeds, high end",
+    "min_of_mean_curve_ci_low": "95 % Student-t interval of the seeds' values at that step, low "
+    "end (the step is chosen on the same seeds: coverage measured by biv.report.coverage)",
+    "min_of_mean_curve_ci_high": "the same interval, high end",
     "final_of_mean_curve": "last point of the mean curve (= mean of the seeds' final values)",
     "final_of_mean_curve_step": "training step of that last point",
     "final_of_mean_curve_ci_low": "95 % Student-t interval over seeds, low end",
@@ -75,10 +68,9 @@ SUMMARY_COLUMNS = {
     "n_paired": "seeds present for both this loss and the baseline",
     "rel_improvement_of_min_of_mean_curve": "the paper's improvement over L2: 1 - "
     "min_of_mean_curve / baseline's min_of_mean_curve, on the paired seeds",
-    "rel_improvement_of_min_of_mean_curve_ci_low": "95 % paired percentile bootstrap over "
-    "seeds, low end",
-    "rel_improvement_of_min_of_mean_curve_ci_high": "95 % paired percentile bootstrap over "
-    "seeds, high end",
+    "rel_improvement_of_min_of_mean_curve_ci_low": "95 % Student-t interval of the ratio of the "
+    "paired seeds' mean values at the two minima's steps (linearized), low end",
+    "rel_improvement_of_min_of_mean_curve_ci_high": "the same interval, high end",
     "mean_of_seed_rel_improvements": "mean over paired seeds of 1 - seed's min / baseline "
     "seed's min (not the paper's improvement)",
     "mean_of_seed_rel_improvements_ci_low": "95 % Student-t interval, low end",
@@ -89,6 +81,10 @@ SUMMARY_COLUMNS = {
     "paired_diff_of_finals_mean": "mean over paired seeds of seed's final - baseline seed's final",
     "paired_diff_of_finals_ci_low": "95 % Student-t interval, low end",
     "paired_diff_of_finals_ci_high": "95 % Student-t interval, high end",
+    "paired_diff_of_finals_test_se": "clean_mse_est only: standard error over the test set of "
+    "a seed's paired difference of final estimates (both losses scored on the same noisy test "
+    "labels, so their sigma^2 terms cancel), mean of the paired seeds' (a bound for the mean's); "
+    "empty for mse",
 }
 
 
@@ -115,25 +111,21 @@ def read_curves(metrics_files: Iterable[str | Path], runs: Iterable[Sequence]) -
     return pd.concat(frames, ignore_index=True)[columns]
 
 
-def paired_metrics(
-    values: np.ndarray,
-    base: np.ndarray,
-    boot_values: np.ndarray | None,
-    boot_base: np.ndarray | None,
-) -> dict:
+def paired_metrics(values: np.ndarray, base: np.ndarray) -> dict:
     """Comparison with the baseline on the same seeds (rows of ``values`` and ``base`` are the
-    same seeds in the same order; their steps may differ); NaN without paired seeds.
-    ``boot_values``, ``boot_base``: their :func:`bootstrap_mins` (None for fewer than 2 seeds)."""
+    same seeds in the same order; their steps may differ); NaN without paired seeds. The
+    paper's improvement 1 - min(mean curve) / min(baseline's mean curve) gets the interval of
+    :func:`ratio_ci` of the seeds' values at the two minima's steps."""
     n = len(values)
     row = {key: float("nan") for key in PAIRED_COLUMNS}
     row["n_paired"] = n
     if n == 0:
         return row
-    ours, theirs = curve_min(values.mean(axis=0))[0], curve_min(base.mean(axis=0))[0]
+    (_, mine), (_, theirs) = curve_min(values.mean(axis=0)), curve_min(base.mean(axis=0))
     name = "rel_improvement_of_min_of_mean_curve"
-    row[name] = 1 - ours / theirs
-    if boot_values is not None:
-        row[f"{name}_ci_low"], row[f"{name}_ci_high"] = percentile_ci(1 - boot_values / boot_base)
+    if mine >= 0 and theirs >= 0:
+        ratio, low, high = ratio_ci(values[:, mine], base[:, theirs])
+        row[name], row[f"{name}_ci_low"], row[f"{name}_ci_high"] = 1 - ratio, 1 - high, 1 - low
     seed_mins = np.array([curve_min(v)[0] for v in values])
     base_mins = np.array([curve_min(v)[0] for v in base])
     name = "mean_of_seed_rel_improvements"
@@ -163,15 +155,70 @@ def baseline_of(experiment: str, experiments: Mapping, sweeps: Mapping) -> tuple
     return None
 
 
+def read_noisy_predictions(
+    prediction_files: Iterable[str | Path],
+    params_files: Iterable[str | Path],
+    run_files: Iterable[str | Path],
+    runs: Iterable[Sequence],
+) -> dict[tuple, dict]:
+    """The final test predictions of the runs scored on noisy test labels, by (experiment,
+    loss, seed) as in :func:`read_curves`: noisy labels ``y``, predictions ``pred`` (raw units,
+    from predictions.csv; float64 tensors), the samples' ``weights`` in the logged test MSE
+    (the run's ``training.eval_protocol``) and ``y_std``; runs on clean test labels are left
+    out."""
+    out = {}
+    for pred_file, params_file, run_file, (experiment, loss, seed) in zip(
+        prediction_files, params_files, run_files, runs, strict=True
+    ):
+        if "y_noisy" not in pd.read_csv(pred_file, nrows=0):
+            continue
+        table = pd.read_csv(pred_file)
+        import torch
+
+        from biv.train.metrics import eval_weights  # torch: only for noisy test labels
+
+        training = json.loads(Path(params_file).read_text())["training"]
+        protocol, batch = training["eval_protocol"], training["eval_batch_size"]
+        out[(experiment, loss, int(seed))] = {
+            "y": torch.tensor(table["y_noisy"].to_numpy(float)),
+            "pred": torch.tensor(table["y_pred"].to_numpy(float)),
+            "weights": eval_weights(len(table), protocol, batch),
+            "y_std": float(json.loads(Path(run_file).read_text())["run"]["y_std"]),
+        }
+    return out
+
+
+def paired_test_se(predictions: Mapping[tuple, dict], key: tuple, ref: tuple, seeds) -> float:
+    """Mean over ``seeds`` of the test-set standard error of the paired difference of final
+    clean-MSE estimates of ``key`` and ``ref`` (experiment, loss), normalized units
+    (:func:`biv.train.metrics.paired_diff_se`); NaN unless every seed of both is scored on noisy
+    test labels."""
+    pairs = [(predictions.get((*key, s)), predictions.get((*ref, s))) for s in seeds]
+    if not pairs or any(a is None or b is None for a, b in pairs):
+        return float("nan")
+    from biv.train.metrics import paired_diff_se
+
+    ses = []
+    for mine, theirs in pairs:
+        if not bool((mine["y"] == theirs["y"]).all()):
+            raise ValueError(f"aggregate: {key} and {ref} were scored on different test labels")
+        se = paired_diff_se(mine["y"], mine["pred"], theirs["pred"], mine["weights"])
+        ses.append(se / mine["y_std"] ** 2)
+    return float(np.mean(ses))
+
+
 def summary_table(
     curves: pd.DataFrame,
     experiments: Mapping,
     sweeps: Mapping | None = None,
     runs: pd.DataFrame | None = None,
+    predictions: Mapping[tuple, dict] | None = None,
 ) -> pd.DataFrame:
     """One row per (experiment, loss) with the columns of :data:`SUMMARY_COLUMNS`; ``runs``
-    (:func:`runs_table`) gives the test-set standard errors of clean-MSE estimates."""
+    (:func:`runs_table`) gives the test-set standard errors of clean-MSE estimates,
+    ``predictions`` (:func:`read_noisy_predictions`) those of their paired differences."""
     sweeps = sweeps or {}
+    predictions = predictions or {}
     metric = curves.groupby(["experiment", "loss"])["metric"].first() if "metric" in curves else {}
     test_se = {}
     if runs is not None and "final_clean_mse_est_se" in runs:
@@ -179,42 +226,32 @@ def summary_table(
     matrices = {
         key: seed_matrix(group) for key, group in curves.groupby(["experiment", "loss"], sort=True)
     }
-    boots: dict[tuple, np.ndarray | None] = {}
 
-    def on_seeds(key: tuple[str, str], chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """The curves of ``key`` on the seeds ``chosen`` and their bootstrap minima, computed
-        once per (curves, seeds): the resamples depend only on the number of seeds."""
+    def on_seeds(key: tuple[str, str], chosen: np.ndarray) -> np.ndarray:
         seeds, _, values = matrices[key]
-        values = values[np.searchsorted(seeds, chosen)]
-        memo = (key, tuple(chosen))
-        if memo not in boots:
-            boots[memo] = (
-                bootstrap_mins(values, bootstrap_weights(len(values))) if len(values) > 1 else None
-            )
-        return values, boots[memo]
+        return values[np.searchsorted(seeds, chosen)]
 
     rows = []
     for (experiment, loss), (seeds, steps, values) in matrices.items():
-        _, boot = on_seeds((experiment, loss), seeds)
         row = {
             "experiment": experiment,
             "loss": loss,
             "metric": metric.get((experiment, loss), "mse"),
-            **curve_metrics(values, steps, boot),
+            **curve_metrics(values, steps),
             "final_of_mean_curve_test_se": test_se.get((experiment, loss), float("nan")),
         }
         ref = baseline_of(experiment, experiments, sweeps)
         row["baseline"], row["baseline_experiment"] = (ref[1], ref[0]) if ref else ("", "")
         if ref is not None and ref in matrices:
             common = np.intersect1d(seeds, matrices[ref][0])
-            (mine, boot_mine), (theirs, boot_theirs) = (
-                on_seeds((experiment, loss), common),
-                on_seeds(ref, common),
-            )
+            mine, theirs = on_seeds((experiment, loss), common), on_seeds(ref, common)
         else:
             mine = theirs = np.empty((0, 0))
-            boot_mine = boot_theirs = None
-        row.update(paired_metrics(mine, theirs, boot_mine, boot_theirs))
+        row.update(paired_metrics(mine, theirs))
+        if ref is not None and ref in matrices:
+            row["paired_diff_of_finals_test_se"] = paired_test_se(
+                predictions, (experiment, loss), ref, common
+            )
         rows.append(row)
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 

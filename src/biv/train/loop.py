@@ -47,6 +47,7 @@ from biv.train.metrics import (
     RunMetrics,
     best_index,
     eval_errors,
+    eval_weights,
     final_scores,
     metrics_csv,
     predictions_csv,
@@ -544,7 +545,9 @@ def write_run_folder(
     units, float64 on the CPU) as predictions.csv; ``progress``: the pack's."""
     normalize = run.training.normalize
     total = progress.step
-    errors = eval_errors(metrics, len(data.y_test), data.y_std, normalize, data.var_test)
+    tr, n_test = run.training, len(data.y_test)
+    weights = eval_weights(n_test, tr.eval_protocol, tr.eval_batch_size)
+    errors = eval_errors(metrics, n_test, data.y_std, normalize, data.var_test, weights)
     atomic.write_text(out / "metrics.csv", metrics_csv(metrics, errors, total, steps_per_epoch))
     atomic.write_text(
         out / "predictions.csv", predictions_csv(data.y_test_raw, pred, data.var_test)

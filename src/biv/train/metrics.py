@@ -114,8 +114,9 @@ class PackMetrics:
 class EvalErrors:
     """Test MSE/MAE against the test labels at each evaluation, normalized and raw label units
     (float64 lists). With noisy test labels, ``test_var_mean_raw`` is the mean of their known
-    variances, and the clean MSE is estimated as MSE - that mean (E[(f - y~)^2] = (f - y)^2 +
-    sigma^2)."""
+    variances weighted as the logged MSE weights the samples (``weights``, see
+    :func:`eval_weights`; None: equal weights), and the clean MSE is estimated as MSE - that
+    mean (E[(f - y~)^2] = (f - y)^2 + sigma^2, sample by sample)."""
 
     steps: list[int]
     mse: list[float]
@@ -124,6 +125,7 @@ class EvalErrors:
     mae_raw: list[float]
     y_std: float = 1.0
     test_var_mean_raw: float | None = None
+    weights: torch.Tensor | None = None
 
     @property
     def clean_labels(self) -> bool:
@@ -164,9 +166,22 @@ METRICS = {
     "noisy_mse": "test MSE against noisy test labels (biased up by their mean variance)",
     "noisy_mae": "test MAE against noisy test labels",
     "clean_mse_est": "clean test MSE estimated from noisy test labels: noisy_mse minus the mean "
-    "of the test labels' known variances",
+    "of the test labels' known variances, weighted as noisy_mse weights the samples",
 }
 _NOISY = {name: f"noisy_{name}" for name in ("mse", "mae", "mse_raw", "mae_raw")}
+
+
+def eval_weights(n_test: int, protocol: str, batch_size: int) -> torch.Tensor:
+    """The weight of each test sample in the logged test error (M,), float64, summing to 1:
+    1/M under ``training.eval_protocol: standard``; under ``original``, the mean of the per-batch
+    means over the K test batches of ``batch_size`` in test-set order (the last one shorter),
+    1/(K n_k) for a sample in a batch of n_k."""
+    if protocol == "standard":
+        return torch.full((n_test,), 1.0 / n_test, dtype=torch.float64)
+    if protocol != "original":
+        raise ValueError(f"training.eval_protocol: {protocol!r} is not 'standard' or 'original'")
+    sizes = torch.tensor([len(c) for c in torch.arange(n_test).split(batch_size)])
+    return (1.0 / (len(sizes) * sizes.double())).repeat_interleave(sizes)
 
 
 def eval_errors(
@@ -175,9 +190,11 @@ def eval_errors(
     y_std: float,
     normalize: bool,
     test_var: torch.Tensor | None = None,
+    weights: torch.Tensor | None = None,
 ) -> EvalErrors:
     """Errors of the evaluations; ``test_var``: the known variances (raw units) of noisy test
-    labels, None for clean ones."""
+    labels, None for clean ones; ``weights``: :func:`eval_weights` of the evaluation protocol
+    (None: equal weights)."""
     sums = metrics.sums_tensor().cpu().double() / n_test
     mse, mae = sums[:, 0], sums[:, 1]
     if normalize:
@@ -185,7 +202,7 @@ def eval_errors(
     else:
         mse_raw, mae_raw = mse, mae
         mse, mae = mse / y_std**2, mae / y_std
-    var_mean = None if test_var is None else float(test_var.double().mean())
+    var_mean = None if test_var is None else float(_weighted_mean(test_var.double(), weights))
     return EvalErrors(
         list(metrics.eval_steps),
         mse.tolist(),
@@ -194,6 +211,7 @@ def eval_errors(
         mae_raw.tolist(),
         y_std,
         var_mean,
+        weights,
     )
 
 
@@ -222,13 +240,47 @@ def metrics_csv(
     return "\n".join(lines) + "\n"
 
 
-def clean_mse_est_se(y_test: torch.Tensor, pred: torch.Tensor, test_var: torch.Tensor) -> float:
-    """Standard error over the test set of the clean-MSE estimate mean((f - y~)^2 - sigma^2):
-    the sample standard deviation of the terms / sqrt(M) (raw units; NaN for one label)."""
-    terms = (pred.double() - y_test.double()).square() - test_var.double()
-    if len(terms) < 2:
+def _weighted_mean(terms: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    return terms.mean() if weights is None else (weights.double() * terms).sum()
+
+
+def weighted_mean_se(terms: torch.Tensor, weights: torch.Tensor | None = None) -> float:
+    """Standard error of the weighted mean sum(w_i t_i) of independent terms (weights summing
+    to 1; None: equal): sqrt(M/(M-1) sum(w_i^2 (t_i - mean)^2)), which is the sample standard
+    deviation / sqrt(M) for equal weights; NaN for one term."""
+    terms = terms.double()
+    m = len(terms)
+    if m < 2:
         return float("nan")
-    return float(terms.std(correction=1) / math.sqrt(len(terms)))
+    w = torch.full_like(terms, 1.0 / m) if weights is None else weights.double()
+    spread = (w.square() * (terms - _weighted_mean(terms, w)).square()).sum()
+    return float((spread * m / (m - 1)).sqrt())
+
+
+def clean_mse_est_se(
+    y_test: torch.Tensor,
+    pred: torch.Tensor,
+    test_var: torch.Tensor,
+    weights: torch.Tensor | None = None,
+) -> float:
+    """Standard error over the test set of the clean-MSE estimate sum(w_i ((f - y~)^2 -
+    sigma^2)_i) (:func:`weighted_mean_se`; raw units)."""
+    return weighted_mean_se((pred.double() - y_test.double()).square() - test_var.double(), weights)
+
+
+def paired_diff_se(
+    y_test: torch.Tensor,
+    pred: torch.Tensor,
+    pred_base: torch.Tensor,
+    weights: torch.Tensor | None = None,
+) -> float:
+    """Standard error over the test set of the difference of two clean-MSE estimates on the
+    same noisy test labels (two losses, one seed): the sigma^2 terms cancel, leaving the
+    weighted mean of the per-sample differences (f - y~)^2 - (f_base - y~)^2
+    (:func:`weighted_mean_se`; raw units)."""
+    y = y_test.double()
+    terms = (pred.double() - y).square() - (pred_base.double() - y).square()
+    return weighted_mean_se(terms, weights)
 
 
 def final_scores(
@@ -246,7 +298,7 @@ def final_scores(
             "final_test_mse_raw": errors.mse_raw[-1],
             "final_test_mae_raw": errors.mae_raw[-1],
         }
-    se_raw = clean_mse_est_se(y_test, pred, test_var)
+    se_raw = clean_mse_est_se(y_test, pred, test_var, errors.weights)
     return {
         "test_labels": "noisy",
         "best_clean_mse_est": errors.clean_mse_est[best],
