@@ -6,6 +6,10 @@ no legend over a panel."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -107,17 +111,21 @@ def paper_figure(checked_figure):
 
 def legend_overlaps(fig) -> list[str]:
     """The legends (of the figure or of a panel) whose drawn box overlaps a panel's data area
-    (any axes: colour bars included), after the figure is drawn in the theme."""
+    (any axes: colour bars included) or the figure's title, after the figure is drawn in the
+    theme."""
     with matplotlib.rc_context(theme.THEME):
         fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+    areas = {f"panel {ax.get_title()!r}": ax for ax in fig.axes}
+    if fig._suptitle is not None:
+        areas["the figure's title"] = fig._suptitle
     found = []
     for legend in legends:
         box = legend.get_window_extent(renderer)
-        for ax in fig.axes:
-            if box.overlaps(ax.get_window_extent(renderer)):
-                found.append(f"legend {legend.get_title().get_text()!r} over {ax.get_title()!r}")
+        for name, area in areas.items():
+            if box.overlaps(area.get_window_extent(renderer)):
+                found.append(f"legend {legend.get_title().get_text()!r} over {name}")
     return found
 
 
@@ -175,6 +183,21 @@ def test_learning_curves_in_the_papers_layout(paper_figure, tmp_path):
     plots.learning_curves(paper_figure, table, {}, *files)
     assert files[0].stat().st_size > 1000 and files[1].stat().st_size > 1000
     assert_written(files[2], table)
+
+
+def test_no_legend_over_a_panel_or_the_title_of_a_one_panel_figure(checked_figure):
+    """The demo's layout: one panel under a title wider than it."""
+    figure = checked_figure(
+        {
+            "title": "Synthetic regression, continuous spread of label-noise variance",
+            "panels": [{"experiment": "noisy", "reference": {"experiment": "clean", "loss": "l2"}}],
+        },
+        {"noisy": TYPES, "clean": TYPES},
+    )
+    table = figure_tables.learning_curve_table(figure, CURVES)
+    assert legend_overlaps(plots.draw_learning_curves(figure, table, {})) == []
+    seeds = figure_tables.seed_table(figure, seed_scores_of(CURVES))
+    assert legend_overlaps(plots.draw_seed_values(figure, seeds)) == []
 
 
 def test_learning_curve_bands_are_the_tables_edges(paper_figure):
@@ -450,6 +473,33 @@ def test_sweep_colours_come_from_the_loss_types_not_the_names():
     lines = [line for line in left.get_lines() if not line.get_label().startswith("_")]
     colours = {line.get_label(): line.get_color() for line in lines}
     assert colours == {"ours": plots.TYPE_COLORS["biv"], "biv": plots.TYPE_COLORS["mse"]}
+
+
+def test_learning_curves_and_seeds_are_drawn_without_seaborn_or_scipy(paper_figure, tmp_path):
+    """The learning-curve job ends the demo: importing seaborn (and scipy.stats with it) there
+    would add half a second to it."""
+    table = figure_tables.learning_curve_table(paper_figure, CURVES)
+    seeds = figure_tables.seed_table(paper_figure, seed_scores_of(CURVES))
+    (tmp_path / "figure.json").write_text(json.dumps(paper_figure.to_dict()))
+    table.to_pickle(tmp_path / "curves.pkl")
+    seeds.to_pickle(tmp_path / "seeds.pkl")
+    code = """
+import json, sys
+import pandas as pd
+from biv.config.figures import Figure
+from biv.report import plots
+figure = Figure.from_dict(json.loads(open("figure.json").read()))
+plots.learning_curves(figure, pd.read_pickle("curves.pkl"), {}, "c.png", "c.pdf", "c.csv")
+plots.seed_plot(figure, pd.read_pickle("seeds.pkl"), "s.png", "s.pdf", "s.csv")
+print(sorted(m for m in ("seaborn", "scipy") if m in sys.modules))
+"""
+    src = str(Path(plots.__file__).parents[2])  # this checkout's package, not an installed one
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
 
 
 def test_the_theme_is_seaborns():

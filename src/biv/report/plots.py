@@ -61,7 +61,7 @@ def _pyplot():
 def figure_legend(fig, handles: Sequence, **kwargs):
     """One legend for all panels, to their right and outside them (the layout of the figure,
     ``constrained``, makes room for it); ``kwargs`` go to ``Figure.legend``."""
-    return fig.legend(handles=list(handles), loc="outside right upper", **kwargs)
+    return fig.legend(handles=list(handles), loc="outside right center", **kwargs)
 
 
 @themed
