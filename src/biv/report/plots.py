@@ -101,9 +101,10 @@ def _seeds_text(counts: set[int]) -> str:
 
 # ------------------------------------------------------------------------ learning curves
 # The paper's layout is hand-set matplotlib on the theme: per-line widths (emphasised losses
-# thick, drawn first), a dash pattern of its own for each later curve, the reference in black,
-# the y range zoomed onto the minima (auto_ylim). seaborn's line plots map one variable to
-# widths and one to dashes, which cannot give this; the bands are the table's own edges.
+# thick, drawn first), a dash pattern of its own for each label, the reference in black, the y
+# range zoomed onto the minima (auto_ylim), the bands the table's own edges (fill_between).
+# seaborn's lineplot would estimate its own bands (it draws no given edges) and build its own
+# legend from its size and style mappings; and this job, the demo's last, imports no seaborn.
 
 
 def curve_styles(figure: Figure) -> dict[str, str | tuple]:
@@ -422,8 +423,8 @@ def _heatmap(ax, rows: pd.DataFrame, column: str, scale: dict, label: str) -> No
         annot=text[grid.columns].fillna("").to_numpy(),
         fmt="",
         annot_kws={"fontsize": "small"},
-        xticklabels=[names[x].replace(", ", "\n") for x in grid.columns],
-        yticklabels=[series[s].replace(", ", "\n") for s in grid.index],
+        xticklabels=[str(names[x]).replace(", ", "\n") for x in grid.columns],
+        yticklabels=[str(series[s]).replace(", ", "\n") for s in grid.index],
         cbar_kws={"label": label},
         ax=ax,
         **scale,
