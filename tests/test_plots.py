@@ -502,6 +502,30 @@ print(sorted(m for m in ("seaborn", "scipy") if m in sys.modules))
     assert out.stdout.strip() == "[]"
 
 
+def test_noise_variance_figure_draws_the_quantiles_and_labelled_marks(tmp_path):
+    """Ready for the noise-draw files: each seed's σ² as quantiles, μP and cutoff thresholds
+    marked and named in the legend beside the panel."""
+    rng = np.random.default_rng(0)
+    draws = {2: rng.exponential(2.0, 500), 1: rng.uniform(0.0, 12.0, 500)}
+    table = figure_tables.noise_variance_table(draws, points=11)
+    assert list(table["seed"]) == [1] * 11 + [2] * 11
+    one = table[table["seed"] == 1]
+    assert one["variance"].iloc[0] == draws[1].min() and one["variance"].iloc[-1] == draws[1].max()
+    assert one["variance"].iloc[5] == pytest.approx(np.median(draws[1]))
+    marks = {"μP (mean σ²) = 4": 4.0, "cutoff threshold C = 2": 2.0}
+    fig = plots.draw_noise_variances("Synthetic, mixture", table, marks)
+    (ax,) = fig.axes
+    assert ax.get_xscale() == "log" and ax.get_ylim() == (0.0, 1.0)
+    seeds = [line for line in ax.get_lines() if line.get_color() == plots.SEED_LINE]
+    np.testing.assert_allclose(seeds[0].get_xdata(), one["variance"])
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["one seed's draw", *marks]
+    assert legend_overlaps(fig) == []
+    files = [tmp_path / f"n.{ext}" for ext in ("png", "pdf", "csv")]
+    plots.noise_variance_plot("Synthetic, mixture", table, marks, *files)
+    assert_written(files[2], table)
+
+
 def test_the_theme_is_seaborns():
     """THEME, written out so that the learning-curve job need not import seaborn, is
     seaborn's theme (python -m biv.report.theme prints it anew); every figure is drawn in it."""

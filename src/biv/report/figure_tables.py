@@ -30,6 +30,7 @@ CURVE_COLUMNS = ["panel", "panel_title", "role", "experiment", "loss", "label", 
 CURVE_COLUMNS += ["step", "n_seeds", "mean", "band", "low", "high"]
 SEED_COLUMNS = ["panel", "panel_title", "role", "experiment", "loss", "label", "metric"]
 SEED_COLUMNS += ["seed", "quantity", "value"]
+NOISE_COLUMNS = ["seed", "fraction", "variance"]
 SWEEP_COLUMNS = ["x", "x_label", "series", "series_index", "loss", "metric", "best", "best_low"]
 SWEEP_COLUMNS += ["best_high", "baseline", "improvement", "improvement_low", "improvement_high"]
 
@@ -161,3 +162,17 @@ def _sweep_values(row: pd.Series) -> dict:
         "improvement_low": row[f"{improvement}_ci_low"],
         "improvement_high": row[f"{improvement}_ci_high"],
     }
+
+
+def noise_variance_table(variances: Mapping[int, np.ndarray], points: int = 201) -> pd.DataFrame:
+    """The distribution of each seed's drawn label-noise variances σ² (``variances``: seed ->
+    one value per training label) as ``points`` quantiles: one row per (seed, fraction of the
+    labels at or below ``variance``), from 0 (the smallest) to 1 (the largest)."""
+    fractions = np.linspace(0.0, 1.0, points)
+    frames = [
+        pd.DataFrame(
+            {"seed": int(seed), "fraction": fractions, "variance": np.quantile(drawn, fractions)}
+        )
+        for seed, drawn in sorted(variances.items())
+    ]
+    return pd.concat(frames, ignore_index=True)[NOISE_COLUMNS]

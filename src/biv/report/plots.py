@@ -7,6 +7,7 @@ heatmaps) is imported only by the functions that draw."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -451,3 +452,47 @@ def sweep_plot(
 ) -> None:
     """Write :func:`draw_sweep` as PNG and PDF, and its table as CSV."""
     write(draw_sweep(sweep, table), table, png, pdf, csv)
+
+
+# ------------------------------------------------------------------------ noise variances
+#: Noise-variance figure: the colour and line style of each mark, in turn.
+MARK_STYLES = (("black", "--"), ("#2ca02c", ":"), ("#9467bd", "-."), ("#8c564b", (0, (6, 2))))
+
+
+@themed
+def draw_noise_variances(title: str, table: pd.DataFrame, marks: Mapping[str, float]):
+    """The distribution of the drawn label-noise variances from its table
+    (:func:`biv.report.figure_tables.noise_variance_table`): the fraction of training labels
+    at or below each σ² (log axis), one grey line per seed; ``marks`` (label -> σ², e.g.
+    ``{"μP (mean σ²) = 4": 4.0, "cutoff threshold C = 2": 2.0}``) as labelled vertical lines;
+    one legend beside the panel."""
+    plt = _pyplot()
+    from matplotlib.lines import Line2D
+
+    fig, ax = plt.subplots(figsize=(8.0, 4.3), layout="constrained")
+    for _, seed in table.groupby("seed"):
+        ax.plot(
+            seed["variance"], seed["fraction"], color=SEED_LINE, lw=THIN, drawstyle="steps-post"
+        )
+    ax.set_xscale("log")  # σ² = 0 (a constant component's) lies off the axis, to the left
+    handles = [Line2D([], [], color=SEED_LINE, lw=THIN, label="one seed's draw")]
+    for (label, value), (color, style) in zip(marks.items(), itertools.cycle(MARK_STYLES)):
+        handles.append(ax.axvline(value, color=color, ls=style, lw=REFERENCE_WIDTH, label=label))
+    ax.set_xlabel("Label-noise variance σ² (label units squared)")
+    ax.set_ylabel("Fraction of training labels\nwith a variance at or below it")
+    ax.set_ylim(0.0, 1.0)
+    ax.set_title(title)
+    figure_legend(fig, handles, handlelength=3.5)
+    return fig
+
+
+def noise_variance_plot(
+    title: str,
+    table: pd.DataFrame,
+    marks: Mapping[str, float],
+    png: str | Path,
+    pdf: str | Path,
+    csv: str | Path,
+) -> None:
+    """Write :func:`draw_noise_variances` as PNG and PDF, and its table as CSV."""
+    write(draw_noise_variances(title, table, marks), table, png, pdf, csv)
