@@ -170,6 +170,10 @@ def figure_metrics(wildcards):
     return run_files("metrics", figure_runs(wildcards.figure))
 
 
+def figure_summaries(wildcards):
+    return run_files("summary", figure_runs(wildcards.figure))
+
+
 def figure_run_ids(wildcards):
     return run_ids(figure_runs(wildcards.figure))
 
@@ -226,6 +230,12 @@ def figure_caption(wildcards):
         name: exp.training.eval_text() for name, exp in PLAN.experiments.items()
     }
     return figure_text.learning_curves_caption(figure, metrics, evaluation)
+
+
+def seeds_caption(wildcards):
+    figure = PLAN.figures[wildcards.figure]
+    metrics = rule_params.test_metrics(PLAN, figure.experiments)
+    return figure_text.seeds_caption(figure, metrics)
 
 
 def sweep_caption(wildcards):

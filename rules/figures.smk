@@ -3,6 +3,9 @@ localrules:
     plot_sweep,
 
 
+# One job per learning-curve figure draws it and, from the same runs, each run's own best and
+# final score per seed (a job of its own would wait for a free core after the trainings).
+# Every figure's numbers lie beside it as CSV, drawn from the runs' files in the job.
 rule plot_learning_curves:
     input:
         packs=figure_packs,
@@ -11,9 +14,28 @@ rule plot_learning_curves:
             "results/figures/{figure}.png",
             caption="../report/learning_curves.rst",
             category="Learning curves",
-            labels={"figure": "{figure}"},
+            labels={"figure": "{figure}", "file": "figure"},
         ),
         pdf="results/figures/{figure}.pdf",
+        csv=report(
+            "results/figures/{figure}.csv",
+            caption="../report/learning_curves_table.rst",
+            category="Learning curves",
+            labels={"figure": "{figure}", "file": "numbers (CSV)"},
+        ),
+        seeds_png=report(
+            "results/figures/seeds/{figure}.png",
+            caption="../report/seeds.rst",
+            category="Per-seed values",
+            labels={"figure": "{figure}", "file": "figure"},
+        ),
+        seeds_pdf="results/figures/seeds/{figure}.pdf",
+        seeds_csv=report(
+            "results/figures/seeds/{figure}.csv",
+            caption="../report/seeds_table.rst",
+            category="Per-seed values",
+            labels={"figure": "{figure}", "file": "numbers (CSV)"},
+        ),
     log:
         "results/logs/plot_learning_curves/{figure}.log",
     benchmark:
@@ -22,9 +44,11 @@ rule plot_learning_curves:
         "../envs/biv.yaml"
     params:
         metrics_files=figure_metrics,
+        summary_files=figure_summaries,
         runs=figure_run_ids,
         figure=figure_config,
         caption=figure_caption,
+        seeds_caption=seeds_caption,
         batch_sizes=figure_batch_sizes,
     script:
         "../scripts/plot_learning_curves.py"
@@ -38,9 +62,15 @@ rule plot_sweep:
             "results/figures/sweeps/{sweep}.png",
             caption="../report/sweep.rst",
             category="Sweeps",
-            labels={"sweep": "{sweep}"},
+            labels={"sweep": "{sweep}", "file": "figure"},
         ),
         pdf="results/figures/sweeps/{sweep}.pdf",
+        csv=report(
+            "results/figures/sweeps/{sweep}.csv",
+            caption="../report/sweep_table.rst",
+            category="Sweeps",
+            labels={"sweep": "{sweep}", "file": "numbers (CSV)"},
+        ),
     log:
         "results/logs/plot_sweep/{sweep}.log",
     benchmark:

@@ -97,12 +97,31 @@ def test_sweep_captions_say_what_the_improvement_is_measured_against():
     text = figure_text.sweep_caption({**SWEEP, "losses": ["l2", "biv"], "vary": vary}, "l2")
     assert "training.batch_size ∈ {16, 32}; noise.components.0 ∈ {mean=5000, var=2.5e+07}" in text
     assert "the paper's best clean test MSE (normalized units), the lowest point of the" in text
-    assert "one line per loss (l2, biv) (line style) and per value of noise.components.0" in text
-    assert "the L2 runs of the same sweep point" in text
+    assert "Heatmaps, training.batch_size across and noise.components.0 down" in text
+    assert (
+        "one heatmap per loss (l2, biv) on one colour scale; then the relative improvement" in text
+    )
+    assert "the L2 runs of the same sweep point, on a colour scale centred at 0" in text
+    assert "95 % Student-t interval over seeds (paired, for the improvement; descriptive)" in text
+    three = {**vary, "noise.p": [0.5]}
+    text = figure_text.sweep_caption({**SWEEP, "losses": ["l2", "biv"], "vary": three}, "l2")
+    assert (
+        "one line per loss (l2, biv) (line style) and per value of noise.components.0, noise.p"
+        in text
+    )
+    assert "Right: relative improvement over L2 (l2)" in text and "Heatmaps" not in text
     text = figure_text.sweep_caption({**SWEEP, "vary": {"losses.biv.epsilon": [0.1]}}, "l2")
     assert "the L2 runs of the base experiment bike (same noise draws)" in text
     text = figure_text.sweep_caption({**SWEEP, "vary": {"noise.p": [0.1]}}, "l2")
     assert "Right:" not in text
+
+
+def test_seed_captions_say_what_is_joined(checked_figure):
+    text = figure_text.seeds_caption(checked_figure(FIGURE, TYPES), {"clean_mse_est"})
+    assert text.startswith("Each run's own estimated clean test MSE (normalized units), per seed")
+    assert "the grey lines join one seed's runs" in text and text.endswith(
+        figure_text.ESTIMATE_NOTE
+    )
 
 
 def test_imports_neither_torch_nor_plotting_nor_pandas():

@@ -278,7 +278,7 @@ def test_figures_say_which_quantity_they_show(checked_figure):
 
 
 def test_learning_curves_label_the_estimate(checked_figure, tmp_path):
-    from biv.report import plots
+    from biv.report import figure_tables, plots
 
     curves = pd.DataFrame(
         [
@@ -288,7 +288,9 @@ def test_learning_curves_label_the_estimate(checked_figure, tmp_path):
         ]
     )
     figure = checked_figure({"panels": [{"experiment": "e"}]}, {"e": {"l2": "mse", "biv": "biv"}})
-    ax = plots.draw_learning_curves(figure, curves.assign(metric="clean_mse_est"), {}).axes[0]
+    estimated = figure_tables.learning_curve_table(figure, curves.assign(metric="clean_mse_est"))
+    ax = plots.draw_learning_curves(figure, estimated, {}).axes[0]
     assert ax.get_ylabel() == "Estimated clean test MSE (normalized units),\nmean of 1 seed"
-    ax = plots.draw_learning_curves(figure, curves, {}).axes[0]
+    table = figure_tables.learning_curve_table(figure, curves)
+    ax = plots.draw_learning_curves(figure, table, {}).axes[0]
     assert ax.get_ylabel().startswith("Clean test MSE (normalized units)")

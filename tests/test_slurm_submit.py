@@ -90,6 +90,7 @@ def test_cpu_trainings_ask_for_no_gpu_under_a_site_gpu_model(
     workdir = copy_workflow(tmp_path, (*workflow_files, "profiles"))
     config = yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text())
     config.pop("reproduction")
+    config["sweeps"].pop("grid")  # its 8 GPU packs would fill a second GPU group job first
     config["experiments"]["clean"]["training"]["device"] = "cpu"
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(config))
     prep = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "tiny.yaml"]

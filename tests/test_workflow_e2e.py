@@ -7,6 +7,7 @@ tests that only read its outputs use it; a test that reruns or edits works on it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -14,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -23,6 +25,9 @@ pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "tiny.yaml"]
 TIMEOUT = 600
+#: The points of tiny.yaml's 2-D sweep `grid` (batch size x epsilon), with l2 and biv each.
+GRID = [f"grid__batchsize-{b}_epsilon-{e}" for b in (32, 64) for e in ("0p1", "1")]
+GRID_PACKS = {f"{point}/{loss}/seeds1-5" for point in GRID for loss in ("l2", "biv")}
 
 
 def tiny_workflow(copy_workflow, dest: Path) -> Path:
@@ -89,14 +94,15 @@ def edit_config(workdir: Path, edit) -> None:
 
 def test_full_run_writes_tables_figures_and_report(finished):
     workdir, out = finished
-    assert jobs_run(out)["train"] == 4 and "run_folder" not in jobs_run(out)  # packs of 2 seeds
+    assert jobs_run(out)["train"] == 12 and "run_folder" not in jobs_run(out)  # packs of 2 seeds
     results = workdir / "results"
-    for fig in ("curves", "sweeps/eps"):
+    for fig in ("curves", "seeds/curves", "sweeps/eps", "sweeps/grid"):
         for ext in ("png", "pdf"):
             assert (results / "figures" / f"{fig}.{ext}").stat().st_size > 1000
+        assert len(figure_table(results, fig)) > 0
     runs = pd.read_csv(results / "tables" / "runs.csv")
-    assert len(runs) == 8
-    assert set(runs["experiment"]) == {"noisy", "clean", "eps__epsilon-0p1"}
+    assert len(runs) == 24
+    assert set(runs["experiment"]) == {"noisy", "clean", "eps__epsilon-0p1", *GRID}
     sweep_rows = runs[runs["sweep"] == "eps"]
     assert list(sweep_rows["vary:losses.biv.epsilon"]) == [0.1, 0.1]
     assert set(runs.loc[runs["experiment"] == "noisy", "noise"]) == {"mixture"}
@@ -128,12 +134,10 @@ def test_full_run_writes_tables_figures_and_report(finished):
 
     bench = pd.read_csv(results / "tables" / "benchmarks.csv")
     train = bench[bench["rule"] == "train"]
-    assert sorted(train["job"]) == [
-        "clean/l2/seeds1-5",
-        "eps__epsilon-0p1/biv/seeds1-5",
-        "noisy/biv/seeds1-5",
-        "noisy/l2/seeds1-5",
-    ]
+    assert sorted(train["job"]) == sorted(
+        {"clean/l2/seeds1-5", "eps__epsilon-0p1/biv/seeds1-5", "noisy/biv/seeds1-5"}
+        | {"noisy/l2/seeds1-5", *GRID_PACKS}
+    )
     assert (train["runs"] == 2).all() and bench.loc[bench["rule"] != "train", "runs"].isna().all()
     assert (bench["s"] > 0).all()
     # the run folders are the pack's output, each with its parameters; the checkpoints are gone
@@ -162,11 +166,85 @@ def test_full_run_writes_tables_figures_and_report(finished):
     assert "0.800" in text and "![learning curves](figures/curves.png)" in text
 
 
+def figure_table(results: Path, name: str) -> pd.DataFrame:
+    """A figure's CSV, its labels as text (a swept value 1 reads "1", not 1.0)."""
+    labels = dict.fromkeys(["label", "x_label", "series", "baseline"], str)
+    return pd.read_csv(
+        results / "figures" / f"{name}.csv", dtype=labels, keep_default_na=False, na_values=[""]
+    )
+
+
+def test_figure_tables_are_the_tables_they_are_drawn_from(finished):
+    """Each figure's CSV holds the numbers of summary.csv and runs.csv it shows."""
+    results = finished[0] / "results"
+    summary = pd.read_csv(results / "tables" / "summary.csv").set_index(["experiment", "loss"])
+    runs = pd.read_csv(results / "tables" / "runs.csv").set_index(["experiment", "loss", "seed"])
+    curves = figure_table(results, "curves")
+    assert set(curves.groupby(["experiment", "loss"]).groups) == {
+        ("noisy", "l2"),
+        ("noisy", "biv"),
+        ("clean", "l2"),
+    }
+    for key, curve in curves.groupby(["experiment", "loss"]):
+        row = summary.loc[key]
+        assert curve["mean"].min() == pytest.approx(row["min_of_mean_curve"], rel=1e-12)
+        assert curve["mean"].iloc[-1] == pytest.approx(row["final_of_mean_curve"], rel=1e-12)
+        assert set(curve["n_seeds"]) == {row["n_seeds"]} and set(curve["band"]) == {"std"}
+        assert (curve["low"] <= curve["mean"]).all() and (curve["mean"] <= curve["high"]).all()
+    seeds = figure_table(results, "seeds/curves")
+    assert len(seeds) == 3 * 2 * 2  # 3 curves x 2 seeds x (best, final)
+    for row in seeds.itertuples():
+        run = runs.loc[(row.experiment, row.loss, row.seed)]
+        assert row.value == run[f"{row.quantity}_test_mse"]  # the same digits
+    for name, points in (("eps", ["eps__epsilon-0p1"]), ("grid", GRID)):
+        sweep = figure_table(results, f"sweeps/{name}")
+        assert len(sweep) == len(points) * (1 if name == "eps" else 2)
+        shown = summary.loc[
+            [(p, loss) for p in points for loss in ("l2", "biv") if (p, loss) in summary.index]
+        ]
+        assert sorted(sweep["best"]) == sorted(shown["min_of_mean_curve"])
+        assert sorted(sweep["improvement"].dropna()) == sorted(
+            shown["rel_improvement_of_min_of_mean_curve"].dropna()
+        )
+
+
+def test_the_2d_sweep_is_drawn_as_heatmaps_of_its_table(finished):
+    """tiny.yaml's sweep `grid` (batch size x epsilon): its heatmaps show its CSV's numbers,
+    batch size across, epsilon down."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from biv.report import plots
+    from biv.workflow.plan import load_plan
+
+    workdir = finished[0]
+    with contextlib.chdir(workdir):  # the reproduction's reference file is found there
+        plan = load_plan(yaml.safe_load((workdir / "tiny.yaml").read_text()))
+    table = figure_table(workdir / "results", "sweeps/grid")
+    fig = plots.draw_sweep(plan.sweeps["grid"].to_dict(), table)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == [
+        "l2: best clean test MSE (normalized units)",
+        "biv: best clean test MSE (normalized units)",
+        "biv: improvement over l2",
+    ]
+    improvement = panels[2]
+    assert [t.get_text() for t in improvement.get_xticklabels()] == ["32", "64"]
+    assert [t.get_text() for t in improvement.get_yticklabels()] == ["0.1", "1"]
+    biv = table[table["loss"] == "biv"]
+    cells = biv.pivot(index="series_index", columns="x", values="improvement").to_numpy()
+    np.testing.assert_allclose(improvement.collections[0].get_array().reshape(2, 2), cells)
+    assert len(improvement.texts) == 4 and all("[" in t.get_text() for t in improvement.texts)
+    assert fig.legends == []
+
+
 def test_report_of_the_full_run(workdir):
     results = workdir / "results"
     snakemake(workdir, "--report", "results/report.html")
     html = (results / "report.html").read_text(errors="replace")
     assert "curves.png" in html and "summary.csv" in html
+    for shown in ("seeds/curves.png", "sweeps/grid.png", "curves.csv", "sweeps/grid.csv"):
+        assert shown in html, shown
 
 
 def test_second_run_does_nothing(workdir):
@@ -213,9 +291,9 @@ def test_adding_a_seed_reruns_only_its_pack(workdir):
     # seed 3 joins the packs of seeds 1-5 of l2 and biv, and of the sweep's biv (sweeps inherit
     # the seeds)
     packs = {"noisy/l2/seeds1-5", "noisy/biv/seeds1-5", "eps__epsilon-0p1/biv/seeds1-5"}
-    assert planned_packs(workdir) == packs
+    assert planned_packs(workdir) == packs | GRID_PACKS
     jobs = jobs_run(snakemake(workdir))
-    assert jobs.pop("train") == 3
+    assert jobs.pop("train") == 3 + len(GRID_PACKS)
     assert "prepare_dataset" not in jobs
     assert (workdir / "results/runs/noisy/l2/seeds1-5/seed3/summary.json").exists()
     # a seed of the next block is a pack of its own: the others stay
@@ -236,7 +314,8 @@ def test_editing_a_noise_setting_reruns_its_estimate_and_trainings(workdir):
     edit_config(workdir, lambda c: c["noise"]["mixture"]["components"][1].update(mean=8.0))
     jobs = jobs_run(snakemake(workdir))
     assert jobs.pop("estimate_noise") == 1  # results/noise/syn/mixture/params.json
-    assert jobs.pop("train") == 3  # the packs of noisy (2 losses) and of the sweep (1 loss)
+    # the packs of noisy (2 losses) and of the sweeps (1 loss; 2 x 2 points of 2 losses)
+    assert jobs.pop("train") == 3 + len(GRID_PACKS)
     assert "prepare_dataset" not in jobs
     estimate = json.loads((workdir / "results/noise/syn/mixture/params.json").read_text())
     assert estimate["label_units"]["components"][1]["mean"] == 8.0

@@ -24,12 +24,13 @@ def snakemake(workdir: Path, *args: str) -> str:
     return out
 
 
-def reordered(value, depth: int = 0):
+def reordered(value, depth: int = 0, key: str | None = None):
     """``value`` with the keys of every mapping below the named entries of a block in reverse
-    order (the order of the entries orders tables and figures), integral floats as ints."""
+    order (the order of the entries orders tables and figures, and a sweep's ``vary`` orders its
+    axes: the first key is drawn across), integral floats as ints."""
     if isinstance(value, dict):
-        keys = list(value) if depth < 2 else reversed(list(value))
-        return {key: reordered(value[key], depth + 1) for key in keys}
+        keys = list(value) if depth < 2 or key == "vary" else reversed(list(value))
+        return {k: reordered(value[k], depth + 1, k) for k in keys}
     if isinstance(value, list):
         return [reordered(item, depth + 1) for item in value]
     if isinstance(value, float) and value.is_integer():

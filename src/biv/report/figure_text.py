@@ -125,7 +125,8 @@ def value_label(value: Any) -> str:
 
 def sweep_caption(sweep: Mapping, baseline: str | None, metrics: Iterable[str] = ("mse",)) -> str:
     """Report caption of a sweep figure, from the sweep (:meth:`biv.config.Sweep.to_dict`), the
-    base experiment's baseline loss and the test metrics drawn."""
+    base experiment's baseline loss and the test metrics drawn: heatmaps for two swept keys,
+    lines against the first for one key or more than two."""
     metrics = set(metrics)
     paths = list(sweep["vary"])
     grid = "; ".join(
@@ -133,25 +134,65 @@ def sweep_caption(sweep: Mapping, baseline: str | None, metrics: Iterable[str] =
     )
     losses = ", ".join(sweep.get("losses", [])) or "all losses of the base experiment"
     quantity = _lower(axis_quantity(metrics))
-    text = (
-        f"Sweep {sweep['name']} of experiment {sweep['experiment']}: {grid}. Left: the paper's "
-        f"best {quantity}, the lowest point of the seed-averaged curve over training steps, "
-        f"against {paths[0]}, one line per loss ({losses})"
-    )
+    best = f"the paper's best {quantity}, the lowest point of the seed-averaged curve"
+    where = improvement_reference(sweep.get("losses", []), sweep["vary"], baseline)
+    against = None
+    if where is not None:
+        against = (
+            f"relative improvement over L2 ({baseline}), 1 − min(mean curve) / min(mean L2 "
+            "curve), against "
+            + (
+                "the L2 runs of the same sweep point"
+                if where == "sweep"
+                else f"the L2 runs of the base experiment {sweep['experiment']} (same noise draws)"
+            )
+        )
+    text = f"Sweep {sweep['name']} of experiment {sweep['experiment']}: {grid}. "
+    if len(paths) == 2:
+        text += _heatmaps_text(paths, losses, best, against)
+    else:
+        text += _lines_text(paths, losses, best, against)
+    if "clean_mse_est" in metrics:
+        text += f" {ESTIMATE_NOTE}"
+    return text
+
+
+def _lines_text(paths: list[str], losses: str, best: str, against: str | None) -> str:
+    """What a sweep figure of lines shows (:func:`sweep_caption`)."""
+    text = f"Left: {best} over training steps, against {paths[0]}, one line per loss ({losses})"
     if len(paths) > 1:
         text += f" (line style) and per value of {', '.join(paths[1:])} (colour)"
     text += "; bands: 95 % Student-t interval over seeds at the minimum's step (descriptive)."
-    if "clean_mse_est" in metrics:
+    if against is not None:
+        text += f" Right: {against}, with its paired 95 % t interval (descriptive)."
+    return text
+
+
+def _heatmaps_text(paths: list[str], losses: str, best: str, against: str | None) -> str:
+    """What a sweep figure of heatmaps shows (:func:`sweep_caption`)."""
+    text = (
+        f"Heatmaps, {paths[0]} across and {paths[1]} down: {best} over training steps, one "
+        f"heatmap per loss ({losses}) on one colour scale"
+    )
+    if against is not None:
+        text += f"; then the {against}, on a colour scale centred at 0"
+    return text + (
+        ". Each cell holds the value and, below it, its 95 % Student-t interval over seeds "
+        "(paired, for the improvement; descriptive)."
+    )
+
+
+def seeds_caption(figure: Figure, metrics: Iterable[str] = ("mse",)) -> str:
+    """Report caption of the per-seed figure of a learning-curve figure (same runs)."""
+    quantity = _lower(axis_quantity(metrics))
+    text = (
+        f"Each run's own {quantity}, per seed, for the curves of the learning-curve figure "
+        f"{figure.name!r}: one row of panels per panel, left the lowest point of the seed's own "
+        "curve (not the paper's best, which is read off the seed-averaged curve), right its "
+        "last evaluation. One column of dots per loss, in its colour; the grey lines join one "
+        "seed's runs: every loss of a seed trains on the same noise draw, so they compare "
+        "paired."
+    )
+    if "clean_mse_est" in set(metrics):
         text += f" {ESTIMATE_NOTE}"
-    where = improvement_reference(sweep.get("losses", []), sweep["vary"], baseline)
-    if where is not None:
-        source = (
-            "the L2 runs of the same sweep point"
-            if where == "sweep"
-            else f"the L2 runs of the base experiment {sweep['experiment']} (same noise draws)"
-        )
-        text += (
-            f" Right: relative improvement over L2 ({baseline}), 1 − min(mean curve) / min(mean "
-            f"L2 curve), against {source}, with its paired 95 % t interval (descriptive)."
-        )
     return text

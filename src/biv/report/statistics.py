@@ -1,6 +1,7 @@
 """Statistics over seeds: Student-t means, the minimum of the seed-mean curve with the t
-interval of the seeds' values at its step, and the paired comparisons with a baseline loss
-(numpy only). How often each interval covers is measured by :mod:`biv.report.coverage`.
+interval of the seeds' values at its step, the bands of the learning curves, and the paired
+comparisons with a baseline loss (numpy, and scipy for the Student-t quantile). How often each
+interval covers is measured by :mod:`biv.report.coverage`.
 
 The paper reads "best" off the **seed-averaged curve**: ``min_of_mean_curve``. The mean over
 seeds of each seed's own minimum (``mean_of_seed_mins``) is never above it, and the gap grows
@@ -12,6 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from biv.config.figures import BANDS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,6 +39,25 @@ def mean_ci(values, level: float = LEVEL, axis: int = 0):
 
     half = stats.t.ppf(0.5 + level / 2, n - 1) * x.std(axis=axis, ddof=1) / np.sqrt(n)
     return mean[()], (mean - half)[()], (mean + half)[()]
+
+
+def band(values: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Low and high edge of a learning curve's band around the mean of ``values`` (seeds x
+    steps), one of :data:`BANDS`: ``std`` mean ± 1 standard deviation, ``ci`` the
+    95 % Student-t interval of the mean (both clipped at 0), ``range`` lowest to highest seed;
+    None for ``none`` or a single seed."""
+    if kind == "none" or len(values) < 2:
+        return None
+    if kind == "range":
+        return values.min(axis=0), values.max(axis=0)
+    if kind == "std":
+        mean, half = values.mean(axis=0), values.std(axis=0, ddof=1)
+        low, high = mean - half, mean + half
+    elif kind == "ci":
+        _, low, high = mean_ci(values, axis=0)
+    else:
+        raise ValueError(f"band: got {kind!r}; allowed: {', '.join(BANDS)}")
+    return np.maximum(low, 0.0), np.maximum(high, 0.0)
 
 
 def seed_matrix(curves: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
