@@ -27,7 +27,9 @@ from pathlib import Path
 import torch
 from bench_train import BIKE_MLP, bike_training, prepare_bike
 
-from biv.config.noise import resolve, write_setting_file
+from biv.config.noise import resolve
+from biv.data.prepared import train_labels
+from biv.noise.files import write_draw_file
 from biv.train.loop import train_pack
 
 LOSSES = [
@@ -40,8 +42,9 @@ NOISE = {"mode": "meanvar", "distribution": "gamma", "components": [{"mean": 200
 
 
 def members(work: Path, data: Path, size: int, epochs: int) -> list[dict]:
-    noise = work / "noise.json"
-    write_setting_file(noise, resolve(NOISE))
+    noise = work / "noise.npz"
+    seeds = range(1, 1 + (size + len(LOSSES) - 1) // len(LOSSES))
+    write_draw_file(noise, train_labels(data), resolve(NOISE).to_dict(), seeds)
     runs = []
     for i in range(size):
         seed = 1 + i // len(LOSSES)

@@ -24,8 +24,10 @@ import sys
 import time
 from pathlib import Path
 
-from biv.config.noise import resolve, write_setting_file
+from biv.config.noise import resolve
 from biv.data import prepare
+from biv.data.prepared import train_labels
+from biv.noise.files import write_draw_file
 
 IMPORTS = ("torch", "torch._dynamo", "biv.train.loop")
 
@@ -36,13 +38,13 @@ def write_job(work: Path) -> list[str]:
         "startup", {"kind": "synthetic", "n_train": 40, "n_test": 10, "seed": 0}, work / "data.npz"
     )
     setting = resolve({"mode": "boundaries", "components": [{"a": 0, "b": 1}]})
-    write_setting_file(work / "noise.json", setting)
+    write_draw_file(work / "noise.npz", train_labels(work / "data.npz"), setting.to_dict(), [0])
     params = {
         "experiment": "startup",
         "loss_name": "biv",
         "seed": 0,
         "dataset": {"name": "startup", "file": str(work / "data.npz")},
-        "noise": {"name": "startup", "file": str(work / "noise.json")},
+        "noise": {"name": "startup", "file": str(work / "noise.npz")},
         "loss": {"type": "biv", "epsilon": 0.5},
         "model": {"name": "mlp", "hidden": [100, 50, 20, 10], "batchnorm": False},
         "training": {"lr": 0.01, "batch_size": 40, "epochs": 1, "device": "cpu"},

@@ -27,9 +27,11 @@ import torch
 from gpu_check_inputs import images
 
 from biv.config import RunSpec
-from biv.config.noise import resolve, write_setting_file
+from biv.config.noise import resolve
 from biv.data import prepare
+from biv.data.prepared import train_labels
 from biv.legacy.original import MODEL_SPECS
+from biv.noise.files import write_draw_file
 from biv.train.loop import train
 from biv.train.models import build_model
 from biv.train.run_data import load_run_data
@@ -66,13 +68,14 @@ def bike_training(epochs: int, **settings) -> dict:
 def bike_params(work: Path, data: Path, device: str, epochs: int) -> dict:
     gamma = {"shape": 0.5, "rate": 0.5 / 20000}
     setting = {"mode": "alphabeta", "distribution": "gamma", "components": [gamma]}
-    write_setting_file(work / "noise.json", resolve(setting))
+    noise = work / "noise.npz"
+    write_draw_file(noise, train_labels(data), resolve(setting).to_dict(), [1])
     return {
         "experiment": "bench_bike",
         "loss_name": "biv",
         "seed": 1,
         "dataset": {"name": "bike", "file": str(data)},
-        "noise": {"name": "gamma_mu20000", "file": str(work / "noise.json")},
+        "noise": {"name": "gamma_mu20000", "file": str(noise)},
         "loss": {"type": "biv", "epsilon": EPSILON},
         "model": BIKE_MLP,
         "training": bike_training(epochs, device=device, eval_batch_size=1024),

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from biv.config.noise import resolve, write_setting_file
+from biv.config.noise import resolve
 from biv.data import prepare
-from biv.data.prepared import assemble, write
+from biv.data.prepared import assemble, train_labels, write
+from biv.noise.files import write_draw_file
 
 #: sigma^2 ~ U(0.05, 2) in raw label units (synthetic labels: std about 1.2)
 NOISE = {"mode": "boundaries", "components": [{"a": 0.05, "b": 2.0}]}
@@ -61,9 +62,10 @@ def images(work: Path, n_train: int, n_test: int, side: int) -> Path:
     return path
 
 
-def noise_setting(work: Path) -> Path:
-    path = work / "noise.json"
-    write_setting_file(path, resolve(NOISE))
+def noise_draws(work: Path, data: Path) -> Path:
+    """The noise-draw file of seeds 0-20 for the training labels of ``data``."""
+    path = work / f"{data.stem}-noise.npz"
+    write_draw_file(path, train_labels(data), resolve(NOISE).to_dict(), range(21))
     return path
 
 

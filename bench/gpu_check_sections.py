@@ -335,7 +335,7 @@ def mlp_runs(check: Check, device: str, **training) -> list[dict]:
     data = inputs.features(check.work, check.size(1000, 200), check.size(300, 100))
     block = {"lr": 1e-3, "batch_size": 16, "epochs": 2, "eval_every": 1, "device": device}
     block["eval_batch_size"] = 128
-    noise = inputs.noise_setting(check.work)
+    noise = inputs.noise_draws(check.work, data)
     return inputs.pack_runs(data, noise, inputs.MLP_NO_BN, block | training)
 
 
@@ -455,7 +455,7 @@ def image_runs(check: Check, device: str, **training) -> list[dict]:
     data = inputs.images(check.work, 64, 64, 64)
     block = {"lr": 1e-3, "batch_size": 16, "epochs": 2, "eval_every": 4, "device": device}
     losses = [inputs.LOSSES[0], inputs.LOSSES[2]]
-    noise = inputs.noise_setting(check.work)
+    noise = inputs.noise_draws(check.work, data)
     return inputs.pack_runs(data, noise, {"name": "cnn"}, block | training, losses=losses)
 
 
@@ -601,7 +601,7 @@ def bike_pack_step_s(check: Check, plan, cuda_graphs: bool) -> float:
     seeds = range(1, exp.training.pack_size + 1)
     losses = [("biv", exp.losses["biv"].to_dict())]
     runs = inputs.pack_runs(
-        data, inputs.noise_setting(check.work), exp.model.to_dict(), block, losses, seeds
+        data, inputs.noise_draws(check.work, data), exp.model.to_dict(), block, losses, seeds
     )
     summary = read_json(train(check, f"bike-graphs-{cuda_graphs}", runs)[0], "summary.json")
     return summary["wall_time_s"] / summary["steps"] / len(seeds)

@@ -97,32 +97,59 @@ def train_dataset_file(wildcards):
     return expand(rules.prepare_dataset.output.data, dataset=dataset)[0]
 
 
-def noise_setting(experiment):
-    """The resolved noise setting the runs of ``experiment`` draw their noisy labels from (each
-    with its seed), or None (clean labels)."""
+def noise_draws(experiment, pack):
+    """The noise-draw file the runs of ``pack`` of ``experiment`` read their noisy labels from,
+    or None (clean labels)."""
     exp = PLAN.experiments[experiment]
     if exp.noise is None:
         return None
-    (setting,) = expand(
-        rules.estimate_noise.output[0], dataset=exp.dataset, noise=exp.noise
+    (draws,) = expand(
+        rules.draw_noise.output.draws, dataset=exp.dataset, noise=exp.noise, block=pack
     )
-    return setting
+    return draws
+
+
+def noise_draw_files(wildcards):
+    """The draw files of one (dataset, noise), every seed block."""
+    blocks = [b for d, n, b in PLAN.noise_draws if (d, n) == (wildcards.dataset, wildcards.noise)]
+    return expand(
+        rules.draw_noise.output.draws,
+        dataset=wildcards.dataset,
+        noise=wildcards.noise,
+        block=blocks,
+    )
+
+
+def draw_seeds(wildcards):
+    return PLAN.noise_draws[wildcards.dataset, wildcards.noise, wildcards.block]
+
+
+def draw_files(output):
+    """``output`` (a path of rule draw_noise) of every noise-draw file."""
+    keys = list(PLAN.noise_draws)
+    return expand(
+        output,
+        zip,
+        dataset=[d for d, _, _ in keys],
+        noise=[n for _, n, _ in keys],
+        block=[b for _, _, b in keys],
+    )
 
 
 def train_pack(wildcards):
     return PLAN.packs[wildcards.experiment, wildcards.loss, wildcards.pack]
 
 
-def train_noise_setting(wildcards):
-    setting = noise_setting(wildcards.experiment)
-    return [] if setting is None else [setting]
+def train_noise_draws(wildcards):
+    draws = noise_draws(wildcards.experiment, wildcards.pack)
+    return [] if draws is None else [draws]
 
 
 def pack_parameters(wildcards):
     """The members' run specs, with their input files. Not a function of `input`: Snakemake's
     params rerun trigger ignores such derived params."""
     dataset_file = train_dataset_file(wildcards)
-    noise_file = noise_setting(wildcards.experiment)
+    noise_file = noise_draws(wildcards.experiment, wildcards.pack)
     return [
         rule_params.run_spec(
             PLAN,
@@ -148,6 +175,13 @@ def all_targets():
         rules.provenance.output[0],
     ]
     targets += expand(rules.plot_learning_curves.output.png, figure=PLAN.figures)
+    settings = PLAN.noise_settings()
+    targets += expand(
+        rules.plot_noise.output.png,
+        zip,
+        dataset=[d for d, _ in settings],
+        noise=[n for _, n in settings],
+    )
     targets += expand(rules.plot_sweep.output.png, sweep=PLAN.sweeps)
     if PLAN.reproduction is not None:
         targets.append(rules.reproduction.output.md)
@@ -199,6 +233,13 @@ def benchmark_files(wildcards):
     settings = PLAN.noise_settings()
     files += expand(
         rules.estimate_noise.benchmark,
+        zip,
+        dataset=[d for d, _ in settings],
+        noise=[n for _, n in settings],
+    )
+    files += draw_files(rules.draw_noise.benchmark)
+    files += expand(
+        rules.plot_noise.benchmark,
         zip,
         dataset=[d for d, _ in settings],
         noise=[n for _, n in settings],

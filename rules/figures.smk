@@ -1,6 +1,7 @@
 localrules:
     plot_learning_curves,
     plot_sweep,
+    plot_noise,
 
 
 # One job per learning-curve figure draws it and, from the same runs, each run's own best and
@@ -82,3 +83,34 @@ rule plot_sweep:
         caption=sweep_caption,
     script:
         "../scripts/plot_sweep.py"
+
+
+# The drawn label-noise variances of one (dataset, noise setting), every seed of its draw files:
+# the picture a reader of the paper wants before any curve (biv.report.plots.noise_variance_plot).
+rule plot_noise:
+    input:
+        draws=noise_draw_files,
+    output:
+        png=report(
+            "results/figures/noise/{dataset}/{noise}.png",
+            caption="../report/noise.rst",
+            category="Noise variances",
+            labels={"dataset": "{dataset}", "noise": "{noise}", "file": "figure"},
+        ),
+        pdf="results/figures/noise/{dataset}/{noise}.pdf",
+        csv=report(
+            "results/figures/noise/{dataset}/{noise}.csv",
+            caption="../report/noise_table.rst",
+            category="Noise variances",
+            labels={"dataset": "{dataset}", "noise": "{noise}", "file": "numbers (CSV)"},
+        ),
+    log:
+        "results/logs/plot_noise/{dataset}/{noise}.log",
+    benchmark:
+        "results/benchmarks/plot_noise/{dataset}/{noise}.tsv"
+    conda:
+        "../envs/biv.yaml"
+    params:
+        thresholds=lambda wildcards: PLAN.cutoff_thresholds(wildcards.dataset, wildcards.noise),
+    script:
+        "../scripts/plot_noise.py"

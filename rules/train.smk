@@ -6,7 +6,7 @@
 rule train:
     input:
         dataset=train_dataset_file,
-        noise=train_noise_setting,
+        noise=train_noise_draws,
     output:
         runs=directory("results/runs/{experiment}/{loss}/{pack}"),
     log:

@@ -22,8 +22,9 @@ import pytest
 import torch
 
 from biv.config.figures import Figure, build_figure
-from biv.config.noise import resolve, write_setting_file
-from biv.data.prepared import load_prepared, write
+from biv.config.noise import resolve
+from biv.data.prepared import load_prepared, train_labels, write
+from biv.noise.files import write_draw_file
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ("Snakefile", "rules", "scripts", "config", "report", "envs", "src")  # src: its code
@@ -207,9 +208,9 @@ class _Toy:
         write(path, prepared)
         return prepared
 
-    def write_noise_setting(self, path: Path, setting: dict = RAMP) -> None:
-        """A resolved noise setting in the layout of estimate_noise's params.json."""
-        write_setting_file(path, resolve(setting))
+    def write_noise_draws(self, path: Path, data: Path, setting: dict = RAMP) -> None:
+        """The noise-draw file (draw_noise's) of seeds 0-20 for the training labels of ``data``."""
+        write_draw_file(path, train_labels(data), resolve(setting).to_dict(), range(21))
 
     def add_own_noise(self, data: Path, var: torch.Tensor) -> None:
         """Give the prepared file ``data`` its own noisy labels with raw-unit variances ``var``
@@ -221,11 +222,11 @@ class _Toy:
         write(data, prepared)
 
     def files(self, folder: Path) -> tuple[Path, Path]:
-        """(data.npz, noise.json) in ``folder``, written unless there already."""
-        data, noise = folder / "data.npz", folder / "noise.json"
+        """(data.npz, noise.npz) in ``folder``, written unless there already."""
+        data, noise = folder / "data.npz", folder / "noise.npz"
         if not data.exists():
             self.write_prepared(data)
-            self.write_noise_setting(noise)
+            self.write_noise_draws(noise, data)
         return data, noise
 
     def params(self, folder: Path, **training) -> dict:

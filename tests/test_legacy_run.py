@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from biv.config.model import ModelSpec
-from biv.config.noise import read_setting_file, resolve
+from biv.config.noise import NoiseSpec, resolve
 from biv.config.training import TrainingSpec
 from biv.data import load_prepared
 from biv.legacy import main, map_command
-from biv.noise import draws as noise
+from biv.noise.files import read_draw_file, seed_draw
 
 SMALL = ["--epochs=1", "--image-size=64", "--device=cpu"]
 
@@ -57,12 +57,12 @@ def run_legacy(
     assert data["meta"]["split_seed"] == 0
     assert Path(run_params["dataset"]["file"]).parent == cache
     if mapped["noise"] is None:
-        assert run_params["noise"] is None and not (out / "noise.json").exists()
+        assert run_params["noise"] is None and not (out / "noise.npz").exists()
     else:
-        # the run draws its noise with the original seed from the resolved setting
-        spec, record = read_setting_file(run_params["noise"]["file"])
+        # the run's noise: drawn with the original seed from the resolved setting
+        record = read_draw_file(run_params["noise"]["file"])["setting"]
         setting = resolve(mapped["noise"])
-        assert record == setting.to_dict() and spec == setting
+        assert record == setting.to_dict() and NoiseSpec.from_dict(record) == setting
         noise_meta = run_json["run"]["noise_meta"]
         assert noise_meta["params"] == record and noise_meta["seed"] == mapped["seed"]
     return {"mapped": mapped, "params": run_params, "summary": summary, "data": data}
@@ -84,8 +84,7 @@ def test_final_utkf_cutoff_example_runs_with_the_default_threshold(
     assert threshold == pytest.approx(got["data"]["y_std"] ** 2)
     assert got["params"]["loss"]["type"] == "cutoff"
     # U(0.23, 0.77) is kept, the other component (mean 5999.5) is cut
-    setting, _ = read_setting_file(got["params"]["noise"]["file"])
-    draw = noise.draw(got["data"]["y_train"], setting, seed=got["params"]["seed"])  # the run's
+    draw = seed_draw(read_draw_file(got["params"]["noise"]["file"]), got["params"]["seed"])
     assert bool(((draw.var < threshold) == (draw.component == 0)).all())
     # both UTKFace commands share one prepared file: the seed-era example maps to the same
     # dataset (the cache's file name is a hash of it), whichever ran first

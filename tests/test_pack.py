@@ -16,6 +16,8 @@ import torch
 
 import biv.train.loop
 from biv.config import RunSpec
+from biv.data.prepared import train_labels
+from biv.noise.files import write_draw_file
 from biv.train.loop import train_pack
 from biv.train.models import build_model
 from biv.train.run_data import load_run_data
@@ -264,14 +266,14 @@ def _sized_members(data: Path, noise: Path, hidden: list[int], losses: dict, **t
 
 def _demo_members(folder: Path) -> list[dict]:
     """The demo's data, noise, model and losses (config/config.yaml), 2 epochs."""
-    from biv.config.noise import resolve, write_setting_file
+    from biv.config.noise import resolve
     from biv.data import prepare
 
-    data, noise = folder / "demo.npz", folder / "mixture.json"
+    data, noise = folder / "demo.npz", folder / "mixture.npz"
     prepare("synthetic", {"kind": "synthetic", "n_train": 2000, "n_test": 1000, "seed": 0}, data)
     mixture = [{"distribution": "gamma", "mean": 2.0, "var": 4.0}, {"mean": 6.0, "var_scale": 1.0}]
     setting = {"mode": "meanvar", "distribution": "uniform", "p": 0.5, "components": mixture}
-    write_setting_file(noise, resolve(setting))
+    write_draw_file(noise, train_labels(data), resolve(setting).to_dict(), [1, 2])
     losses = {
         "l2": {"type": "mse"},
         "biv": {"type": "biv", "epsilon": 0.5},
@@ -283,14 +285,14 @@ def _demo_members(folder: Path) -> list[dict]:
 def _bike_members(folder: Path, data_dir: Path) -> list[dict]:
     """Bike as bench/bench_pack.py trains it (14,000 rows, the paper's MLP and training block,
     the original's test protocol), 2 epochs."""
-    from biv.config.noise import resolve, write_setting_file
+    from biv.config.noise import resolve
     from biv.data import prepare
 
-    data, noise = folder / "bike.npz", folder / "gamma.json"
+    data, noise = folder / "bike.npz", folder / "gamma.npz"
     cfg = {"kind": "bike", "path": str(data_dir / "bike-sharing"), "train_size": 14000}
     prepare("bike", {**cfg, "test_size": 3379}, data)
     gamma = {"mode": "meanvar", "distribution": "gamma", "components": [{"mean": 2e4, "var": 4e8}]}
-    write_setting_file(noise, resolve(gamma))
+    write_draw_file(noise, train_labels(data), resolve(gamma).to_dict(), [1, 2])
     losses = {
         "l2": {"type": "mse"},
         "iv": {"type": "iv", "epsilon": 0.1},

@@ -20,6 +20,7 @@ import torch
 
 import biv.data.prepared
 import biv.config.noise
+import biv.noise.files
 import biv.train.loop
 
 tmp = Path(sys.argv[1])
@@ -33,11 +34,13 @@ biv.data.prepared.write(
      "y_std": float(y[:40].std()), "meta": {"dataset": "toy"}},
 )
 setting = {"mode": "boundaries", "components": [{"a": 0, "b": 4}]}
-biv.config.noise.write_setting_file(tmp / "noise.json", biv.config.noise.resolve(setting))
+biv.noise.files.write_draw_file(
+    tmp / "noise.npz", y[:40].numpy(), biv.config.noise.resolve(setting).to_dict(), [1]
+)
 params = {
     "experiment": "startup", "loss_name": "cutoff", "seed": 1,
     "dataset": {"name": "toy", "file": str(tmp / "data.npz")},
-    "noise": {"name": "n", "file": str(tmp / "noise.json")},
+    "noise": {"name": "n", "file": str(tmp / "noise.npz")},
     "loss": {"type": "cutoff", "threshold": 2.0},
     "model": {"name": "mlp", "hidden": [8], "batchnorm": True},
     "training": {"lr": 0.01, "batch_size": 8, "epochs": 2, "eval_every": 2,

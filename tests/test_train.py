@@ -119,8 +119,10 @@ def test_missing_and_mismatched_files_are_named(toy, tmp_path):
     with pytest.raises(ValueError, match="dataset.file: .*old.pt.*not an archive of biv.data"):
         train(_set(params, "dataset.file", str(tmp_path / "old.pt")), out)
     (tmp_path / "bad.json").write_text(json.dumps({"label_units": {"mode": "boundaries"}}))
-    with pytest.raises(ValueError, match="noise.file: .*bad.json.*'label_units' is a resolved"):
+    with pytest.raises(ValueError, match="noise.file: .*bad.json.*noise-draw file.*not a .npz"):
         train(_set(params, "noise.file", str(tmp_path / "bad.json")), out)
+    with pytest.raises(ValueError, match=r"noise.file: .*a noise-draw file .*no draw of seed 30"):
+        train(_set(_set(params, "seed", 30), "noise.file", params["noise"]["file"]), out)
     with pytest.raises(ValueError, match="model.name: 'cnn' needs RGB images"):
         train(_set(params, "model", {"name": "cnn"}), out)
     assert not out.exists()
@@ -390,9 +392,10 @@ def test_loss_sees_normalized_variances_and_raw_epsilon(toy, tmp_path, monkeypat
     spec, var, target = seen[-1]
     assert spec == {"epsilon": 0.5}
     y_train = load_prepared(tmp_path / "data.npz")["y_train"]
-    noise = draw(y_train, resolve(toy.RAMP), seed=params["seed"])
-    assert torch.allclose(var, noise.var_seen[48:].float() / toy.Y_STD**2)
-    assert torch.allclose(target, (noise.y_noisy[48:].float() - toy.Y_MEAN) / toy.Y_STD)
+    noise = draw(y_train.numpy(), resolve(toy.RAMP), seed=params["seed"])
+    var_seen, y_noisy = (torch.from_numpy(a[48:]).float() for a in (noise.var_seen, noise.y_noisy))
+    assert torch.allclose(var, var_seen / toy.Y_STD**2)
+    assert torch.allclose(target, (y_noisy - toy.Y_MEAN) / toy.Y_STD)
 
 
 def test_adaptive_epsilon_is_recorded(toy, tmp_path):

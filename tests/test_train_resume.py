@@ -16,8 +16,9 @@ import pytest
 import torch
 
 import biv.train.loop
-from biv.config.noise import resolve, write_setting_file
-from biv.data.prepared import write
+from biv.config.noise import resolve
+from biv.data.prepared import train_labels, write
+from biv.noise.files import write_draw_file
 from biv.train.loop import train
 
 OUTPUTS = ("metrics.csv", "predictions.csv")
@@ -58,13 +59,14 @@ def write_inputs(tmp_path: Path, n_train: int, n_test: int, images: int = 0) -> 
         "mode": "meanvar",
         "components": [{"distribution": "gamma", "mean": 40, "var": 3200}],
     }
-    write_setting_file(tmp_path / "noise.json", resolve(setting))
+    labels = train_labels(tmp_path / "data.npz")
+    write_draw_file(tmp_path / "noise.npz", labels, resolve(setting).to_dict(), [11])
     return {
         "experiment": "resume",
         "loss_name": "biv",
         "seed": 11,
         "dataset": {"name": "toy", "file": str(tmp_path / "data.npz")},
-        "noise": {"name": "gamma", "file": str(tmp_path / "noise.json")},
+        "noise": {"name": "gamma", "file": str(tmp_path / "noise.npz")},
         "loss": {"type": "biv", "epsilon": 0.1},
         "model": {"name": "mlp", "hidden": [32, 16], "batchnorm": True},
         "training": {"lr": 0.003, "batch_size": 8, "epochs": 4, "eval_every": 3},

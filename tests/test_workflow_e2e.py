@@ -208,6 +208,34 @@ def test_figure_tables_are_the_tables_they_are_drawn_from(finished):
         )
 
 
+def test_each_member_trained_on_its_seeds_draw_in_the_noise_file(finished):
+    """The noise stage: one draw file per (dataset, noise, seed block) with every seed's draw and
+    its summary; each run's run.json records the digest of the labels and variances it trained
+    on, which is its seed's draw in that file, for every loss of the seed (paired), sweeps
+    included; the noise figure's CSV is the file's σ² quantiles."""
+    from biv.noise.files import draw_digest, read_draw_file, seed_draw
+    from biv.report.figure_tables import noise_variance_table
+
+    results = finished[0] / "results"
+    arrays = read_draw_file(results / "noise/syn/mixture/seeds1-5.npz")
+    assert list(arrays["seeds"]) == [1, 2]
+    digests = {s: draw_digest(*(seed_draw(arrays, s)[i] for i in (0, 2))) for s in (1, 2)}
+    noisy_runs = sorted(results.glob("runs/*/*/seeds1-5/seed*/run.json"))
+    trained = [json.loads(f.read_text()) for f in noisy_runs]
+    trained = [(r["seed"], r["run"]["noise_meta"]) for r in trained if r["noise"] is not None]
+    assert len(trained) == 2 * (2 + 1 + 2 * len(GRID))  # noisy, eps and grid: 2 seeds each
+    for seed, meta in trained:
+        assert meta["draw_sha256"] == digests[seed]
+    assert digests[1] != digests[2]
+    summary = pd.read_csv(results / "noise/syn/mixture/seeds1-5.csv")
+    means = summary[summary["statistic"] == "mean_var"].set_index("seed")["value"]
+    assert means[1] == arrays["var"][0].mean() and means[2] == arrays["var"][1].mean()
+    figure = pd.read_csv(results / "figures/noise/syn/mixture.csv")
+    expected = noise_variance_table(dict(zip([1, 2], arrays["var"], strict=True)))
+    pd.testing.assert_frame_equal(figure, expected)
+    assert (results / "figures/noise/syn/mixture.png").stat().st_size > 1000
+
+
 def test_the_2d_sweep_is_drawn_as_heatmaps_of_its_table(finished):
     """tiny.yaml's sweep `grid` (batch size x epsilon): its heatmaps show its CSV's numbers,
     batch size across, epsilon down."""
@@ -294,13 +322,14 @@ def test_adding_a_seed_reruns_only_its_pack(workdir):
     assert planned_packs(workdir) == packs | GRID_PACKS
     jobs = jobs_run(snakemake(workdir))
     assert jobs.pop("train") == 3 + len(GRID_PACKS)
-    assert "prepare_dataset" not in jobs
+    assert jobs.pop("draw_noise") == 1  # the block seeds1-5 of syn/mixture, now with seed 3
+    assert "prepare_dataset" not in jobs and "estimate_noise" not in jobs
     assert (workdir / "results/runs/noisy/l2/seeds1-5/seed3/summary.json").exists()
     # a seed of the next block is a pack of its own: the others stay
     edit_config(workdir, lambda c: c["experiments"]["clean"].update(seeds=[1, 2, 6]))
     assert planned_packs(workdir) == {"clean/l2/seeds6-10"}
     jobs = jobs_run(snakemake(workdir))
-    assert jobs.pop("train") == 1
+    assert jobs.pop("train") == 1 and "draw_noise" not in jobs  # clean labels: no draw
 
 
 def test_changing_a_train_size_reruns_that_dataset_chain_only(workdir):
@@ -314,6 +343,7 @@ def test_editing_a_noise_setting_reruns_its_estimate_and_trainings(workdir):
     edit_config(workdir, lambda c: c["noise"]["mixture"]["components"][1].update(mean=8.0))
     jobs = jobs_run(snakemake(workdir))
     assert jobs.pop("estimate_noise") == 1  # results/noise/syn/mixture/params.json
+    assert jobs.pop("draw_noise") == 1 and jobs.pop("plot_noise") == 1  # its draws, its figure
     # the packs of noisy (2 losses) and of the sweeps (1 loss; 2 x 2 points of 2 losses)
     assert jobs.pop("train") == 3 + len(GRID_PACKS)
     assert "prepare_dataset" not in jobs

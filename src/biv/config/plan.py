@@ -84,6 +84,30 @@ class Plan:
         """The name of the pack that trains ``run`` (:func:`pack_name`)."""
         return pack_name(run.seed, self.experiments[run.experiment].training.pack_size)
 
+    @cached_property
+    def noise_draws(self) -> dict[tuple[str, str, str], tuple[int, ...]]:
+        """Every noise-draw file by (dataset, noise, seed block): the seeds it holds, those of
+        the packs of that block (:func:`pack_name`) of the experiments with that dataset and
+        noise. So a new seed reruns only its block's draws and packs, an edited noise setting
+        only its draws and their packs."""
+        seeds: dict[tuple[str, str, str], set[int]] = {}
+        for (experiment, _, block), pack in self.packs.items():
+            exp = self.experiments[experiment]
+            if exp.noise is not None:
+                seeds.setdefault((exp.dataset, exp.noise, block), set()).update(pack.seeds)
+        return {key: tuple(sorted(members)) for key, members in sorted(seeds.items())}
+
+    def cutoff_thresholds(self, dataset: str, noise: str) -> list[float]:
+        """The sigma^2 thresholds (raw units) of the losses with one (cutoff) that the
+        experiments on (dataset, noise) train."""
+        experiments = [
+            e for e in self.experiments.values() if (e.dataset, e.noise) == (dataset, noise)
+        ]
+        losses = [loss for e in experiments for loss in e.losses.values()]
+        return sorted(
+            {float(loss.params["threshold"]) for loss in losses if "threshold" in loss.params}
+        )
+
     def noise_settings(self) -> list[tuple[str, str]]:
         """Every (dataset, noise) whose resolved setting some run draws its labels from, in a
         stable order."""

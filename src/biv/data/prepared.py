@@ -124,6 +124,13 @@ def load_prepared(path: str | os.PathLike) -> dict[str, Any]:
     return prepared | scalars | {"meta": meta}
 
 
+def train_labels(path: str | os.PathLike) -> np.ndarray:
+    """The training labels of a prepared file (float32, as training reads them), without torch
+    or the other arrays."""
+    with np.load(path, allow_pickle=False) as archive:
+        return archive["y_train"].astype(np.float32)
+
+
 def label_std(path: str | os.PathLike) -> float:
     """The train-split label std of a prepared file, without reading its arrays."""
     with np.load(path, allow_pickle=False) as archive:

@@ -127,8 +127,8 @@ def run(mapped: dict, stream: TextIO | None = None) -> int:
         return 0
     from biv import logs
     from biv.config import RunSpec
-    from biv.config.noise import write_setting_file
-    from biv.data.prepared import label_std
+    from biv.data.prepared import label_std, train_labels
+    from biv.noise.files import write_draw_file
     from biv.train.loop import run_training
 
     loss = dict(mapped["loss"])
@@ -144,9 +144,10 @@ def run(mapped: dict, stream: TextIO | None = None) -> int:
         print(f"cutoff threshold: {loss['threshold']:g} raw units^2", file=stream)
 
     noise_ref = None
-    if setting is not None:  # the run draws its noisy labels from this setting with its seed
-        noise_file = out_dir / "noise.json"
-        write_setting_file(noise_file, setting, dataset=name)
+    if setting is not None:  # the run's noise draw: from this setting with its seed
+        noise_file = out_dir / "noise.npz"
+        labels, seeds = train_labels(data_file), [mapped["seed"]]
+        write_draw_file(noise_file, labels, setting.to_dict(), seeds, dataset=name)
         noise_ref = {"name": mapped["experiment"], "file": str(noise_file.resolve())}
     run_params = {
         "experiment": mapped["experiment"],

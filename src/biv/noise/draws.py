@@ -1,4 +1,5 @@
-"""Label-noise variance distributions and seeded, vectorized noisy-label draws.
+"""Label-noise variance distributions and seeded, vectorized noisy-label draws (numpy only: the
+noise-draw jobs start no torch).
 
 A noise model is a :class:`Mixture` of one or two components (:class:`Uniform`,
 :class:`Gamma`) over the per-label variance sigma^2 (raw label units^2): component 1 with
@@ -7,10 +8,9 @@ sigma^2, the label noise delta ~ N(0, sigma^2) and the variance the learner sees
 |sigma^2 + eta| with eta ~ N(0, (sigma^2 / 3)^2 * vd). The setting is a
 :class:`biv.config.noise.NoiseSpec` (checked by :func:`biv.config.noise.resolve`).
 
-All draws use one CPU ``torch.Generator`` seeded with the given seed and float64 arithmetic;
-gamma variates use the Marsaglia-Tsang method on that generator (torch's own gamma sampler
-takes no generator). The draw order is fixed: component ids (two components only), sigma^2
-per component in order, delta, then eta (vd > 0 only), so the noisy labels do not depend on vd.
+All draws use one ``numpy.random.Generator`` (PCG64) seeded with the given seed, in float64.
+The draw order is fixed: component ids (two components only), sigma^2 per component in order,
+delta, then eta (vd > 0 only), so the noisy labels do not depend on vd.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, NamedTuple
 
-import torch
-from torch import Tensor
+import numpy as np
 
 from biv.config.distributions import Gamma, Uniform
 
@@ -27,40 +26,14 @@ if TYPE_CHECKING:
     from biv.config.noise import NoiseSpec
 
 
-def _standard_gamma(shape: float, n: int, gen: torch.Generator) -> Tensor:
-    """n Gamma(shape, 1) variates (Marsaglia & Tsang 2000), vectorized over rejection rounds.
-
-    For shape < 1 it samples Gamma(shape + 1) and multiplies by U^(1/shape).
-    """
-    alpha = shape + 1.0 if shape < 1 else shape
-    d = alpha - 1.0 / 3.0
-    c = 1.0 / math.sqrt(9.0 * d)
-    out = torch.empty(n, dtype=torch.float64)
-    todo = torch.arange(n)
-    while len(todo):  # each round accepts > 95 % of the remaining samples
-        x = torch.randn(len(todo), generator=gen, dtype=torch.float64)
-        u = torch.rand(len(todo), generator=gen, dtype=torch.float64)
-        v = 1.0 + c * x
-        v = v * v * v
-        ok = (v > 0) & (u.log_() < 0.5 * x * x + d * (1.0 - v + v.log()))
-        if len(todo) == n:  # todo is every position: plain assignment is faster
-            out = d * v
-        else:
-            out[todo] = d * v
-        todo = todo[(~ok).nonzero()[:, 0]]  # rejected candidates are redrawn
-    if shape < 1:
-        out *= torch.rand(n, generator=gen, dtype=torch.float64).pow_(1.0 / shape)
-    return out
-
-
 class NoiseDraw(NamedTuple):
     """One draw for N labels: noisy labels, true and seen variances (float64) and the 0-based
     component index (int8)."""
 
-    y_noisy: Tensor
-    var: Tensor
-    var_seen: Tensor
-    component: Tensor
+    y_noisy: np.ndarray
+    var: np.ndarray
+    var_seen: np.ndarray
+    component: np.ndarray
 
 
 def _check_seed(seed: int) -> int:
@@ -69,38 +42,38 @@ def _check_seed(seed: int) -> int:
     return seed
 
 
-def sample(dist: Uniform | Gamma, n: int, gen: torch.Generator) -> Tensor:
+def generator(seed: int) -> np.random.Generator:
+    """The generator of a draw with ``seed``."""
+    return np.random.Generator(np.random.PCG64(_check_seed(seed)))
+
+
+def sample(dist: Uniform | Gamma, n: int, gen: np.random.Generator) -> np.ndarray:
     """n float64 variates of ``dist`` from ``gen``."""
     if isinstance(dist, Gamma):
-        return _standard_gamma(dist.shape, n, gen) / dist.rate
-    u = torch.rand(n, generator=gen, dtype=torch.float64)
-    return u.mul_(dist.b - dist.a).add_(dist.a)
+        return gen.standard_gamma(dist.shape, n) / dist.rate
+    return gen.uniform(dist.a, dist.b, n)
 
 
-def draw(y: Tensor, setting: NoiseSpec, seed: int) -> NoiseDraw:
-    """Draw noisy labels for the clean labels ``y`` (N,) (raw units), reproducibly from ``seed``,
-    from a resolved noise setting."""
+def draw(y, setting: NoiseSpec, seed: int) -> NoiseDraw:
+    """Draw noisy labels for the clean labels ``y`` (N,) (raw units, any float array),
+    reproducibly from ``seed``, from a resolved noise setting."""
     mixture, vd = setting.mixture, setting.variance_disturbance
-    if not isinstance(y, Tensor) or y.ndim != 1 or not y.is_floating_point():
-        raise ValueError(f"y must be a 1-D floating-point tensor (N,), got {y!r:.80}")
-    gen = torch.Generator().manual_seed(_check_seed(seed))
+    y = np.asarray(y)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.floating):
+        raise ValueError(f"y must be a 1-D floating-point array (N,), got {y!r:.80}")
+    gen = generator(seed)
     n = len(y)
     if len(mixture.components) == 2:
-        u = torch.rand(n, generator=gen, dtype=torch.float64)
-        component = (u >= mixture.p).to(torch.int8)
+        component = (gen.random(n) >= mixture.p).astype(np.int8)
     else:
-        component = torch.zeros(n, dtype=torch.int8)
-    var = torch.empty(n, dtype=torch.float64)
+        component = np.zeros(n, dtype=np.int8)
+    var = np.empty(n)
     for j, dist in enumerate(mixture.components):
         mask = component == j
-        count = int(mask.sum())
-        if count:
-            var[mask] = sample(dist, count, gen)
-    delta = torch.randn(n, generator=gen, dtype=torch.float64).mul_(var.sqrt())
-    y_noisy = delta.add_(y.detach().to("cpu", torch.float64))
+        var[mask] = sample(dist, int(mask.sum()), gen)
+    y_noisy = gen.standard_normal(n) * np.sqrt(var) + y.astype(np.float64)
     if vd > 0:
-        eta = torch.randn(n, generator=gen, dtype=torch.float64).mul_(var).mul_(math.sqrt(vd) / 3)
-        var_seen = eta.add_(var).abs_()
+        var_seen = np.abs(gen.standard_normal(n) * var * (math.sqrt(vd) / 3) + var)
     else:
-        var_seen = var.clone()
+        var_seen = var.copy()
     return NoiseDraw(y_noisy, var, var_seen, component)

@@ -1,5 +1,5 @@
 """A pack's training and test tensors: the prepared dataset (shared by its runs) and each run's
-noisy labels, drawn with the run's seed from its resolved noise setting (or a table's own noisy
+noisy labels, its seed's draw in the noise-draw file (``biv.noise.files``; or a table's own noisy
 labels and variances), checked, normalized and moved to the device once."""
 
 from __future__ import annotations
@@ -10,11 +10,10 @@ from pathlib import Path
 
 import torch
 
-from biv.config import NoiseSpec, RunSpec
+from biv.config import RunSpec
 from biv.config.errors import fail
-from biv.config.noise import read_setting_file
 from biv.data import load_prepared
-from biv.noise import draws as noise
+from biv.noise.files import draw_digest, read_draw_file, seed_draw
 
 
 @dataclass
@@ -92,7 +91,8 @@ def load_run_data(
     if not math.isfinite(y_mean) or not math.isfinite(y_std) or y_std <= 0:
         raise bad_data(f"finite y_mean and y_std > 0, got {y_mean}, {y_std}")
     _check_finite("dataset.file", "y_train/y_test", torch.cat([y_train, y_test]))
-    noisy = [_noisy_labels(run, data, y_train) for run in runs]
+    draw_files: dict[str, dict] = {}  # the pack's runs share one draw file
+    noisy = [_noisy_labels(run, data, y_train, draw_files) for run in runs]
     var_test = data["var_test"].double() if "var_test" in data else None
 
     normalize = runs[0].training.normalize
@@ -129,25 +129,26 @@ def load_run_data(
     )
 
 
-def _noise_setting(file: str) -> tuple[NoiseSpec, dict]:
-    """The resolved noise setting in ``file`` (estimate_noise's params.json: its label_units
-    record) and that record."""
-    try:
-        return read_setting_file(_existing("noise.file", file))
-    except (ValueError, KeyError, TypeError) as err:
-        allowed = "a JSON object whose 'label_units' is a resolved noise setting"
-        raise fail("noise.file", file, f"{allowed} ({err})") from None
-
-
-def _noisy_labels(run: RunSpec, data: dict, y_train: torch.Tensor):
-    """The run's training labels, their variances (float32, CPU) and its noise record: drawn
-    from its noise setting with its seed (biv.noise.draws.draw); a table's own noisy labels; or the
-    clean labels with variance 0."""
+def _noisy_labels(run: RunSpec, data: dict, y_train: torch.Tensor, draw_files: dict):
+    """The run's training labels, their variances (float32, CPU) and its noise record: its seed's
+    draw in its noise-draw file (read once per pack into ``draw_files``); a table's own noisy
+    labels; or the clean labels with variance 0."""
     if run.noise is not None:
-        setting, record = _noise_setting(run.noise.file)
-        draw = noise.draw(y_train, setting, seed=run.seed)
+        file = run.noise.file
+        try:
+            if file not in draw_files:
+                draw_files[file] = read_draw_file(_existing("noise.file", file))
+            draw = seed_draw(draw_files[file], run.seed)
+        except ValueError as err:
+            raise fail("noise.file", file, f"a noise-draw file of draw_noise ({err})") from None
+        arrays = draw_files[file]
+        if len(draw.y_noisy) != len(y_train):
+            allowed = f"draws of the dataset's {len(y_train)} training labels"
+            raise fail("noise.file", file, f"{allowed}, got {len(draw.y_noisy)}")
+        labels, variances = (torch.from_numpy(a).float() for a in (draw.y_noisy, draw.var_seen))
         meta = {"dataset": run.dataset.name, "noise": run.noise.name, "seed": run.seed}
-        return draw.y_noisy.float(), draw.var_seen.float(), meta | {"params": record}
+        meta["draw_sha256"] = draw_digest(labels.numpy(), variances.numpy())
+        return labels, variances, meta | {"params": arrays["setting"]}
     if "var_train" in data:  # a table's own noisy labels and their variances
         return data["y_noisy_train"].float(), data["var_train"].float(), None
     return y_train, torch.zeros_like(y_train), None
