@@ -92,29 +92,29 @@ def noise_record(wildcards):
     return PLAN.noise[wildcards.noise].to_dict()
 
 
-def train_dataset_file(wildcards):
-    dataset = PLAN.experiments[wildcards.experiment].dataset
-    return expand(rules.prepare_dataset.output.data, dataset=dataset)[0]
-
-
-def noise_setting(experiment):
-    """The resolved noise setting the runs of ``experiment`` draw their noisy labels from (each
-    with its seed), or None (clean labels)."""
-    exp = PLAN.experiments[experiment]
-    if exp.noise is None:
-        return None
-    (setting,) = expand(
-        rules.estimate_noise.output[0], dataset=exp.dataset, noise=exp.noise
-    )
-    return setting
-
-
 def train_pack(wildcards):
     return PLAN.packs[wildcards.experiment, wildcards.loss, wildcards.pack]
 
 
+def train_dataset_file(wildcards):
+    dataset = train_pack(wildcards).dataset
+    return expand(rules.prepare_dataset.output.data, dataset=dataset)[0]
+
+
+def noise_setting(pack):
+    """The resolved noise setting the runs of ``pack`` draw their noisy labels from (each with
+    its seed), or None (clean labels)."""
+    noise = PLAN.experiments[pack.experiment].noise
+    if noise is None:
+        return None
+    (setting,) = expand(
+        rules.estimate_noise.output[0], dataset=pack.dataset, noise=noise
+    )
+    return setting
+
+
 def train_noise_setting(wildcards):
-    setting = noise_setting(wildcards.experiment)
+    setting = noise_setting(train_pack(wildcards))
     return [] if setting is None else [setting]
 
 
@@ -122,7 +122,7 @@ def pack_parameters(wildcards):
     """The members' run specs, with their input files. Not a function of `input`: Snakemake's
     params rerun trigger ignores such derived params."""
     dataset_file = train_dataset_file(wildcards)
-    noise_file = noise_setting(wildcards.experiment)
+    noise_file = noise_setting(train_pack(wildcards))
     return [
         rule_params.run_spec(
             PLAN,
@@ -195,7 +195,7 @@ def sweep_config(wildcards):
 
 def benchmark_files(wildcards):
     """Every job's benchmark file, as its rule names it."""
-    files = expand(rules.prepare_dataset.benchmark, dataset=used_datasets())
+    files = expand(rules.prepare_dataset.benchmark, dataset=PLAN.prepared_datasets())
     settings = PLAN.noise_settings()
     files += expand(
         rules.estimate_noise.benchmark,
@@ -243,7 +243,3 @@ def sweep_caption(wildcards):
     baseline = PLAN.experiments[sweep.experiment].baseline
     metrics = rule_params.test_metrics(PLAN, [p.experiment for p in sweep.points])
     return figure_text.sweep_caption(sweep.to_dict(), baseline, metrics)
-
-
-def used_datasets():
-    return sorted({exp.dataset for exp in PLAN.experiments.values()})
