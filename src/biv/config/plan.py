@@ -215,13 +215,14 @@ class Builder:
         """The dataset of one split of dataset ``name`` (``split_seed: run``): the one
         ``split_seed: <seed>`` makes, named like a sweep point from the keys in which it differs
         from the config's entry (one name for one content, however a sweep derived ``name``)."""
-        data = self.sized(name)
+        data = self.datasets[name]
         config = data.config.split_with(seed)
         content = config.to_dict()
         entry = self.datasets[data.base].config.to_dict()
         changed = {key: value for key, value in content.items() if entry[key] != value}
         derived = self.registry.name(data.base, changed, content)
         self.datasets.setdefault(derived, replace(data, name=derived, config=config))
+        self.sized(derived)  # a table's split read and checked
         return derived
 
     # ------------------------------------------------------------------------ experiments
