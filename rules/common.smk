@@ -92,26 +92,28 @@ def noise_record(wildcards):
     return PLAN.noise[wildcards.noise].to_dict()
 
 
-def train_dataset_file(wildcards):
-    dataset = PLAN.experiments[wildcards.experiment].dataset
-    return expand(rules.prepare_dataset.output.data, dataset=dataset)[0]
-
-
-def noise_draws(experiment, pack):
-    """The noise-draw file the runs of ``pack`` of ``experiment`` read their noisy labels from,
-    or None (clean labels)."""
-    exp = PLAN.experiments[experiment]
-    if exp.noise is None:
+def noise_draws(pack):
+    """The noise-draw file the runs of ``pack`` read their noisy labels from, or None (clean
+    labels)."""
+    noise = PLAN.experiments[pack.experiment].noise
+    if noise is None:
         return None
     (draws,) = expand(
-        rules.draw_noise.output.draws, dataset=exp.dataset, noise=exp.noise, block=pack
+        rules.draw_noise.output.draws,
+        dataset=pack.dataset,
+        noise=noise,
+        block=pack.name,
     )
     return draws
 
 
 def noise_draw_files(wildcards):
     """The draw files of one (dataset, noise), every seed block."""
-    blocks = [b for d, n, b in PLAN.noise_draws if (d, n) == (wildcards.dataset, wildcards.noise)]
+    blocks = [
+        b
+        for d, n, b in PLAN.noise_draws
+        if (d, n) == (wildcards.dataset, wildcards.noise)
+    ]
     return expand(
         rules.draw_noise.output.draws,
         dataset=wildcards.dataset,
@@ -140,8 +142,13 @@ def train_pack(wildcards):
     return PLAN.packs[wildcards.experiment, wildcards.loss, wildcards.pack]
 
 
+def train_dataset_file(wildcards):
+    dataset = train_pack(wildcards).dataset
+    return expand(rules.prepare_dataset.output.data, dataset=dataset)[0]
+
+
 def train_noise_draws(wildcards):
-    draws = noise_draws(wildcards.experiment, wildcards.pack)
+    draws = noise_draws(train_pack(wildcards))
     return [] if draws is None else [draws]
 
 
@@ -149,7 +156,7 @@ def pack_parameters(wildcards):
     """The members' run specs, with their input files. Not a function of `input`: Snakemake's
     params rerun trigger ignores such derived params."""
     dataset_file = train_dataset_file(wildcards)
-    noise_file = noise_draws(wildcards.experiment, wildcards.pack)
+    noise_file = noise_draws(train_pack(wildcards))
     return [
         rule_params.run_spec(
             PLAN,
@@ -229,7 +236,7 @@ def sweep_config(wildcards):
 
 def benchmark_files(wildcards):
     """Every job's benchmark file, as its rule names it."""
-    files = expand(rules.prepare_dataset.benchmark, dataset=used_datasets())
+    files = expand(rules.prepare_dataset.benchmark, dataset=PLAN.prepared_datasets())
     settings = PLAN.noise_settings()
     files += expand(
         rules.estimate_noise.benchmark,
@@ -284,7 +291,3 @@ def sweep_caption(wildcards):
     baseline = PLAN.experiments[sweep.experiment].baseline
     metrics = rule_params.test_metrics(PLAN, [p.experiment for p in sweep.points])
     return figure_text.sweep_caption(sweep.to_dict(), baseline, metrics)
-
-
-def used_datasets():
-    return sorted({exp.dataset for exp in PLAN.experiments.values()})

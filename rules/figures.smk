@@ -102,7 +102,11 @@ rule plot_noise:
             "results/figures/noise/{dataset}/{noise}.csv",
             caption="../report/noise_table.rst",
             category="Noise variances",
-            labels={"dataset": "{dataset}", "noise": "{noise}", "file": "numbers (CSV)"},
+            labels={
+                "dataset": "{dataset}",
+                "noise": "{noise}",
+                "file": "numbers (CSV)",
+            },
         ),
     log:
         "results/logs/plot_noise/{dataset}/{noise}.log",
@@ -111,6 +115,8 @@ rule plot_noise:
     conda:
         "../envs/biv.yaml"
     params:
-        thresholds=lambda wildcards: PLAN.cutoff_thresholds(wildcards.dataset, wildcards.noise),
+        thresholds=lambda wildcards: PLAN.cutoff_thresholds(
+            wildcards.dataset, wildcards.noise
+        ),
     script:
         "../scripts/plot_noise.py"

@@ -40,6 +40,8 @@ rule draw_noise:
         mem_mb=1000,
     params:
         seeds=draw_seeds,
-        thresholds=lambda wildcards: PLAN.cutoff_thresholds(wildcards.dataset, wildcards.noise),
+        thresholds=lambda wildcards: PLAN.cutoff_thresholds(
+            wildcards.dataset, wildcards.noise
+        ),
     script:
         "../scripts/draw_noise.py"

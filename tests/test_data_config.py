@@ -36,7 +36,10 @@ HEX = "ab" * 32
         ({**BIKE, "train_size": True}, ["datasets.ds.train_size", "True", "integer"]),
         ({**BIKE, "test_size": 0}, ["datasets.ds.test_size", "0", ">= 1"]),
         ({**BIKE, "split_seed": -1}, ["datasets.ds.split_seed", "-1", ">= 0"]),
-        ({**BIKE, "split_seed": "0"}, ["datasets.ds.split_seed", "'0'"]),
+        ({**BIKE, "split_seed": "0"}, ["datasets.ds.split_seed", "'0'", "or 'run'"]),
+        ({**BIKE, "split_seed": "runs"}, ["datasets.ds.split_seed", "'runs'", "its own seed"]),
+        ({**SYN, "split_seed": "run"}, ["datasets.ds.split_seed", "'run'", "vary seed instead"]),
+        ({**BIKE, "split_seed": "run"}, ["datasets.ds.split_seed", "'run'", "one split"]),
         ({**SYN, "n_features": 5}, ["datasets.ds.n_features", "5", ">= 8"]),
         ({**UTK, "image_size": "64"}, ["datasets.ds.image_size", "'64'"]),
         ({**BIKE, "path": None, "url": "ftp://x/y.zip"}, ["datasets.ds.url", "ftp://x/y.zip"]),
@@ -137,3 +140,21 @@ def test_image_side_is_the_native_size_unless_resized():
 def test_utkface_url_names_project_page(tmp_path):
     with pytest.raises(ValueError, match=r"susanqq\.github\.io/UTKFace.*datasets\.faces\.path"):
         prepare("faces", {**UTK, "path": None, "url": "https://x/UTKFace.tar.gz"}, tmp_path / "o")
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [BIKE, {**BIKE, "kind": "wine"}, UTK, TABLE],
+)
+def test_split_seed_run_splits_each_run_with_its_seed(cfg):
+    """``split_seed: run``: the entry says so, and each run's split is the entry with its seed
+    as split_seed (everything else equal)."""
+    typed = parse("ds", {**cfg, "split_seed": "run"})
+    assert typed.split_per_run and not parse("ds", cfg).split_per_run
+    one = typed.split_with(7)
+    assert one == parse("ds", {**cfg, "split_seed": 7}) and not one.split_per_run
+
+
+def test_split_seed_run_needs_a_seeded_split():
+    with pytest.raises(ValueError, match=r"^datasets.ds.split_seed: 'run' .*split column"):
+        parse("ds", {**TABLE, "test_size": None, "split": "part", "split_seed": "run"})

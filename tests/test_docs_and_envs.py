@@ -391,3 +391,19 @@ def test_readme_names_every_data_folder_the_paper_configs_read():
         text = (ROOT / "config" / name).read_text()
         for folder in re.findall(r"(?m)^\s+path: \$\{BIV_DATA_DIR\}/([\w-]+)", text):
             assert f"{folder}/" in line, f"config/{name} reads $BIV_DATA_DIR/{folder}"
+
+
+def test_the_resplit_config_is_paper_lites_bike_part_split_per_run():
+    """config/paper-lite-resplit.yaml measures one change: every block it has is paper-lite's
+    (its Bike entries), except the Bike data's split_seed (and the figure's and report's words)."""
+    lite = yaml.safe_load((ROOT / "config" / "paper-lite.yaml").read_text())
+    resplit = yaml.safe_load((ROOT / "config" / "paper-lite-resplit.yaml").read_text())
+    assert resplit["datasets"]["bike"] == {**lite["datasets"]["bike"], "split_seed": "run"}
+    assert lite["datasets"]["bike"]["split_seed"] == 0
+    for block in ("noise", "models", "losses", "experiments"):
+        assert resplit[block] == {name: lite[block][name] for name in resplit[block]}, block
+    assert set(resplit["experiments"]) == {"bike", "bike-clean"}
+    (panel,) = resplit["figures"]["paper"]["panels"]
+    (lite_panel,) = [p for p in lite["figures"]["paper"]["panels"] if p["experiment"] == "bike"]
+    assert {**panel, "title": lite_panel["title"]} == lite_panel
+    assert resplit["reproduction"]["panels"] == {"bike": lite["reproduction"]["panels"]["bike"]}

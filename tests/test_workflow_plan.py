@@ -296,6 +296,8 @@ def test_paper_plans_a_job_per_pack_and_none_per_run_within_5_s(copy_workflow, t
         "download": len(rule_params.downloads(plan)),
         "prepare_dataset": len({exp.dataset for exp in plan.experiments.values()}),
         "estimate_noise": len(plan.noise_settings()),
+        "draw_noise": len(plan.noise_draws),  # one per setting and seed block: none per run
+        "plot_noise": len(plan.noise_settings()),
         "aggregate": 1,
         "plot_learning_curves": len(plan.figures),
         "plot_sweep": len(plan.sweeps),
@@ -430,3 +432,75 @@ def test_validated_fills_in_defaults_exactly_as_snakemake_validate(name):
     ours = validated(config)
     assert json.dumps(ours) == json.dumps(theirs)  # the same keys, values and order
     assert config == yaml.safe_load((ROOT / name).read_text())  # a copy: the input unchanged
+
+
+def paper_split_per_run() -> dict:
+    """config/paper.yaml with the Bike data split by each run's seed (``split_seed: run``)."""
+    config = load(ROOT / "config" / "paper.yaml")
+    config["datasets"]["bike"]["split_seed"] = "run"
+    validate(config, str(ROOT / "config" / "schema.yaml"))
+    return config
+
+
+def test_split_per_run_gives_each_seed_its_split_and_its_own_packs():
+    config = paper_split_per_run()
+    plan = build_plan(config)
+    fixed = build_plan(load(ROOT / "config" / "paper.yaml"))
+    bike = {key: pack for key, pack in plan.packs.items() if key[0] == "bike"}
+    # one seed per pack, named from its seed alone, trained on that seed's split
+    names = sorted(key[2] for key in bike if key[1] == "l2")
+    assert names == [f"seeds{s}-{s}" for s in range(1, 6)]
+    for (_, loss, _), pack in bike.items():
+        (seed,) = pack.seeds
+        assert pack.dataset == plan.dataset_of("bike", seed) == f"bike__splitseed-{seed}"
+        assert plan.datasets[pack.dataset].config == fixed.datasets["bike"].config.split_with(seed)
+        spec = rule_params.run_spec(plan, "bike", loss, seed, "d.npz", "n.json")
+        assert spec.dataset.name == pack.dataset
+    # the split is that of split_seed: <seed>, whatever else the entry says
+    entry = {**config["datasets"]["bike"], "split_seed": 3}
+    assert (
+        plan.datasets["bike__splitseed-3"].config
+        == build_plan({**config, "datasets": {**config["datasets"], "bike": entry}})
+        .datasets["bike"]
+        .config
+    )
+    # a sweep of the Bike experiments is split per run as well; UTKFace keeps packs of 5
+    sweep = [p for key, p in plan.packs.items() if key[0].startswith("bike-epsilon")]
+    assert {p.dataset for p in sweep} == {f"bike__splitseed-{s}" for s in range(1, 6)}
+    assert plan.packs["utkf", "l2", "seeds1-5"].dataset == "utkf"
+    prepared = [f"bike__splitseed-{s}" for s in range(1, 6)]
+    assert plan.prepared_datasets() == [*prepared, "utkf"]
+    assert ("bike__splitseed-2", "bike-gamma") in plan.noise_settings()
+    assert not any(dataset == "bike" for dataset, _ in plan.noise_settings())
+    # the publisher zip is read by the splits' preparations, not by the entry split per run
+    (users,) = rule_params.downloads(plan).values()
+    assert sorted(users) == prepared
+    assert users["bike__splitseed-1"]["split_seed"] == 1
+
+
+def test_a_sweep_of_the_split_seed_and_a_split_per_run_share_a_dataset():
+    """Named from its content: the split of seed 2 is one dataset, however it was asked for."""
+    config = paper_split_per_run()
+    config["sweeps"] = {
+        "splits": {"experiment": "bike-clean", "vary": {"dataset.split_seed": [2, "run"]}}
+    }
+    plan = build_plan(config)
+    assert plan.experiments["splits__splitseed-2"].dataset == "bike__splitseed-2"
+    assert plan.dataset_of("splits__splitseed-2", 2) == plan.dataset_of("bike", 2)
+    assert plan.dataset_of("splits__splitseed-2", 3) == "bike__splitseed-2"
+    assert plan.datasets["bike__splitseed-run"].config.split_per_run
+    assert plan.dataset_of("splits__splitseed-run", 4) == "bike__splitseed-4"
+    config["sweeps"]["splits"]["vary"] = {"dataset.train_size": [1000]}
+    plan = build_plan(config)
+    assert plan.dataset_of("splits__trainsize-1000", 4) == "bike__trainsize-1000_splitseed-4"
+    assert plan.datasets["bike__trainsize-1000_splitseed-4"].config.train_size == 1000
+
+
+def test_split_seed_run_in_a_legacy_data_config_splits_with_the_command_seed(tmp_path):
+    from biv.legacy.mapping import dataset_config
+
+    datasets = {"bike": {"kind": "bike", "path": "/data/bike", "split_seed": "run"}}
+    cfg = dataset_config(
+        "bike", 7000, 3379, datasets=datasets, source="x", data_dir=None, image_size=None, seed=4
+    )
+    assert cfg["split_seed"] == 4

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ FILES = {"bike": ("hour.csv",), "wine": ("winequality-red.csv", "winequality-whi
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 UTKFACE_PAGE = "https://susanqq.github.io/UTKFace/"
 UTKFACE_NATIVE_SIZE = 200  # side of the published aligned and cropped faces
+#: ``split_seed: run``: every run splits the data with its own seed (as the original Bike loader).
+SPLIT_PER_RUN = "run"
 #: The publishers' zips of the tabular datasets (the defaults of ``biv legacy``).
 PUBLISHER_URLS = {
     "bike": "https://archive.ics.uci.edu/static/public/275/bike+sharing+dataset.zip",
@@ -47,6 +49,15 @@ class _Entry:
         the prepared file's ``meta["config"]``); lists as lists."""
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
 
+    @property
+    def split_per_run(self) -> bool:
+        """Whether every run splits the data with its own seed (``split_seed: run``)."""
+        return getattr(self, "split_seed", 0) == SPLIT_PER_RUN
+
+    def split_with(self, seed: int) -> _Entry:
+        """This entry with one split, the one ``split_seed: seed`` makes."""
+        return replace(self, split_seed=seed)
+
 
 def _plain(value: Any) -> Any:
     if isinstance(value, tuple):
@@ -71,7 +82,7 @@ class _SplitConfig(_Entry):
     kind: str
     train_size: int
     test_size: int
-    split_seed: int = 0
+    split_seed: int | str = 0  # or SPLIT_PER_RUN
 
 
 @dataclass(frozen=True)
@@ -114,7 +125,7 @@ class TableConfig(_Entry):
     categorical: tuple[str, ...] = ()
     test_size: int | float | None = None
     split: str | None = None
-    split_seed: int = 0
+    split_seed: int | str = 0  # or SPLIT_PER_RUN
     sha256: dict[str, str] | None = None
 
 
@@ -184,9 +195,15 @@ def _validated(name: str, cfg: Any, prefix: str) -> dict[str, Any]:
     for key in _POSITIVE_INTS:
         if out.get(key) is not None:
             v.integer(f"{prefix}.{key}", out[key], 1)
-    for key in ("split_seed", "seed"):
-        if key in out:
-            v.integer(f"{prefix}.{key}", out[key], 0, v.MAX_SEED)
+    if "seed" in out:
+        v.integer(f"{prefix}.seed", out["seed"], 0, v.MAX_SEED)
+    split_seed = out["split_seed"]
+    if split_seed != SPLIT_PER_RUN and not (v.is_int(split_seed) and 0 <= split_seed <= v.MAX_SEED):
+        allowed = (
+            f"an integer >= 0 and <= {v.MAX_SEED} (one split for every run) or "
+            f"{SPLIT_PER_RUN!r} (every run splits with its own seed)"
+        )
+        raise _fail(prefix, "split_seed", split_seed, allowed)
     if kind == "synthetic":
         for key in ("n_train", "n_test"):
             if out[key] > MAX_SYNTHETIC:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -41,12 +41,15 @@ BLOCKS = {
 class Pack:
     """The runs of one (experiment, loss) that one workflow job trains together: those whose
     seeds lie in one block of ``training.pack_size`` consecutive seed values (:func:`pack_name`),
-    so that adding a seed changes at most one pack and a loss only its own packs."""
+    so that adding a seed changes at most one pack and a loss only its own packs. Its members
+    share one prepared dataset, ``dataset``: where every run splits the data with its own seed
+    (``split_seed: run``), a pack holds one seed."""
 
     experiment: str
     loss_name: str
     name: str
     seeds: tuple[int, ...]
+    dataset: str
 
     @property
     def runs(self) -> list[Run]:
@@ -69,6 +72,8 @@ class Plan:
     figures: dict[str, Figure]
     runs: list[Run]
     reproduction: Reproduction | None  # None: no reproduction report
+    #: (dataset, seed) -> the dataset of that seed's split, for datasets split per run
+    splits: dict[tuple[str, int], str] = field(default_factory=dict)
 
     @cached_property
     def packs(self) -> dict[tuple[str, str, str], Pack]:
@@ -78,41 +83,61 @@ class Plan:
         for run in self.runs:
             key = (run.experiment, run.loss_name, self.pack_of(run))
             seeds.setdefault(key, []).append(run.seed)
-        return {key: Pack(*key, tuple(sorted(members))) for key, members in seeds.items()}
+        return {
+            key: Pack(*key, tuple(sorted(members)), self.dataset_of(key[0], members[0]))
+            for key, members in seeds.items()
+        }
 
     def pack_of(self, run: Run) -> str:
-        """The name of the pack that trains ``run`` (:func:`pack_name`)."""
-        return pack_name(run.seed, self.experiments[run.experiment].training.pack_size)
+        """The name of the pack that trains ``run`` (:func:`pack_name`): of its seed alone where
+        its dataset splits per run (runs with different splits share no pack)."""
+        exp = self.experiments[run.experiment]
+        split_per_run = self.datasets[exp.dataset].config.split_per_run
+        return pack_name(run.seed, 1 if split_per_run else exp.training.pack_size)
+
+    def dataset_of(self, experiment: str, seed: int) -> str:
+        """The dataset the run of ``experiment`` with ``seed`` trains on: the experiment's, or
+        where that splits per run, the one of the seed's split."""
+        dataset = self.experiments[experiment].dataset
+        return self.splits.get((dataset, seed), dataset)
+
+    def prepared_datasets(self) -> list[str]:
+        """Every dataset some run trains on (one prepared file each), sorted."""
+        return sorted({pack.dataset for pack in self.packs.values()})
 
     @cached_property
     def noise_draws(self) -> dict[tuple[str, str, str], tuple[int, ...]]:
         """Every noise-draw file by (dataset, noise, seed block): the seeds it holds, those of
-        the packs of that block (:func:`pack_name`) of the experiments with that dataset and
-        noise. So a new seed reruns only its block's draws and packs, an edited noise setting
-        only its draws and their packs."""
+        the packs of that block (:func:`pack_name`) on that prepared dataset (``Pack.dataset``)
+        and noise setting. So a new seed reruns only its block's draws and packs, an edited noise
+        setting only its draws and their packs."""
         seeds: dict[tuple[str, str, str], set[int]] = {}
-        for (experiment, _, block), pack in self.packs.items():
-            exp = self.experiments[experiment]
-            if exp.noise is not None:
-                seeds.setdefault((exp.dataset, exp.noise, block), set()).update(pack.seeds)
+        for pack in self.packs.values():
+            noise = self.experiments[pack.experiment].noise
+            if noise is not None:
+                seeds.setdefault((pack.dataset, noise, pack.name), set()).update(pack.seeds)
         return {key: tuple(sorted(members)) for key, members in sorted(seeds.items())}
 
     def cutoff_thresholds(self, dataset: str, noise: str) -> list[float]:
-        """The sigma^2 thresholds (raw units) of the losses with one (cutoff) that the
-        experiments on (dataset, noise) train."""
-        experiments = [
-            e for e in self.experiments.values() if (e.dataset, e.noise) == (dataset, noise)
-        ]
-        losses = [loss for e in experiments for loss in e.losses.values()]
-        return sorted(
-            {float(loss.params["threshold"]) for loss in losses if "threshold" in loss.params}
-        )
+        """The sigma^2 thresholds (raw units) of the losses with one (cutoff) trained on the
+        draws of (dataset, noise)."""
+        thresholds = set()
+        for pack in self.packs.values():
+            exp = self.experiments[pack.experiment]
+            params = exp.losses[pack.loss_name].params
+            if (pack.dataset, exp.noise) == (dataset, noise) and "threshold" in params:
+                thresholds.add(float(params["threshold"]))
+        return sorted(thresholds)
 
     def noise_settings(self) -> list[tuple[str, str]]:
         """Every (dataset, noise) whose resolved setting some run draws its labels from, in a
         stable order."""
         return sorted(
-            {(exp.dataset, exp.noise) for exp in self.experiments.values() if exp.noise is not None}
+            {
+                (pack.dataset, noise)
+                for pack in self.packs.values()
+                if (noise := self.experiments[pack.experiment].noise) is not None
+            }
         )
 
 
@@ -200,7 +225,29 @@ class Builder:
             for loss in exp.losses
             for seed in exp.seeds
         ]
-        return Plan(self.datasets, self.noise, experiments, sweeps, figures, runs, reproduction)
+        splits = {
+            (exp.dataset, seed): self.split(exp.dataset, seed)
+            for exp in experiments.values()
+            if self.datasets[exp.dataset].config.split_per_run
+            for seed in exp.seeds
+        }
+        return Plan(
+            self.datasets, self.noise, experiments, sweeps, figures, runs, reproduction, splits
+        )
+
+    def split(self, name: str, seed: int) -> str:
+        """The dataset of one split of dataset ``name`` (``split_seed: run``): the one
+        ``split_seed: <seed>`` makes, named like a sweep point from the keys in which it differs
+        from the config's entry (one name for one content, however a sweep derived ``name``)."""
+        data = self.datasets[name]
+        config = data.config.split_with(seed)
+        content = config.to_dict()
+        entry = self.datasets[data.base].config.to_dict()
+        changed = {key: value for key, value in content.items() if entry[key] != value}
+        derived = self.registry.name(data.base, changed, content)
+        self.datasets.setdefault(derived, replace(data, name=derived, config=config))
+        self.sized(derived)  # a table's split read and checked
+        return derived
 
     # ------------------------------------------------------------------------ experiments
 

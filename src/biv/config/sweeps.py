@@ -229,7 +229,6 @@ def _dataset(b: Builder, p: _Point, base: Experiment) -> tuple[str, DatasetSpec 
         return base.dataset, None
     prefix = f"datasets.{base.dataset}"
     cfg = p.applied(b.block("datasets")[base.dataset], "dataset", own)
-    derived = b.registry.name(base.dataset, _values(own), cfg)
     spec = p.parsed(
         lambda prefix, cfg: datasets_spec.parse(base.dataset, cfg, prefix),
         prefix,
@@ -237,6 +236,8 @@ def _dataset(b: Builder, p: _Point, base: Experiment) -> tuple[str, DatasetSpec 
         own,
         cfg,
     )
+    # named from the checked entry, as a split of split_seed: run is (Builder.split)
+    derived = b.registry.name(base.dataset, _values(own), spec.to_dict())
     return derived, b.datasets.get(derived) or DatasetSpec(derived, spec)
 
 

@@ -6,7 +6,15 @@ from __future__ import annotations
 import os
 
 from biv import atomic
-from biv.config.dataset import BikeConfig, SyntheticConfig, TableConfig, WineConfig, parse
+from biv.config.dataset import (
+    BikeConfig,
+    SyntheticConfig,
+    TableConfig,
+    WineConfig,
+    parse,
+    prefix_of,
+)
+from biv.config.errors import not_allowed
 from biv.data.prepared import label_stats, load_prepared, write
 from biv.data.sources import DownloadCache, expand
 
@@ -37,6 +45,12 @@ def prepare(
     # each kind's module is imported when used: pandas (Bike, Wine, tables) and PIL (UTKFace)
     # would add 0.45 s to every job that only loads a prepared file (training, noise draws)
     spec = parse(name, cfg)
+    if spec.split_per_run:
+        raise not_allowed(
+            f"{prefix_of(name)}.split_seed",
+            spec.split_seed,
+            "a prepared file holds one split: prepare each run's, split_with(seed)",
+        )
     cache = None if download_dir is None else DownloadCache(download_dir, network)
     if isinstance(spec, SyntheticConfig):
         from biv.data import synthetic

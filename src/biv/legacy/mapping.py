@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from biv.config.dataset import PUBLISHER_URLS
+from biv.config.dataset import PUBLISHER_URLS, SPLIT_PER_RUN
 from biv.legacy.fields import LegacyArgError
 from biv.legacy.original import parse_final, parse_seed_era
 
@@ -158,8 +158,10 @@ def dataset_config(
     source: str,
     data_dir: Path | None,
     image_size: int | None,
+    seed: int,
 ) -> dict:
-    """Contract dataset config: location from config/data dir, sizes from the command line."""
+    """Contract dataset config: location from config/data dir, sizes from the command line;
+    ``split_seed: run`` splits with the command's ``seed`` (as the original Bike loader)."""
     cfg = dataset_entry(name, datasets, source)
     if data_dir is not None:
         cfg["path"] = str(data_dir / DATA_DIR_FOLDERS[name])
@@ -175,6 +177,8 @@ def dataset_config(
     cfg["train_size"] = train_size
     cfg["test_size"] = test_size
     cfg.setdefault("split_seed", 0)
+    if cfg["split_seed"] == SPLIT_PER_RUN:
+        cfg["split_seed"] = seed
     if name == "utkf" and image_size is not None:
         cfg["image_size"] = image_size
     return cfg
@@ -215,6 +219,7 @@ def map_command(argv: list[str], environ: Mapping[str, str] | None = None) -> di
         source=source,
         data_dir=data_dir,
         image_size=ns.image_size,
+        seed=core["seed"],
     )
     tag = core["experiment"]
     if ns.out is None and not SAFE_TAG.match(tag):

@@ -34,10 +34,13 @@ def checked_plan(config: dict) -> Plan:
 
 
 def table_sizes(data: DatasetSpec) -> tuple[int, int]:
-    """The (training, test) rows of a ``table`` dataset: its file read and checked once."""
+    """The (training, test) rows of a ``table`` dataset: its file read and checked once (split
+    per run, split 0's rows: the sizes are every split's; each run's split is checked as the
+    dataset of that split)."""
     from biv.data import user_table  # pandas, imported only for tables
 
-    table = user_table.load(f"datasets.{data.base}", data.config)
+    config = data.config.split_with(0) if data.config.split_per_run else data.config
+    table = user_table.load(f"datasets.{data.base}", config)
     return len(table.train), len(table.test)
 
 

@@ -33,7 +33,7 @@ def run_spec(
         experiment=experiment,
         loss_name=loss,
         seed=int(seed),
-        dataset=FileRef(exp.dataset, dataset_file),
+        dataset=FileRef(plan.dataset_of(experiment, seed), dataset_file),
         noise=noise,
         loss=exp.losses[loss],
         model=exp.model,
@@ -53,11 +53,11 @@ def dataset_inputs(plan: Plan, dataset: str) -> list[str]:
 def downloads(plan: Plan) -> dict[str, dict[str, dict]]:
     """The publisher zips the workflow downloads, one job each on the submit host: zip file
     name (:func:`biv.data.sources.archive_name`) -> the datasets entries read from it (those
-    with a ``url`` and no ``path``)."""
+    with a ``url`` and no ``path``; of one split per run, each run's split)."""
     found: dict[str, dict[str, dict]] = {}
     for name in sorted(plan.datasets):  # one order: a stable param of the download job
         cfg = plan.datasets[name].config
-        if isinstance(cfg, UCIConfig) and cfg.path is None:
+        if isinstance(cfg, UCIConfig) and cfg.path is None and not cfg.split_per_run:
             found.setdefault(archive_name(cfg.url), {})[name] = cfg.to_dict()
     return found
 
