@@ -7,7 +7,10 @@ C = 20000) over seeds 1, 2, ...; each seed its own gamma noise draw (mean 20000,
 The data: ``bench_train.prepare_bike`` (real Bike with BIV_DATA_DIR, else random data of its
 shape).
 
-1. ``--sizes``: per-run cost of packs of each size (a few epochs), to choose the default.
+1. ``--sizes``: per-run cost of packs of each size (a few epochs), to choose the default, split
+   into the training step and the test evaluation (``biv.train.step.Steps``: wall time inside
+   each), with GFLOP/s per core counting 2 FLOP per multiply-add of the MLP's products (a step's
+   forward and backward pass over a batch of 256: 3 x 256 x 8,110; an evaluation: 3,379 x 8,110).
 2. ``--full``: one pack of 5 seeds x 4 losses for 100 epochs (5,500 steps, 5,500 evaluations
    per run): wall time, and per run amortized against ``--original-s`` (the original code's
    time for one such run on this machine).
@@ -27,6 +30,7 @@ from pathlib import Path
 import torch
 from bench_train import BIKE_MLP, bike_training, prepare_bike
 
+import biv.train.step
 from biv.config.noise import resolve
 from biv.data.prepared import train_labels
 from biv.noise.files import write_draw_file
@@ -70,18 +74,48 @@ def members(work: Path, data: Path, size: int, epochs: int) -> list[dict]:
     return runs
 
 
+#: Multiply-adds of the Bike MLP (19-100-50-20-10-1) per row; its step's and evaluation's FLOP.
+MLP_MACS = 19 * 100 + 100 * 50 + 50 * 20 + 20 * 10 + 10 * 1
+STEP_FLOP, EVAL_FLOP = 2 * 3 * 256 * MLP_MACS, 2 * 3379 * MLP_MACS
+
+
 def timed(work: Path, runs: list[dict], label: str) -> dict:
     out = work / label
-    start = time.perf_counter()
-    summaries = train_pack(runs, [out / f"m{i}" for i in range(len(runs))], out)
-    wall = time.perf_counter() - start
-    steps = summaries[0]["steps"]
+    inside = {"train_step": 0.0, "evaluate": 0.0}
+    originals = {name: getattr(biv.train.step.Steps, name) for name in inside}
+
+    def timing(name):
+        def timed_call(self, *args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return originals[name](self, *args, **kwargs)
+            finally:
+                inside[name] += time.perf_counter() - start
+
+        return timed_call
+
+    for name in inside:
+        setattr(biv.train.step.Steps, name, timing(name))
+    try:
+        start = time.perf_counter()
+        summaries = train_pack(runs, [out / f"m{i}" for i in range(len(runs))], out)
+        wall = time.perf_counter() - start
+    finally:
+        for name, original in originals.items():
+            setattr(biv.train.step.Steps, name, original)
+    steps, size, cores = summaries[0]["steps"], len(runs), torch.get_num_threads()
     return {
-        "pack_size": len(runs),
+        "pack_size": size,
         "steps": steps,
         "wall_s": round(wall, 2),
-        "per_run_s": round(wall / len(runs), 3),
-        "per_run_step_ms": round(1000 * wall / len(runs) / steps, 3),
+        "per_run_s": round(wall / size, 3),
+        "per_run_step_ms": round(1000 * wall / size / steps, 3),
+        "step_gflops_per_core": round(
+            STEP_FLOP * size * steps / inside["train_step"] / cores / 1e9, 1
+        ),
+        "eval_gflops_per_core": round(
+            EVAL_FLOP * size * steps / inside["evaluate"] / cores / 1e9, 1
+        ),
     }
 
 

@@ -8,10 +8,10 @@ statistics) and the errors summed over all test samples; ``original``, as the or
 per-batch means. The model is left as it was: the running statistics are neither read nor
 updated (:func:`batch_statistics`).
 
-On CUDA, image batches are fed channels_last and, when ``bf16`` is true (opt-in) and the GPU
-computes bfloat16 natively, run under bfloat16 autocast (predictions returned as float32). On the
-CPU, and for feature inputs, the computation is plain float32. A run evaluated in bfloat16 checks
-its final test MSE against float32 (:func:`bf16_vs_float32`).
+Image batches are fed channels_last (``RunData.inputs``); on CUDA, when ``bf16`` is true
+(opt-in) and the GPU computes bfloat16 natively, they run under bfloat16 autocast (predictions
+returned as float32). On the CPU, and for feature inputs, the computation is plain float32. A
+run evaluated in bfloat16 checks its final test MSE against float32 (:func:`bf16_vs_float32`).
 """
 
 from __future__ import annotations
@@ -94,7 +94,6 @@ def predict(
     """Predictions (P, M) (model units, the model's dtype) for the test chunks without
     autograd, in eval mode; ``protocol="original"``: BatchNorm with each chunk's own
     statistics."""
-    channels_last = chunks[0].is_cuda and chunks[0].ndim == 4
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16)
         if use_bf16(bf16, chunks[0])
@@ -104,8 +103,6 @@ def predict(
     with torch.inference_mode(), autocast, eval_mode(model), stats:
         outputs = []
         for x in chunks:
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
             outputs.append(model(data.inputs(x)))
         dtype = data.y_test.dtype
         pred = (outputs[0] if len(outputs) == 1 else torch.cat(outputs, 1)).to(dtype)
