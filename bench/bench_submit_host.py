@@ -89,7 +89,7 @@ def write_pack(plan, job: dict) -> np.ndarray:
 
     w = dict(item.split("=", 1) for item in job["wildcards"])
     pack = plan.packs[w["experiment"], w["loss"], w["pack"]]
-    dataset_file, *setting = job["input"]  # the train rule's inputs: dataset, noise setting
+    dataset_file, *setting = job["input"]  # the train rule's inputs: dataset, noise draws
     noise_file = setting[0] if setting else None
     names = [run_name(run) for run in pack.runs]
     out = job["output"][0]
@@ -98,6 +98,17 @@ def write_pack(plan, job: dict) -> np.ndarray:
         for run in pack.runs
     ]
     return np.sum(members, axis=0)
+
+
+def write_draws(plan, job: dict) -> None:
+    """A draw_noise job's draw file, of the dataset's real number of training labels (zeros)."""
+    from biv.noise.files import write_draw_file
+
+    w = dict(item.split("=", 1) for item in job["wildcards"])
+    seeds = plan.noise_draws[w["dataset"], w["noise"], w["block"]]
+    labels = np.zeros(plan.datasets[w["dataset"]].n_train, dtype=np.float32)
+    Path(job["output"][0]).parent.mkdir(parents=True, exist_ok=True)
+    write_draw_file(job["output"][0], labels, plan.noise[w["noise"]].to_dict(), seeds)
 
 
 def write_run(plan, member, dataset_file, noise_file, out: Path, pack: list[str]):
@@ -157,6 +168,8 @@ def make_up(plan, jobs: list, depth: dict[int, int]) -> str:
     for i, d in depth.items():
         rule, job = jobs[i]
         run = write_pack(plan, job) if rule == TRAINING else (0, 0, 1.0)
+        if rule == "draw_noise":  # read on the submit host by plot_noise
+            write_draws(plan, job)
         for path in map(Path, job["output"] + job["benchmark"]):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch()  # a pack's folder: its mtime

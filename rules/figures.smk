@@ -1,7 +1,6 @@
 localrules:
     plot_learning_curves,
     plot_sweep,
-    plot_noise,
 
 
 # One job per learning-curve figure draws it and, from the same runs, each run's own best and
@@ -87,6 +86,8 @@ rule plot_sweep:
 
 # The drawn label-noise variances of one (dataset, noise setting), every seed of its draw files:
 # the picture a reader of the paper wants before any curve (biv.report.plots.noise_variance_plot).
+# Not a local rule: on a cluster it runs in the group job of the draws (profiles/slurm: prep), not
+# as a matplotlib start per setting on the submit host.
 rule plot_noise:
     input:
         draws=noise_draw_files,

@@ -49,7 +49,14 @@ TINY = "tests/configs/tiny.yaml"
 CONFIG = "tests/configs/slurm.yaml"  # the tiny config with one seed per experiment (CI time)
 SUMMARY = "results/tables/summary.csv"
 PROFILES = ("--profile", "profiles/slurm", "--profile", "tests/slurm/profile")
-CLUSTER_RULES = {"prepare_dataset", "estimate_noise", "train", "train_cpu"}
+CLUSTER_RULES = {
+    "prepare_dataset",
+    "estimate_noise",
+    "draw_noise",
+    "plot_noise",
+    "train",
+    "train_cpu",
+}
 SITE_KEYS = {"slurm_partition", "slurm_account", "gpu_model"}
 RUN_TIMEOUT_S = 480
 USABLE_NODE_STATES = {"idle", "mixed", "allocated", "completing"}

@@ -94,7 +94,7 @@ def test_cpu_trainings_ask_for_no_gpu_under_a_site_gpu_model(
     config["experiments"]["clean"]["training"]["device"] = "cpu"
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(config))
     prep = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "tiny.yaml"]
-    for rule in ("prepare_dataset", "estimate_noise"):  # locally, before the trainings
+    for rule in ("prepare_dataset", "estimate_noise", "draw_noise", "plot_noise"):  # locally first
         subprocess.run([*prep, "--until", rule], cwd=workdir, check=True, capture_output=True)
     calls = submit(workdir, "tiny.yaml", jobs=2)  # the GPU group job and the CPU group job
     by_group = {re.sub(r"_\w+$", "", option(c, "--comment")): c for c in calls}

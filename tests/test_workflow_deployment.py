@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 PACK = "results/runs/noisy/biv/seeds1-5"  # one pack's run folders: one job of each rule
-RULES = ("prepare_dataset", "estimate_noise", "train")  # all script: rules
+RULES = ("prepare_dataset", "estimate_noise", "draw_noise", "train")  # all script: rules
 TIMEOUT = 600
 
 # Stands in for Apptainer, which CI lacks: records how Snakemake calls it and runs the command
