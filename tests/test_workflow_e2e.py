@@ -271,7 +271,14 @@ def test_report_of_the_full_run(workdir):
     snakemake(workdir, "--report", "results/report.html")
     html = (results / "report.html").read_text(errors="replace")
     assert "curves.png" in html and "summary.csv" in html
-    for shown in ("seeds/curves.png", "sweeps/grid.png", "curves.csv", "sweeps/grid.csv"):
+    shown_too = ("noise/syn/mixture.png", "noise/syn/mixture.csv")  # the noise figure and its table
+    for shown in (
+        "seeds/curves.png",
+        "sweeps/grid.png",
+        "curves.csv",
+        "sweeps/grid.csv",
+        *shown_too,
+    ):
         assert shown in html, shown
 
 
