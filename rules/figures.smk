@@ -86,8 +86,8 @@ rule plot_sweep:
 
 # The drawn label-noise variances of one (dataset, noise setting), every seed of its draw files:
 # the picture a reader of the paper wants before any curve (biv.report.plots.noise_variance_plot).
-# Not a local rule: on a cluster it runs in the group job of the draws (profiles/slurm: prep), not
-# as a matplotlib start per setting on the submit host.
+# Not a local rule: on a cluster it runs in the group job of the draws (profiles/slurm: noise),
+# not as a matplotlib start per setting on the submit host.
 rule plot_noise:
     input:
         draws=noise_draw_files,
@@ -115,6 +115,9 @@ rule plot_noise:
         "results/benchmarks/plot_noise/{dataset}/{noise}.tsv"
     conda:
         "../envs/biv.yaml"
+    resources:
+        runtime=1,  # minutes: a matplotlib start and one figure
+        mem_mb=1000,
     params:
         thresholds=lambda wildcards: PLAN.cutoff_thresholds(
             wildcards.dataset, wildcards.noise
