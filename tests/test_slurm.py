@@ -432,11 +432,16 @@ def test_every_training_ran_on_the_device_it_asks_for_grouped_and_matches_local(
     assert {rule for members in run.members.values() for rule, _ in members} <= CLUSTER_RULES
 
     # grouping: training runs shared Slurm jobs (at most group-components per job), the data
-    # preparation and noise estimate shared one; each Snakemake job ran as one job step
+    # preparation and noise estimates shared one, the noise draws and their figures another; each
+    # Snakemake job ran as one job step
     most = max(load_yaml(ROOT / "profiles/slurm/config.yaml")["group-components"].values())
     assert len(training) < len(placed)
     assert all(len(names) <= most for names in training.values())
-    assert len(set(run.slurm) - set(training)) == 1
+    others = {jid: {rule for rule, _ in run.members[jid]} for jid in set(run.slurm) - set(training)}
+    assert sorted(map(sorted, others.values())) == [
+        ["draw_noise", "plot_noise"],
+        ["estimate_noise", "prepare_dataset"],
+    ], others
     for jid, members in run.members.items():
         assert run.slurm[jid].steps == len(members), (jid, run.slurm[jid], members)
 
