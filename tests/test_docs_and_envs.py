@@ -407,3 +407,21 @@ def test_the_resplit_config_is_paper_lites_bike_part_split_per_run():
     (lite_panel,) = [p for p in lite["figures"]["paper"]["panels"] if p["experiment"] == "bike"]
     assert {**panel, "title": lite_panel["title"]} == lite_panel
     assert resplit["reproduction"]["panels"] == {"bike": lite["reproduction"]["panels"]["bike"]}
+
+
+def test_the_seeds_config_is_paper_lites_noisy_experiments_with_30_seeds():
+    """config/paper-lite-seeds.yaml (the coverage measurement's populations) changes only the
+    seeds of paper-lite's noisy experiments and which of their losses it trains."""
+    lite = yaml.safe_load((ROOT / "config" / "paper-lite.yaml").read_text())
+    seeds = yaml.safe_load((ROOT / "config" / "paper-lite-seeds.yaml").read_text())
+    for block in ("datasets", "noise", "models", "losses"):
+        assert seeds[block] == {name: lite[block][name] for name in seeds[block]}, block
+    assert set(seeds["experiments"]) == {"utkf", "bike"}
+    for name, experiment in seeds["experiments"].items():
+        assert experiment["seeds"] == list(range(1, 31))
+        assert set(experiment["losses"]) <= set(lite["experiments"][name]["losses"])
+        assert {**experiment, "seeds": None, "losses": None} == {
+            **lite["experiments"][name],
+            "seeds": None,
+            "losses": None,
+        }

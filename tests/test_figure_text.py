@@ -102,7 +102,7 @@ def test_sweep_captions_say_what_the_improvement_is_measured_against():
         "one heatmap per loss (l2, biv) on one colour scale; then the relative improvement" in text
     )
     assert "the L2 runs of the same sweep point, on a colour scale centred at 0" in text
-    assert "95 % Student-t interval over seeds (paired, for the improvement; descriptive)" in text
+    assert "95 % interval over seeds (paired, for the improvement; summary.csv)" in text
     three = {**vary, "noise.p": [0.5]}
     text = figure_text.sweep_caption({**SWEEP, "losses": ["l2", "biv"], "vary": three}, "l2")
     assert (

@@ -162,9 +162,9 @@ def _lines_text(paths: list[str], losses: str, best: str, against: str | None) -
     text = f"Left: {best} over training steps, against {paths[0]}, one line per loss ({losses})"
     if len(paths) > 1:
         text += f" (line style) and per value of {', '.join(paths[1:])} (colour)"
-    text += "; bands: 95 % Student-t interval over seeds at the minimum's step (descriptive)."
+    text += "; bands: its 95 % interval over seeds (summary.csv; coverage: docs/reproducing.md)."
     if against is not None:
-        text += f" Right: {against}, with its paired 95 % t interval (descriptive)."
+        text += f" Right: {against}, with its paired 95 % t interval."
     return text
 
 
@@ -177,8 +177,8 @@ def _heatmaps_text(paths: list[str], losses: str, best: str, against: str | None
     if against is not None:
         text += f"; then the {against}, on a colour scale centred at 0"
     return text + (
-        ". Each cell holds the value and, below it, its 95 % Student-t interval over seeds "
-        "(paired, for the improvement; descriptive)."
+        ". Each cell holds the value and, below it, its 95 % interval over seeds (paired, for "
+        "the improvement; summary.csv)."
     )
 
 

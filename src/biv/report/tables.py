@@ -50,8 +50,9 @@ SUMMARY_COLUMNS = {
     "n_seeds": "number of seeds (runs) averaged",
     "min_of_mean_curve": "the paper's best: lowest point of the mean curve",
     "min_of_mean_curve_step": "training step of that lowest point",
-    "min_of_mean_curve_ci_low": "95 % Student-t interval of the seeds' values at that step, low "
-    "end (the step is chosen on the same seeds: coverage measured by biv.report.coverage)",
+    "min_of_mean_curve_ci_low": "95 % interval, low end: the union of the Student-t intervals "
+    "of the seeds' values at that step and of their cross-fitted values (each seed's value at "
+    "the step where the other seeds' mean curve is lowest; coverage: biv.report.coverage)",
     "min_of_mean_curve_ci_high": "the same interval, high end",
     "final_of_mean_curve": "last point of the mean curve (= mean of the seeds' final values)",
     "final_of_mean_curve_step": "training step of that last point",
