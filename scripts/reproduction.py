@@ -2,14 +2,13 @@
 paper's."""
 
 import pandas as pd
-import yaml
 
 from biv import atomic, logs
+from biv.config.reproduction import read_reference
 from biv.report import reproduction
 
 logs.setup(snakemake.log[0])
-with open(snakemake.input.reference) as f:
-    reference = yaml.safe_load(f)
+reference = read_reference(snakemake.input.reference)
 summary = pd.read_csv(snakemake.input.summary, keep_default_na=False, na_values=[""])
 block = snakemake.params.block
 out = snakemake.output

@@ -3,12 +3,18 @@ seed-averaged curve), and says which quantity is which."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
+import yaml
 
+from biv.config import ConfigError
+from biv.config.reproduction import read_reference
 from biv.report import reproduction
 from biv.report.tables import summary_table
 
+ROOT = Path(__file__).resolve().parents[1]
 CURVES = {  # (experiment, loss) -> {seed: clean test MSE at steps 10, 20, 30}
     ("noisy", "l2"): {1: [4.0, 2.0, 4.0], 2: [4.0, 4.0, 2.0]},  # mean curve min 3, seed mins 2
     ("noisy", "biv"): {1: [3.0, 1.0, 2.0], 2: [1.0, 2.4, 1.8]},  # 1.7 at step 20; seed mins 1
@@ -125,11 +131,45 @@ def test_reference_ranges_and_tests():
 
 def test_tolerance_is_a_fraction_of_each_panels_axis():
     assert reproduction.panel_tolerance(REFERENCE, "syn") == pytest.approx(0.01)
-    bad = {**REFERENCE, "panels": {"syn": {"axis": [0.4, 0.0]}}}
-    with pytest.raises(ValueError, match=r"panels\.syn\.axis"):
-        reproduction.panel_tolerance(bad, "syn")
-    with pytest.raises(ValueError, match="read_off_fraction"):
-        reproduction.panel_tolerance({**REFERENCE, "read_off_fraction": 2}, "syn")
+
+
+def test_the_shipped_reference_file_is_well_formed_and_the_test_reference_too(tmp_path):
+    path = tmp_path / "reference.yaml"
+    path.write_text(yaml.safe_dump(REFERENCE))
+    assert read_reference(str(path)) == REFERENCE
+    assert set(read_reference(str(ROOT / "config" / "paper-reference.yaml"))["panels"]) == {
+        "utkf",
+        "bike",
+    }
+
+
+@pytest.mark.parametrize(
+    "change, key, problem",
+    [
+        ({"read_off_fraction": 2}, "read_off_fraction", "2: a number in (0, 1)"),
+        ({"read_off_fraction": None}, "read_off_fraction", "None: a number in (0, 1)"),
+        ({"extra": 1}, "", "['extra']: unknown keys"),
+        ({"panels": {"syn": {"axis": [0.4, 0.0]}}}, "panels.syn.axis", "[0.4, 0.0]: [low, high]"),
+        ({"panels": {"syn": {"axis": [0, 1], "bset": {}}}}, "panels.syn", "['bset']: unknown"),
+        (
+            {"panels": {"syn": {"axis": [0, 1], "best": {"l2": [0.2, 0.1]}}}},
+            "panels.syn.best.l2",
+            "[0.2, 0.1]: a number, a range [low, high] or a text",
+        ),
+        (
+            {"panels": {"syn": {"axis": [0, 1], "final": {"cutoff": 0.1}}}},
+            "panels.syn.final",
+            "['cutoff']: unknown; allowed: no_noise_l2, biv, iv",
+        ),
+    ],
+)
+def test_a_bad_reference_file_names_the_file_and_its_key(tmp_path, change, key, problem):
+    path = tmp_path / "reference.yaml"
+    path.write_text(yaml.safe_dump({**REFERENCE, **change}))
+    where = f"reproduction.reference: {path}" + (f": {key}" if key else "")
+    with pytest.raises(ConfigError) as err:
+        read_reference(str(path))
+    assert str(err.value).startswith(f"{where}: {problem}")
 
 
 def test_report_markdown_and_html(summary, tmp_path):

@@ -48,6 +48,18 @@ def demo() -> dict:
     return load("config.yaml")
 
 
+SHIPPED = sorted(
+    p.name
+    for p in (ROOT / "config").glob("*.yaml")
+    if p.name not in ("schema.yaml", "paper-reference.yaml")
+)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_config_is_valid_and_plans(name):
+    assert build_plan(load(name)).runs
+
+
 @pytest.fixture(scope="module")
 def paper_plan():
     return build_plan(load("paper.yaml"))
@@ -406,7 +418,8 @@ def test_loaders_report_a_bad_location_as_the_plan_does(demo, tmp_path, problem)
 
 def test_reproduction_panels_are_checked_against_the_reference_file(demo, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "ref.yaml").write_text("panels: {bike: {best: {l2: 1}}}\n")
+    reference = "read_off_fraction: 0.025\npanels: {bike: {axis: [0, 1], best: {l2: 1}}}\n"
+    (tmp_path / "ref.yaml").write_text(reference)
     demo["reproduction"] = {
         "reference": "ref.yaml",
         "figure": "learning_curves",
@@ -420,6 +433,10 @@ def test_reproduction_panels_are_checked_against_the_reference_file(demo, tmp_pa
         },
     }
     with pytest.raises(ConfigError, match=r"^reproduction\.panels\.utkf: no panel 'utkf' in "):
+        checked_plan(demo)
+    # the file's content is checked when the config is loaded, not when the report is written
+    (tmp_path / "ref.yaml").write_text(reference.replace("0.025", "25"))
+    with pytest.raises(ConfigError, match=r"^reproduction\.reference: ref\.yaml: read_off_fr"):
         checked_plan(demo)
     demo["reproduction"]["reference"] = "missing.yaml"
     with pytest.raises(ConfigError, match=r"^reproduction\.reference: 'missing\.yaml' does not"):

@@ -1,11 +1,12 @@
 """The ``reproduction`` block: which runs stand for the curves of the paper's figure, checked
-against the plan's experiments and figures. Its reference file is read by the workflow's plan
-(:func:`biv.workflow.plan.load_plan`), which checks the panels' names against it."""
+against the plan's experiments and figures; its reference file, read and checked by
+:func:`read_reference` (the workflow's plan checks the panels' names against it)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from biv.config.errors import ConfigError
 from biv.config.figures import check_run_ref
@@ -92,3 +93,67 @@ def build_reproduction(block: dict, experiments: Mapping, figures: Mapping) -> R
 
 def _panels(panels: Mapping) -> dict:
     return {name: {"cutoffs": [], "iv": "", **panel} for name, panel in panels.items()}
+
+
+#: The values a reference panel may give, by kind (the rows of the reproduction report).
+REFERENCE_VALUES = {"best": ("l2", "biv", "cutoff", "iv"), "final": ("no_noise_l2", "biv", "iv")}
+
+
+def read_reference(path: str) -> dict:
+    """The reference file of values read off the paper's figure, checked: ``read_off_fraction``
+    in (0, 1), and per panel its ``axis`` [low, high] and its ``best`` and ``final`` values, each
+    a number, a range [low, high] or a text (a value not read off). A ConfigError names the
+    file and the key in it."""
+    import yaml
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError("reproduction.reference", f"{path!r} does not exist")
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError("reproduction.reference", f"{path!r} is not valid YAML ({err})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("panels"), dict):
+        raise ConfigError("reproduction.reference", f"{path!r} has no `panels:` mapping")
+
+    def check(key: str, ok: bool, value: object, expected: str) -> None:
+        if not ok:
+            where = f"reproduction.reference: {path}" + (f": {key}" if key else "")
+            raise ConfigError(where, f"{value!r}: {expected}")
+
+    extra = set(data) - {"source", "read_off_fraction", "panels"}
+    check("", not extra, sorted(extra), "unknown keys; allowed: source, read_off_fraction, panels")
+    fraction = data.get("read_off_fraction")
+    in_range = _number(fraction) and 0 < fraction < 1
+    check("read_off_fraction", in_range, fraction, "a number in (0, 1)")
+    for name, panel in data["panels"].items():
+        key = f"panels.{name}"
+        check(key, isinstance(panel, dict), panel, "a mapping")
+        extra = set(panel) - {"title", "axis", *REFERENCE_VALUES}
+        check(key, not extra, sorted(extra), "unknown keys; allowed: title, axis, best, final")
+        axis = panel.get("axis")
+        check(f"{key}.axis", _range(axis) and axis[0] < axis[1], axis, "[low, high], low < high")
+        for kind, names in REFERENCE_VALUES.items():
+            values = panel.get(kind, {})
+            check(f"{key}.{kind}", isinstance(values, dict), values, "a mapping")
+            extra = set(values) - set(names)
+            allowed = f"unknown; allowed: {', '.join(names)}"
+            check(f"{key}.{kind}", not extra, sorted(extra), allowed)
+            for value_name, value in values.items():
+                ok = _number(value) or _range(value) or isinstance(value, str)
+                expected = "a number, a range [low, high] or a text (a value not read off)"
+                check(f"{key}.{kind}.{value_name}", ok, value, expected)
+    return data
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _range(value: object) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(_number(v) for v in value)
+        and value[0] <= value[1]
+    )

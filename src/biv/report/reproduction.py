@@ -62,17 +62,10 @@ def improvement_range(l2: float | list, biv: float | list, tolerance: float) -> 
 
 def panel_tolerance(reference: dict, panel: str) -> float:
     """The read-off uncertainty of one panel's values: ``read_off_fraction`` of the height of
-    its y axis (``panels.<panel>.axis``: [low, high])."""
-    key = f"reproduction.reference: panels.{panel}.axis"
-    axis = reference["panels"].get(panel, {}).get("axis")
-    fraction = reference.get("read_off_fraction")
-    if not isinstance(fraction, int | float) or not 0 < fraction < 1:
-        raise ValueError(
-            f"reproduction.reference: read_off_fraction: {fraction!r} is not in (0, 1)"
-        )
-    if not (isinstance(axis, list) and len(axis) == 2 and axis[0] < axis[1]):
-        raise ValueError(f"{key}: {axis!r} is not [low, high] with low < high")
-    return fraction * (axis[1] - axis[0])
+    its y axis (``panels.<panel>.axis``: [low, high]; checked by
+    :func:`biv.config.reproduction.read_reference`)."""
+    low, high = reference["panels"][panel]["axis"]
+    return reference["read_off_fraction"] * (high - low)
 
 
 def inside(value: tuple[float, float], interval: tuple[float, float]) -> str:

@@ -4,15 +4,13 @@ config validated with the schema's defaults (:mod:`biv.config.validation`), buil
 before any job, with the data package's own reading functions: a local ``path`` holds what its
 kind reads and as many records as ``train_size`` + ``test_size`` split, a user's table is read
 and checked (:mod:`biv.data.user_table`), a UTKFace folder holds images enough, the
-reproduction's reference file has the panels it names."""
+reproduction's reference file is well formed and has the panels it names."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from biv.config import ConfigError, DatasetSpec, Plan, build_plan
 from biv.config.dataset import UCIConfig, UTKFaceConfig, prefix_of
-from biv.config.reproduction import Reproduction
+from biv.config.reproduction import Reproduction, read_reference
 from biv.config.validation import validated
 from biv.data import local, sources
 
@@ -71,8 +69,9 @@ def uci_records(data: DatasetSpec) -> tuple[int, str] | None:
 
 
 def check_reference(reproduction: Reproduction) -> None:
-    """Each panel of the reproduction block must be a panel of its reference file."""
-    reference = reference_panels(reproduction.reference)
+    """The reference file must be well formed (:func:`read_reference`), and each panel of the
+    reproduction block one of its panels."""
+    reference = read_reference(reproduction.reference)["panels"]
     for name in reproduction.panels:
         if name not in reference:
             raise ConfigError(
@@ -80,20 +79,3 @@ def check_reference(reproduction: Reproduction) -> None:
                 f"no panel {name!r} in the reference file {reproduction.reference!r} "
                 f"(it has: {', '.join(sorted(reference)) or 'none'})",
             )
-
-
-def reference_panels(path: str) -> dict:
-    """The ``panels`` mapping of the reference file of values read off the paper's figure."""
-    import yaml
-
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError("reproduction.reference", f"{path!r} does not exist")
-    try:
-        data = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError("reproduction.reference", f"{path!r} is not valid YAML ({err})") from None
-    panels = data.get("panels") if isinstance(data, dict) else None
-    if not isinstance(panels, dict):
-        raise ConfigError("reproduction.reference", f"{path!r} has no `panels:` mapping")
-    return panels
