@@ -51,6 +51,18 @@ def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text())
 
 
+def write_npz(path: str | os.PathLike, arrays: dict) -> None:
+    """An uncompressed ``numpy.savez`` archive of ``arrays``, atomically (through a file object:
+    savez adds no ".npz" to the temporary name)."""
+    import numpy as np
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+    write_atomic(path, save)
+
+
 def torch_save(path: str | os.PathLike, obj: Any) -> None:
     """``torch.save`` atomically; through a file object, so that the archive's inner name does
     not depend on the temporary file's (the same object gives the same bytes)."""

@@ -93,12 +93,7 @@ def write(out_path: str | os.PathLike, prepared: dict[str, Any]) -> None:
     atomically (temporary file beside ``out_path``, renamed on success)."""
     arrays = {k: np.asarray(v) for k, v in prepared.items() if k != "meta"}
     arrays["meta"] = np.array(json.dumps(prepared["meta"]))
-
-    def save(tmp: Path) -> None:
-        with open(tmp, "wb") as f:  # a file object: savez adds no ".npz" to the name
-            np.savez(f, **arrays)
-
-    atomic.write_atomic(out_path, save)
+    atomic.write_npz(out_path, arrays)
 
 
 def load_prepared(path: str | os.PathLike) -> dict[str, Any]:

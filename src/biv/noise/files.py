@@ -15,7 +15,6 @@ import json
 import os
 import zipfile
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -32,22 +31,18 @@ def write_draw_file(
     record: dict,
     seeds: Sequence[int],
     **names: str,
-) -> None:
+) -> dict:
     """Draw the noisy labels of ``y_train`` for each of ``seeds`` from the setting ``record`` (a
     resolved setting's ``to_dict``) and write them to ``path`` atomically, with ``names``
-    (dataset, noise)."""
+    (dataset, noise); the arrays written, as :func:`read_draw_file` returns them."""
     setting = NoiseSpec.from_dict(record)
     draws = [draw(y_train, setting, seed) for seed in seeds]
     arrays = {key: np.stack([getattr(d, key) for d in draws]) for key in PER_SEED}
     arrays["seeds"] = np.asarray(seeds, dtype=np.int64)
     arrays["setting"] = np.array(json.dumps(record))
     arrays |= {key: np.array(value) for key, value in names.items()}
-
-    def save(tmp: Path) -> None:
-        with open(tmp, "wb") as f:  # a file object: savez adds no ".npz" to the name
-            np.savez(f, **arrays)
-
-    atomic.write_atomic(path, save)
+    atomic.write_npz(path, arrays)
+    return arrays | {"setting": record}
 
 
 def read_draw_file(path: str | os.PathLike) -> dict:
