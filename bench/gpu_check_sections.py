@@ -177,6 +177,8 @@ def _pack_steps(model: dict, shape, losses, rows: int, device, dtype=torch.float
         data,
         list(x[rows:].split(TEST_ROWS // 2)),
         eval_bf16=False,
+        eval_protocol="standard",
+        test_batch=TEST_ROWS // 2,
     )
     return steps, x[:rows], y[:, :rows], var[:, :rows]
 
@@ -518,6 +520,8 @@ def _image_steps(model: str, seeds: list[int], side: int, rows: int, n_steps: in
         inputs.StepData(y[0], images=True),
         [x],
         eval_bf16=False,
+        eval_protocol="standard",
+        test_batch=rows,
     )
     no_skips, host = np.zeros(members, bool), [None] * members
     steps.train_step(Batch(x, y, y, no_skips, host))  # cuDNN and allocator warm-up

@@ -49,8 +49,10 @@ def predict(model, data, chunks, *args, **kwargs):
 
 
 def evaluate(model, data, chunks, **kwargs):
-    """``biv.train.evaluation.evaluate`` of ``model`` as a pack of one: its error sums."""
-    return evaluation.evaluate(pack(model, chunks), data, chunks, **kwargs)[0]
+    """``biv.train.evaluation.evaluate`` of ``model`` as a pack of one, ``chunks`` its test
+    batches: its error sums."""
+    batch = len(chunks[0])
+    return evaluation.evaluate(pack(model, chunks), data, chunks, test_batch=batch, **kwargs)[0]
 
 
 def pack(model, chunks):
@@ -247,7 +249,7 @@ def test_a_stacked_mlp_evaluates_each_member_as_its_own_mlp():
     chunks = list((torch.randn(41, 4, dtype=torch.float64) * 3).split(16))
     for protocol in ("standard", "original"):
         pred = evaluation.predict(stacked, data, chunks, protocol=protocol)
-        sums = evaluation.evaluate(stacked, data, chunks, protocol=protocol)
+        sums = evaluation.evaluate(stacked, data, chunks, test_batch=16, protocol=protocol)
         assert pred.shape == (3, 41) and sums.shape == (3, 2)
         for m, mlp in enumerate(mlps):
             torch.testing.assert_close(pred[m], predict(mlp, data, chunks, protocol=protocol))
@@ -290,7 +292,8 @@ def test_passes_give_the_numbers_of_the_test_batches(threads, members):
     )
     for protocol in ("standard", "original"):
         in_passes = evaluation.evaluate(model, data, pieces, protocol=protocol, test_batch=256)
-        assert torch.equal(in_passes, evaluation.evaluate(model, data, batches, protocol=protocol))
+        batched = evaluation.evaluate(model, data, batches, test_batch=256, protocol=protocol)
+        assert torch.equal(in_passes, batched)
 
 
 def test_batch_statistics_and_images_run_on_the_test_batches():

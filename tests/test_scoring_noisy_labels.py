@@ -119,7 +119,8 @@ def scored(pred, labels, var):
 
     chunks = list(pred.float()[:, None].split(BATCH))
     metrics = RunMetrics()
-    metrics.test_sums.append(evaluate(Fixed(), Labels(labels), chunks, protocol="original")[0])
+    sums = evaluate(Fixed(), Labels(labels), chunks, test_batch=BATCH, protocol="original")
+    metrics.test_sums.append(sums[0])
     metrics.eval_steps.append(1)
     metrics.losses.append(torch.tensor(0.0))
     weights = eval_weights(M, "original", BATCH)

@@ -24,6 +24,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 CUTOFF = LossSpec.from_config("loss", {"type": "cutoff", "threshold": 1.0})
 MSE = LossSpec.from_config("loss", {"type": "mse"})
+#: The evaluation protocol of the steps of these tests (test batches of 5 rows).
+STANDARD = {"eval_protocol": "standard", "test_batch": 5}
 N_TRAIN, BATCH = 22, 4  # six batches per epoch, the last one of 2 samples
 MLP_BN = ModelSpec.from_config("model", {"name": "mlp", "hidden": [8, 4], "batchnorm": True})
 NO_SKIPS = np.zeros(2, dtype=bool)
@@ -79,6 +81,7 @@ def run(steps_class, device="cpu", n_steps=14, loss=None, protocol="standard"):
         list(x_test.to(device).split(4)),
         eval_bf16=True,
         eval_protocol=protocol,
+        test_batch=4,
     )
     kept = cutoff.kept(CUTOFF.params, var)
     x, y, var = x.to(device), y.to(device).expand(2, -1), var.to(device).expand(2, -1)
@@ -117,8 +120,9 @@ def test_which_runs_use_cuda_graphs():
     assert not use_cuda_graphs(True, cuda, cnn, [biv])
     assert not use_cuda_graphs(True, cuda, mlp, [biv, adaptive])  # host epsilon
     args = (*pack(), [CUTOFF] * 2, Data(torch.zeros(1)), [])
-    assert type(make_steps(*args, cuda_graphs=False, eval_bf16=True)) is Steps
-    assert type(make_steps(*args, cuda_graphs=True, eval_bf16=True)) is GraphedSteps
+    for graphs, cls in ((False, Steps), (True, GraphedSteps)):
+        steps = make_steps(*args, cuda_graphs=graphs, eval_bf16=True, **STANDARD)
+        assert type(steps) is cls
 
 
 def test_an_empty_batch_runs_only_the_forward_pass():
@@ -129,7 +133,7 @@ def test_an_empty_batch_runs_only_the_forward_pass():
     assert all(float(values[0]) == 0 for values, empty in losses if empty[0])
     model, optimizer = pack()
     before = [p.detach().clone() for p in model.stacked()]
-    steps = Steps(model, optimizer, [CUTOFF] * 2, Data(torch.zeros(1)), [], False)
+    steps = Steps(model, optimizer, [CUTOFF] * 2, Data(torch.zeros(1)), [], False, **STANDARD)
     var = torch.stack([torch.full((4,), 5.0), torch.full((4,), 0.5)])
     result = steps.train_step(
         batch(torch.randn(4, 3), torch.zeros(2, 4), var, np.array([True, False]))
@@ -250,7 +254,7 @@ def test_warmup_failure_rejoins_the_side_stream_before_the_state_is_restored(mon
             raise RuntimeError("warm-up failed")
         return cutoff.compute(*args)
 
-    steps = GraphedSteps(*_parts(custom(failing_second_call)), eval_bf16=False)
+    steps = GraphedSteps(*_parts(custom(failing_second_call)), eval_bf16=False, **STANDARD)
     before = [t.clone() for t in steps.model.state_dict().values()]
     x, y, var = torch.randn(4, 3), torch.randn(2, 4), torch.rand(2, 4)
     steps.train_step(batch(x, y, var))
@@ -258,7 +262,7 @@ def test_warmup_failure_rejoins_the_side_stream_before_the_state_is_restored(mon
     assert cuda.current is cuda.main
     assert steps.failed and "warm-up failed" in steps.graphs_used()["fallback"]
     # the plain step from the restored state, nothing else: one update of the initial state
-    plain = Steps(*_parts(CUTOFF), eval_bf16=False)
+    plain = Steps(*_parts(CUTOFF), eval_bf16=False, **STANDARD)
     plain.model.load_state_dict(dict(zip(plain.model.state_dict(), before, strict=True)))
     plain.train_step(batch(x, y, var))
     for a, b in zip(
@@ -273,7 +277,7 @@ def test_a_failed_capture_gives_the_allocator_its_pool_back(monkeypatch, fail):
     cudaStreamEndCapture fails, and frees the pool only for a capture that ended: the fallback
     ends the routing and releases the pool itself, on the caller's stream again."""
     cuda = FakeCuda(monkeypatch, fail=fail)
-    steps = GraphedSteps(*_parts(CUTOFF), eval_bf16=False)
+    steps = GraphedSteps(*_parts(CUTOFF), eval_bf16=False, **STANDARD)
     steps.train_step(batch(torch.randn(4, 3), torch.randn(2, 4), torch.rand(2, 4)))
     pool = FakeCuda.POOL
     ends = ["capture_end"] if fail == "capture_end" else []
@@ -306,7 +310,7 @@ def test_a_failure_inside_the_capture_is_the_error_reported(monkeypatch, capture
             raise RuntimeError("host sync while capturing")
         return cutoff.compute(*args)
 
-    steps = GraphedSteps(*_parts(custom(fails_when_captured)), eval_bf16=False)
+    steps = GraphedSteps(*_parts(custom(fails_when_captured)), eval_bf16=False, **STANDARD)
     steps.train_step(batch(torch.randn(4, 3), torch.randn(2, 4), torch.rand(2, 4)))
     released = [e for e in cuda.events if e.startswith(("end allocating", "release"))]
     assert released == (
@@ -338,7 +342,7 @@ def test_a_replay_that_differs_from_the_plain_step_is_not_used(monkeypatch, capl
 def test_evaluation_graph_failure_keeps_the_training_graphs(monkeypatch):
     """A failed evaluation capture gives up the evaluation graph only."""
     FakeCuda(monkeypatch)
-    steps = GraphedSteps(*_parts(CUTOFF), eval_bf16=False)
+    steps = GraphedSteps(*_parts(CUTOFF), eval_bf16=False, **STANDARD)
     steps.chunks = [torch.randn(5, 3)]
     monkeypatch.setattr(step, "_difference", lambda got, expected: None)  # replays "pass"
     steps.train_step(batch(torch.randn(4, 3), torch.randn(2, 4), torch.rand(2, 4)))
@@ -390,7 +394,8 @@ def test_state_is_restored_when_a_capture_fails_after_its_warmup(monkeypatch, ca
 
     # the evaluation graph fails after its warm-up: evaluation leaves the state alone
     model = pack()[0]
-    steps = GraphedSteps(model, None, [CUTOFF] * 2, Data(torch.zeros(5)), [torch.randn(5, 3)], True)
+    parts = (model, None, [CUTOFF] * 2, Data(torch.zeros(5)), [torch.randn(5, 3)])
+    steps = GraphedSteps(*parts, True, **STANDARD)
     before = [t.clone() for t in model.state_dict().values()]
     assert torch.equal(steps.evaluate(), Steps.evaluate(steps))
     assert steps.eval_fallback and not steps.failed and calls == [1, 1, 1] and model.training

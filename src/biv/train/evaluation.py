@@ -136,22 +136,21 @@ def evaluate(
     data: EvalData,
     chunks: list[Tensor],
     *,
+    test_batch: int,
     bf16: bool = False,
     protocol: str = "standard",
-    test_batch: int | None = None,
 ) -> Tensor:
     """(P, 2): each member's sum of squared and of absolute errors on the test labels, float64.
-    ``protocol="original"``: n_test x (the mean over test batches of each batch's mean squared and
-    absolute error), so that dividing by n_test gives the original's logged test loss. The test
-    batches are ``chunks``, or ``test_batch`` rows each where given (``chunks``: :func:`passes`)."""
+    ``protocol="original"``: n_test x (the mean over the test batches of ``test_batch`` rows of
+    each batch's mean squared and absolute error), so that dividing by n_test gives the
+    original's logged test loss. ``chunks``: the pieces the model runs on (:func:`passes`)."""
     with torch.inference_mode():
         err = predict(model, data, chunks, bf16, protocol) - data.y_test
         if protocol == "standard":
             return _sums(err)
-        sizes = test_batch or [len(x) for x in chunks]
         # (P, 2, batches): each mean over contiguous values, summed in the same order for
         # every pack size
-        per_batch = torch.stack([_sums(e) / e.shape[1] for e in err.split(sizes, 1)], -1)
+        per_batch = torch.stack([_sums(e) / e.shape[1] for e in err.split(test_batch, 1)], -1)
         return per_batch.mean(-1) * err.shape[1]
 
 

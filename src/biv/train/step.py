@@ -94,8 +94,8 @@ class Steps:
         data: EvalData,
         chunks: list[Tensor],
         eval_bf16: bool,
-        eval_protocol: str = "standard",
-        test_batch: int | None = None,
+        eval_protocol: str,
+        test_batch: int,
     ):
         self.model, self.optimizer, self.losses = model, optimizer, list(losses)
         self.data, self.chunks, self.eval_bf16 = data, chunks, eval_bf16
@@ -366,12 +366,12 @@ def make_steps(
     *,
     cuda_graphs: bool,
     eval_bf16: bool,
-    eval_protocol: str = "standard",
-    test_batch: int | None = None,
+    eval_protocol: str,
+    test_batch: int,
 ) -> Steps:
     """The pack's steps: :class:`GraphedSteps` when ``cuda_graphs`` (see
     :func:`use_cuda_graphs`), else :class:`Steps`. ``chunks``: the test inputs in the pieces the
     model runs on (``biv.train.evaluation.passes``); ``test_batch``: the protocol's test batch
-    size where they are not the test batches."""
+    size."""
     cls = GraphedSteps if cuda_graphs else Steps
     return cls(model, optimizer, losses, data, chunks, eval_bf16, eval_protocol, test_batch)
