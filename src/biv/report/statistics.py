@@ -104,7 +104,7 @@ def min_interval(values: np.ndarray, index: int, level: float = LEVEL) -> tuple[
     the seeds' values at that step and of their cross-fitted values (:func:`cross_fitted`).
     The first alone is too low (the step is picked where these seeds happen to be low); the
     second is free of that and lies above (its step is not the population's best); their union
-    covers 96-97 % at 3 and 5 seeds on Bike (docs/reproducing.md)."""
+    covers 95-97 % at 3 and 5 seeds on Bike (docs/reproducing.md)."""
     if len(values) < 2 or index < 0:
         return float("nan"), float("nan")
     _, low, high = mean_ci(values[:, index], level)
