@@ -441,6 +441,8 @@ def test_reproduction_panels_are_checked_against_the_reference_file(demo, tmp_pa
     demo["reproduction"]["reference"] = "missing.yaml"
     with pytest.raises(ConfigError, match=r"^reproduction\.reference: 'missing\.yaml' does not"):
         checked_plan(demo)
+    with pytest.raises(ConfigError, match=re.escape(f"a relative path is read from {Path.cwd()}")):
+        checked_plan(demo)
 
 
 def test_run_parameters_round_trip_with_defaults_filled(demo):

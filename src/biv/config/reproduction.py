@@ -108,7 +108,8 @@ def read_reference(path: str) -> dict:
 
     file = Path(path)
     if not file.is_file():
-        raise ConfigError("reproduction.reference", f"{path!r} does not exist")
+        where = "" if file.is_absolute() else f" (a relative path is read from {Path.cwd()})"
+        raise ConfigError("reproduction.reference", f"{path!r} does not exist{where}")
     try:
         data = yaml.safe_load(file.read_text())
     except yaml.YAMLError as err:
