@@ -1,7 +1,8 @@
 """Coverage of the summary's intervals, measured by simulating experiments from real per-seed
-curves (biv.report.coverage): Bike's BIV and L2 test-MSE curves of 30 seeds, every 4th step, from
-config/paper-lite-seeds.yaml (tests/data/bike-seed-curves.npz, written by
-``python -m biv.report.coverage results bike biv l2 --every 4 --save ...``)."""
+curves (biv.report.coverage): the BIV and L2 test-MSE curves of 30 seeds of
+config/paper-lite-seeds.yaml, Bike's every 4th step (tests/data/bike-seed-curves.npz, written by
+``python -m biv.report.coverage results bike biv l2 --every 4 --save ...``) and reduced UTKF's
+40 evaluated steps (tests/data/utkf-seed-curves.npz)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,12 @@ import pytest
 from biv.report import coverage
 from biv.report.statistics import cross_fitted, curve_min, mean_ci, min_interval
 
-CURVES = Path(__file__).parent / "data" / "bike-seed-curves.npz"
+DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(scope="module")
 def bike():
-    values, base, about = coverage.load_pair(CURVES)
-    return values, base, about
+    return coverage.load_pair(DATA / "bike-seed-curves.npz")
 
 
 def test_the_curves_are_paper_lites_bike_runs(bike):
@@ -56,10 +56,17 @@ def test_simulated_seeds_have_the_real_mean_and_covariance(bike):
 
 
 @pytest.mark.parametrize("seeds", [3, 5])
-def test_every_interval_covers_as_stated(bike, seeds):
-    values, base, _ = bike
-    population = coverage.Population.from_curves(values, base, 35)
-    measured = coverage.coverage(population, seeds, repeats=2000)
+@pytest.mark.parametrize(
+    "name, shape, window, repeats",
+    [("bike", (30, 700), 35, 2000), ("utkf", (30, 40), 3, 5000)],
+)
+def test_every_interval_covers_as_stated(name, shape, window, repeats, seeds):
+    """The windows are the CLI's (1/20 of the steps, odd); UTKF's curves are short and cheap,
+    so more simulated experiments."""
+    values, base, about = coverage.load_pair(DATA / f"{name}-seed-curves.npz")
+    assert values.shape == base.shape == shape and about["experiment"] == name
+    population = coverage.Population.from_curves(values, base, window)
+    measured = coverage.coverage(population, seeds, repeats=repeats)
     assert set(measured) == set(coverage.INTERVALS) == set(coverage.STATED)
     low = {name: share for name, share in measured.items() if share < coverage.STATED[name]}
     assert not low, measured
