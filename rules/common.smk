@@ -17,6 +17,12 @@ except ConfigError as err:
     raise ConfigError(err.key, f"{err.problem} (biv check CONFIG checks a config file)")
 
 
+# A param of the jobs that compute from the trainings' files (tables, figures): a change of the
+# package's code reruns them, as a change of their script would; trainings rerun only on their own
+# parameters and inputs.
+PACKAGE_CODE = rule_params.package_digest()
+
+
 # Packs of experiments that train on a GPU go to rule train, the others to train_cpu.
 GPU_EXPERIMENTS = rule_params.experiments_pattern(PLAN, gpu=True)
 CPU_EXPERIMENTS = rule_params.experiments_pattern(PLAN, gpu=False)

@@ -50,6 +50,7 @@ rule plot_learning_curves:
         caption=figure_caption,
         seeds_caption=seeds_caption,
         batch_sizes=figure_batch_sizes,
+        code=PACKAGE_CODE,
     script:
         "../scripts/plot_learning_curves.py"
 
@@ -122,5 +123,6 @@ rule plot_noise:
         thresholds=lambda wildcards: PLAN.cutoff_thresholds(
             wildcards.dataset, wildcards.noise
         ),
+        code=PACKAGE_CODE,
     script:
         "../scripts/plot_noise.py"

@@ -39,6 +39,7 @@ rule aggregate:
         runs=run_ids(),
         experiments=rule_params.experiment_table(PLAN),
         sweeps={name: sweep.to_dict() for name, sweep in PLAN.sweeps.items()},
+        code=PACKAGE_CODE,
     script:
         "../scripts/aggregate.py"
 

@@ -6,7 +6,6 @@ import dataclasses
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
 
@@ -327,24 +326,3 @@ def test_bad_draw_arguments(kwargs, message):
     with pytest.raises(ValueError) as err:
         draw(**args)
     assert message in str(err.value)
-
-
-def test_a_draw_file_returns_what_it_wrote(tmp_path):
-    """write_draw_file hands back the arrays it wrote, as read_draw_file reads them (the draw
-    job summarises them without reading the file back)."""
-    from biv.config.noise import resolve
-    from biv.noise.files import read_draw_file, summary, write_draw_file
-
-    setting = {
-        "mode": "meanvar",
-        "distribution": "gamma",
-        "components": [{"mean": 2.0, "var": 1.0}],
-    }
-    record = resolve(setting).to_dict()
-    y_train = np.linspace(0.0, 1.0, 50)
-    written = write_draw_file(tmp_path / "d.npz", y_train, record, [3, 4], dataset="s", noise="g")
-    read = read_draw_file(tmp_path / "d.npz")
-    assert written.keys() == read.keys() and written["setting"] == read["setting"] == record
-    for key in written.keys() - {"setting"}:
-        np.testing.assert_array_equal(written[key], read[key])
-    assert summary(written, [1.0]) == summary(read, [1.0])

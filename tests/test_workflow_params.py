@@ -1,5 +1,6 @@
 """Rule params in one form: a config edit that changes nothing (keys in another order, ``2`` for
-``2.0``) reruns no job, whatever Snakemake's params trigger compares."""
+``2.0``) reruns no job, whatever Snakemake's params trigger compares; a change of the package's
+code reruns the jobs that compute from the trainings' files, and no training."""
 
 from __future__ import annotations
 
@@ -53,3 +54,11 @@ def test_an_edit_that_changes_nothing_reruns_nothing(tmp_path, copy_workflow):
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(edited, sort_keys=False))
     out = snakemake(workdir, "-n")
     assert "Nothing to be done" in out, out[-4000:]
+
+    # the statistics' code changes: the tables, figures and report rerun, nothing before them
+    statistics = workdir / "src" / "biv" / "report" / "statistics.py"
+    statistics.write_text(statistics.read_text() + "\n# a change of the code\n")
+    out = snakemake(workdir, "-n", "--quiet", "rules")
+    rerun = {line.split()[0] for line in out.splitlines() if line.strip()}
+    assert {"aggregate", "plot_learning_curves", "plot_noise", "reproduction"} <= rerun, out
+    assert not rerun & {"train", "train_cpu", "draw_noise", "prepare_dataset", "estimate_noise"}

@@ -31,10 +31,10 @@ def write_draw_file(
     record: dict,
     seeds: Sequence[int],
     **names: str,
-) -> dict:
+) -> None:
     """Draw the noisy labels of ``y_train`` for each of ``seeds`` from the setting ``record`` (a
     resolved setting's ``to_dict``) and write them to ``path`` atomically, with ``names``
-    (dataset, noise); the arrays written, as :func:`read_draw_file` returns them."""
+    (dataset, noise)."""
     setting = NoiseSpec.from_dict(record)
     draws = [draw(y_train, setting, seed) for seed in seeds]
     arrays = {key: np.stack([getattr(d, key) for d in draws]) for key in PER_SEED}
@@ -42,7 +42,6 @@ def write_draw_file(
     arrays["setting"] = np.array(json.dumps(record))
     arrays |= {key: np.array(value) for key, value in names.items()}
     atomic.write_npz(path, arrays)
-    return arrays | {"setting": record}
 
 
 def read_draw_file(path: str | os.PathLike) -> dict:

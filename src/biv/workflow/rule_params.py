@@ -7,8 +7,10 @@ config/README.md.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
+from pathlib import Path
 
 from biv.config import FileRef, Plan, RunSpec
 from biv.config.dataset import TableConfig, UCIConfig, expand_text
@@ -130,3 +132,15 @@ def train_group(plan: Plan, experiment: str) -> str | None:
     if exp.model.name != "mlp":
         return None
     return "train-cpu" if train_gpus(plan, experiment) == 0 else "train-mlp"
+
+
+def package_digest() -> str:
+    """A digest of the biv package's source (every .py and .yaml file under it, by path and
+    content): a param of the jobs that only compute from the trainings' files (tables, figures),
+    so that a change of the code they run reruns them, as a change of their script does."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".yaml")):
+        digest.update(file.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(file.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
