@@ -216,3 +216,20 @@ def test_table_modules_import_neither_torch_nor_plotting():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_run_files_of_a_loss_in_a_finished_workflows_results(tmp_path):
+    """By seed (seed10 after seed2, across packs), only the loss asked for."""
+    for pack, seed in (("seeds6-10", 10), ("seeds1-5", 2), ("seeds1-5", 1)):
+        folder = tmp_path / "runs" / "e" / "biv" / pack / f"seed{seed}"
+        folder.mkdir(parents=True)
+        (folder / "metrics.csv").write_text("")
+    (tmp_path / "runs" / "e" / "l2" / "seeds1-5" / "seed1").mkdir(parents=True)
+    files = tables.results_run_files(tmp_path, "e", "biv", "metrics.csv")
+    assert [f.relative_to(tmp_path).as_posix() for f in files] == [
+        "runs/e/biv/seeds1-5/seed1/metrics.csv",
+        "runs/e/biv/seeds1-5/seed2/metrics.csv",
+        "runs/e/biv/seeds6-10/seed10/metrics.csv",
+    ]
+    with pytest.raises(FileNotFoundError, match="no runs of e/l2 under .*runs"):
+        tables.results_run_files(tmp_path, "e", "l2", "metrics.csv")

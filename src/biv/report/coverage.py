@@ -1,5 +1,5 @@
 """How often the intervals of summary.csv cover, measured by simulating new experiments from
-real per-seed learning curves (numpy only).
+real per-seed learning curves.
 
 The population is built from the curves of one loss and its baseline on the same seeds: the
 smoothed mean curves, plus per seed a residual curve (the seed's curve minus the mean curve,
@@ -19,12 +19,13 @@ also writes the curves it measured, with the runs' parameters, as a test's popul
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
 
-from biv.report.statistics import curve_metrics, curve_min
-from biv.report.tables import paired_metrics
+from biv.report.statistics import curve_metrics, curve_min, seed_matrix
+from biv.report.tables import paired_metrics, read_curves, results_run_files
 
 #: The quantities whose intervals summary.csv reports (columns <name>_ci_low, <name>_ci_high).
 INTERVALS = (
@@ -119,16 +120,9 @@ def coverage(population: Population, seeds: int, repeats: int, seed: int = 0) ->
 def read_pair(results: str, experiment: str, loss: str, baseline: str) -> tuple:
     """Seeds x steps matrices of ``loss`` and ``baseline`` of ``experiment`` on their common
     seeds and steps, from RESULTS/runs/<experiment>/<loss>/<pack>/seed<seed>/metrics.csv."""
-    from pathlib import Path
-
-    from biv.report.statistics import seed_matrix
-    from biv.report.tables import read_curves
-
     matrices = []
     for name in (loss, baseline):
-        files = sorted(Path(results, "runs", experiment, name).glob("*/seed*/metrics.csv"))
-        if not files:
-            raise FileNotFoundError(f"coverage: no runs of {experiment}/{name} under {results}")
+        files = results_run_files(results, experiment, name, "metrics.csv")
         ids = [(experiment, name, int(f.parent.name.removeprefix("seed"))) for f in files]
         matrices.append(seed_matrix(read_curves(files, ids)))
     (seeds, steps, values), (base_seeds, base_steps, base) = matrices
@@ -143,13 +137,10 @@ def read_pair(results: str, experiment: str, loss: str, baseline: str) -> tuple:
 def describe(args) -> dict:
     """What ``main`` measured: the experiment, losses, step thinning, and the parameters and
     code commit of the first run of each loss (its params.json and run.json)."""
-    import json
-    from pathlib import Path
-
     about = {key: getattr(args, key) for key in ("experiment", "loss", "baseline", "every")}
     for role in ("loss", "baseline"):
-        folder = Path(args.results, "runs", args.experiment, getattr(args, role))
-        params = sorted(folder.glob("*/seed*/params.json"))[0]
+        runs = results_run_files(args.results, args.experiment, getattr(args, role), "params.json")
+        params = runs[0]
         about[f"{role}_params"] = json.loads(params.read_text())
         run = json.loads((params.parent / "run.json").read_text())
         about[f"{role}_git_commit"] = run["provenance"]["git_commit"]
@@ -159,8 +150,6 @@ def describe(args) -> dict:
 def save_pair(path: str, values: np.ndarray, base: np.ndarray, about: dict) -> None:
     """Write the curves of a loss and its baseline (float32) with ``about`` (JSON: what they
     are and the runs' parameters)."""
-    import json
-
     np.savez_compressed(
         path,
         values=values.astype(np.float32),
@@ -171,8 +160,6 @@ def save_pair(path: str, values: np.ndarray, base: np.ndarray, about: dict) -> N
 
 def load_pair(path) -> tuple[np.ndarray, np.ndarray, dict]:
     """The curves and description written by :func:`save_pair` (float64)."""
-    import json
-
     with np.load(path) as saved:
         about = json.loads(str(saved["about"]))
         return saved["values"].astype(float), saved["base"].astype(float), about

@@ -46,18 +46,16 @@ def run_specs(results: str | Path, experiment: str, loss: str) -> list:
     resolved against the folder that holds ``results`` (where the workflow ran)."""
     from biv.atomic import read_json
     from biv.config import FileRef, RunSpec
+    from biv.report.tables import results_run_files
 
     root = Path(results)
-    files = sorted(root.glob(f"runs/{experiment}/{loss}/*/seed*/params.json"))
-    if not files:
-        raise FileNotFoundError(f"no runs of {experiment}/{loss} under {root}/runs")
+    files = results_run_files(root, experiment, loss, "params.json")
 
     def resolved(ref: FileRef | None) -> FileRef | None:
         return None if ref is None else replace(ref, file=str(root.parent / ref.file))
 
     specs = [RunSpec.from_dict(read_json(file)) for file in files]
-    specs = [replace(s, dataset=resolved(s.dataset), noise=resolved(s.noise)) for s in specs]
-    return sorted(specs, key=lambda spec: spec.seed)
+    return [replace(s, dataset=resolved(s.dataset), noise=resolved(s.noise)) for s in specs]
 
 
 def main(argv: list[str] | None = None) -> None:

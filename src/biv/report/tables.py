@@ -93,6 +93,17 @@ SUMMARY_COLUMNS = {
 PAIRED_COLUMNS = list(SUMMARY_COLUMNS)[list(SUMMARY_COLUMNS).index("n_paired") :]
 
 
+def results_run_files(results: str | Path, experiment: str, loss: str, file: str) -> list[Path]:
+    """The file ``file`` (e.g. ``metrics.csv``) of every run of (``experiment``, ``loss``) under
+    RESULTS/runs/<experiment>/<loss>/<pack>/seed<seed>/, by seed; FileNotFoundError when there
+    is none (for the tools that read a finished workflow's results)."""
+    found = Path(results, "runs", experiment, loss).glob(f"*/seed*/{file}")
+    files = sorted(found, key=lambda path: int(path.parent.name.removeprefix("seed")))
+    if not files:
+        raise FileNotFoundError(f"no runs of {experiment}/{loss} under {Path(results, 'runs')}")
+    return files
+
+
 def read_curves(metrics_files: Iterable[str | Path], runs: Iterable[Sequence]) -> pd.DataFrame:
     """The scored curve (one of :data:`TEST_METRICS`) per evaluation step of each run
     (experiment, loss, seed, step, value, metric); ``runs``: the (experiment, loss, seed) of
